@@ -1,0 +1,8 @@
+// The whole autodiff core in one include.
+#pragma once
+#include "autodiff/gemm.h"
+#include "autodiff/gradcheck.h"
+#include "autodiff/ops.h"
+#include "autodiff/rng.h"
+#include "autodiff/tape.h"
+#include "autodiff/tensor.h"

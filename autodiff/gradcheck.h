@@ -1,0 +1,42 @@
+// gradcheck: compares the tape's gradients with central finite differences.
+//
+// For f: inputs -> output, every entry of the Jacobian d output_k / d input_j is computed
+// twice: by backward (seeded with the unit vector e_k) and by
+//   (f(x + h e_j) - f(x - h e_j)) / (2h).
+// The error of one entry is |analytic - numeric| / max(1, |analytic|, |numeric|):
+// relative for large derivatives, absolute for small ones. Inputs must be float64:
+// in float32 the finite difference itself is only good to about 1e-3.
+//
+//   auto r = ad::gradcheck([](const auto& x) { return ad::sum(ad::exp(x[0])); },
+//                          {rng.normal({3, 4}, ad::f64)});
+//   CHECK(r.ok);  // r.str(): "worst error 3.1e-10 at input 0 element 5 ..."
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "autodiff/tensor.h"
+
+namespace ad {
+
+struct GradcheckOptions {
+  double step = 1e-6;       // h
+  double tolerance = 1e-6;  // the largest error that passes
+};
+
+struct GradcheckResult {
+  bool ok = true;
+  double worst_error = 0;
+  int input = -1;          // where the worst error is: which input,
+  int64_t element = -1;    //   which of its elements,
+  int64_t output = -1;     //   which output element
+  double analytic = 0, numeric = 0;
+  std::string str() const;
+};
+
+using TensorFunction = std::function<Tensor(const std::vector<Tensor>&)>;
+
+GradcheckResult gradcheck(const TensorFunction& f, const std::vector<Tensor>& inputs,
+                          const GradcheckOptions& options = {});
+
+}  // namespace ad

@@ -1,0 +1,64 @@
+// Internal loops shared by the ops: elementwise maps and broadcast iteration.
+// Not part of the public API (they record nothing on the tape).
+#pragma once
+#include <array>
+
+#include "autodiff/tensor.h"
+
+namespace ad::kernels {
+
+// out[i] = f(a[i]): same shape and dtype as a.
+template <class F>
+Tensor map(const Tensor& a, F f) {
+  Tensor out = Tensor::zeros(a.shape(), a.dtype());
+  dispatch(a.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* x = a.data<T>();
+    T* y = out.data<T>();
+    for (int64_t i = 0, n = a.numel(); i < n; ++i) y[i] = f(x[i]);
+  });
+  return out;
+}
+
+// out[i] = f(a[i], b[i]) for two tensors of one shape (backward formulas).
+template <class F>
+Tensor zip(const Tensor& a, const Tensor& b, F f) {
+  Tensor out = Tensor::zeros(a.shape(), a.dtype());
+  dispatch(a.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* x = a.data<T>();
+    const T* y = b.data<T>();
+    T* z = out.data<T>();
+    for (int64_t i = 0, n = a.numel(); i < n; ++i) z[i] = f(x[i], y[i]);
+  });
+  return out;
+}
+
+// A shape padded on the left to 4 dimensions, and the strides with which a tensor of
+// shape `in` is read when broadcast to `out` (stride 0 along a stretched axis).
+using Dims4 = std::array<int64_t, 4>;
+Dims4 pad4(const Shape& shape);
+Dims4 broadcast_strides(const Shape& in, const Shape& out);
+
+// Visits every element of a 4-D padded shape in row-major order, calling
+// f(flat_index, offset_in_a, offset_in_b) with the two inputs' broadcast offsets.
+template <class F>
+void for_each_broadcast(const Dims4& size, const Dims4& sa, const Dims4& sb, F f) {
+  int64_t o = 0;
+  for (int64_t i0 = 0; i0 < size[0]; ++i0)
+    for (int64_t i1 = 0; i1 < size[1]; ++i1)
+      for (int64_t i2 = 0; i2 < size[2]; ++i2) {
+        int64_t a = i0 * sa[0] + i1 * sa[1] + i2 * sa[2];
+        int64_t b = i0 * sb[0] + i1 * sb[1] + i2 * sb[2];
+        for (int64_t i3 = 0; i3 < size[3]; ++i3) f(o++, a + i3 * sa[3], b + i3 * sb[3]);
+      }
+}
+
+// A tensor seen as [outer, n, inner] around one axis: how reductions, concat, slice
+// and gather walk memory.
+struct AxisView {
+  int64_t outer = 1, n = 1, inner = 1;
+};
+AxisView axis_view(const Shape& shape, int axis);
+
+}  // namespace ad::kernels

@@ -1,0 +1,205 @@
+// Elementwise ops: each forward, then the backward it records, side by side.
+// Backward functions run with recording off, so they are written with ops too.
+#include <cmath>
+#include <fmt/format.h>
+
+#include "autodiff/kernels.h"
+#include "autodiff/ops.h"
+#include "autodiff/stable_math.h"
+#include "autodiff/tape.h"
+
+namespace ad {
+
+namespace {
+
+// out = f(a, b) with NumPy broadcasting.
+template <class F>
+Tensor broadcast_binary(const char* op, const Tensor& a, const Tensor& b, F f) {
+  check_same_dtype(op, a, b);
+  Shape shape = broadcast_shapes(op, a.shape(), b.shape());
+  Tensor out = Tensor::zeros(shape, a.dtype());
+  dispatch(a.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* x = a.data<T>();
+    const T* y = b.data<T>();
+    T* z = out.data<T>();
+    if (a.shape() == b.shape()) {  // the common case: a flat loop the compiler vectorises
+      for (int64_t i = 0, n = out.numel(); i < n; ++i) z[i] = f(x[i], y[i]);
+      return;
+    }
+    kernels::for_each_broadcast(kernels::pad4(shape), kernels::broadcast_strides(a.shape(), shape),
+                                kernels::broadcast_strides(b.shape(), shape),
+                                [&](int64_t o, int64_t ia, int64_t ib) { z[o] = f(x[ia], y[ib]); });
+  });
+  return out;
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  Tensor out = broadcast_binary("add", a, b, [](auto x, auto y) { return x + y; });
+  tape().record("add", {a, b}, out, [as = a.shape(), bs = b.shape()](const Tensor& g) -> Grads {
+    return {sum_to(g, as), sum_to(g, bs)};
+  });
+  return out;
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  Tensor out = broadcast_binary("sub", a, b, [](auto x, auto y) { return x - y; });
+  tape().record("sub", {a, b}, out, [as = a.shape(), bs = b.shape()](const Tensor& g) -> Grads {
+    return {sum_to(g, as), sum_to(-g, bs)};
+  });
+  return out;
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor out = broadcast_binary("mul", a, b, [](auto x, auto y) { return x * y; });
+  tape().record("mul", {a, b}, out, [a, b](const Tensor& g) -> Grads {
+    return {sum_to(g * b, a.shape()), sum_to(g * a, b.shape())};  // d(ab)/da = b, d(ab)/db = a
+  });
+  return out;
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  Tensor out = broadcast_binary("div", a, b, [](auto x, auto y) { return x / y; });
+  tape().record("div", {a, b}, out, [a, b, out](const Tensor& g) -> Grads {
+    // d(a/b)/da = 1/b;  d(a/b)/db = -a/b^2 = -out/b
+    return {sum_to(g / b, a.shape()), sum_to(-g * out / b, b.shape())};
+  });
+  return out;
+}
+
+Tensor neg(const Tensor& a) {
+  Tensor out = kernels::map(a, [](auto x) { return -x; });
+  tape().record("neg", {a}, out, [](const Tensor& g) -> Grads { return {-g}; });
+  return out;
+}
+
+Tensor pow(const Tensor& a, double p) {
+  Tensor out = kernels::map(a, [p](auto x) { return std::pow(x, static_cast<decltype(x)>(p)); });
+  tape().record(
+      "pow", {a}, out,
+      [a, p](const Tensor& g) -> Grads {
+        return {kernels::zip(g, a, [p](auto gi, auto x) {  // d a^p / da = p a^(p-1)
+          using T = decltype(x);
+          return gi * static_cast<T>(p) * std::pow(x, static_cast<T>(p - 1));
+        })};
+      },
+      fmt::format("{:g}", p));
+  return out;
+}
+
+Tensor exp(const Tensor& a) {
+  Tensor out = kernels::map(a, [](auto x) { return std::exp(x); });
+  tape().record("exp", {a}, out, [out](const Tensor& g) -> Grads { return {g * out}; });
+  return out;
+}
+
+Tensor log(const Tensor& a) {
+  Tensor out = kernels::map(a, [](auto x) { return std::log(x); });
+  tape().record("log", {a}, out, [a](const Tensor& g) -> Grads { return {g / a}; });
+  return out;
+}
+
+Tensor sqrt(const Tensor& a) {
+  Tensor out = kernels::map(a, [](auto x) { return std::sqrt(x); });
+  tape().record("sqrt", {a}, out, [out](const Tensor& g) -> Grads {
+    return {kernels::zip(g, out, [](auto gi, auto s) { return gi / (2 * s); })};
+  });
+  return out;
+}
+
+Tensor abs(const Tensor& a) {
+  Tensor out = kernels::map(a, [](auto x) { return std::abs(x); });
+  tape().record("abs", {a}, out, [a](const Tensor& g) -> Grads {
+    // sign(a); at exactly 0 we take the subgradient 0.
+    return {kernels::zip(g, a, [](auto gi, auto x) { return x > 0 ? gi : x < 0 ? -gi : decltype(gi){0}; })};
+  });
+  return out;
+}
+
+Tensor relu(const Tensor& a) {
+  Tensor out = kernels::map(a, [](auto x) { return x > 0 ? x : 0 * x; });
+  tape().record("relu", {a}, out, [a](const Tensor& g) -> Grads {
+    return {kernels::zip(g, a, [](auto gi, auto x) { return x > 0 ? gi : decltype(gi){0}; })};
+  });
+  return out;
+}
+
+Tensor sigmoid(const Tensor& a) {
+  Tensor out = kernels::map(a, [](auto x) { return stable::sigmoid(x); });
+  tape().record("sigmoid", {a}, out, [out](const Tensor& g) -> Grads {
+    return {kernels::zip(g, out, [](auto gi, auto s) { return gi * s * (1 - s); })};
+  });
+  return out;
+}
+
+Tensor tanh(const Tensor& a) {
+  Tensor out = kernels::map(a, [](auto x) { return std::tanh(x); });
+  tape().record("tanh", {a}, out, [out](const Tensor& g) -> Grads {
+    return {kernels::zip(g, out, [](auto gi, auto t) { return gi * (1 - t * t); })};
+  });
+  return out;
+}
+
+Tensor softplus(const Tensor& a) {
+  Tensor out = kernels::map(a, [](auto x) { return stable::softplus(x); });
+  tape().record("softplus", {a}, out, [a](const Tensor& g) -> Grads {
+    // d softplus(x)/dx = sigmoid(x)
+    return {kernels::zip(g, a, [](auto gi, auto x) { return gi * stable::sigmoid(x); })};
+  });
+  return out;
+}
+
+Tensor log_sigmoid(const Tensor& a) {
+  Tensor out = kernels::map(a, [](auto x) { return stable::log_sigmoid(x); });
+  tape().record("log_sigmoid", {a}, out, [a](const Tensor& g) -> Grads {
+    // d log sigmoid(x)/dx = 1 - sigmoid(x) = sigmoid(-x)
+    return {kernels::zip(g, a, [](auto gi, auto x) { return gi * stable::sigmoid(-x); })};
+  });
+  return out;
+}
+
+Tensor clamp(const Tensor& a, double lo, double hi) {
+  if (lo > hi) throw Error(fmt::format("clamp: lo = {} is greater than hi = {}", lo, hi));
+  Tensor out = kernels::map(a, [lo, hi](auto x) {
+    using T = decltype(x);
+    return std::clamp(x, static_cast<T>(lo), static_cast<T>(hi));
+  });
+  tape().record(
+      "clamp", {a}, out,
+      [a, lo, hi](const Tensor& g) -> Grads {
+        return {kernels::zip(g, a, [lo, hi](auto gi, auto x) {
+          return (x >= lo && x <= hi) ? gi : decltype(gi){0};  // flat (zero slope) where clamped
+        })};
+      },
+      fmt::format("lo={:g}, hi={:g}", lo, hi));
+  return out;
+}
+
+Tensor Tensor::to(DType target) const {
+  if (dtype() == target) return *this;
+  Tensor out = Tensor::zeros(shape(), target);
+  for (int64_t i = 0; i < numel(); ++i) out.set_flat(i, flat(i));
+  DType source = dtype();
+  tape().record("to", {*this}, out, [source](const Tensor& g) -> Grads { return {g.to(source)}; },
+                to_string(target));
+  return out;
+}
+
+// ---- operators ----
+Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+Tensor operator-(const Tensor& a) { return neg(a); }
+Tensor operator+(const Tensor& a, double b) { return add(a, Tensor::scalar(b, a.dtype())); }
+Tensor operator-(const Tensor& a, double b) { return sub(a, Tensor::scalar(b, a.dtype())); }
+Tensor operator*(const Tensor& a, double b) { return mul(a, Tensor::scalar(b, a.dtype())); }
+Tensor operator/(const Tensor& a, double b) { return div(a, Tensor::scalar(b, a.dtype())); }
+Tensor operator+(double a, const Tensor& b) { return add(Tensor::scalar(a, b.dtype()), b); }
+Tensor operator-(double a, const Tensor& b) { return sub(Tensor::scalar(a, b.dtype()), b); }
+Tensor operator*(double a, const Tensor& b) { return mul(Tensor::scalar(a, b.dtype()), b); }
+Tensor operator/(double a, const Tensor& b) { return div(Tensor::scalar(a, b.dtype()), b); }
+
+}  // namespace ad

@@ -1,0 +1,175 @@
+// Shape ops: they move values around without arithmetic, so each backward moves the
+// gradient back the same way (reshape <-> reshape, slice <-> pad, gather <-> scatter-add).
+#include <fmt/format.h>
+
+#include "autodiff/kernels.h"
+#include "autodiff/ops.h"
+#include "autodiff/tape.h"
+
+namespace ad {
+
+namespace {
+
+// Copies `rows` runs of `len` elements: src run r starts at src_off + r*src_stride.
+void copy_runs(const Tensor& src, Tensor& dst, int64_t rows, int64_t len, int64_t src_off,
+               int64_t src_stride, int64_t dst_off, int64_t dst_stride, bool accumulate = false) {
+  dispatch(src.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* s = src.data<T>();
+    T* d = dst.data<T>();
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t i = 0; i < len; ++i) {
+        T v = s[src_off + r * src_stride + i];
+        T& out = d[dst_off + r * dst_stride + i];
+        out = accumulate ? out + v : v;
+      }
+  });
+}
+
+// The backward of slice: g placed at [start, start + len) of a zero tensor of `shape`.
+Tensor pad_slice(const Tensor& g, const Shape& shape, int axis, int64_t start) {
+  Tensor out = Tensor::zeros(shape, g.dtype());
+  auto v = kernels::axis_view(shape, axis);
+  const int64_t len = g.dim(axis);
+  copy_runs(g, out, v.outer, len * v.inner, 0, len * v.inner, start * v.inner, v.n * v.inner);
+  return out;
+}
+
+}  // namespace
+
+Tensor reshape(const Tensor& a, const Shape& shape) {
+  Shape target = shape;
+  int infer = -1;
+  int64_t known = 1;
+  for (size_t i = 0; i < target.size(); ++i) {
+    if (target[i] == -1) {
+      if (infer >= 0) throw Error(fmt::format("reshape: more than one -1 in {}", to_string(shape)));
+      infer = static_cast<int>(i);
+    } else {
+      known *= target[i];
+    }
+  }
+  if (infer >= 0 && known > 0 && a.numel() % known == 0) target[infer] = a.numel() / known;
+  if (ad::numel(target) != a.numel() || (infer >= 0 && target[infer] < 0))
+    throw Error(fmt::format("reshape: cannot view {} ({} elements) as {}", to_string(a.shape()),
+                            a.numel(), to_string(shape)));
+  Tensor out = a.clone();
+  out.node()->shape = target;
+  if (target.size() > kMaxRank)
+    throw Error(fmt::format("reshape: {} has more than {} dimensions", to_string(target), kMaxRank));
+  tape().record("reshape", {a}, out,
+                [in = a.shape()](const Tensor& g) -> Grads { return {reshape(g, in)}; },
+                to_string(target));
+  return out;
+}
+
+Tensor transpose(const Tensor& a, int axis0, int axis1) {
+  const int r = a.rank();
+  int x0 = normalize_axis("transpose", axis0, r), x1 = normalize_axis("transpose", axis1, r);
+  Shape out_shape = a.shape();
+  std::swap(out_shape[x0], out_shape[x1]);
+  // Output axis k reads input axis perm[k]: walk the output in order and gather.
+  kernels::Dims4 in_strides = kernels::broadcast_strides(a.shape(), a.shape());
+  const int pad = 4 - r;
+  std::swap(in_strides[pad + x0], in_strides[pad + x1]);
+  Tensor out = Tensor::zeros(out_shape, a.dtype());
+  dispatch(a.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* x = a.data<T>();
+    T* y = out.data<T>();
+    kernels::for_each_broadcast(kernels::pad4(out_shape), in_strides, in_strides,
+                                [&](int64_t o, int64_t ia, int64_t) { y[o] = x[ia]; });
+  });
+  tape().record("transpose", {a}, out,
+                [x0, x1](const Tensor& g) -> Grads { return {transpose(g, x0, x1)}; },
+                fmt::format("{}, {}", x0, x1));
+  return out;
+}
+
+Tensor concat(const std::vector<Tensor>& tensors, int axis) {
+  if (tensors.empty()) throw Error("concat: no tensors given");
+  const Tensor& first = tensors[0];
+  const int ax = normalize_axis("concat", axis, first.rank());
+  Shape out_shape = first.shape();
+  out_shape[ax] = 0;
+  for (const Tensor& t : tensors) {
+    check_same_dtype("concat", first, t);
+    Shape a = first.shape(), b = t.shape();
+    if (a.size() == b.size()) a[ax] = b[ax];
+    if (a != b)
+      throw Error(fmt::format("concat: shapes {} and {} differ outside axis {}",
+                              to_string(first.shape()), to_string(t.shape()), ax));
+    out_shape[ax] += t.dim(ax);
+  }
+  Tensor out = Tensor::zeros(out_shape, first.dtype());
+  auto v = kernels::axis_view(out_shape, ax);
+  int64_t offset = 0;  // along the axis
+  for (const Tensor& t : tensors) {
+    const int64_t len = t.dim(ax);
+    copy_runs(t, out, v.outer, len * v.inner, 0, len * v.inner, offset * v.inner, v.n * v.inner);
+    offset += len;
+  }
+  tape().record(
+      "concat", tensors, out,
+      [tensors, ax](const Tensor& g) -> Grads {
+        Grads grads;
+        int64_t start = 0;
+        for (const Tensor& t : tensors) {
+          grads.push_back(slice(g, ax, start, start + t.dim(ax)));
+          start += t.dim(ax);
+        }
+        return grads;
+      },
+      fmt::format("axis={}", ax));
+  return out;
+}
+
+Tensor slice(const Tensor& a, int axis, int64_t start, int64_t end) {
+  const int ax = normalize_axis("slice", axis, a.rank());
+  const int64_t n = a.dim(ax);
+  if (start < 0 || end > n || start > end)
+    throw Error(fmt::format("slice: [{}, {}) is out of range for axis {} of size {} in shape {}",
+                            start, end, ax, n, to_string(a.shape())));
+  Shape out_shape = a.shape();
+  out_shape[ax] = end - start;
+  Tensor out = Tensor::zeros(out_shape, a.dtype());
+  auto v = kernels::axis_view(a.shape(), ax);
+  const int64_t len = end - start;
+  copy_runs(a, out, v.outer, len * v.inner, start * v.inner, v.n * v.inner, 0, len * v.inner);
+  tape().record(
+      "slice", {a}, out,
+      [in = a.shape(), ax, start](const Tensor& g) -> Grads { return {pad_slice(g, in, ax, start)}; },
+      fmt::format("axis={}, {}:{}", ax, start, end));
+  return out;
+}
+
+Tensor gather(const Tensor& a, int axis, const std::vector<int64_t>& index) {
+  const int ax = normalize_axis("gather", axis, a.rank());
+  const int64_t n = a.dim(ax);
+  for (int64_t i : index)
+    if (i < 0 || i >= n)
+      throw Error(fmt::format("gather: index {} is out of range for axis {} of size {} in shape {}",
+                              i, ax, n, to_string(a.shape())));
+  Shape out_shape = a.shape();
+  out_shape[ax] = static_cast<int64_t>(index.size());
+  Tensor out = Tensor::zeros(out_shape, a.dtype());
+  auto v = kernels::axis_view(a.shape(), ax);
+  const int64_t m = out_shape[ax];
+  for (int64_t k = 0; k < m; ++k)  // output slot k <- input slot index[k]
+    copy_runs(a, out, v.outer, v.inner, index[k] * v.inner, n * v.inner, k * v.inner, m * v.inner);
+  tape().record(
+      "gather", {a}, out,
+      [in = a.shape(), ax, index, v](const Tensor& g) -> Grads {
+        // Scatter-add: an index picked twice receives both gradients.
+        Tensor da = Tensor::zeros(in, g.dtype());
+        const int64_t m = static_cast<int64_t>(index.size());
+        for (int64_t k = 0; k < m; ++k)
+          copy_runs(g, da, v.outer, v.inner, k * v.inner, m * v.inner, index[k] * v.inner,
+                    v.n * v.inner, /*accumulate=*/true);
+        return {da};
+      },
+      fmt::format("axis={}, {} indices", ax, index.size()));
+  return out;
+}
+
+}  // namespace ad

@@ -1,0 +1,157 @@
+#include "autodiff/tensor.h"
+
+#include <fmt/format.h>
+
+#include "autodiff/ops.h"
+#include "autodiff/tape.h"
+
+namespace ad {
+
+namespace {
+
+std::shared_ptr<Node> make_node(const Shape& shape, DType dtype) {
+  if (shape.size() > kMaxRank)
+    throw Error(fmt::format("tensor: shape {} has rank {}, more than the supported {}",
+                            to_string(shape), shape.size(), kMaxRank));
+  for (int64_t d : shape)
+    if (d < 0) throw Error(fmt::format("tensor: negative dimension in shape {}", to_string(shape)));
+  auto node = std::make_shared<Node>();
+  node->shape = shape;
+  size_t n = static_cast<size_t>(ad::numel(shape));
+  if (dtype == f32)
+    node->values = std::vector<float>(n);
+  else
+    node->values = std::vector<double>(n);
+  return node;
+}
+
+}  // namespace
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype) { return Tensor(make_node(shape, dtype)); }
+
+Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
+  Tensor t = zeros(shape, dtype);
+  dispatch(dtype, [&](auto zero) {
+    using T = decltype(zero);
+    std::fill_n(t.data<T>(), t.numel(), static_cast<T>(value));
+  });
+  return t;
+}
+
+Tensor Tensor::ones(const Shape& shape, DType dtype) { return full(shape, 1.0, dtype); }
+Tensor Tensor::scalar(double value, DType dtype) { return full({}, value, dtype); }
+
+Tensor Tensor::from(const std::vector<double>& values, const Shape& shape, DType dtype) {
+  Tensor t = zeros(shape, dtype);
+  if (static_cast<int64_t>(values.size()) != t.numel())
+    throw Error(fmt::format("Tensor::from: {} values given for shape {} ({} elements)",
+                            values.size(), to_string(shape), t.numel()));
+  for (int64_t i = 0; i < t.numel(); ++i) t.set_flat(i, values[i]);
+  return t;
+}
+
+Tensor Tensor::arange(int64_t n, DType dtype) {
+  Tensor t = zeros({n}, dtype);
+  for (int64_t i = 0; i < n; ++i) t.set_flat(i, static_cast<double>(i));
+  return t;
+}
+
+Node& Tensor::checked() const {
+  if (!node_) throw Error("tensor: use of an undefined tensor (default-constructed, or a grad() "
+                          "that no backward has reached)");
+  return *node_;
+}
+
+const Shape& Tensor::shape() const { return checked().shape; }
+
+int64_t Tensor::dim(int axis) const { return shape()[normalize_axis("dim", axis, rank())]; }
+
+DType Tensor::dtype() const { return checked().values.index() == 0 ? f32 : f64; }
+
+template <class T>
+T* Tensor::data() {
+  auto* v = std::get_if<std::vector<T>>(&checked().values);
+  if (!v)
+    throw Error(fmt::format("tensor: data<{}>() on a {} tensor", sizeof(T) == 4 ? "float" : "double",
+                            to_string(dtype())));
+  return v->data();
+}
+
+template <class T>
+const T* Tensor::data() const {
+  return const_cast<Tensor*>(this)->data<T>();
+}
+
+template float* Tensor::data<float>();
+template double* Tensor::data<double>();
+template const float* Tensor::data<float>() const;
+template const double* Tensor::data<double>() const;
+
+double Tensor::flat(int64_t i) const {
+  return dispatch(dtype(), [&](auto zero) { return static_cast<double>(data<decltype(zero)>()[i]); });
+}
+
+void Tensor::set_flat(int64_t i, double v) {
+  dispatch(dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    data<T>()[i] = static_cast<T>(v);
+  });
+}
+
+double Tensor::item() const {
+  if (numel() != 1)
+    throw Error(fmt::format("item: tensor of shape {} has {} elements, not 1", to_string(shape()),
+                            numel()));
+  return flat(0);
+}
+
+std::vector<double> Tensor::to_vector() const {
+  std::vector<double> v(numel());
+  for (int64_t i = 0; i < numel(); ++i) v[i] = flat(i);
+  return v;
+}
+
+Tensor Tensor::clone() const {
+  Tensor t(std::make_shared<Node>());
+  t.node_->shape = shape();
+  t.node_->values = checked().values;
+  return t;
+}
+
+std::string Tensor::str() const {
+  std::string s = fmt::format("tensor{} {} ", to_string(shape()), to_string(dtype()));
+  const int64_t shown = std::min<int64_t>(numel(), 12);
+  s += "{";
+  for (int64_t i = 0; i < shown; ++i) s += fmt::format("{}{:.6g}", i ? ", " : "", flat(i));
+  if (numel() > shown) s += fmt::format(", ... ({} more)", numel() - shown);
+  return s + "}";
+}
+
+bool Tensor::requires_grad() const { return checked().requires_grad; }
+
+Tensor& Tensor::requires_grad_(bool on) {
+  checked().requires_grad = on;
+  return *this;
+}
+
+Tensor Tensor::grad() const { return Tensor(checked().grad); }
+
+void Tensor::zero_grad() { checked().grad.reset(); }
+
+Tensor Tensor::detach() const { return clone(); }
+
+Tensor& Tensor::named(std::string name) {
+  checked().name = std::move(name);
+  return *this;
+}
+
+const std::string& Tensor::name() const { return checked().name; }
+
+void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype())
+    throw Error(fmt::format("{}: dtype mismatch: {} {} and {} {}; convert one with .to(ad::{})", op,
+                            to_string(a.dtype()), to_string(a.shape()), to_string(b.dtype()),
+                            to_string(b.shape()), a.dtype() == f32 ? "f32" : "f64"));
+}
+
+}  // namespace ad

@@ -1,0 +1,218 @@
+// Tensor and tape behaviour: how gradients accumulate, what the tape records and
+// prints, and the error messages a student sees when something is wrong.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <string>
+
+#include "autodiff/autodiff.h"
+
+using namespace ad;
+
+namespace {
+// Runs f and returns the message of the ad::Error it throws ("" if none).
+template <class F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+}  // namespace
+
+TEST_CASE("a tensor holds shape, dtype and row-major values") {
+  Tensor t = Tensor::from({1, 2, 3, 4, 5, 6}, {2, 3}, f64);
+  CHECK(t.shape() == Shape{2, 3});
+  CHECK(t.dtype() == f64);
+  CHECK(t.numel() == 6);
+  CHECK(t.dim(-1) == 3);
+  CHECK(t.flat(4) == 5.0);
+  CHECK(to_string(t.shape()) == "[2x3]");
+  CHECK(to_string(Tensor::scalar(1).shape()) == "[]");
+  CHECK(Tensor::zeros({3}).dtype() == f32);
+  CHECK(contains(error_of([] { Tensor::zeros({1, 2, 3, 4, 5}); }), "more than the supported 4"));
+  CHECK(contains(error_of([&] { t.item(); }), "not 1"));
+  CHECK(contains(error_of([] { Tensor::from({1, 2}, {3}); }), "2 values given for shape [3]"));
+}
+
+TEST_CASE("the Example 1.5 expression: f(phi) = (phi + eps)^2 has gradient 2(phi + eps)") {
+  Tensor phi = Tensor::scalar(1.0, f64).requires_grad_().named("phi");
+  Tensor eps = Tensor::scalar(0.5, f64).named("eps");
+  Tensor f = pow(phi + eps, 2);
+  CHECK(f.item() == doctest::Approx(2.25));
+  backward(f);
+  CHECK(phi.grad().item() == doctest::Approx(3.0));
+  CHECK_FALSE(eps.grad().defined());  // a constant gets no gradient
+  CHECK(tape().entries().empty());    // the tape is freed after backward
+}
+
+TEST_CASE("a node used several times receives the sum of its paths") {
+  Tensor x = Tensor::scalar(3.0, f64).requires_grad_();
+  Tensor y = x * x + x;  // dy/dx = 2x + 1 = 7
+  backward(y);
+  CHECK(x.grad().item() == doctest::Approx(7.0));
+
+  Tensor a = Tensor::from({1, 2}, {2}, f64).requires_grad_();
+  Tensor b = exp(a);
+  Tensor z = sum(b * b + b);  // b is reused: dz/da = (2b + 1) e^a
+  backward(z);
+  for (int i = 0; i < 2; ++i) {
+    double e = std::exp(a.flat(i));
+    CHECK(a.grad().flat(i) == doctest::Approx((2 * e + 1) * e));
+  }
+}
+
+TEST_CASE("gradients accumulate across backward calls until zero_grad") {
+  Tensor x = Tensor::scalar(2.0, f64).requires_grad_();
+  backward(x * x);  // 4
+  backward(x * x);  // + 4
+  CHECK(x.grad().item() == doctest::Approx(8.0));
+  x.zero_grad();
+  CHECK_FALSE(x.grad().defined());
+  backward(x * 3.0);
+  CHECK(x.grad().item() == doctest::Approx(3.0));
+}
+
+TEST_CASE("backward twice over a kept tape doubles leaf gradients, not intermediates") {
+  Tensor x = Tensor::scalar(2.0, f64).requires_grad_();
+  Tensor h = x * x;
+  Tensor y = h * 3.0;
+  BackwardOptions keep;
+  keep.keep_tape = true;
+  backward(y, keep);
+  CHECK(h.grad().item() == doctest::Approx(3.0));
+  backward(y, keep);
+  CHECK(h.grad().item() == doctest::Approx(3.0));   // adjoints restart from zero
+  CHECK(x.grad().item() == doctest::Approx(24.0));  // leaves accumulate: 12 + 12
+  tape().clear();
+}
+
+TEST_CASE("backward on a cleared tape, from a non-scalar, or without grads says what to do") {
+  Tensor x = Tensor::from({1, 2}, {2}, f64).requires_grad_();
+  Tensor y = sum(x * x);
+  backward(y);
+  CHECK(contains(error_of([&] { backward(y); }), "keep_tape"));
+
+  Tensor v = x * 2.0;
+  CHECK(contains(error_of([&] { backward(v); }), "shape [2], not a single value"));
+  BackwardOptions seeded;
+  seeded.seed = Tensor::from({1, 10}, {2}, f64);
+  backward(v, seeded);
+  CHECK(x.grad().flat(1) == doctest::Approx(2.0 * 2 + 20.0));  // 4 from y, 20 from v
+
+  // A value computed before that backward cannot carry gradients back any more.
+  Tensor h = x * 3.0;
+  backward(sum(h));
+  CHECK(contains(error_of([&] { backward(sum(h * 2.0)); }), "earlier backward cleared"));
+  tape().clear();  // the failed attempt left its entries on the tape
+
+  Tensor c = Tensor::scalar(1.0, f64);
+  CHECK(contains(error_of([&] { backward(c * 2.0); }), "forget .requires_grad_()"));
+}
+
+TEST_CASE("NoGrad records nothing and detach cuts a path") {
+  Tensor x = Tensor::scalar(2.0, f64).requires_grad_();
+  {
+    NoGrad no_grad;
+    Tensor y = x * x;
+    CHECK_FALSE(y.requires_grad());
+    CHECK(tape().entries().empty());
+  }
+  Tensor y = x * x.detach();  // only the first factor carries a gradient: d/dx = x
+  backward(y);
+  CHECK(x.grad().item() == doctest::Approx(2.0));
+}
+
+TEST_CASE("errors name the op and both shapes") {
+  Tensor a = Tensor::zeros({3, 4}), b = Tensor::zeros({5});
+  std::string msg = error_of([&] { add(a, b); });
+  CHECK(contains(msg, "add"));
+  CHECK(contains(msg, "[3x4]"));
+  CHECK(contains(msg, "[5]"));
+  msg = error_of([&] { matmul(Tensor::zeros({2, 3}), Tensor::zeros({4, 5})); });
+  CHECK(contains(msg, "matmul"));
+  CHECK(contains(msg, "[2x3] and [4x5]"));
+  msg = error_of([&] { mul(Tensor::zeros({2}, f32), Tensor::zeros({2}, f64)); });
+  CHECK(contains(msg, "mul: dtype mismatch: float32 [2] and float64 [2]"));
+  CHECK(contains(error_of([&] { sum(a, 2); }), "sum: axis 2 is out of range for a tensor of rank 2"));
+  CHECK(contains(error_of([&] { slice(a, 1, 2, 9); }), "slice: [2, 9) is out of range for axis 1 of size 4"));
+  CHECK(contains(error_of([&] { gather(a, 0, {0, 3}); }), "gather: index 3 is out of range"));
+  CHECK(contains(error_of([&] { reshape(a, {5, -1}); }), "cannot view [3x4]"));
+  CHECK(contains(error_of([&] { concat({a, b}, 0); }), "concat"));
+}
+
+TEST_CASE("the tape prints as a numbered Wengert list and exports Graphviz DOT") {
+  Tensor w = Tensor::zeros({128, 400}).requires_grad_().named("w");
+  Tensor x = Tensor::zeros({128, 400}).named("x");
+  Tensor y = mul(w, x);
+  Tensor l = sum(y);
+  std::string list = tape().str();
+  CHECK(contains(list, "v1 = w"));
+  CHECK(contains(list, "v3 = mul(v1, v2)"));
+  CHECK(contains(list, "[128x400]"));
+  CHECK(contains(list, "v4 = sum(v3)"));
+  std::string dot = tape().to_dot();
+  CHECK(contains(dot, "digraph"));
+  CHECK(contains(dot, "v1 -> v3"));
+  CHECK(contains(dot, "v3 -> v4"));
+  tape().clear();
+}
+
+TEST_CASE("stable forms stay finite at +-100 and beyond") {
+  Tensor x = Tensor::from({-1000, -100, 0, 100, 1000}, {5}, f64).requires_grad_();
+  Tensor s = sigmoid(x), sp = softplus(x), ls = log_sigmoid(x);
+  for (int i = 0; i < 5; ++i) {
+    CHECK(std::isfinite(s.flat(i)));
+    CHECK(std::isfinite(sp.flat(i)));
+    CHECK(std::isfinite(ls.flat(i)));
+  }
+  CHECK(sp.flat(3) == doctest::Approx(100.0));
+  CHECK(ls.flat(1) == doctest::Approx(-100.0));
+  CHECK(s.flat(1) == doctest::Approx(std::exp(-100.0)).epsilon(1e-12));
+  CHECK(sp.flat(1) == doctest::Approx(std::exp(-100.0)).epsilon(1e-12));  // log1p keeps it
+  backward(sum(s + sp + ls));
+  for (int i = 0; i < 5; ++i) CHECK(std::isfinite(x.grad().flat(i)));
+
+  Tensor big = Tensor::from({1000, 1000, -1000, 0}, {2, 2}, f32).requires_grad_();
+  Tensor lse = logsumexp(big, 1);
+  CHECK(lse.flat(0) == doctest::Approx(1000 + std::log(2.0)));
+  CHECK(lse.flat(1) == doctest::Approx(0.0));
+  Tensor lsm = log_softmax(big, 1);
+  CHECK(lsm.flat(2) == doctest::Approx(-1000.0));
+  backward(sum(lse) + sum(lsm));
+  for (int i = 0; i < 4; ++i) CHECK(std::isfinite(big.grad().flat(i)));
+  Tensor all_minus_inf = Tensor::full({3}, -INFINITY, f64);
+  CHECK(std::isinf(logsumexp(all_minus_inf, 0).item()));
+}
+
+TEST_CASE("Rng: a seed gives the same numbers on every machine") {
+  Rng rng(42);
+  // The first outputs of xoshiro256** seeded through splitmix64(42), as computed by an
+  // independent Python transcription of the reference C code.
+  CHECK(rng.next_u64() == 0x15780b2e0c2ec716ULL);
+  CHECK(rng.next_u64() == 0x6104d9866d113a7eULL);
+  CHECK(rng.next_u64() == 0xae17533239e499a1ULL);
+
+  Rng a(7), b(7);
+  for (int i = 0; i < 10; ++i) CHECK(a.normal() == b.normal());
+
+  // N(0,1) draws: mean within 4 standard errors of 0, variance within 4 of 1.
+  Rng r(1);
+  const int n = 200000;
+  double s = 0, s2 = 0;
+  for (int i = 0; i < n; ++i) {
+    double z = r.normal();
+    s += z;
+    s2 += z * z;
+  }
+  double mean = s / n, var = s2 / n - mean * mean;
+  CHECK(std::abs(mean) < 4 / std::sqrt(n));
+  CHECK(std::abs(var - 1) < 4 * std::sqrt(2.0 / n));
+  for (int i = 0; i < 1000; ++i) {
+    int64_t k = r.below(7);
+    CHECK((k >= 0 && k < 7));
+  }
+}
