@@ -12,6 +12,7 @@
 # function-level target attributes and are chosen at run time, so the binaries run on
 # any x86-64 machine.
 
+SHELL    := /bin/bash
 CXX      ?= g++
 OPT      ?= -O2
 CXXFLAGS := -std=c++20 $(OPT) -g -Wall -Wextra -fopenmp -MMD -MP -I.
@@ -87,8 +88,13 @@ tutorials: deps
 bench: bench-deps
 	@$(MAKE) --no-print-directory run-bench
 
+# Runs doctest, then repeats its count as one plain "N passed, N failed" line.
 run-tests: $(TEST_BIN) $(TUTORIALS)
-	TUTORIAL_BIN_DIR=$(BUILD)/tutorials $(TEST_BIN)
+	@set -o pipefail; TUTORIAL_BIN_DIR=$(BUILD)/tutorials $(TEST_BIN) | tee $(BUILD)/test.log; \
+	status=$$?; \
+	awk -F'|' '/test cases:/ { gsub(/[^0-9]/, "", $$2); gsub(/[^0-9]/, "", $$3); \
+	  print "tests: " $$2 " passed, " $$3 " failed" }' $(BUILD)/test.log; \
+	exit $$status
 
 run-tutorials: $(TUTORIALS)
 	@set -e; for t in $(TUTORIALS); do \

@@ -1,0 +1,70 @@
+// Smoke runs: every tutorial, with --quick, into a temporary folder. Each must exit 0
+// (no FAILED check) and leave at least one PNG figure. The Makefile passes the folder of
+// the built tutorials in TUTORIAL_BIN_DIR.
+#include <doctest/doctest.h>
+
+#include <cctype>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <sys/wait.h>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path tutorial_bin_dir() {
+  const char* dir = std::getenv("TUTORIAL_BIN_DIR");
+  return dir ? fs::path(dir) : fs::path("build/release/tutorials");
+}
+
+// Runs a command; returns its exit status (or -1 when it did not exit normally).
+int run(const std::string& command) {
+  int status = std::system(command.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int count_files(const fs::path& dir, const std::string& extension) {
+  int n = 0;
+  for (const auto& f : fs::recursive_directory_iterator(dir)) n += f.path().extension() == extension;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("every tutorial runs with --quick, passes its checks and writes its figures") {
+  const fs::path sources = fs::path(__FILE__).parent_path().parent_path() / "tutorials";
+  int tutorials = 0;
+  for (const auto& source : fs::directory_iterator(sources)) {
+    const std::string stem = source.path().stem().string();
+    if (source.path().extension() != ".cpp" || stem.size() < 3 || !std::isdigit(stem[0])) continue;
+    ++tutorials;
+    const fs::path binary = tutorial_bin_dir() / stem;
+    const fs::path out = fs::temp_directory_path() / ("tutorial_smoke_" + stem);
+    fs::remove_all(out);
+    INFO("tutorial ", stem, " (binary ", binary.string(), ", output ", out.string(), ")");
+    REQUIRE(fs::exists(binary));
+    const std::string log = (out.string() + ".log");
+    const int status =
+        run("'" + binary.string() + "' --quick --out '" + out.string() + "' > '" + log + "' 2>&1");
+    if (status != 0) {  // show the end of what it printed
+      std::ifstream in(log);
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      FAIL_CHECK("exit status ", status, "; output ends with:\n",
+                 text.substr(text.size() > 3000 ? text.size() - 3000 : 0));
+    }
+    CHECK(count_files(out, ".png") >= 1);
+    CHECK(count_files(out, ".csv") >= 1);
+    fs::remove_all(out);
+    fs::remove(log);
+  }
+  CHECK(tutorials >= 1);
+}
+
+TEST_CASE("a tutorial given a bad flag prints its usage and exits with status 2") {
+  const fs::path binary = tutorial_bin_dir() / "00_autodiff_tape";
+  REQUIRE(fs::exists(binary));
+  CHECK(run("'" + binary.string() + "' --no-such-flag > /dev/null 2>&1") == 2);
+}
