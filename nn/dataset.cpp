@@ -1,0 +1,224 @@
+#include "nn/dataset.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "autodiff/ops.h"
+
+namespace nn {
+namespace fs = std::filesystem;
+
+const char* file_prefix(Split split) { return split == Split::train ? "train" : "t10k"; }
+
+// ---- Dataset ----
+
+int Dataset::num_classes() const {
+  if (!class_names.empty()) return static_cast<int>(class_names.size());
+  return labels.empty() ? 0 : *std::max_element(labels.begin(), labels.end()) + 1;
+}
+
+ad::Tensor Dataset::images_nchw() const {
+  return ad::reshape(images, {size(), 1, rows, cols});  // same row-major values
+}
+
+Dataset Dataset::subset(const std::vector<int64_t>& indices) const {
+  Dataset part;
+  part.rows = rows;
+  part.cols = cols;
+  part.class_names = class_names;
+  part.name = name;
+  const int64_t pixels = pixels_per_image();
+  part.images = ad::Tensor::zeros({static_cast<int64_t>(indices.size()), pixels});
+  const float* from = images.data<float>();
+  float* to = part.images.data<float>();
+  for (size_t k = 0; k < indices.size(); ++k) {
+    const int64_t i = indices[k];
+    if (i < 0 || i >= size())
+      throw std::out_of_range(
+          fmt::format("Dataset::subset: index {} is outside [0, {}) of {}", i, size(), name));
+    std::copy_n(from + i * pixels, pixels, to + static_cast<int64_t>(k) * pixels);
+    part.labels.push_back(labels[i]);
+  }
+  return part;
+}
+
+Dataset Dataset::first(int64_t n) const {
+  std::vector<int64_t> indices(std::clamp<int64_t>(n, 0, size()));
+  for (size_t i = 0; i < indices.size(); ++i) indices[i] = static_cast<int64_t>(i);
+  return subset(indices);
+}
+
+// ---- loading ----
+
+namespace {
+
+// The first of the usual spellings of an MNIST file that exists in `dir`.
+fs::path find_mnist_file(const fs::path& dir, Split split, const char* kind, int rank) {
+  const std::string stem = fmt::format("{}-{}", file_prefix(split), kind);
+  const std::vector<std::string> candidates = {
+      fmt::format("{}-idx{}-ubyte.gz", stem, rank), fmt::format("{}-idx{}-ubyte", stem, rank),
+      fmt::format("{}.idx{}-ubyte.gz", stem, rank), fmt::format("{}.idx{}-ubyte", stem, rank)};
+  for (const std::string& name : candidates)
+    if (fs::exists(dir / name)) return dir / name;
+  throw DataError(fmt::format("{}: no {} {} file in this directory (looked for {})", dir.string(),
+                              file_prefix(split), kind, fmt::join(candidates, ", ")));
+}
+
+}  // namespace
+
+Dataset load_mnist_format(const fs::path& dir, Split split) {
+  if (!fs::is_directory(dir))
+    throw DataError(fmt::format("{}: {}", dir.string(),
+                                fs::exists(dir) ? "not a directory" : "no such directory"));
+  const fs::path images_path = find_mnist_file(dir, split, "images", 3);
+  const fs::path labels_path = find_mnist_file(dir, split, "labels", 1);
+
+  IdxImages raw = read_idx_images(images_path);
+  std::vector<uint8_t> raw_labels = read_idx_labels(labels_path);
+  if (static_cast<int64_t>(raw_labels.size()) != raw.count)
+    throw DataError(fmt::format("{}: holds {} labels, but {} holds {} images", labels_path.string(),
+                                raw_labels.size(), images_path.filename().string(), raw.count));
+
+  Dataset data;
+  data.rows = raw.rows;
+  data.cols = raw.cols;
+  data.name = fmt::format("{} {}", dir.filename().string(), file_prefix(split));
+  data.labels.assign(raw_labels.begin(), raw_labels.end());
+  data.images = ad::Tensor::zeros({raw.count, raw.rows * raw.cols});
+  // Bytes 0..255 become intensities 0..1: what a Bernoulli decoder models.
+  float* pixels = data.images.data<float>();
+  for (size_t i = 0; i < raw.pixels.size(); ++i) pixels[i] = raw.pixels[i] / 255.0f;
+  return data;
+}
+
+const std::vector<std::string>& fashion_mnist_class_names() {
+  static const std::vector<std::string> names = {"T-shirt/top", "Trouser",   "Pullover", "Dress",
+                                                 "Coat",        "Sandal",    "Shirt",    "Sneaker",
+                                                 "Bag",         "Ankle boot"};
+  return names;
+}
+
+bool default_data_installed() { return fs::is_directory(kFashionMnistPackageDir); }
+
+fs::path default_data_dir() {
+  if (!default_data_installed())
+    throw DataError(fmt::format(
+        "{}: no such directory, so Fashion-MNIST is not installed. Install it with "
+        "`sudo apt-get install dataset-fashion-mnist` (or `make deps`), or pass --data DIR "
+        "naming a folder with the MNIST-format files train-images-idx3-ubyte.gz, "
+        "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz",
+        kFashionMnistPackageDir));
+  return kFashionMnistPackageDir;
+}
+
+Dataset load_fashion_mnist(Split split, const fs::path& dir) {
+  Dataset data = load_mnist_format(dir.empty() ? default_data_dir() : dir, split);
+  const auto& names = fashion_mnist_class_names();
+  for (int label : data.labels)
+    if (label >= static_cast<int>(names.size()))
+      throw DataError(fmt::format("{}: label {} found, but Fashion-MNIST has only {} classes",
+                                  data.name, label, names.size()));
+  data.class_names = names;
+  data.name = fmt::format("fashion-mnist {}", file_prefix(split));
+  return data;
+}
+
+TrainValidation split_validation(const Dataset& data, int64_t validation_size, ad::Rng& rng) {
+  if (validation_size < 0 || validation_size > data.size())
+    throw std::invalid_argument(
+        fmt::format("split_validation: cannot hold out {} of the {} examples of {}",
+                    validation_size, data.size(), data.name));
+  std::vector<int64_t> order(data.size());
+  for (int64_t i = 0; i < data.size(); ++i) order[i] = i;
+  rng.shuffle(order);
+  // The first validation_size of a random permutation are a uniform random subset.
+  std::vector<int64_t> held_out(order.begin(), order.begin() + validation_size);
+  std::vector<int64_t> kept(order.begin() + validation_size, order.end());
+  std::sort(held_out.begin(), held_out.end());
+  std::sort(kept.begin(), kept.end());
+  TrainValidation split{data.subset(kept), data.subset(held_out)};
+  split.train.name = data.name + " (train part)";
+  split.validation.name = data.name + " (validation part)";
+  return split;
+}
+
+// ---- BatchIterator ----
+
+BatchIterator::BatchIterator(Dataset data, BatchOptions options)
+    : data_(std::move(data)), options_(options), rng_(options.seed) {
+  if (options_.batch_size <= 0)
+    throw std::invalid_argument(
+        fmt::format("BatchIterator: batch_size must be positive, got {}", options_.batch_size));
+  if (data_.size() == 0)
+    throw std::invalid_argument(fmt::format("BatchIterator: {} has no examples", data_.name));
+  if (options_.drop_last && data_.size() < options_.batch_size)
+    throw std::invalid_argument(fmt::format(
+        "BatchIterator: with drop_last, batch_size {} larger than the {} examples of {} "
+        "leaves no batch at all",
+        options_.batch_size, data_.size(), data_.name));
+  order_.resize(data_.size());
+  for (int64_t i = 0; i < data_.size(); ++i) order_[i] = i;
+}
+
+int64_t BatchIterator::batches_per_epoch() const {
+  const int64_t n = data_.size(), b = options_.batch_size;
+  return options_.drop_last ? n / b : (n + b - 1) / b;
+}
+
+int64_t BatchIterator::examples_per_epoch() const {
+  return options_.drop_last ? batches_per_epoch() * options_.batch_size : data_.size();
+}
+
+void BatchIterator::start_epoch() {
+  ++epoch_;
+  position_ = 0;
+  in_epoch_ = true;
+  // Shuffling the previous order (not a fresh 0..N-1) is just as random and keeps
+  // every epoch's order a function of the seed and the epoch number.
+  if (options_.shuffle) rng_.shuffle(order_);
+}
+
+bool BatchIterator::next(Batch& batch) {
+  if (!in_epoch_) start_epoch();
+  const int64_t remaining = data_.size() - position_;
+  const int64_t count = std::min(options_.batch_size, remaining);
+  if (count == 0 || (options_.drop_last && count < options_.batch_size)) {
+    in_epoch_ = false;  // the next call starts the next epoch
+    return false;
+  }
+
+  const int64_t pixels = data_.pixels_per_image();
+  batch.indices.assign(order_.begin() + position_, order_.begin() + position_ + count);
+  position_ += count;
+  batch.epoch = epoch_;
+  batch.y.clear();
+  for (int64_t i : batch.indices) batch.y.push_back(data_.labels[i]);
+
+  ad::Shape shape = options_.layout == ImageLayout::flat
+                        ? ad::Shape{count, pixels}
+                        : ad::Shape{count, 1, data_.rows, data_.cols};
+  // A fresh tensor each time: the previous batch may still be referenced (by the tape).
+  batch.x = ad::Tensor::zeros(shape, options_.dtype);
+  const float* images = data_.images.data<float>();
+  ad::dispatch(options_.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    T* x = batch.x.data<T>();
+    for (int64_t k = 0; k < count; ++k) {
+      const float* image = images + batch.indices[k] * pixels;
+      T* row = x + k * pixels;
+      if (options_.binarize) {
+        // A new Bernoulli draw per pixel on every visit, so the model never sees the same
+        // binary image twice: a regulariser that fits the Bernoulli likelihood exactly.
+        for (int64_t p = 0; p < pixels; ++p) row[p] = rng_.uniform() < image[p] ? T(1) : T(0);
+      } else {
+        std::copy_n(image, pixels, row);
+      }
+    }
+  });
+  return true;
+}
+
+}  // namespace nn

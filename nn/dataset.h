@@ -1,0 +1,138 @@
+// Datasets of small grayscale images with class labels, and mini-batches drawn from them.
+//
+// A Dataset holds every image in one float tensor [N, rows*cols] with pixel intensities
+// scaled to [0, 1] (0 = black), and the labels as ints. The loaders read any directory
+// in the MNIST file layout; Fashion-MNIST comes from the Debian package
+// dataset-fashion-mnist. A BatchIterator walks a dataset in mini-batches, reshuffled each
+// epoch with its own seeded Rng, optionally binarising the pixels afresh each time.
+//
+// Example (the start of a VAE training loop):
+//
+//   nn::Dataset full = nn::load_fashion_mnist(nn::Split::train);   // 60000 x 784
+//   ad::Rng split_rng(7);
+//   auto [train, validation] = nn::split_validation(full, 10000, split_rng);
+//   if (quick) train = train.first(2000);
+//
+//   nn::BatchIterator batches(train, {.batch_size = 128, .binarize = true, .seed = 1});
+//   for (int epoch = 0; epoch < 10; ++epoch) {
+//     for (nn::Batch batch; batches.next(batch);) {
+//       // batch.x: [128, 784] of 0s and 1s, batch.y: the 128 labels
+//     }
+//   }
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "autodiff/rng.h"
+#include "autodiff/tensor.h"
+#include "nn/idx.h"
+
+namespace nn {
+
+// Where the Debian package dataset-fashion-mnist installs its files.
+inline constexpr const char* kFashionMnistPackageDir = "/usr/share/datasets/fashion-mnist";
+
+// The two halves the MNIST-format files come in: "train-*" and "t10k-*".
+enum class Split { train, test };
+const char* file_prefix(Split split);  // "train" or "t10k"
+
+struct Dataset {
+  ad::Tensor images;                     // [N, rows*cols], f32 in [0, 1]
+  std::vector<int> labels;               // N labels in [0, num_classes)
+  int64_t rows = 0, cols = 0;            // the size of each image
+  std::vector<std::string> class_names;  // label -> name; empty when unknown
+  std::string name;                      // for messages, e.g. "fashion-mnist train"
+
+  int64_t size() const { return static_cast<int64_t>(labels.size()); }
+  int64_t pixels_per_image() const { return rows * cols; }
+  int num_classes() const;  // class_names.size() if known, else the largest label + 1
+  // The images as [N, 1, rows, cols] (one channel), for convolutional layers.
+  ad::Tensor images_nchw() const;
+
+  // Examples 0..n-1 (all of them when n >= size()), e.g. for --quick runs.
+  Dataset first(int64_t n) const;
+  // The examples at `indices`, in that order.
+  Dataset subset(const std::vector<int64_t>& indices) const;
+};
+
+// Reads `dir`/<prefix>-images-idx3-ubyte and <prefix>-labels-idx1-ubyte, each either
+// plain or with ".gz" (also the "<prefix>-images.idx3-ubyte" spelling of some mirrors).
+// Throws nn::DataError naming the file when one is missing or malformed, or when the
+// label count differs from the image count.
+Dataset load_mnist_format(const std::filesystem::path& dir, Split split);
+
+// Fashion-MNIST with its ten class names; dir defaults to default_data_dir().
+Dataset load_fashion_mnist(Split split, const std::filesystem::path& dir = {});
+const std::vector<std::string>& fashion_mnist_class_names();  // "T-shirt/top", ...
+
+// The folder of the installed package dataset-fashion-mnist. Throws nn::DataError
+// telling the user to install it (or to pass --data DIR) when it is missing.
+std::filesystem::path default_data_dir();
+bool default_data_installed();
+
+// A seeded random held-out split: `validation_size` examples drawn without replacement
+// go to `validation`, the rest to `train`. Both keep the original order, and together
+// they hold every example exactly once.
+struct TrainValidation {
+  Dataset train;
+  Dataset validation;
+};
+TrainValidation split_validation(const Dataset& data, int64_t validation_size, ad::Rng& rng);
+
+// ---- mini-batches ----
+
+enum class ImageLayout {
+  flat,  // x is [B, rows*cols]: for fully connected encoders
+  nchw,  // x is [B, 1, rows, cols]: for convolutional ones
+};
+
+struct BatchOptions {
+  int64_t batch_size = 128;
+  bool shuffle = true;     // a new random order every epoch (else the dataset's order)
+  bool binarize = false;   // dynamic binarisation: each pixel ~ Bernoulli(intensity)
+  bool drop_last = false;  // skip the smaller final batch of an epoch
+  ImageLayout layout = ImageLayout::flat;
+  ad::DType dtype = ad::f32;
+  uint64_t seed = 0;  // for the shuffling and the binarisation
+};
+
+struct Batch {
+  ad::Tensor x;                  // the images, see BatchOptions::layout
+  std::vector<int> y;            // their labels
+  std::vector<int64_t> indices;  // their positions in the dataset
+  int epoch = 0;                 // the epoch this batch belongs to, counting from 0
+  int64_t size() const { return static_cast<int64_t>(y.size()); }
+};
+
+// Walks a dataset in mini-batches. next() fills the next batch and returns false once
+// the epoch is over; the call after that starts a new epoch with a new order.
+//
+// It owns an Rng seeded from options.seed rather than borrowing the model's, so the
+// data order depends only on that seed: changing the model (which changes how many
+// random numbers it draws) does not change which examples it sees.
+class BatchIterator {
+ public:
+  BatchIterator(Dataset data, BatchOptions options);
+
+  bool next(Batch& batch);
+  int64_t batches_per_epoch() const;
+  int64_t examples_per_epoch() const;  // size(), minus the dropped last batch if any
+  int epochs_started() const { return epoch_ + 1; }
+  const Dataset& data() const { return data_; }
+  const BatchOptions& options() const { return options_; }
+
+ private:
+  void start_epoch();
+
+  Dataset data_;
+  BatchOptions options_;
+  ad::Rng rng_;
+  std::vector<int64_t> order_;  // this epoch's order of the examples
+  int64_t position_ = 0;        // where the next batch starts in order_
+  int epoch_ = -1;              // -1 before the first epoch
+  bool in_epoch_ = false;
+};
+
+}  // namespace nn
