@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "autodiff/autodiff.h"
+#include "nn/conv.h"  // im2col / col2im, the ops nn/conv.cpp records
 
 using namespace ad;
 
@@ -96,6 +97,13 @@ const std::vector<OpCase>& op_table() {
       {"matmul 2-D", {{3, 4}, {4, 5}}, any, [](X x) { return matmul(x[0], x[1]); }},
       {"matmul batched", {{2, 3, 4}, {2, 4, 5}}, any, [](X x) { return matmul(x[0], x[1]); }},
       {"matmul batch x shared matrix", {{2, 3, 4}, {4, 5}}, any, [](X x) { return matmul(x[0], x[1]); }},
+      // nn/conv.cpp: [N, C, H, W] <-> [N, patches, C*k*k]; (kernel, stride, padding) last.
+      {"im2col k3 stride 1 padding 1", {{2, 2, 4, 3}}, any, [](X x) { return nn::im2col(x[0], 3, 1, 1); }},
+      {"im2col k2 stride 2 padding 0", {{1, 3, 5, 4}}, any, [](X x) { return nn::im2col(x[0], 2, 2, 0); }},
+      {"col2im k3 stride 2 padding 1 (overlapping patches)", {{2, 4, 18}}, any,
+       [](X x) { return nn::col2im(x[0], 2, 4, 3, 3, 2, 1); }},
+      {"col2im k2 stride 3 padding 0 (gaps)", {{1, 4, 12}}, any,
+       [](X x) { return nn::col2im(x[0], 3, 5, 5, 2, 3, 0); }},
   };
   return table;
 }

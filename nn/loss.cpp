@@ -1,0 +1,92 @@
+#include "nn/loss.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <numbers>
+
+#include "autodiff/ops.h"
+
+namespace nn {
+
+namespace {
+
+// Losses compare a prediction with a target elementwise; a target that merely broadcasts
+// (e.g. [N] against [N, 1]) is almost always a bug that would silently give an [N, N] loss.
+void check_same_shape(const char* loss, const ad::Tensor& prediction, const ad::Tensor& target) {
+  if (prediction.shape() != target.shape())
+    throw ad::Error(fmt::format("{}: prediction {} and target {} have different shapes", loss,
+                                ad::to_string(prediction.shape()), ad::to_string(target.shape())));
+}
+
+const double half_log_two_pi = 0.5 * std::log(2.0 * std::numbers::pi);
+
+}  // namespace
+
+ad::Tensor reduce(const ad::Tensor& per_element, Reduction reduction) {
+  switch (reduction) {
+    case Reduction::none:
+      return per_element;
+    case Reduction::sum:
+      return ad::sum(per_element);
+    case Reduction::mean:
+      return ad::mean(per_element);
+  }
+  throw ad::Error("reduce: unknown Reduction value");
+}
+
+ad::Tensor mse(const ad::Tensor& prediction, const ad::Tensor& target, Reduction reduction) {
+  check_same_shape("mse", prediction, target);
+  ad::Tensor diff = prediction - target;
+  return reduce(diff * diff, reduction);
+}
+
+ad::Tensor bce_with_logits(const ad::Tensor& logits, const ad::Tensor& target,
+                           Reduction reduction) {
+  check_same_shape("bce_with_logits", logits, target);
+  // ad::softplus(x) is max(x, 0) + log(1 + e^-|x|), so this is the stable form above.
+  return reduce(ad::softplus(logits) - logits * target, reduction);
+}
+
+ad::Tensor gaussian_nll(const ad::Tensor& mean, const ad::Tensor& target, double sigma,
+                        Reduction reduction) {
+  check_same_shape("gaussian_nll", mean, target);
+  if (!(sigma > 0)) throw ad::Error(fmt::format("gaussian_nll: sigma = {} must be > 0", sigma));
+  ad::Tensor diff = target - mean;
+  ad::Tensor per_element =
+      diff * diff * (0.5 / (sigma * sigma)) + (std::log(sigma) + half_log_two_pi);
+  return reduce(per_element, reduction);
+}
+
+ad::Tensor gaussian_nll(const ad::Tensor& mean, const ad::Tensor& target,
+                        const ad::Tensor& log_sigma, Reduction reduction) {
+  check_same_shape("gaussian_nll", mean, target);
+  ad::Tensor diff = target - mean;
+  // 1 / sigma^2 = exp(-2 log sigma): no division, and finite for any log_sigma in range.
+  ad::Tensor per_element =
+      0.5 * diff * diff * ad::exp(-2.0 * log_sigma) + log_sigma + half_log_two_pi;
+  return reduce(per_element, reduction);
+}
+
+ad::Tensor cross_entropy(const ad::Tensor& logits, const std::vector<int64_t>& targets,
+                         Reduction reduction) {
+  if (logits.rank() != 2)
+    throw ad::Error(fmt::format("cross_entropy: logits have shape {}; expected [N, classes]",
+                                ad::to_string(logits.shape())));
+  const int64_t n = logits.dim(0), classes = logits.dim(1);
+  if (static_cast<int64_t>(targets.size()) != n)
+    throw ad::Error(
+        fmt::format("cross_entropy: {} targets for {} rows of logits", targets.size(), n));
+  // Pick log p(target) of each row out of the flattened [N * C] log-probabilities.
+  std::vector<int64_t> picked(n);
+  for (int64_t i = 0; i < n; ++i) {
+    if (targets[i] < 0 || targets[i] >= classes)
+      throw ad::Error(fmt::format("cross_entropy: target {} of row {} is not a class in [0, {})",
+                                  targets[i], i, classes));
+    picked[i] = i * classes + targets[i];
+  }
+  ad::Tensor log_p = ad::log_softmax(logits, -1);
+  return reduce(-ad::gather(ad::reshape(log_p, {-1}), 0, picked), reduction);
+}
+
+}  // namespace nn
