@@ -24,20 +24,19 @@ namespace ad {
 enum class GemmIsa { reference, avx2, avx512 };
 
 const char* to_string(GemmIsa isa);
-bool gemm_isa_supported(GemmIsa isa);      // does this CPU run it?
-GemmIsa best_gemm_isa();                   // what gemm() uses
+bool gemm_isa_supported(GemmIsa isa);        // does this CPU run it?
+GemmIsa best_gemm_isa();                     // what gemm() uses
 std::vector<GemmIsa> supported_gemm_isas();  // reference first, then each SIMD path
 
 // The default entry point: best ISA, OpenMP threads.
 template <class T>
-void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha,
-          const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc);
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+          int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc);
 
 // A chosen implementation (tests and benchmarks); throws std::runtime_error when the
 // CPU does not support it.
 template <class T>
-void gemm_with(GemmIsa isa, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-               T alpha, const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c,
-               int64_t ldc);
+void gemm_with(GemmIsa isa, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha,
+               const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc);
 
 }  // namespace ad

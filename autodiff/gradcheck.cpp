@@ -1,8 +1,9 @@
 #include "autodiff/gradcheck.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
-#include <fmt/format.h>
 
 #include "autodiff/tape.h"
 
@@ -10,18 +11,20 @@ namespace ad {
 
 std::string GradcheckResult::str() const {
   if (input < 0) return "no gradients to check";
-  return fmt::format("{}: worst error {:.3g} at input {} element {} (output {}): analytic {:.12g}, "
-                     "numeric {:.12g}",
-                     ok ? "ok" : "FAILED", worst_error, input, element, output, analytic, numeric);
+  return fmt::format(
+      "{}: worst error {:.3g} at input {} element {} (output {}): analytic {:.12g}, "
+      "numeric {:.12g}",
+      ok ? "ok" : "FAILED", worst_error, input, element, output, analytic, numeric);
 }
 
 GradcheckResult gradcheck(const TensorFunction& f, const std::vector<Tensor>& inputs,
                           const GradcheckOptions& options) {
   for (size_t i = 0; i < inputs.size(); ++i)
     if (inputs[i].dtype() != f64)
-      throw Error(fmt::format("gradcheck: input {} is {}; use float64 inputs (float32 finite "
-                              "differences are too noisy to check against)",
-                              i, to_string(inputs[i].dtype())));
+      throw Error(
+          fmt::format("gradcheck: input {} is {}; use float64 inputs (float32 finite "
+                      "differences are too noisy to check against)",
+                      i, to_string(inputs[i].dtype())));
 
   // Fresh leaves, so the caller's tensors and their gradients are left alone.
   std::vector<Tensor> x;

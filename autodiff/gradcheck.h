@@ -27,9 +27,9 @@ struct GradcheckOptions {
 struct GradcheckResult {
   bool ok = true;
   double worst_error = 0;
-  int input = -1;          // where the worst error is: which input,
-  int64_t element = -1;    //   which of its elements,
-  int64_t output = -1;     //   which output element
+  int input = -1;        // where the worst error is: which input,
+  int64_t element = -1;  //   which of its elements,
+  int64_t output = -1;   //   which output element
   double analytic = 0, numeric = 0;
   std::string str() const;
 };

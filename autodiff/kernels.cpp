@@ -24,9 +24,12 @@ Dims4 broadcast_strides(const Shape& in, const Shape& out) {
 AxisView axis_view(const Shape& shape, int axis) {
   AxisView v;
   for (int i = 0; i < static_cast<int>(shape.size()); ++i) {
-    if (i < axis) v.outer *= shape[i];
-    else if (i == axis) v.n = shape[i];
-    else v.inner *= shape[i];
+    if (i < axis)
+      v.outer *= shape[i];
+    else if (i == axis)
+      v.n = shape[i];
+    else
+      v.inner *= shape[i];
   }
   return v;
 }

@@ -26,10 +26,10 @@ Tensor log(const Tensor& a);
 Tensor sqrt(const Tensor& a);
 Tensor abs(const Tensor& a);
 Tensor relu(const Tensor& a);
-Tensor sigmoid(const Tensor& a);      // stable: never exp of a large positive number
+Tensor sigmoid(const Tensor& a);  // stable: never exp of a large positive number
 Tensor tanh(const Tensor& a);
-Tensor softplus(const Tensor& a);     // log(1 + e^a), stable at large |a|
-Tensor log_sigmoid(const Tensor& a);  // log(sigmoid(a)) = -softplus(-a), stable
+Tensor softplus(const Tensor& a);                     // log(1 + e^a), stable at large |a|
+Tensor log_sigmoid(const Tensor& a);                  // log(sigmoid(a)) = -softplus(-a), stable
 Tensor clamp(const Tensor& a, double lo, double hi);  // gradient 0 where clamped
 
 // ---- reductions (keepdim keeps the reduced axis with size 1) ----
@@ -52,7 +52,7 @@ Tensor sum_to(const Tensor& a, const Shape& shape);
 Tensor reshape(const Tensor& a, const Shape& shape);  // one dimension may be -1
 Tensor transpose(const Tensor& a, int axis0 = -2, int axis1 = -1);
 Tensor concat(const std::vector<Tensor>& tensors, int axis);
-Tensor slice(const Tensor& a, int axis, int64_t start, int64_t end);  // [start, end)
+Tensor slice(const Tensor& a, int axis, int64_t start, int64_t end);          // [start, end)
 Tensor gather(const Tensor& a, int axis, const std::vector<int64_t>& index);  // index select
 
 // ---- linear algebra ----

@@ -1,7 +1,8 @@
 // Elementwise ops: each forward, then the backward it records, side by side.
 // Backward functions run with recording off, so they are written with ops too.
-#include <cmath>
 #include <fmt/format.h>
+
+#include <cmath>
 
 #include "autodiff/kernels.h"
 #include "autodiff/ops.h"
@@ -113,7 +114,9 @@ Tensor abs(const Tensor& a) {
   Tensor out = kernels::map(a, [](auto x) { return std::abs(x); });
   tape().record("abs", {a}, out, [a](const Tensor& g) -> Grads {
     // sign(a); at exactly 0 we take the subgradient 0.
-    return {kernels::zip(g, a, [](auto gi, auto x) { return x > 0 ? gi : x < 0 ? -gi : decltype(gi){0}; })};
+    return {kernels::zip(g, a, [](auto gi, auto x) {
+      return x > 0 ? gi : x < 0 ? -gi : decltype(gi){0};
+    })};
   });
   return out;
 }
@@ -182,8 +185,9 @@ Tensor Tensor::to(DType target) const {
   Tensor out = Tensor::zeros(shape(), target);
   for (int64_t i = 0; i < numel(); ++i) out.set_flat(i, flat(i));
   DType source = dtype();
-  tape().record("to", {*this}, out, [source](const Tensor& g) -> Grads { return {g.to(source)}; },
-                to_string(target));
+  tape().record(
+      "to", {*this}, out, [source](const Tensor& g) -> Grads { return {g.to(source)}; },
+      to_string(target));
   return out;
 }
 

@@ -32,7 +32,9 @@ Tensor matmul_kernel(const Tensor& x, bool tx, const Tensor& y, bool ty) {
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   check_same_dtype("matmul", a, b);
-  auto shapes = [&] { return fmt::format("{} and {}", to_string(a.shape()), to_string(b.shape())); };
+  auto shapes = [&] {
+    return fmt::format("{} and {}", to_string(a.shape()), to_string(b.shape()));
+  };
   if (!((a.rank() == 2 && b.rank() == 2) || (a.rank() == 3 && b.rank() == 3) ||
         (a.rank() == 3 && b.rank() == 2)))
     throw Error("matmul: expects [m,k] x [k,n], [b,m,k] x [b,k,n] or [b,m,k] x [k,n]; got " +
@@ -46,8 +48,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     return reshape(matmul(reshape(a, {batch * m, a.dim(2)}), b), {batch, m, b.dim(1)});
   }
   if (a.rank() == 3 && a.dim(0) != b.dim(0))
-    throw Error(fmt::format("matmul: batch sizes differ ({} vs {}) in {}", a.dim(0), b.dim(0),
-                            shapes()));
+    throw Error(
+        fmt::format("matmul: batch sizes differ ({} vs {}) in {}", a.dim(0), b.dim(0), shapes()));
   Tensor out = matmul_kernel(a, false, b, false);
   tape().record("matmul", {a, b}, out, [a, b](const Tensor& g) -> Grads {
     Tensor da = a.requires_grad() ? matmul_kernel(g, false, b, true) : Tensor();  // G B^T

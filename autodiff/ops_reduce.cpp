@@ -1,8 +1,9 @@
 // Reductions and explicit broadcasting. A reduction sees its input as
 // [outer, n, inner] around the reduced axis (kernels::axis_view) and produces
 // [outer, inner]; its backward spreads the gradient back over the n positions.
-#include <cmath>
 #include <fmt/format.h>
+
+#include <cmath>
 #include <limits>
 
 #include "autodiff/kernels.h"
@@ -18,8 +19,10 @@ using kernels::AxisView;
 // The shape after reducing `axis`: with keepdim the axis stays with size 1.
 Shape reduced_shape(const Shape& shape, int axis, bool keepdim) {
   Shape out = shape;
-  if (keepdim) out[axis] = 1;
-  else out.erase(out.begin() + axis);
+  if (keepdim)
+    out[axis] = 1;
+  else
+    out.erase(out.begin() + axis);
   return out;
 }
 
@@ -153,7 +156,8 @@ Tensor logsumexp(const Tensor& a, int axis, bool keepdim) {
     NoGrad forward_only;
     // Shift by the max so that exp never overflows: log sum e^a = m + log sum e^(a - m).
     // A non-finite max (all -inf, or an inf) is replaced by 0 so a - m stays meaningful.
-    Tensor m = kernels::map(max(a, ax, true), [](auto x) { return std::isfinite(x) ? x : decltype(x){0}; });
+    Tensor m = kernels::map(max(a, ax, true),
+                            [](auto x) { return std::isfinite(x) ? x : decltype(x){0}; });
     out = m + log(sum(exp(a - m), ax, true));
     if (!keepdim) out = reshape(out, reduced_shape(a.shape(), ax, false));
   }
@@ -199,9 +203,9 @@ Tensor broadcast_to(const Tensor& a, const Shape& shape) {
                                 kernels::broadcast_strides(shape, shape),
                                 [&](int64_t o, int64_t ia, int64_t) { y[o] = x[ia]; });
   });
-  tape().record("broadcast_to", {a}, out,
-                [in = a.shape()](const Tensor& g) -> Grads { return {sum_to(g, in)}; },
-                to_string(shape));
+  tape().record(
+      "broadcast_to", {a}, out,
+      [in = a.shape()](const Tensor& g) -> Grads { return {sum_to(g, in)}; }, to_string(shape));
   return out;
 }
 
@@ -217,13 +221,15 @@ Tensor sum_to(const Tensor& a, const Shape& shape) {
     const T* x = a.data<T>();
     T* y = out.data<T>();
     // Walk a's elements; each lands on the element of `out` it was broadcast from.
-    kernels::for_each_broadcast(kernels::pad4(a.shape()), kernels::broadcast_strides(shape, a.shape()),
+    kernels::for_each_broadcast(kernels::pad4(a.shape()),
+                                kernels::broadcast_strides(shape, a.shape()),
                                 kernels::broadcast_strides(shape, a.shape()),
                                 [&](int64_t o, int64_t iy, int64_t) { y[iy] += x[o]; });
   });
-  tape().record("sum_to", {a}, out,
-                [in = a.shape()](const Tensor& g) -> Grads { return {broadcast_to(g, in)}; },
-                to_string(shape));
+  tape().record(
+      "sum_to", {a}, out,
+      [in = a.shape()](const Tensor& g) -> Grads { return {broadcast_to(g, in)}; },
+      to_string(shape));
   return out;
 }
 

@@ -56,10 +56,11 @@ Tensor reshape(const Tensor& a, const Shape& shape) {
   Tensor out = a.clone();
   out.node()->shape = target;
   if (target.size() > kMaxRank)
-    throw Error(fmt::format("reshape: {} has more than {} dimensions", to_string(target), kMaxRank));
-  tape().record("reshape", {a}, out,
-                [in = a.shape()](const Tensor& g) -> Grads { return {reshape(g, in)}; },
-                to_string(target));
+    throw Error(
+        fmt::format("reshape: {} has more than {} dimensions", to_string(target), kMaxRank));
+  tape().record(
+      "reshape", {a}, out, [in = a.shape()](const Tensor& g) -> Grads { return {reshape(g, in)}; },
+      to_string(target));
   return out;
 }
 
@@ -80,9 +81,9 @@ Tensor transpose(const Tensor& a, int axis0, int axis1) {
     kernels::for_each_broadcast(kernels::pad4(out_shape), in_strides, in_strides,
                                 [&](int64_t o, int64_t ia, int64_t) { y[o] = x[ia]; });
   });
-  tape().record("transpose", {a}, out,
-                [x0, x1](const Tensor& g) -> Grads { return {transpose(g, x0, x1)}; },
-                fmt::format("{}, {}", x0, x1));
+  tape().record(
+      "transpose", {a}, out, [x0, x1](const Tensor& g) -> Grads { return {transpose(g, x0, x1)}; },
+      fmt::format("{}, {}", x0, x1));
   return out;
 }
 
@@ -138,7 +139,9 @@ Tensor slice(const Tensor& a, int axis, int64_t start, int64_t end) {
   copy_runs(a, out, v.outer, len * v.inner, start * v.inner, v.n * v.inner, 0, len * v.inner);
   tape().record(
       "slice", {a}, out,
-      [in = a.shape(), ax, start](const Tensor& g) -> Grads { return {pad_slice(g, in, ax, start)}; },
+      [in = a.shape(), ax, start](const Tensor& g) -> Grads {
+        return {pad_slice(g, in, ax, start)};
+      },
       fmt::format("axis={}, {}:{}", ax, start, end));
   return out;
 }

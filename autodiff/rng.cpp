@@ -1,7 +1,8 @@
 #include "autodiff/rng.h"
 
-#include <cmath>
 #include <fmt/format.h>
+
+#include <cmath>
 #include <numbers>
 
 namespace ad {

@@ -34,7 +34,8 @@ class Rng {
   // Fisher-Yates shuffle.
   template <class T>
   void shuffle(std::vector<T>& v) {
-    for (int64_t i = static_cast<int64_t>(v.size()) - 1; i > 0; --i) std::swap(v[i], v[below(i + 1)]);
+    for (int64_t i = static_cast<int64_t>(v.size()) - 1; i > 0; --i)
+      std::swap(v[i], v[below(i + 1)]);
   }
 
  private:

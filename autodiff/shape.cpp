@@ -34,9 +34,10 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
     int64_t da = i < a.size() ? a[a.size() - 1 - i] : 1;
     int64_t db = i < b.size() ? b[b.size() - 1 - i] : 1;
     if (da != db && da != 1 && db != 1)
-      throw Error(fmt::format("{}: shapes {} and {} cannot be broadcast (dimension {} from the "
-                              "right: {} vs {})",
-                              op, to_string(a), to_string(b), i + 1, da, db));
+      throw Error(
+          fmt::format("{}: shapes {} and {} cannot be broadcast (dimension {} from the "
+                      "right: {} vs {})",
+                      op, to_string(a), to_string(b), i + 1, da, db));
     out[rank - 1 - i] = da == 1 ? db : da;
   }
   return out;

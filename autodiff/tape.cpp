@@ -1,7 +1,8 @@
 #include "autodiff/tape.h"
 
-#include <algorithm>
 #include <fmt/format.h>
+
+#include <algorithm>
 
 namespace ad {
 
@@ -108,9 +109,9 @@ std::string Tape::str(const PrintOptions& options) const {
   for (const auto& leaf : leaves_) {
     std::string what = leaf->name.empty() ? "input" : leaf->name;
     std::string kind = leaf->requires_grad ? "leaf, requires grad" : "constant";
-    lines.emplace_back(leaf->tape_id,
-                       fmt::format("{:<24} {:<10} ({}){}", fmt::format("v{} = {}", leaf->tape_id, what),
-                                   to_string(leaf->shape), kind, extras(*leaf)));
+    lines.emplace_back(leaf->tape_id, fmt::format("{:<24} {:<10} ({}){}",
+                                                  fmt::format("v{} = {}", leaf->tape_id, what),
+                                                  to_string(leaf->shape), kind, extras(*leaf)));
   }
   for (const Entry& e : entries_) {
     std::string args;
@@ -118,9 +119,9 @@ std::string Tape::str(const PrintOptions& options) const {
     if (!e.attrs.empty()) args += ", " + e.attrs;
     std::string lhs = fmt::format("v{} = {}({})", e.output->tape_id, e.op, args);
     std::string name = e.output->name.empty() ? "" : "  \"" + e.output->name + "\"";
-    lines.emplace_back(e.output->tape_id, fmt::format("{:<24} {:<10}{}{}", lhs,
-                                                      to_string(e.output->shape), extras(*e.output),
-                                                      name));
+    lines.emplace_back(
+        e.output->tape_id,
+        fmt::format("{:<24} {:<10}{}{}", lhs, to_string(e.output->shape), extras(*e.output), name));
   }
   std::sort(lines.begin(), lines.end());
   std::string out;
@@ -135,8 +136,9 @@ std::string Tape::to_dot(const PrintOptions& options) const {
     if (options.gradients && n.grad) s += "\\ngrad " + dot_escape(short_values(*n.grad));
     return s;
   };
-  std::string dot = "digraph tape {\n  node [shape=box, style=\"rounded,filled\", "
-                    "fontname=\"Helvetica\", fillcolor=white];\n";
+  std::string dot =
+      "digraph tape {\n  node [shape=box, style=\"rounded,filled\", "
+      "fontname=\"Helvetica\", fillcolor=white];\n";
   for (const auto& leaf : leaves_) {
     std::string first = fmt::format("v{}", leaf->tape_id);
     if (!leaf->name.empty()) first += " " + dot_escape(leaf->name);
@@ -156,14 +158,16 @@ std::string Tape::to_dot(const PrintOptions& options) const {
 void backward(const Tensor& loss, const BackwardOptions& options) {
   Tape& t = tape();
   if (!loss.requires_grad())
-    throw Error("backward: the loss does not depend on any tensor with requires_grad; did you "
-                "forget .requires_grad_() on a parameter, or compute the loss inside NoGrad?");
+    throw Error(
+        "backward: the loss does not depend on any tensor with requires_grad; did you "
+        "forget .requires_grad_() on a parameter, or compute the loss inside NoGrad?");
   Tensor seed = options.seed;
   if (!seed.defined()) {
     if (loss.numel() != 1)
-      throw Error(fmt::format("backward: the loss has shape {}, not a single value; pass "
-                              "BackwardOptions{{.seed = ...}} with a gradient of that shape",
-                              to_string(loss.shape())));
+      throw Error(
+          fmt::format("backward: the loss has shape {}, not a single value; pass "
+                      "BackwardOptions{{.seed = ...}} with a gradient of that shape",
+                      to_string(loss.shape())));
     seed = Tensor::ones(loss.shape(), loss.dtype());
   } else if (seed.shape() != loss.shape() || seed.dtype() != loss.dtype()) {
     throw Error(fmt::format("backward: seed {} {} does not match the loss {} {}",
@@ -177,8 +181,9 @@ void backward(const Tensor& loss, const BackwardOptions& options) {
     return;
   }
   if (!t.holds(root))
-    throw Error("backward: the loss is no longer on the tape (an earlier backward cleared it); "
-                "pass BackwardOptions{.keep_tape = true} to the first backward to run it twice");
+    throw Error(
+        "backward: the loss is no longer on the tape (an earlier backward cleared it); "
+        "pass BackwardOptions{.keep_tape = true} to the first backward to run it twice");
 
   NoGrad no_recording;  // backward functions use ops; they must not append to the tape
   for (const Entry& e : t.entries()) e.output->grad.reset();  // fresh intermediate adjoints
@@ -194,15 +199,17 @@ void backward(const Tensor& loss, const BackwardOptions& options) {
       Node& in = *e.inputs[j];
       if (!in.requires_grad || !grads[j].defined()) continue;
       if (in.from_op && in.tape_entry < 0)
-        throw Error(fmt::format("backward: {} is an input of {} but was computed on a tape that an "
-                                "earlier backward cleared, so the gradient cannot reach what it "
-                                "was computed from; run the forward pass again after backward, "
-                                "or pass BackwardOptions{{.keep_tape = true}}",
-                                t.var_name(in), e.op));
+        throw Error(
+            fmt::format("backward: {} is an input of {} but was computed on a tape that an "
+                        "earlier backward cleared, so the gradient cannot reach what it "
+                        "was computed from; run the forward pass again after backward, "
+                        "or pass BackwardOptions{{.keep_tape = true}}",
+                        t.var_name(in), e.op));
       if (grads[j].shape() != in.shape)
-        throw Error(fmt::format("backward of {}: gradient of input {} has shape {}, the input has "
-                                "shape {} (a missing sum_to?)",
-                                e.op, j + 1, to_string(grads[j].shape()), to_string(in.shape)));
+        throw Error(
+            fmt::format("backward of {}: gradient of input {} has shape {}, the input has "
+                        "shape {} (a missing sum_to?)",
+                        e.op, j + 1, to_string(grads[j].shape()), to_string(in.shape)));
       accumulate(in, grads[j]);
     }
     if (options.on_entry) options.on_entry(e, grads);

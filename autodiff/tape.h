@@ -27,8 +27,8 @@ using Grads = std::vector<Tensor>;  // one per input; undefined = no gradient
 using BackwardFn = std::function<Grads(const Tensor& grad_output)>;
 
 struct Entry {
-  std::string op;       // "mul", "matmul", ...
-  std::string attrs;    // non-tensor arguments, printed after the inputs ("axis=1")
+  std::string op;     // "mul", "matmul", ...
+  std::string attrs;  // non-tensor arguments, printed after the inputs ("axis=1")
   std::vector<std::shared_ptr<Node>> inputs;
   std::shared_ptr<Node> output;
   BackwardFn backward;  // captures what it needs from the forward pass
@@ -48,8 +48,8 @@ class Tape {
 
   const std::vector<Entry>& entries() const { return entries_; }
   const std::vector<std::shared_ptr<Node>>& leaves() const { return leaves_; }
-  bool holds(const Node& node) const;  // is this node numbered on the current tape?
-  void clear();                        // frees every intermediate the tape holds
+  bool holds(const Node& node) const;            // is this node numbered on the current tape?
+  void clear();                                  // frees every intermediate the tape holds
   std::string var_name(const Node& node) const;  // "v3", or "?" when not on the tape
 
   std::string str(const PrintOptions& options = {}) const;  // the numbered Wengert list

@@ -57,8 +57,10 @@ Tensor Tensor::arange(int64_t n, DType dtype) {
 }
 
 Node& Tensor::checked() const {
-  if (!node_) throw Error("tensor: use of an undefined tensor (default-constructed, or a grad() "
-                          "that no backward has reached)");
+  if (!node_)
+    throw Error(
+        "tensor: use of an undefined tensor (default-constructed, or a grad() "
+        "that no backward has reached)");
   return *node_;
 }
 
@@ -72,8 +74,8 @@ template <class T>
 T* Tensor::data() {
   auto* v = std::get_if<std::vector<T>>(&checked().values);
   if (!v)
-    throw Error(fmt::format("tensor: data<{}>() on a {} tensor", sizeof(T) == 4 ? "float" : "double",
-                            to_string(dtype())));
+    throw Error(fmt::format("tensor: data<{}>() on a {} tensor",
+                            sizeof(T) == 4 ? "float" : "double", to_string(dtype())));
   return v->data();
 }
 
@@ -88,7 +90,8 @@ template const float* Tensor::data<float>() const;
 template const double* Tensor::data<double>() const;
 
 double Tensor::flat(int64_t i) const {
-  return dispatch(dtype(), [&](auto zero) { return static_cast<double>(data<decltype(zero)>()[i]); });
+  return dispatch(dtype(),
+                  [&](auto zero) { return static_cast<double>(data<decltype(zero)>()[i]); });
 }
 
 void Tensor::set_flat(int64_t i, double v) {

@@ -61,8 +61,10 @@ class Tensor {
   DType dtype() const;
 
   // ---- values ----
-  template <class T> T* data();
-  template <class T> const T* data() const;
+  template <class T>
+  T* data();
+  template <class T>
+  const T* data() const;
   double item() const;                 // the value of a one-element tensor
   double flat(int64_t i) const;        // element i in row-major order, as double
   void set_flat(int64_t i, double v);  // (used by gradcheck and tests)
@@ -74,8 +76,8 @@ class Tensor {
   // ---- gradients ----
   bool requires_grad() const;
   Tensor& requires_grad_(bool on = true);
-  Tensor grad() const;  // undefined until a backward reached this tensor
-  void zero_grad();     // gradients accumulate across backward calls until this
+  Tensor grad() const;    // undefined until a backward reached this tensor
+  void zero_grad();       // gradients accumulate across backward calls until this
   Tensor detach() const;  // same values, cut from the tape (a copy)
   Tensor& named(std::string name);
   const std::string& name() const;

@@ -10,31 +10,14 @@
 #include <sstream>
 
 #include "nn/nn.h"
+#include "tests/helpers.h"
 
 using ad::Tensor;
 namespace fs = std::filesystem;
+using test_helpers::read_file;
+using test_helpers::TemporaryFolder;
 
 namespace {
-
-// A fresh directory, removed with everything in it at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("nn_checkpoint_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
-
-std::string read_bytes(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 void write_bytes(const fs::path& file, const std::string& bytes) {
   std::ofstream(file, std::ios::binary) << bytes;
@@ -93,7 +76,7 @@ void expect_load_fails(const fs::path& file, const std::vector<std::string>& par
 }  // namespace
 
 TEST_CASE("nn checkpoint: model and Adam state round-trip, and training resumes identically") {
-  TempDir dir;
+  TemporaryFolder dir;
   const fs::path file = dir.path / "run" / "net.ckpt";  // the sub-folder is created
   ad::Rng rng(1), other(2);
   Tensor x = rng.normal({5, 3});
@@ -130,12 +113,12 @@ TEST_CASE("nn checkpoint: model and Adam state round-trip, and training resumes 
 }
 
 TEST_CASE("nn checkpoint: the bytes follow the documented format") {
-  TempDir dir;
+  TemporaryFolder dir;
   ad::Rng rng(3);
   Net net(rng);
   const fs::path file = dir.path / "net.ckpt";
   nn::save_checkpoint(file, net);
-  const std::string bytes = read_bytes(file);
+  const std::string bytes = read_file(file);
   auto u32_at = [&](size_t at) {
     uint32_t v;
     std::memcpy(&v, bytes.data() + at, 4);
@@ -173,12 +156,12 @@ TEST_CASE("nn checkpoint: the bytes follow the documented format") {
 }
 
 TEST_CASE("nn checkpoint: truncated, flipped byte, wrong magic -> error naming the file") {
-  TempDir dir;
+  TemporaryFolder dir;
   ad::Rng rng(4), other(5);
   Net saved(rng);
   const fs::path good = dir.path / "good.ckpt";
   nn::save_checkpoint(good, saved);
-  const std::string bytes = read_bytes(good);
+  const std::string bytes = read_file(good);
   Net model(other);  // the model we try to load into: it must stay as it is
 
   SUBCASE("truncated inside a tensor's values") {
@@ -221,7 +204,7 @@ TEST_CASE("nn checkpoint: truncated, flipped byte, wrong magic -> error naming t
 }
 
 TEST_CASE("nn checkpoint: a model that does not match -> error naming file, tensor, expectation") {
-  TempDir dir;
+  TemporaryFolder dir;
   ad::Rng rng(6), other(7);
   Net saved(rng);
   nn::Adam saved_adam(saved);

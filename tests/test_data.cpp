@@ -19,29 +19,18 @@
 #include "nn/dataset.h"
 #include "nn/idx.h"
 #include "nn/progress.h"
+#include "tests/helpers.h"
 
 namespace fs = std::filesystem;
+using test_helpers::contains;
+using test_helpers::TemporaryFolder;
+
+template <class F>
+std::string data_error_of(F f) {
+  return test_helpers::error_of<nn::DataError>(f);
+}
 
 namespace {
-
-// A fresh folder under /tmp, removed with everything in it at the end of the test.
-struct TemporaryFolder {
-  fs::path path;
-  TemporaryFolder() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / fmt::format("data_test_{}_{}", ::getpid(), counter++);
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TemporaryFolder() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-};
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 std::string big_endian(uint32_t value) {
   return {static_cast<char>(value >> 24), static_cast<char>(value >> 16),
@@ -85,18 +74,6 @@ std::vector<uint8_t> test_pixels(int count, int pixels_per_image) {
   for (int i = 0; i < count; ++i)
     for (int j = 0; j < pixels_per_image; ++j) pixels.push_back(test_pixel(i, j));
   return pixels;
-}
-
-// Runs f and returns the message of the nn::DataError it throws; fails if none.
-template <class F>
-std::string data_error_of(F f) {
-  try {
-    f();
-  } catch (const nn::DataError& e) {
-    return e.what();
-  }
-  FAIL("expected an nn::DataError");
-  return "";
 }
 
 // A dataset of n images of 2x2 pixels in memory: image i has all pixels i/n, label i%3.

@@ -12,28 +12,18 @@
 #include <vector>
 
 #include "nn/image.h"
+#include "tests/helpers.h"
 
 namespace fs = std::filesystem;
+using test_helpers::contains;
+using test_helpers::TemporaryFolder;
+
+template <class F>
+std::string data_error_of(F f) {
+  return test_helpers::error_of<nn::DataError>(f);
+}
 
 namespace {
-
-struct TemporaryFolder {
-  fs::path path;
-  TemporaryFolder() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / fmt::format("image_test_{}_{}", ::getpid(), counter++);
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TemporaryFolder() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-};
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 // A PNG decoded by stb_image itself, independently of nn::read_png.
 struct Decoded {
@@ -54,17 +44,6 @@ Decoded decode(const fs::path& path) {
 }
 
 int to_byte(double v) { return static_cast<int>(std::lround(v * 255)); }
-
-template <class F>
-std::string data_error_of(F f) {
-  try {
-    f();
-  } catch (const nn::DataError& e) {
-    return e.what();
-  }
-  FAIL("expected an nn::DataError");
-  return "";
-}
 
 // A gray image whose pixel (y, x) is (seed * 7 + y * width + x) / 100.
 nn::Image test_image(int width, int height, int seed, int channels = 1) {

@@ -23,7 +23,7 @@ namespace {
 enum class Domain { any, positive, away_from_zero };
 
 struct OpCase {
-  std::string name;          // the op name first, as the tape records it
+  std::string name;  // the op name first, as the tape records it
   std::vector<Shape> shapes;
   Domain domain;
   TensorFunction f;
@@ -83,26 +83,73 @@ const std::vector<OpCase>& op_table() {
       {"logsumexp axis 1 keepdim", {{3, 4}}, any, [](X x) { return logsumexp(x[0], 1, true); }},
       {"log_softmax axis -1", {{3, 4}}, any, [](X x) { return log_softmax(x[0], -1); }},
       {"log_softmax axis 0", {{2, 3, 4}}, any, [](X x) { return log_softmax(x[0], 0); }},
-      {"broadcast_to", {{3, 1}}, any, [](X x) { return broadcast_to(x[0], {2, 3, 4}); }},
-      {"sum_to", {{2, 3, 4}}, any, [](X x) { return sum_to(x[0], {3, 1}); }},
-      {"reshape", {{2, 3, 4}}, any, [](X x) { return reshape(x[0], {4, -1}); }},
+      {"broadcast_to",
+       {{3, 1}},
+       any,
+       [](X x) {
+         return broadcast_to(x[0], {2, 3, 4});
+       }},
+      {"sum_to",
+       {{2, 3, 4}},
+       any,
+       [](X x) {
+         return sum_to(x[0], {3, 1});
+       }},
+      {"reshape",
+       {{2, 3, 4}},
+       any,
+       [](X x) {
+         return reshape(x[0], {4, -1});
+       }},
       {"transpose 2-D", {{3, 4}}, any, [](X x) { return transpose(x[0]); }},
       {"transpose axes 0,2", {{2, 3, 4}}, any, [](X x) { return transpose(x[0], 0, 2); }},
-      {"concat axis 0", {{2, 3}, {1, 3}}, any, [](X x) { return concat({x[0], x[1]}, 0); }},
-      {"concat axis 1", {{2, 3}, {2, 1}, {2, 2}}, any,
-       [](X x) { return concat({x[0], x[1], x[2]}, 1); }},
+      {"concat axis 0",
+       {{2, 3}, {1, 3}},
+       any,
+       [](X x) {
+         return concat({x[0], x[1]}, 0);
+       }},
+      {"concat axis 1",
+       {{2, 3}, {2, 1}, {2, 2}},
+       any,
+       [](X x) {
+         return concat({x[0], x[1], x[2]}, 1);
+       }},
       {"slice", {{3, 5}}, any, [](X x) { return slice(x[0], 1, 1, 4); }},
-      {"gather with a repeated index", {{4, 3}}, any, [](X x) { return gather(x[0], 0, {2, 0, 2}); }},
-      {"gather axis 1", {{2, 4, 3}}, any, [](X x) { return gather(x[0], 1, {3, 1}); }},
+      {"gather with a repeated index",
+       {{4, 3}},
+       any,
+       [](X x) {
+         return gather(x[0], 0, {2, 0, 2});
+       }},
+      {"gather axis 1",
+       {{2, 4, 3}},
+       any,
+       [](X x) {
+         return gather(x[0], 1, {3, 1});
+       }},
       {"matmul 2-D", {{3, 4}, {4, 5}}, any, [](X x) { return matmul(x[0], x[1]); }},
       {"matmul batched", {{2, 3, 4}, {2, 4, 5}}, any, [](X x) { return matmul(x[0], x[1]); }},
-      {"matmul batch x shared matrix", {{2, 3, 4}, {4, 5}}, any, [](X x) { return matmul(x[0], x[1]); }},
+      {"matmul batch x shared matrix",
+       {{2, 3, 4}, {4, 5}},
+       any,
+       [](X x) { return matmul(x[0], x[1]); }},
       // nn/conv.cpp: [N, C, H, W] <-> [N, patches, C*k*k]; (kernel, stride, padding) last.
-      {"im2col k3 stride 1 padding 1", {{2, 2, 4, 3}}, any, [](X x) { return nn::im2col(x[0], 3, 1, 1); }},
-      {"im2col k2 stride 2 padding 0", {{1, 3, 5, 4}}, any, [](X x) { return nn::im2col(x[0], 2, 2, 0); }},
-      {"col2im k3 stride 2 padding 1 (overlapping patches)", {{2, 4, 18}}, any,
+      {"im2col k3 stride 1 padding 1",
+       {{2, 2, 4, 3}},
+       any,
+       [](X x) { return nn::im2col(x[0], 3, 1, 1); }},
+      {"im2col k2 stride 2 padding 0",
+       {{1, 3, 5, 4}},
+       any,
+       [](X x) { return nn::im2col(x[0], 2, 2, 0); }},
+      {"col2im k3 stride 2 padding 1 (overlapping patches)",
+       {{2, 4, 18}},
+       any,
        [](X x) { return nn::col2im(x[0], 2, 4, 3, 3, 2, 1); }},
-      {"col2im k2 stride 3 padding 0 (gaps)", {{1, 4, 12}}, any,
+      {"col2im k2 stride 3 padding 0 (gaps)",
+       {{1, 4, 12}},
+       any,
        [](X x) { return nn::col2im(x[0], 3, 5, 5, 2, 3, 0); }},
   };
   return table;
@@ -145,7 +192,8 @@ TEST_CASE("every op runs in float32 too, agreeing with float64 forward and backw
       CHECK(y32.flat(i) == doctest::Approx(y64.flat(i)).epsilon(1e-5).scale(1));
     for (size_t k = 0; k < x64.size(); ++k)
       for (int64_t i = 0; i < x64[k].numel(); ++i)
-        CHECK(x32[k].grad().flat(i) == doctest::Approx(x64[k].grad().flat(i)).epsilon(1e-4).scale(1));
+        CHECK(x32[k].grad().flat(i) ==
+              doctest::Approx(x64[k].grad().flat(i)).epsilon(1e-4).scale(1));
   }
 }
 
@@ -167,7 +215,8 @@ TEST_CASE("reused nodes and a two-layer MLP loss pass gradcheck") {
     return -mean(gather(reshape(logp, {-1}), 0, {0 * 3 + 1, 1 * 3 + 0, 2 * 3 + 2, 3 * 3 + 1}));
   };
   std::vector<Tensor> params = {input(rng, {4, 5}, any), input(rng, {5, 6}, any),
-                                input(rng, {6}, any), input(rng, {6, 3}, any), input(rng, {3}, any)};
+                                input(rng, {6}, any), input(rng, {6, 3}, any),
+                                input(rng, {3}, any)};
   r = gradcheck(mlp_loss, params);
   INFO(r.str());
   CHECK(r.ok);

@@ -6,21 +6,17 @@
 #include <string>
 
 #include "autodiff/autodiff.h"
+#include "tests/helpers.h"
 
 using namespace ad;
 
+using test_helpers::contains;
+
 namespace {
-// Runs f and returns the message of the ad::Error it throws ("" if none).
 template <class F>
 std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
+  return test_helpers::error_of<ad::Error>(f);
 }
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 }  // namespace
 
 TEST_CASE("a tensor holds shape, dtype and row-major values") {
@@ -137,8 +133,10 @@ TEST_CASE("errors name the op and both shapes") {
   CHECK(contains(msg, "[2x3] and [4x5]"));
   msg = error_of([&] { mul(Tensor::zeros({2}, f32), Tensor::zeros({2}, f64)); });
   CHECK(contains(msg, "mul: dtype mismatch: float32 [2] and float64 [2]"));
-  CHECK(contains(error_of([&] { sum(a, 2); }), "sum: axis 2 is out of range for a tensor of rank 2"));
-  CHECK(contains(error_of([&] { slice(a, 1, 2, 9); }), "slice: [2, 9) is out of range for axis 1 of size 4"));
+  CHECK(
+      contains(error_of([&] { sum(a, 2); }), "sum: axis 2 is out of range for a tensor of rank 2"));
+  CHECK(contains(error_of([&] { slice(a, 1, 2, 9); }),
+                 "slice: [2, 9) is out of range for axis 1 of size 4"));
   CHECK(contains(error_of([&] { gather(a, 0, {0, 3}); }), "gather: index 3 is out of range"));
   CHECK(contains(error_of([&] { reshape(a, {5, -1}); }), "cannot view [3x4]"));
   CHECK(contains(error_of([&] { concat({a, b}, 0); }), "concat"));

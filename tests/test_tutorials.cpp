@@ -2,6 +2,7 @@
 // (no FAILED check) and leave at least one PNG figure. The Makefile passes the folder of
 // the built tutorials in TUTORIAL_BIN_DIR.
 #include <doctest/doctest.h>
+#include <sys/wait.h>
 
 #include <cctype>
 #include <cstdlib>
@@ -9,7 +10,6 @@
 #include <fstream>
 #include <iterator>
 #include <string>
-#include <sys/wait.h>
 
 namespace fs = std::filesystem;
 
@@ -28,7 +28,8 @@ int run(const std::string& command) {
 
 int count_files(const fs::path& dir, const std::string& extension) {
   int n = 0;
-  for (const auto& f : fs::recursive_directory_iterator(dir)) n += f.path().extension() == extension;
+  for (const auto& f : fs::recursive_directory_iterator(dir))
+    n += f.path().extension() == extension;
   return n;
 }
 

@@ -11,8 +11,9 @@
 // against finite differences.
 //
 //   build/release/tutorials/00_autodiff_tape [--phi 1] [--eps 0.5] [--seed 42] [--out DIR]
-#include <cmath>
 #include <fmt/format.h>
+
+#include <cmath>
 
 #include "autodiff/autodiff.h"
 #include "tutorials/common/plot.h"
@@ -116,8 +117,9 @@ void example_1_5(tut::Tutorial& t, double phi_value, double eps_value) {
   t.save_text("example_1_5_wengert.csv", wengert_csv());
   save_graph(t, "example_1_5_graph", /*values=*/true);
   ad::tape().clear();
-  t.note("Averaging 2 (phi + eps) over eps ~ N(0, 1) is the reparameterization estimator of "
-         "grad E[x^2]; tutorial 07 compares it with the score-function estimator.");
+  t.note(
+      "Averaging 2 (phi + eps) over eps ~ N(0, 1) is the reparameterization estimator of "
+      "grad E[x^2]; tutorial 07 compares it with the score-function estimator.");
 }
 
 // Part 2: a two-layer network, loss = mean((tanh(x W1 + b1) W2 + b2 - y)^2).
@@ -138,9 +140,8 @@ void two_layer_network(tut::Tutorial& t, ad::Rng& rng) {
 
   for (Tensor& p : params) p.requires_grad_();
   Tensor loss = loss_of(params).named("loss");
-  t.note("Forward pass ({} variables, loss = {:.6g}):", ad::tape().leaves().size() +
-                                                            ad::tape().entries().size(),
-         loss.item());
+  t.note("Forward pass ({} variables, loss = {:.6g}):",
+         ad::tape().leaves().size() + ad::tape().entries().size(), loss.item());
   fmt::print("{}", indented(ad::tape().str()));
   t.note("Reverse sweep: each backward turns its output's adjoint into its inputs' adjoints");
   ad::BackwardOptions sweep;
@@ -174,8 +175,9 @@ void two_layer_network(tut::Tutorial& t, ad::Rng& rng) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  tut::Tutorial t("00_autodiff_tape",
-                  "The tape, step by step: reverse-mode autodiff on Example 1.5 and a tiny network");
+  tut::Tutorial t(
+      "00_autodiff_tape",
+      "The tape, step by step: reverse-mode autodiff on Example 1.5 and a tiny network");
   double phi = 1.0, eps = 0.5;
   t.flags().add_option("--phi", phi, "the parameter phi of f(phi) = (phi + eps)^2");
   t.flags().add_option("--eps", eps, "the fixed noise value eps");

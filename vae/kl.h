@@ -16,8 +16,8 @@ double kl_discrete(const std::vector<double>& p, const std::vector<double>& q);
 
 // KL(N(mu1, S1) || N(mu2, S2)) for k-dimensional Gaussians:
 //   1/2 [ tr(S2^-1 S1) + (mu2 - mu1)^T S2^-1 (mu2 - mu1) - k + log(|S2| / |S1|) ]
-double kl_gaussian(const std::vector<double>& mu1, const Matrix& s1,
-                   const std::vector<double>& mu2, const Matrix& s2);
+double kl_gaussian(const std::vector<double>& mu1, const Matrix& s1, const std::vector<double>& mu2,
+                   const Matrix& s2);
 
 // KL(N(mu, diag(exp(logvar))) || N(0, I)) = 1/2 sum(exp(logvar) + mu^2 - 1 - logvar),
 // summed over the last axis: mu, logvar [batch, k] -> [batch]. Recorded on the tape,

@@ -1,7 +1,8 @@
 #include "vae/linalg.h"
 
-#include <cmath>
 #include <fmt/format.h>
+
+#include <cmath>
 #include <stdexcept>
 
 namespace vae {
@@ -9,12 +10,13 @@ namespace vae {
 namespace {
 void require_same_shape(const char* op, const Matrix& a, const Matrix& b) {
   if (a.rows != b.rows || a.cols != b.cols)
-    throw std::runtime_error(fmt::format("{}: shapes [{}x{}] and [{}x{}] differ", op, a.rows,
-                                         a.cols, b.rows, b.cols));
+    throw std::runtime_error(
+        fmt::format("{}: shapes [{}x{}] and [{}x{}] differ", op, a.rows, a.cols, b.rows, b.cols));
 }
 void require_square(const char* op, const Matrix& a) {
   if (a.rows != a.cols)
-    throw std::runtime_error(fmt::format("{}: needs a square matrix, got [{}x{}]", op, a.rows, a.cols));
+    throw std::runtime_error(
+        fmt::format("{}: needs a square matrix, got [{}x{}]", op, a.rows, a.cols));
 }
 }  // namespace
 
@@ -130,7 +132,8 @@ std::vector<double> solve_spd(const Matrix& s, const std::vector<double>& b) {
   Matrix l = cholesky(s);
   const int n = l.rows;
   if (static_cast<int>(b.size()) != n)
-    throw std::runtime_error(fmt::format("solve_spd: [{}x{}] matrix, vector of {}", n, n, b.size()));
+    throw std::runtime_error(
+        fmt::format("solve_spd: [{}x{}] matrix, vector of {}", n, n, b.size()));
   // Forward substitution L y = b, then back substitution L^T x = y.
   std::vector<double> y(n), x(n);
   for (int i = 0; i < n; ++i) {

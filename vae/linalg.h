@@ -38,8 +38,8 @@ std::vector<double> matvec(const Matrix& a, const std::vector<double>& x);
 
 // S = L L^T for a symmetric positive definite S; throws std::runtime_error otherwise.
 Matrix cholesky(const Matrix& s);
-double log_det_spd(const Matrix& s);                                   // log |S|
-Matrix inverse_spd(const Matrix& s);                                   // S^-1
+double log_det_spd(const Matrix& s);                                           // log |S|
+Matrix inverse_spd(const Matrix& s);                                           // S^-1
 std::vector<double> solve_spd(const Matrix& s, const std::vector<double>& b);  // S^-1 b
 
 // A random symmetric positive definite matrix A A^T / n + jitter I (A standard normal).

@@ -9,8 +9,7 @@
 namespace vae {
 
 // Integral of f over [a, b] with `intervals` (rounded up to even) Simpson panels.
-double integrate(const std::function<double(double)>& f, double a, double b,
-                 int intervals = 20000);
+double integrate(const std::function<double(double)>& f, double a, double b, int intervals = 20000);
 
 // E[f(x)] for x ~ N(mean, stddev^2), integrating over mean +- 12 stddev (the mass
 // outside is below 1e-32).

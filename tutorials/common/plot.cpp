@@ -1,21 +1,21 @@
 #include "tutorials/common/plot.h"
 
-#include "autodiff/atomic_file.h"
-
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
 #include <set>
 #include <stdexcept>
-#include <sys/wait.h>
-#include <unistd.h>
+
+#include "autodiff/atomic_file.h"
 
 namespace tut {
 namespace fs = std::filesystem;
@@ -27,25 +27,25 @@ namespace {
 
 // The full path of `program` in one of the PATH folders, if it is there.
 std::optional<fs::path> find_on_path(std::string_view program) {
-    const char* path_variable = std::getenv("PATH");
-    if (!path_variable) return std::nullopt;
-    std::string_view folders = path_variable;
-    while (!folders.empty()) {
-        size_t colon = folders.find(':');
-        std::string_view folder = folders.substr(0, colon);
-        folders = colon == std::string_view::npos ? "" : folders.substr(colon + 1);
-        if (folder.empty()) continue;  // an empty entry would mean "the current folder"
-        fs::path candidate = fs::path(folder) / program;
-        std::error_code error;
-        if (fs::is_regular_file(candidate, error) && ::access(candidate.c_str(), X_OK) == 0)
-            return candidate;
-    }
-    return std::nullopt;
+  const char* path_variable = std::getenv("PATH");
+  if (!path_variable) return std::nullopt;
+  std::string_view folders = path_variable;
+  while (!folders.empty()) {
+    size_t colon = folders.find(':');
+    std::string_view folder = folders.substr(0, colon);
+    folders = colon == std::string_view::npos ? "" : folders.substr(colon + 1);
+    if (folder.empty()) continue;  // an empty entry would mean "the current folder"
+    fs::path candidate = fs::path(folder) / program;
+    std::error_code error;
+    if (fs::is_regular_file(candidate, error) && ::access(candidate.c_str(), X_OK) == 0)
+      return candidate;
+  }
+  return std::nullopt;
 }
 
 struct ProgramRun {
-    int exit_code;       // 0 on success; 128 + signal if killed; -1 if it did not start
-    std::string output;  // everything it wrote to stdout and stderr
+  int exit_code;       // 0 on success; 128 + signal if killed; -1 if it did not start
+  std::string output;  // everything it wrote to stdout and stderr
 };
 
 // Runs `program` with `arguments` inside `working_folder` (unless empty) and waits
@@ -53,79 +53,83 @@ struct ProgramRun {
 // through untouched: nothing needs quoting and nothing can be injected.
 ProgramRun run_program(const fs::path& program, const std::vector<std::string>& arguments,
                        const fs::path& working_folder = {}) {
-    // Build everything the child needs before fork(): between fork and exec the child
-    // may only make simple system calls (no memory allocation, no locks).
-    std::vector<std::string> argv_strings{program.filename().string()};
-    argv_strings.insert(argv_strings.end(), arguments.begin(), arguments.end());
-    std::vector<char*> argv;
-    for (std::string& argument : argv_strings) argv.push_back(argument.data());
-    argv.push_back(nullptr);
-    const char* program_path = program.c_str();
-    const char* folder = working_folder.empty() ? nullptr : working_folder.c_str();
+  // Build everything the child needs before fork(): between fork and exec the child
+  // may only make simple system calls (no memory allocation, no locks).
+  std::vector<std::string> argv_strings{program.filename().string()};
+  argv_strings.insert(argv_strings.end(), arguments.begin(), arguments.end());
+  std::vector<char*> argv;
+  for (std::string& argument : argv_strings) argv.push_back(argument.data());
+  argv.push_back(nullptr);
+  const char* program_path = program.c_str();
+  const char* folder = working_folder.empty() ? nullptr : working_folder.c_str();
 
-    int pipe_ends[2];
-    if (::pipe2(pipe_ends, O_CLOEXEC) != 0)
-        return {-1, fmt::format("cannot create a pipe: {}", std::strerror(errno))};
-    pid_t child = ::fork();
-    if (child < 0) {
-        int error = errno;
-        ::close(pipe_ends[0]);
-        ::close(pipe_ends[1]);
-        return {-1, fmt::format("cannot start a process: {}", std::strerror(error))};
-    }
-
-    if (child == 0) {
-        int nothing = ::open("/dev/null", O_RDONLY);  // the tool must not wait for input
-        if (nothing >= 0) ::dup2(nothing, STDIN_FILENO);
-        ::dup2(pipe_ends[1], STDOUT_FILENO);
-        ::dup2(pipe_ends[1], STDERR_FILENO);
-        if (folder && ::chdir(folder) != 0) {
-            const char message[] = "cannot enter the output folder\n";
-            (void)!::write(STDERR_FILENO, message, sizeof message - 1);
-            ::_exit(127);
-        }
-        ::execv(program_path, argv.data());
-        const char message[] = "cannot execute the program\n";
-        (void)!::write(STDERR_FILENO, message, sizeof message - 1);
-        ::_exit(127);
-    }
-
-    ::close(pipe_ends[1]);
-    ProgramRun run{-1, {}};
-    char buffer[4096];
-    for (;;) {
-        ssize_t got = ::read(pipe_ends[0], buffer, sizeof buffer);
-        if (got > 0) run.output.append(buffer, static_cast<size_t>(got));
-        else if (got == 0 || errno != EINTR) break;
-    }
+  int pipe_ends[2];
+  if (::pipe2(pipe_ends, O_CLOEXEC) != 0)
+    return {-1, fmt::format("cannot create a pipe: {}", std::strerror(errno))};
+  pid_t child = ::fork();
+  if (child < 0) {
+    int error = errno;
     ::close(pipe_ends[0]);
+    ::close(pipe_ends[1]);
+    return {-1, fmt::format("cannot start a process: {}", std::strerror(error))};
+  }
 
-    int status = 0;
-    while (::waitpid(child, &status, 0) < 0) {
-        if (errno != EINTR) return run;
+  if (child == 0) {
+    int nothing = ::open("/dev/null", O_RDONLY);  // the tool must not wait for input
+    if (nothing >= 0) ::dup2(nothing, STDIN_FILENO);
+    ::dup2(pipe_ends[1], STDOUT_FILENO);
+    ::dup2(pipe_ends[1], STDERR_FILENO);
+    if (folder && ::chdir(folder) != 0) {
+      const char message[] = "cannot enter the output folder\n";
+      (void)!::write(STDERR_FILENO, message, sizeof message - 1);
+      ::_exit(127);
     }
-    if (WIFEXITED(status)) run.exit_code = WEXITSTATUS(status);
-    else if (WIFSIGNALED(status)) run.exit_code = 128 + WTERMSIG(status);
-    return run;
+    ::execv(program_path, argv.data());
+    const char message[] = "cannot execute the program\n";
+    (void)!::write(STDERR_FILENO, message, sizeof message - 1);
+    ::_exit(127);
+  }
+
+  ::close(pipe_ends[1]);
+  ProgramRun run{-1, {}};
+  char buffer[4096];
+  for (;;) {
+    ssize_t got = ::read(pipe_ends[0], buffer, sizeof buffer);
+    if (got > 0)
+      run.output.append(buffer, static_cast<size_t>(got));
+    else if (got == 0 || errno != EINTR)
+      break;
+  }
+  ::close(pipe_ends[0]);
+
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0) {
+    if (errno != EINTR) return run;
+  }
+  if (WIFEXITED(status))
+    run.exit_code = WEXITSTATUS(status);
+  else if (WIFSIGNALED(status))
+    run.exit_code = 128 + WTERMSIG(status);
+  return run;
 }
 
 // A program's messages, indented under our own line.
 std::string indented(std::string_view text) {
-    std::string result;
-    while (!text.empty()) {
-        size_t end = text.find('\n');
-        std::string_view line = text.substr(0, end);
-        if (!line.empty()) result += fmt::format("    {}\n", line);
-        text = end == std::string_view::npos ? "" : text.substr(end + 1);
-    }
-    return result;
+  std::string result;
+  while (!text.empty()) {
+    size_t end = text.find('\n');
+    std::string_view line = text.substr(0, end);
+    if (!line.empty()) result += fmt::format("    {}\n", line);
+    text = end == std::string_view::npos ? "" : text.substr(end + 1);
+  }
+  return result;
 }
 
 // A hidden name next to `path` for a file that is renamed to `path` once complete.
 fs::path temporary_next_to(const fs::path& path) {
-    static std::atomic<unsigned> counter{0};
-    return path.parent_path() / fmt::format(".{}.tmp-{}-{}", path.filename().string(),
-                                            ::getpid(), counter++);
+  static std::atomic<unsigned> counter{0};
+  return path.parent_path() /
+         fmt::format(".{}.tmp-{}-{}", path.filename().string(), ::getpid(), counter++);
 }
 
 // ---------------------------------------------------------------------------------
@@ -133,24 +137,26 @@ fs::path temporary_next_to(const fs::path& path) {
 
 // A gnuplot double-quoted string; inside one, backslash starts an escape.
 std::string gnuplot_string(std::string_view text) {
-    std::string quoted = "\"";
-    for (char c : text) {
-        if (c == '"' || c == '\\') quoted += '\\';
-        if (c == '\n') quoted += "\\n";
-        else if (static_cast<unsigned char>(c) >= 0x20) quoted += c;  // drop other control characters
-    }
-    return quoted + "\"";
+  std::string quoted = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') quoted += '\\';
+    if (c == '\n')
+      quoted += "\\n";
+    else if (static_cast<unsigned char>(c) >= 0x20)
+      quoted += c;  // drop other control characters
+  }
+  return quoted + "\"";
 }
 
 // A CSV field (RFC 4180): quoted only when it contains a comma, quote or line break.
 std::string csv_field(std::string_view text) {
-    if (text.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(text);
-    std::string quoted = "\"";
-    for (char c : text) {
-        if (c == '"') quoted += '"';  // a quote inside quotes is doubled
-        quoted += c;
-    }
-    return quoted + "\"";
+  if (text.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(text);
+  std::string quoted = "\"";
+  for (char c : text) {
+    if (c == '"') quoted += '"';  // a quote inside quotes is doubled
+    quoted += c;
+  }
+  return quoted + "\"";
 }
 
 // Matplotlib's "tab10" colours: distinct from each other and familiar to many readers.
@@ -162,16 +168,22 @@ const char* colour_of_label(int label) { return palette[((label % 10) + 10) % 10
 // "Left reverse": the line sample first, then left-aligned text; "width 1" adds the
 // room that gnuplot's estimate of the text width sometimes lacks.
 const char* key_command(LegendPlace place) {
-    switch (place) {
-        case LegendPlace::automatic:
-        case LegendPlace::top_right: return "set key top right Left reverse width 1 box opaque\n";
-        case LegendPlace::top_left: return "set key top left Left reverse width 1 box opaque\n";
-        case LegendPlace::bottom_right: return "set key bottom right Left reverse width 1 box opaque\n";
-        case LegendPlace::bottom_left: return "set key bottom left Left reverse width 1 box opaque\n";
-        case LegendPlace::outside: return "set key outside right top Left reverse width 1\n";
-        case LegendPlace::none: return "set key off\n";
-    }
-    return "";
+  switch (place) {
+    case LegendPlace::automatic:
+    case LegendPlace::top_right:
+      return "set key top right Left reverse width 1 box opaque\n";
+    case LegendPlace::top_left:
+      return "set key top left Left reverse width 1 box opaque\n";
+    case LegendPlace::bottom_right:
+      return "set key bottom right Left reverse width 1 box opaque\n";
+    case LegendPlace::bottom_left:
+      return "set key bottom left Left reverse width 1 box opaque\n";
+    case LegendPlace::outside:
+      return "set key outside right top Left reverse width 1\n";
+    case LegendPlace::none:
+      return "set key off\n";
+  }
+  return "";
 }
 
 }  // namespace
@@ -180,246 +192,284 @@ const char* key_command(LegendPlace place) {
 // Plot
 
 Plot::Plot(std::string name, std::string title) : name_(std::move(name)), title_(std::move(title)) {
-    // The name becomes file names and appears inside the gnuplot script, so keep it
-    // to characters that need no quoting anywhere.
-    bool valid = !name_.empty() && name_[0] != '.' && name_[0] != '-' &&
-                 std::all_of(name_.begin(), name_.end(), [](char c) {
-                     return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
-                 });
-    if (!valid)
-        throw std::invalid_argument(fmt::format(
-            "Plot name '{}': use letters, digits, '_', '-' and '.' (it names the files)", name_));
+  // The name becomes file names and appears inside the gnuplot script, so keep it
+  // to characters that need no quoting anywhere.
+  bool valid =
+      !name_.empty() && name_[0] != '.' && name_[0] != '-' &&
+      std::all_of(name_.begin(), name_.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+      });
+  if (!valid)
+    throw std::invalid_argument(fmt::format(
+        "Plot name '{}': use letters, digits, '_', '-' and '.' (it names the files)", name_));
 }
 
-Plot& Plot::xlabel(std::string text) { xlabel_ = std::move(text); return *this; }
-Plot& Plot::ylabel(std::string text) { ylabel_ = std::move(text); return *this; }
-Plot& Plot::log_x(bool on) { log_x_ = on; return *this; }
-Plot& Plot::log_y(bool on) { log_y_ = on; return *this; }
-Plot& Plot::x_range(double low, double high) { x_range_ = {low, high}; return *this; }
-Plot& Plot::y_range(double low, double high) { y_range_ = {low, high}; return *this; }
-Plot& Plot::legend(LegendPlace place) { legend_place_ = place; return *this; }
+Plot& Plot::xlabel(std::string text) {
+  xlabel_ = std::move(text);
+  return *this;
+}
+Plot& Plot::ylabel(std::string text) {
+  ylabel_ = std::move(text);
+  return *this;
+}
+Plot& Plot::log_x(bool on) {
+  log_x_ = on;
+  return *this;
+}
+Plot& Plot::log_y(bool on) {
+  log_y_ = on;
+  return *this;
+}
+Plot& Plot::x_range(double low, double high) {
+  x_range_ = {low, high};
+  return *this;
+}
+Plot& Plot::y_range(double low, double high) {
+  y_range_ = {low, high};
+  return *this;
+}
+Plot& Plot::legend(LegendPlace place) {
+  legend_place_ = place;
+  return *this;
+}
 Plot& Plot::size(int width_pixels, int height_pixels) {
-    width_ = width_pixels;
-    height_ = height_pixels;
-    return *this;
+  width_ = width_pixels;
+  height_ = height_pixels;
+  return *this;
 }
 
 void Plot::add_series(std::string legend, Mark mark, std::vector<double> x, std::vector<double> y,
                       std::vector<int> labels, std::vector<std::string> class_names) {
-    if (x.size() != y.size() || (!labels.empty() && labels.size() != x.size()))
-        throw std::invalid_argument(fmt::format(
-            "Plot '{}', series '{}': {} x values, {} y values, {} labels", name_, legend,
-            x.size(), y.size(), labels.size()));
-    series_.push_back({std::move(legend), mark, std::move(x), std::move(y), std::move(labels),
-                       std::move(class_names)});
+  if (x.size() != y.size() || (!labels.empty() && labels.size() != x.size()))
+    throw std::invalid_argument(
+        fmt::format("Plot '{}', series '{}': {} x values, {} y values, {} labels", name_, legend,
+                    x.size(), y.size(), labels.size()));
+  series_.push_back({std::move(legend), mark, std::move(x), std::move(y), std::move(labels),
+                     std::move(class_names)});
 }
 
 std::vector<Plot::Block> Plot::blocks() const {
-    std::vector<Block> result;
-    size_t row = 0;
-    auto add_block = [&](const Series& series, std::optional<int> label, std::vector<size_t> points) {
-        if (points.empty()) return;
-        size_t count = points.size();
-        result.push_back({&series, label, std::move(points), row});
-        row += count;
-    };
-    for (const Series& series : series_) {
-        if (series.labels.empty()) {
-            std::vector<size_t> all(series.x.size());
-            for (size_t i = 0; i < all.size(); ++i) all[i] = i;
-            add_block(series, std::nullopt, std::move(all));
-            continue;
-        }
-        // One block per class, so that each class is a run of consecutive rows.
-        for (int label : std::set<int>(series.labels.begin(), series.labels.end())) {
-            std::vector<size_t> of_label;
-            for (size_t i = 0; i < series.labels.size(); ++i)
-                if (series.labels[i] == label) of_label.push_back(i);
-            add_block(series, label, std::move(of_label));
-        }
+  std::vector<Block> result;
+  size_t row = 0;
+  auto add_block = [&](const Series& series, std::optional<int> label, std::vector<size_t> points) {
+    if (points.empty()) return;
+    size_t count = points.size();
+    result.push_back({&series, label, std::move(points), row});
+    row += count;
+  };
+  for (const Series& series : series_) {
+    if (series.labels.empty()) {
+      std::vector<size_t> all(series.x.size());
+      for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+      add_block(series, std::nullopt, std::move(all));
+      continue;
     }
-    return result;
+    // One block per class, so that each class is a run of consecutive rows.
+    for (int label : std::set<int>(series.labels.begin(), series.labels.end())) {
+      std::vector<size_t> of_label;
+      for (size_t i = 0; i < series.labels.size(); ++i)
+        if (series.labels[i] == label) of_label.push_back(i);
+      add_block(series, label, std::move(of_label));
+    }
+  }
+  return result;
 }
 
 std::string Plot::csv() const {
-    std::string text = "series,x,y,label\n";
-    for (const Block& block : blocks()) {
-        std::string series = csv_field(block.series->legend);
-        std::string label = block.label ? std::to_string(*block.label) : "";
-        // 9 significant digits: exact for float data, and far more than a figure
-        // shows for double data.
-        for (size_t i : block.points)
-            text += fmt::format("{},{:.9g},{:.9g},{}\n", series, block.series->x[i], block.series->y[i], label);
-    }
-    return text;
+  std::string text = "series,x,y,label\n";
+  for (const Block& block : blocks()) {
+    std::string series = csv_field(block.series->legend);
+    std::string label = block.label ? std::to_string(*block.label) : "";
+    // 9 significant digits: exact for float data, and far more than a figure
+    // shows for double data.
+    for (size_t i : block.points)
+      text += fmt::format("{},{:.9g},{:.9g},{}\n", series, block.series->x[i], block.series->y[i],
+                          label);
+  }
+  return text;
 }
 
 // Tick marks for a logarithmic axis. gnuplot's default marks only powers of ten,
 // labelled 0.0001 or 1x10^-6; here wide ranges get powers written as 10^k, and ranges
 // under two decades get 1-2-5 marks, so that some mark always falls inside the data.
 std::string Plot::log_axis_commands(char axis) const {
-    std::string commands = fmt::format("set logscale {}\n", axis);
-    const auto& range = axis == 'x' ? x_range_ : y_range_;
-    double low = INFINITY, high = 0;
-    if (range) {
-        low = std::min(range->first, range->second);
-        high = std::max(range->first, range->second);
-    } else {
-        for (const Series& series : series_)
-            for (double v : axis == 'x' ? series.x : series.y)
-                if (v > 0 && std::isfinite(v)) low = std::min(low, v), high = std::max(high, v);
-    }
-    if (!(low > 0 && high >= low)) return commands;  // no positive data: gnuplot's defaults
+  std::string commands = fmt::format("set logscale {}\n", axis);
+  const auto& range = axis == 'x' ? x_range_ : y_range_;
+  double low = INFINITY, high = 0;
+  if (range) {
+    low = std::min(range->first, range->second);
+    high = std::max(range->first, range->second);
+  } else {
+    for (const Series& series : series_)
+      for (double v : axis == 'x' ? series.x : series.y)
+        if (v > 0 && std::isfinite(v)) low = std::min(low, v), high = std::max(high, v);
+  }
+  if (!(low > 0 && high >= low)) return commands;  // no positive data: gnuplot's defaults
 
-    double decades = std::log10(high / low);
-    if (decades >= 2) return commands + fmt::format("set format {} \"10^{{%L}}\"\n", axis);
+  double decades = std::log10(high / low);
+  if (decades >= 2) return commands + fmt::format("set format {} \"10^{{%L}}\"\n", axis);
 
-    std::vector<int> mantissas = decades >= 0.7 ? std::vector<int>{1, 2, 5}
-                                                : std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8, 9};
-    std::vector<std::string> marks;
-    for (int power = static_cast<int>(std::floor(std::log10(low)));
-         power <= static_cast<int>(std::ceil(std::log10(high))); ++power)
-        for (int m : mantissas) marks.push_back(fmt::format("{:g}", m * std::pow(10.0, power)));
-    return commands + fmt::format("set {}tics ({})\nset format {} \"%g\"\n", axis,
-                                  fmt::join(marks, ", "), axis);
+  std::vector<int> mantissas =
+      decades >= 0.7 ? std::vector<int>{1, 2, 5} : std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8, 9};
+  std::vector<std::string> marks;
+  for (int power = static_cast<int>(std::floor(std::log10(low)));
+       power <= static_cast<int>(std::ceil(std::log10(high))); ++power)
+    for (int m : mantissas) marks.push_back(fmt::format("{:g}", m * std::pow(10.0, power)));
+  return commands +
+         fmt::format("set {}tics ({})\nset format {} \"%g\"\n", axis, fmt::join(marks, ", "), axis);
 }
 
 std::string Plot::gnuplot_script() const {
-    std::vector<Block> rows = blocks();
-    std::string s;
-    std::string title_on_one_line = title_;
-    std::replace(title_on_one_line.begin(), title_on_one_line.end(), '\n', ' ');  // stay in the comment
-    s += fmt::format("# {}: {}\n", name_, title_on_one_line);
-    s += fmt::format("# Redraw {}.png after editing: run `gnuplot {}.gp` in this folder.\n", name_, name_);
-    s += fmt::format("# Data: {}.csv, columns series,x,y,label. Each key entry is a run of\n", name_);
-    s += "# consecutive rows, picked by `every ::first::last` (rows count from 0 after the header).\n\n";
+  std::vector<Block> rows = blocks();
+  std::string s;
+  std::string title_on_one_line = title_;
+  std::replace(title_on_one_line.begin(), title_on_one_line.end(), '\n',
+               ' ');  // stay in the comment
+  s += fmt::format("# {}: {}\n", name_, title_on_one_line);
+  s += fmt::format("# Redraw {}.png after editing: run `gnuplot {}.gp` in this folder.\n", name_,
+                   name_);
+  s += fmt::format("# Data: {}.csv, columns series,x,y,label. Each key entry is a run of\n", name_);
+  s += "# consecutive rows, picked by `every ::first::last` (rows count from 0 after the "
+       "header).\n\n";
 
-    s += fmt::format("set terminal pngcairo size {},{} enhanced font \"Sans,11\"\n", width_, height_);
-    s += "# The tutorial program passes a temporary name and renames the finished file.\n";
-    s += fmt::format("if (!exists(\"png_file\")) png_file = \"{}.png\"\n", name_);
-    s += "set output png_file\n\n";
+  s += fmt::format("set terminal pngcairo size {},{} enhanced font \"Sans,11\"\n", width_, height_);
+  s += "# The tutorial program passes a temporary name and renames the finished file.\n";
+  s += fmt::format("if (!exists(\"png_file\")) png_file = \"{}.png\"\n", name_);
+  s += "set output png_file\n\n";
 
-    s += "set datafile separator comma\nset datafile columnheaders\n";
-    s += fmt::format("data = \"{}.csv\"\n\n", name_);
+  s += "set datafile separator comma\nset datafile columnheaders\n";
+  s += fmt::format("data = \"{}.csv\"\n\n", name_);
 
-    // "noenhanced": show text literally, so that _ and ^ in names stay as they are.
-    s += fmt::format("set title {} noenhanced\n", gnuplot_string(title_));
-    if (!xlabel_.empty()) s += fmt::format("set xlabel {} noenhanced\n", gnuplot_string(xlabel_));
-    if (!ylabel_.empty()) s += fmt::format("set ylabel {} noenhanced\n", gnuplot_string(ylabel_));
-    if (log_x_) s += log_axis_commands('x');
-    if (log_y_) s += log_axis_commands('y');
-    if (x_range_) s += fmt::format("set xrange [{}:{}]\n", x_range_->first, x_range_->second);
-    if (y_range_) s += fmt::format("set yrange [{}:{}]\n", y_range_->first, y_range_->second);
-    s += "set grid\n";
+  // "noenhanced": show text literally, so that _ and ^ in names stay as they are.
+  s += fmt::format("set title {} noenhanced\n", gnuplot_string(title_));
+  if (!xlabel_.empty()) s += fmt::format("set xlabel {} noenhanced\n", gnuplot_string(xlabel_));
+  if (!ylabel_.empty()) s += fmt::format("set ylabel {} noenhanced\n", gnuplot_string(ylabel_));
+  if (log_x_) s += log_axis_commands('x');
+  if (log_y_) s += log_axis_commands('y');
+  if (x_range_) s += fmt::format("set xrange [{}:{}]\n", x_range_->first, x_range_->second);
+  if (y_range_) s += fmt::format("set yrange [{}:{}]\n", y_range_->first, y_range_->second);
+  s += "set grid\n";
 
-    LegendPlace place = legend_place_;
-    if (place == LegendPlace::automatic) {
-        bool has_scatter = std::any_of(rows.begin(), rows.end(),
-                                       [](const Block& block) { return block.label.has_value(); });
-        place = has_scatter || rows.size() > 6 ? LegendPlace::outside : LegendPlace::top_right;
+  LegendPlace place = legend_place_;
+  if (place == LegendPlace::automatic) {
+    bool has_scatter = std::any_of(rows.begin(), rows.end(),
+                                   [](const Block& block) { return block.label.has_value(); });
+    place = has_scatter || rows.size() > 6 ? LegendPlace::outside : LegendPlace::top_right;
+  }
+  s += key_command(place);
+
+  if (rows.empty()) return s + "\n# No data to plot.\n";
+
+  s += "\nplot \\\n";
+  size_t next_colour = 0;
+  for (size_t b = 0; b < rows.size(); ++b) {
+    const Block& block = rows[b];
+    const Series& series = *block.series;
+    const char* colour = block.label ? colour_of_label(*block.label) : palette[next_colour++ % 10];
+    std::string style;
+    switch (series.mark) {
+      case Mark::line:
+        style = "with lines lw 2";
+        break;
+      case Mark::dashed_line:
+        style = "with lines lw 2 dt 2";
+        break;
+      case Mark::points:
+        style = block.label ? "with points pt 7 ps 0.5" : "with points pt 7 ps 0.8";
+        break;
     }
-    s += key_command(place);
-
-    if (rows.empty()) return s + "\n# No data to plot.\n";
-
-    s += "\nplot \\\n";
-    size_t next_colour = 0;
-    for (size_t b = 0; b < rows.size(); ++b) {
-        const Block& block = rows[b];
-        const Series& series = *block.series;
-        const char* colour = block.label ? colour_of_label(*block.label) : palette[next_colour++ % 10];
-        std::string style;
-        switch (series.mark) {
-            case Mark::line: style = "with lines lw 2"; break;
-            case Mark::dashed_line: style = "with lines lw 2 dt 2"; break;
-            case Mark::points: style = block.label ? "with points pt 7 ps 0.5" : "with points pt 7 ps 0.8"; break;
-        }
-        std::string legend = series.legend;
-        if (block.label) {
-            int label = *block.label;
-            if (label >= 0 && static_cast<size_t>(label) < series.class_names.size())
-                legend = series.class_names[static_cast<size_t>(label)];
-            else
-                legend = legend.empty() ? std::to_string(label) : fmt::format("{} {}", legend, label);
-        }
-        std::string title = legend.empty() ? "notitle" : fmt::format("title {} noenhanced", gnuplot_string(legend));
-        s += fmt::format("    data every ::{}::{} using 2:3 {} lc rgb \"{}\" {}{}\n", block.first_row,
-                         block.first_row + block.points.size() - 1, style, colour, title,
-                         b + 1 < rows.size() ? ", \\" : "");
+    std::string legend = series.legend;
+    if (block.label) {
+      int label = *block.label;
+      if (label >= 0 && static_cast<size_t>(label) < series.class_names.size())
+        legend = series.class_names[static_cast<size_t>(label)];
+      else
+        legend = legend.empty() ? std::to_string(label) : fmt::format("{} {}", legend, label);
     }
-    return s;
+    std::string title =
+        legend.empty() ? "notitle" : fmt::format("title {} noenhanced", gnuplot_string(legend));
+    s += fmt::format("    data every ::{}::{} using 2:3 {} lc rgb \"{}\" {}{}\n", block.first_row,
+                     block.first_row + block.points.size() - 1, style, colour, title,
+                     b + 1 < rows.size() ? ", \\" : "");
+  }
+  return s;
 }
 
 std::optional<fs::path> Plot::save(const fs::path& dir, std::ostream& log) const {
-    fs::path csv_path = dir / (name_ + ".csv");
-    fs::path script_path = dir / (name_ + ".gp");
-    fs::path png_path = dir / (name_ + ".png");
-    ad::write_file_atomic(csv_path, csv());
-    ad::write_file_atomic(script_path, gnuplot_script());
+  fs::path csv_path = dir / (name_ + ".csv");
+  fs::path script_path = dir / (name_ + ".gp");
+  fs::path png_path = dir / (name_ + ".png");
+  ad::write_file_atomic(csv_path, csv());
+  ad::write_file_atomic(script_path, gnuplot_script());
 
-    auto not_made = [&](std::string_view why) {
-        log << fmt::format("plot {}: PNG not made: {}; data and script are in {}\n", name_, why,
-                           script_path.parent_path().string());
-        return std::nullopt;
-    };
-    if (blocks().empty()) return not_made("there are no data points");
-    std::optional<fs::path> gnuplot = find_on_path("gnuplot");
-    if (!gnuplot) return not_made("gnuplot is not installed (not on PATH; Debian package gnuplot-nox)");
+  auto not_made = [&](std::string_view why) {
+    log << fmt::format("plot {}: PNG not made: {}; data and script are in {}\n", name_, why,
+                       script_path.parent_path().string());
+    return std::nullopt;
+  };
+  if (blocks().empty()) return not_made("there are no data points");
+  std::optional<fs::path> gnuplot = find_on_path("gnuplot");
+  if (!gnuplot)
+    return not_made("gnuplot is not installed (not on PATH; Debian package gnuplot-nox)");
 
-    // gnuplot runs inside dir, exactly as a student would run the script by hand.
-    fs::path temporary = temporary_next_to(png_path);
-    ProgramRun run = run_program(
-        *gnuplot,
-        {"-e", fmt::format("png_file = \"{}\"", temporary.filename().string()), script_path.filename().string()},
-        dir.empty() ? fs::path(".") : dir);
-    std::error_code error;
-    if (run.exit_code != 0) {
-        fs::remove(temporary, error);
-        log << fmt::format("plot {}: PNG not made: gnuplot failed (exit code {}) on {}:\n{}", name_,
-                           run.exit_code, script_path.string(), indented(run.output));
-        return std::nullopt;
-    }
-    if (!run.output.empty())  // warnings, e.g. about points that cannot go on a log axis
-        log << fmt::format("plot {}: gnuplot says:\n{}", name_, indented(run.output));
-    fs::rename(temporary, png_path, error);
-    if (error) {
-        fs::remove(temporary, error);
-        return not_made(fmt::format("gnuplot wrote no file ({})", error.message()));
-    }
-    return png_path;
+  // gnuplot runs inside dir, exactly as a student would run the script by hand.
+  fs::path temporary = temporary_next_to(png_path);
+  ProgramRun run =
+      run_program(*gnuplot,
+                  {"-e", fmt::format("png_file = \"{}\"", temporary.filename().string()),
+                   script_path.filename().string()},
+                  dir.empty() ? fs::path(".") : dir);
+  std::error_code error;
+  if (run.exit_code != 0) {
+    fs::remove(temporary, error);
+    log << fmt::format("plot {}: PNG not made: gnuplot failed (exit code {}) on {}:\n{}", name_,
+                       run.exit_code, script_path.string(), indented(run.output));
+    return std::nullopt;
+  }
+  if (!run.output.empty())  // warnings, e.g. about points that cannot go on a log axis
+    log << fmt::format("plot {}: gnuplot says:\n{}", name_, indented(run.output));
+  fs::rename(temporary, png_path, error);
+  if (error) {
+    fs::remove(temporary, error);
+    return not_made(fmt::format("gnuplot wrote no file ({})", error.message()));
+  }
+  return png_path;
 }
 
 // ---------------------------------------------------------------------------------
 // Graphviz
 
 bool render_dot(const fs::path& dot_path, const fs::path& png_path, std::ostream& log) {
-    auto not_made = [&](std::string_view why) {
-        log << fmt::format("graph {}: PNG not made: {}; the graph is in {}\n",
-                           dot_path.filename().string(), why, dot_path.string());
-        return false;
-    };
-    std::optional<fs::path> dot = find_on_path("dot");
-    if (!dot) return not_made("Graphviz is not installed ('dot' not on PATH; Debian package graphviz)");
+  auto not_made = [&](std::string_view why) {
+    log << fmt::format("graph {}: PNG not made: {}; the graph is in {}\n",
+                       dot_path.filename().string(), why, dot_path.string());
+    return false;
+  };
+  std::optional<fs::path> dot = find_on_path("dot");
+  if (!dot)
+    return not_made("Graphviz is not installed ('dot' not on PATH; Debian package graphviz)");
 
-    std::error_code error;
-    if (png_path.has_parent_path()) fs::create_directories(png_path.parent_path(), error);
-    // Absolute paths, so that a name starting with '-' cannot pass for an option.
-    fs::path temporary = fs::absolute(temporary_next_to(png_path), error);
-    ProgramRun run = run_program(*dot, {"-Tpng", "-o", temporary.string(), fs::absolute(dot_path, error).string()});
-    if (run.exit_code != 0) {
-        fs::remove(temporary, error);
-        log << fmt::format("graph {}: PNG not made: dot failed (exit code {}):\n{}",
-                           dot_path.filename().string(), run.exit_code, indented(run.output));
-        return false;
-    }
-    if (!run.output.empty())
-        log << fmt::format("graph {}: dot says:\n{}", dot_path.filename().string(), indented(run.output));
-    fs::rename(temporary, png_path, error);
-    if (error) {
-        fs::remove(temporary, error);
-        return not_made(fmt::format("cannot move the PNG into place ({})", error.message()));
-    }
-    return true;
+  std::error_code error;
+  if (png_path.has_parent_path()) fs::create_directories(png_path.parent_path(), error);
+  // Absolute paths, so that a name starting with '-' cannot pass for an option.
+  fs::path temporary = fs::absolute(temporary_next_to(png_path), error);
+  ProgramRun run = run_program(
+      *dot, {"-Tpng", "-o", temporary.string(), fs::absolute(dot_path, error).string()});
+  if (run.exit_code != 0) {
+    fs::remove(temporary, error);
+    log << fmt::format("graph {}: PNG not made: dot failed (exit code {}):\n{}",
+                       dot_path.filename().string(), run.exit_code, indented(run.output));
+    return false;
+  }
+  if (!run.output.empty())
+    log << fmt::format("graph {}: dot says:\n{}", dot_path.filename().string(),
+                       indented(run.output));
+  fs::rename(temporary, png_path, error);
+  if (error) {
+    fs::remove(temporary, error);
+    return not_made(fmt::format("cannot move the PNG into place ({})", error.message()));
+  }
+  return true;
 }
 
 }  // namespace tut

@@ -1,10 +1,10 @@
 #include "tutorials/common/tutorial.h"
 
-#include "autodiff/atomic_file.h"
-#include "tutorials/common/plot.h"
-
 #include <cmath>
 #include <utility>
+
+#include "autodiff/atomic_file.h"
+#include "tutorials/common/plot.h"
 
 namespace tut {
 namespace fs = std::filesystem;
@@ -18,7 +18,7 @@ constexpr int verdict_column = 106;
 constexpr int default_digits = 7;
 
 std::string number(double x, int digits = default_digits) {
-    return fmt::format("{:.{}g}", x, digits);
+  return fmt::format("{:.{}g}", x, digits);
 }
 
 // Tolerances, differences, standard errors: two digits say enough.
@@ -27,170 +27,173 @@ std::string small(double x) { return fmt::format("{:.2g}", x); }
 // Formats two numbers that were compared. A failed comparison gets as many digits as
 // it takes for the printed numbers to differ, so the reader sees the disagreement.
 std::pair<std::string, std::string> compared_numbers(double a, double b, bool passed) {
-    int digits = default_digits;
-    std::string sa = number(a, digits), sb = number(b, digits);
-    while (!passed && sa == sb && a != b && digits < 17) {
-        ++digits;
-        sa = number(a, digits);
-        sb = number(b, digits);
-    }
-    return {sa, sb};
+  int digits = default_digits;
+  std::string sa = number(a, digits), sb = number(b, digits);
+  while (!passed && sa == sb && a != b && digits < 17) {
+    ++digits;
+    sa = number(a, digits);
+    sb = number(b, digits);
+  }
+  return {sa, sb};
 }
 
 // Characters on screen, counting a UTF-8 sequence (e.g. "σ") as one.
 size_t display_width(std::string_view text) {
-    size_t width = 0;
-    for (unsigned char c : text) width += (c & 0xC0) != 0x80;
-    return width;
+  size_t width = 0;
+  for (unsigned char c : text) width += (c & 0xC0) != 0x80;
+  return width;
 }
 
 std::string describe_tolerance(double rel_tol, double abs_tol) {
-    if (abs_tol == 0) return "tol " + small(rel_tol) + " rel";
-    if (rel_tol == 0) return "tol " + small(abs_tol) + " abs";
-    return "tol " + small(rel_tol) + " rel + " + small(abs_tol) + " abs";
+  if (abs_tol == 0) return "tol " + small(rel_tol) + " rel";
+  if (rel_tol == 0) return "tol " + small(abs_tol) + " abs";
+  return "tol " + small(rel_tol) + " rel + " + small(abs_tol) + " abs";
 }
 
 }  // namespace
 
-Tutorial::Tutorial(std::string name, std::string description, std::ostream& out,
-                   std::ostream& err)
-    : name_(std::move(name)), out_(out), err_(err), cli_(std::move(description), name_),
+Tutorial::Tutorial(std::string name, std::string description, std::ostream& out, std::ostream& err)
+    : name_(std::move(name)),
+      out_(out),
+      err_(err),
+      cli_(std::move(description), name_),
       out_dir_("out/" + name_) {
-    cli_.add_option("--seed", seed_, "seed of the random number generator (same seed, same numbers)")
-        ->check(CLI::NonNegativeNumber)  // "-1" would otherwise wrap around to 2^64 - 1
-        ->capture_default_str();
-    cli_.add_option("--out", out_dir_, "folder for figures (PNG + CSV + gnuplot script) and data")
-        ->capture_default_str();
-    cli_.add_flag("--quick", quick_, "small problem sizes for a fast run");
-    // On a bad flag, show the whole usage rather than only "run with --help".
-    cli_.failure_message(CLI::FailureMessage::help);
+  cli_.add_option("--seed", seed_, "seed of the random number generator (same seed, same numbers)")
+      ->check(CLI::NonNegativeNumber)  // "-1" would otherwise wrap around to 2^64 - 1
+      ->capture_default_str();
+  cli_.add_option("--out", out_dir_, "folder for figures (PNG + CSV + gnuplot script) and data")
+      ->capture_default_str();
+  cli_.add_flag("--quick", quick_, "small problem sizes for a fast run");
+  // On a bad flag, show the whole usage rather than only "run with --help".
+  cli_.failure_message(CLI::FailureMessage::help);
 }
 
 std::optional<int> Tutorial::parse(int argc, const char* const* argv) {
-    try {
-        cli_.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-        // --help is reported as a "parse error" with exit code 0; CLI11 prints the
-        // help, or the error followed by the usage.
-        int cli_exit_code = cli_.exit(e, out_, err_);
-        return cli_exit_code == 0 ? 0 : usage_exit_code;
-    }
+  try {
+    cli_.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help is reported as a "parse error" with exit code 0; CLI11 prints the
+    // help, or the error followed by the usage.
+    int cli_exit_code = cli_.exit(e, out_, err_);
+    return cli_exit_code == 0 ? 0 : usage_exit_code;
+  }
 
-    std::error_code error;
-    fs::create_directories(out_dir_, error);
-    if (error) {
-        err_ << fmt::format("{}: cannot create the output folder '{}': {}\n", name_, out_dir_,
-                            error.message());
-        return 1;
-    }
+  std::error_code error;
+  fs::create_directories(out_dir_, error);
+  if (error) {
+    err_ << fmt::format("{}: cannot create the output folder '{}': {}\n", name_, out_dir_,
+                        error.message());
+    return 1;
+  }
 
-    out_ << fmt::format("== {}: {}\n", name_, cli_.get_description());
-    out_ << fmt::format("   seed {}, output in {}{}\n", seed_, out_dir_,
-                        quick_ ? ", quick run (small sizes)" : "")
-         << std::flush;
-    return std::nullopt;
+  out_ << fmt::format("== {}: {}\n", name_, cli_.get_description());
+  out_ << fmt::format("   seed {}, output in {}{}\n", seed_, out_dir_,
+                      quick_ ? ", quick run (small sizes)" : "")
+       << std::flush;
+  return std::nullopt;
 }
 
 void Tutorial::section(std::string_view id, std::string_view title) {
-    std::string heading = fmt::format("[{}] {}", id, title);
-    out_ << '\n' << heading << '\n' << std::string(display_width(heading), '-') << '\n' << std::flush;
+  std::string heading = fmt::format("[{}] {}", id, title);
+  out_ << '\n' << heading << '\n' << std::string(display_width(heading), '-') << '\n' << std::flush;
 }
 
 void Tutorial::print_note(const std::string& text) {
-    // Indent every line of the note to sit under the section heading.
-    std::string indented = "  ";
-    for (char c : text) {
-        indented += c;
-        if (c == '\n') indented += "  ";
-    }
-    out_ << indented << '\n' << std::flush;
+  // Indent every line of the note to sit under the section heading.
+  std::string indented = "  ";
+  for (char c : text) {
+    indented += c;
+    if (c == '\n') indented += "  ";
+  }
+  out_ << indented << '\n' << std::flush;
 }
 
 bool Tutorial::record(std::string_view id, std::string_view what, std::string_view numbers,
                       std::string_view how, bool passed) {
-    ++checks_run_;
-    std::string label = fmt::format("[{}] {}{}", id, what, numbers.empty() ? "" : ":");
-    std::string line = fmt::format("  {:<{}} {}", label, what_width, numbers);
-    if (!how.empty()) line += fmt::format("  ({})", how);
-    size_t width = display_width(line);
-    if (width < verdict_column) line.append(verdict_column - width, ' ');
-    out_ << line << "  " << (passed ? "ok" : "FAILED") << '\n' << std::flush;
-    if (!passed) failures_.push_back(fmt::format("[{}] {}", id, what));
-    return passed;
+  ++checks_run_;
+  std::string label = fmt::format("[{}] {}{}", id, what, numbers.empty() ? "" : ":");
+  std::string line = fmt::format("  {:<{}} {}", label, what_width, numbers);
+  if (!how.empty()) line += fmt::format("  ({})", how);
+  size_t width = display_width(line);
+  if (width < verdict_column) line.append(verdict_column - width, ' ');
+  out_ << line << "  " << (passed ? "ok" : "FAILED") << '\n' << std::flush;
+  if (!passed) failures_.push_back(fmt::format("[{}] {}", id, what));
+  return passed;
 }
 
-bool Tutorial::check_close(std::string_view id, std::string_view what, double got,
-                           double expected, double rel_tol, double abs_tol) {
-    double difference = std::abs(got - expected);
-    // got == expected also covers two equal infinities, whose difference is NaN.
-    // A NaN anywhere fails: every comparison with NaN is false.
-    bool passed = got == expected || difference <= abs_tol + rel_tol * std::abs(expected);
-    auto [got_text, expected_text] = compared_numbers(got, expected, passed);
-    return record(id, what, fmt::format("{:>12} vs {:<12}", got_text, expected_text),
-                  fmt::format("|diff| {}, {}", small(difference), describe_tolerance(rel_tol, abs_tol)),
-                  passed);
+bool Tutorial::check_close(std::string_view id, std::string_view what, double got, double expected,
+                           double rel_tol, double abs_tol) {
+  double difference = std::abs(got - expected);
+  // got == expected also covers two equal infinities, whose difference is NaN.
+  // A NaN anywhere fails: every comparison with NaN is false.
+  bool passed = got == expected || difference <= abs_tol + rel_tol * std::abs(expected);
+  auto [got_text, expected_text] = compared_numbers(got, expected, passed);
+  return record(
+      id, what, fmt::format("{:>12} vs {:<12}", got_text, expected_text),
+      fmt::format("|diff| {}, {}", small(difference), describe_tolerance(rel_tol, abs_tol)),
+      passed);
 }
 
 bool Tutorial::check_within_se(std::string_view id, std::string_view what, double estimate,
                                double standard_error, double exact, double n_se) {
-    double difference = estimate - exact;
-    bool passed = std::abs(difference) <= n_se * standard_error;
-    // z: how many standard errors the estimate is off. For a correct estimator it is
-    // roughly standard normal, so |z| around 1 is typical and 3 is rare.
-    double z = difference / standard_error;
-    auto [estimate_text, exact_text] = compared_numbers(estimate, exact, passed);
-    return record(id, what, fmt::format("{:>12} vs {:<12}", estimate_text, exact_text),
-                  fmt::format("z = {:+.2f}, |z| <= {}; se {}", z, n_se, small(standard_error)),
-                  passed);
+  double difference = estimate - exact;
+  bool passed = std::abs(difference) <= n_se * standard_error;
+  // z: how many standard errors the estimate is off. For a correct estimator it is
+  // roughly standard normal, so |z| around 1 is typical and 3 is rare.
+  double z = difference / standard_error;
+  auto [estimate_text, exact_text] = compared_numbers(estimate, exact, passed);
+  return record(id, what, fmt::format("{:>12} vs {:<12}", estimate_text, exact_text),
+                fmt::format("z = {:+.2f}, |z| <= {}; se {}", z, n_se, small(standard_error)),
+                passed);
 }
 
 bool Tutorial::check_true(std::string_view id, std::string_view what, bool holds,
                           std::string_view detail) {
-    return record(id, what, detail, {}, holds);
+  return record(id, what, detail, {}, holds);
 }
 
 bool Tutorial::check_less(std::string_view id, std::string_view what, double a, double b) {
-    bool passed = a < b;
-    auto [a_text, b_text] = compared_numbers(a, b, true);
-    return record(id, what, fmt::format("{:>12} <  {:<12}", a_text, b_text),
-                  "margin " + small(b - a), passed);
+  bool passed = a < b;
+  auto [a_text, b_text] = compared_numbers(a, b, true);
+  return record(id, what, fmt::format("{:>12} <  {:<12}", a_text, b_text), "margin " + small(b - a),
+                passed);
 }
 
 bool Tutorial::check_less_equal(std::string_view id, std::string_view what, double a, double b) {
-    bool passed = a <= b;
-    auto [a_text, b_text] = compared_numbers(a, b, true);
-    return record(id, what, fmt::format("{:>12} <= {:<12}", a_text, b_text),
-                  "margin " + small(b - a), passed);
+  bool passed = a <= b;
+  auto [a_text, b_text] = compared_numbers(a, b, true);
+  return record(id, what, fmt::format("{:>12} <= {:<12}", a_text, b_text), "margin " + small(b - a),
+                passed);
 }
 
 std::optional<fs::path> Tutorial::save_figure(const Plot& plot) {
-    std::optional<fs::path> png = plot.save(out_dir(), err_);
-    if (png)
-        print_note(fmt::format("figure: {}", png->string()));
-    else
-        print_note(fmt::format("figure: {} (no PNG, see message above)",
-                               (out_dir() / (plot.name() + ".gp")).string()));
-    return png;
+  std::optional<fs::path> png = plot.save(out_dir(), err_);
+  if (png)
+    print_note(fmt::format("figure: {}", png->string()));
+  else
+    print_note(fmt::format("figure: {} (no PNG, see message above)",
+                           (out_dir() / (plot.name() + ".gp")).string()));
+  return png;
 }
 
 fs::path Tutorial::save_text(std::string_view file_name, std::string_view contents) {
-    fs::path path = out_path(file_name);
-    ad::write_file_atomic(path, contents);
-    print_note(fmt::format("data: {}", path.string()));
-    return path;
+  fs::path path = out_path(file_name);
+  ad::write_file_atomic(path, contents);
+  print_note(fmt::format("data: {}", path.string()));
+  return path;
 }
 
 int Tutorial::finish() {
-    int failed = checks_failed();
-    out_ << '\n';
-    if (failed > 0) {
-        out_ << "FAILED checks:\n";
-        for (const std::string& failure : failures_) out_ << "  " << failure << '\n';
-    }
-    out_ << fmt::format("{}: {} checks, {} ok, {} FAILED\n", name_, checks_run_,
-                        checks_run_ - failed, failed)
-         << std::flush;
-    return failed == 0 ? 0 : 1;
+  int failed = checks_failed();
+  out_ << '\n';
+  if (failed > 0) {
+    out_ << "FAILED checks:\n";
+    for (const std::string& failure : failures_) out_ << "  " << failure << '\n';
+  }
+  out_ << fmt::format("{}: {} checks, {} ok, {} FAILED\n", name_, checks_run_, checks_run_ - failed,
+                      failed)
+       << std::flush;
+  return failed == 0 ? 0 : 1;
 }
 
 }  // namespace tut

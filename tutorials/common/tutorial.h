@@ -4,7 +4,8 @@
 // checked numerically, computed two independent ways, and printed on one line with the
 // notes' catalogue ID, both numbers and the verdict:
 //
-//   [L05] KL(q||p), closed form vs quadrature:   0.3068528 vs 0.3068528   (|diff| 2.1e-11, tol 1e-06 rel)   ok
+//   [L05] KL(q||p), closed form vs quadrature:   0.3068528 vs 0.3068528   (|diff| 2.1e-11, tol
+//   1e-06 rel)   ok
 //
 // The program exits non-zero when any check failed, so `make tutorials` doubles as a
 // test of the whole project.
@@ -23,9 +24,9 @@
 //       return t.finish();
 //   }
 #pragma once
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdint>
 #include <filesystem>
 #include <iostream>
@@ -42,88 +43,88 @@ class Plot;
 inline constexpr int usage_exit_code = 2;
 
 class Tutorial {
-public:
-    // name: the program's name, e.g. "00_autodiff_tape"; it is also the default
-    // output folder out/<name>. Output goes to `out`, error messages to `err`.
-    Tutorial(std::string name, std::string description,
-             std::ostream& out = std::cout, std::ostream& err = std::cerr);
+ public:
+  // name: the program's name, e.g. "00_autodiff_tape"; it is also the default
+  // output folder out/<name>. Output goes to `out`, error messages to `err`.
+  Tutorial(std::string name, std::string description, std::ostream& out = std::cout,
+           std::ostream& err = std::cerr);
 
-    // ---- command line ----
-    // Add tutorial-specific flags here before parse().
-    CLI::App& flags() { return cli_; }
+  // ---- command line ----
+  // Add tutorial-specific flags here before parse().
+  CLI::App& flags() { return cli_; }
 
-    // Parses the standard flags (--seed, --out, --quick) and the added ones, creates
-    // the output folder and prints a header. Returns an exit code when the program
-    // should stop right away: 0 after --help, usage_exit_code after a bad flag
-    // (the usage is printed), 1 if the output folder cannot be created.
-    //   if (auto exit_code = t.parse(argc, argv)) return *exit_code;
-    std::optional<int> parse(int argc, const char* const* argv);
+  // Parses the standard flags (--seed, --out, --quick) and the added ones, creates
+  // the output folder and prints a header. Returns an exit code when the program
+  // should stop right away: 0 after --help, usage_exit_code after a bad flag
+  // (the usage is printed), 1 if the output folder cannot be created.
+  //   if (auto exit_code = t.parse(argc, argv)) return *exit_code;
+  std::optional<int> parse(int argc, const char* const* argv);
 
-    const std::string& name() const { return name_; }
-    std::uint64_t seed() const { return seed_; }
-    bool quick() const { return quick_; }
-    std::filesystem::path out_dir() const { return out_dir_; }
-    std::filesystem::path out_path(std::string_view file_name) const { return out_dir() / file_name; }
+  const std::string& name() const { return name_; }
+  std::uint64_t seed() const { return seed_; }
+  bool quick() const { return quick_; }
+  std::filesystem::path out_dir() const { return out_dir_; }
+  std::filesystem::path out_path(std::string_view file_name) const { return out_dir() / file_name; }
 
-    // ---- printing ----
-    // A heading for the part of the notes with catalogue ID `id`.
-    void section(std::string_view id, std::string_view title);
+  // ---- printing ----
+  // A heading for the part of the notes with catalogue ID `id`.
+  void section(std::string_view id, std::string_view title);
 
-    // Free text under the current section, formatted like fmt::format:
-    //   t.note("trained {} steps in {:.1f} s", steps, seconds);
-    template <typename... Args>
-    void note(fmt::format_string<Args...> format, Args&&... args) {
-        print_note(fmt::format(format, std::forward<Args>(args)...));
-    }
+  // Free text under the current section, formatted like fmt::format:
+  //   t.note("trained {} steps in {:.1f} s", steps, seconds);
+  template <typename... Args>
+  void note(fmt::format_string<Args...> format, Args&&... args) {
+    print_note(fmt::format(format, std::forward<Args>(args)...));
+  }
 
-    // ---- checks: each prints one line and returns whether it passed ----
-    // |got - expected| <= abs_tol + rel_tol * |expected|
-    bool check_close(std::string_view id, std::string_view what, double got, double expected,
-                     double rel_tol, double abs_tol = 0.0);
+  // ---- checks: each prints one line and returns whether it passed ----
+  // |got - expected| <= abs_tol + rel_tol * |expected|
+  bool check_close(std::string_view id, std::string_view what, double got, double expected,
+                   double rel_tol, double abs_tol = 0.0);
 
-    // A Monte Carlo estimate against the exact value:
-    // |estimate - exact| <= n_se * standard_error. With n_se = 3 a correct estimator
-    // fails about 0.3% of the time (normal approximation), so pick a fixed seed.
-    bool check_within_se(std::string_view id, std::string_view what, double estimate,
-                         double standard_error, double exact, double n_se = 3.0);
+  // A Monte Carlo estimate against the exact value:
+  // |estimate - exact| <= n_se * standard_error. With n_se = 3 a correct estimator
+  // fails about 0.3% of the time (normal approximation), so pick a fixed seed.
+  bool check_within_se(std::string_view id, std::string_view what, double estimate,
+                       double standard_error, double exact, double n_se = 3.0);
 
-    // A property that holds or not; `detail` says what was seen.
-    bool check_true(std::string_view id, std::string_view what, bool holds,
-                    std::string_view detail = {});
+  // A property that holds or not; `detail` says what was seen.
+  bool check_true(std::string_view id, std::string_view what, bool holds,
+                  std::string_view detail = {});
 
-    // a < b, and a <= b (e.g. ELBO <= log p(x), which is tight when q is the posterior).
-    bool check_less(std::string_view id, std::string_view what, double a, double b);
-    bool check_less_equal(std::string_view id, std::string_view what, double a, double b);
+  // a < b, and a <= b (e.g. ELBO <= log p(x), which is tight when q is the posterior).
+  bool check_less(std::string_view id, std::string_view what, double a, double b);
+  bool check_less_equal(std::string_view id, std::string_view what, double a, double b);
 
-    int checks_run() const { return checks_run_; }
-    int checks_failed() const { return static_cast<int>(failures_.size()); }
+  int checks_run() const { return checks_run_; }
+  int checks_failed() const { return static_cast<int>(failures_.size()); }
 
-    // ---- output files ----
-    // Saves the plot into out_dir() and prints where; returns the PNG if one was made.
-    std::optional<std::filesystem::path> save_figure(const Plot& plot);
-    // Writes a data file (e.g. CSV text) into out_dir() atomically and prints where.
-    std::filesystem::path save_text(std::string_view file_name, std::string_view contents);
+  // ---- output files ----
+  // Saves the plot into out_dir() and prints where; returns the PNG if one was made.
+  std::optional<std::filesystem::path> save_figure(const Plot& plot);
+  // Writes a data file (e.g. CSV text) into out_dir() atomically and prints where.
+  std::filesystem::path save_text(std::string_view file_name, std::string_view contents);
 
-    // Prints "<name>: N checks, N ok, 0 FAILED" (and lists any failures);
-    // returns the program's exit code: 0 if and only if no check failed.
-    int finish();
+  // Prints "<name>: N checks, N ok, 0 FAILED" (and lists any failures);
+  // returns the program's exit code: 0 if and only if no check failed.
+  int finish();
 
-private:
-    bool record(std::string_view id, std::string_view what, std::string_view numbers,
-                std::string_view how, bool passed);
-    void print_note(const std::string& text);
+ private:
+  bool record(std::string_view id, std::string_view what, std::string_view numbers,
+              std::string_view how, bool passed);
+  void print_note(const std::string& text);
 
-    std::string name_;
-    std::ostream& out_;
-    std::ostream& err_;
-    CLI::App cli_;
+  std::string name_;
+  std::ostream& out_;
+  std::ostream& err_;
+  CLI::App cli_;
 
-    std::uint64_t seed_ = 42;
-    std::string out_dir_;
-    bool quick_ = false;
+  std::uint64_t seed_ = 42;
+  std::string out_dir_;
+  bool quick_ = false;
 
-    int checks_run_ = 0;
-    std::vector<std::string> failures_;  // "[id] what" of each failed check
+  int checks_run_ = 0;
+  std::vector<std::string> failures_;  // "[id] what" of each failed check
 };
 
 }  // namespace tut

@@ -1,0 +1,60 @@
+// Small helpers shared by the test suites: temporary folders, reading files back, and
+// catching the message of an expected exception.
+#pragma once
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <string_view>
+
+namespace test_helpers {
+
+namespace fs = std::filesystem;
+
+// A fresh folder under the system's temp folder, removed with everything in it when the
+// object goes out of scope.
+struct TemporaryFolder {
+  fs::path path;
+  explicit TemporaryFolder(std::string_view prefix = "test") {
+    static int counter = 0;
+    path = fs::temp_directory_path() / (std::string(prefix) + "_" + std::to_string(::getpid()) +
+                                        "_" + std::to_string(counter++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TemporaryFolder() {
+    std::error_code ignored;
+    fs::remove_all(path, ignored);
+  }
+  TemporaryFolder(const TemporaryFolder&) = delete;
+  TemporaryFolder& operator=(const TemporaryFolder&) = delete;
+};
+
+inline bool contains(std::string_view text, std::string_view part) {
+  return text.find(part) != std::string_view::npos;
+}
+
+inline std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+// Runs f and returns the message of the exception of type E it throws; a test failure
+// (and "") when it throws nothing.
+template <class E = std::exception, class F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  FAIL_CHECK("expected an exception, none was thrown");
+  return "";
+}
+
+}  // namespace test_helpers
