@@ -28,6 +28,8 @@ Tensor abs(const Tensor& a);
 Tensor relu(const Tensor& a);
 Tensor sigmoid(const Tensor& a);  // stable: never exp of a large positive number
 Tensor tanh(const Tensor& a);
+Tensor sin(const Tensor& a);
+Tensor cos(const Tensor& a);
 Tensor softplus(const Tensor& a);                     // log(1 + e^a), stable at large |a|
 Tensor log_sigmoid(const Tensor& a);                  // log(sigmoid(a)) = -softplus(-a), stable
 Tensor clamp(const Tensor& a, double lo, double hi);  // gradient 0 where clamped

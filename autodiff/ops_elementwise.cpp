@@ -145,6 +145,22 @@ Tensor tanh(const Tensor& a) {
   return out;
 }
 
+Tensor sin(const Tensor& a) {
+  Tensor out = kernels::map(a, [](auto x) { return std::sin(x); });
+  tape().record("sin", {a}, out, [a](const Tensor& g) -> Grads {
+    return {kernels::zip(g, a, [](auto gi, auto x) { return gi * std::cos(x); })};
+  });
+  return out;
+}
+
+Tensor cos(const Tensor& a) {
+  Tensor out = kernels::map(a, [](auto x) { return std::cos(x); });
+  tape().record("cos", {a}, out, [a](const Tensor& g) -> Grads {
+    return {kernels::zip(g, a, [](auto gi, auto x) { return -gi * std::sin(x); })};
+  });
+  return out;
+}
+
 Tensor softplus(const Tensor& a) {
   Tensor out = kernels::map(a, [](auto x) { return stable::softplus(x); });
   tape().record("softplus", {a}, out, [a](const Tensor& g) -> Grads {

@@ -65,6 +65,8 @@ const std::vector<OpCase>& op_table() {
       {"relu", {{3, 4}}, nonzero, [](X x) { return relu(x[0]); }},
       {"sigmoid", {{3, 4}}, any, [](X x) { return sigmoid(x[0] * 3.0); }},
       {"tanh", {{3, 4}}, any, [](X x) { return tanh(x[0]); }},
+      {"sin", {{3, 4}}, any, [](X x) { return sin(x[0] * 2.0); }},
+      {"cos", {{3, 4}}, any, [](X x) { return cos(x[0] * 2.0); }},
       {"softplus", {{3, 4}}, any, [](X x) { return softplus(x[0] * 3.0); }},
       {"log_sigmoid", {{3, 4}}, any, [](X x) { return log_sigmoid(x[0] * 3.0); }},
       // N(0,1) inputs: some inside [-1, 1] (slope 1), some clamped (slope 0).
