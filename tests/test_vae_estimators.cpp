@@ -5,6 +5,7 @@
 //   reparameterization: Var[2 (phi + eps)]  = 4
 // and a constant baseline b must keep the mean and change the variance to
 //   phi^4 + 14 phi^2 + 15 - 2 b (phi^2 + 3) + b^2.
+#include <algorithm>
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -125,4 +126,21 @@ TEST_CASE("repeated_estimates: the N-sample estimate's variance is the per-sampl
     check_within_se(s.mean, s.se_mean, 2.0);
     check_within_se(s.variance, s.se_variance, 4.0 / N);
   }
+}
+
+TEST_CASE("RunningMean agrees with summarize on the same values") {
+  ad::Rng rng(11);
+  std::vector<double> x;
+  vae::RunningMean running;
+  for (int i = 0; i < 1000; ++i) {
+    x.push_back(rng.normal(3.0, 2.0));
+    running.add(x.back());
+  }
+  vae::Summary s = vae::summarize(x);
+  CHECK(running.count() == 1000);
+  CHECK(running.mean() == doctest::Approx(s.mean).epsilon(1e-12));
+  CHECK(running.variance() == doctest::Approx(s.variance).epsilon(1e-10));
+  CHECK(running.se() == doctest::Approx(s.se_mean).epsilon(1e-10));
+  CHECK(running.min() == *std::min_element(x.begin(), x.end()));
+  CHECK(running.max() == *std::max_element(x.begin(), x.end()));
 }

@@ -22,6 +22,7 @@
 #include "autodiff/autodiff.h"
 #include "tutorials/common/plot.h"
 #include "tutorials/common/tutorial.h"
+#include "vae/estimators.h"
 #include "vae/kl.h"
 #include "vae/linalg.h"
 #include "vae/linear_gaussian.h"
@@ -34,20 +35,6 @@ using vae::Matrix;
 namespace {
 
 constexpr double n_se = 4.0;  // every Monte Carlo check: within 4 standard errors
-
-struct Stats {  // running mean and standard error of the mean (Welford)
-  long n = 0;
-  double mean_ = 0, m2 = 0;
-  void add(double v) {
-    ++n;
-    const double delta = v - mean_;
-    mean_ += delta / n;
-    m2 += delta * (v - mean_);
-  }
-  double mean() const { return mean_; }
-  double var() const { return m2 / (n - 1); }
-  double se() const { return std::sqrt(var() / n); }
-};
 
 // ---------------------------------------------------------------- L02
 void bayes_rule(tut::Tutorial& t, ad::Rng& rng, int samples) {
@@ -110,7 +97,7 @@ void biased_coin(tut::Tutorial& t, ad::Rng& rng, bool quick) {
   // One estimate, with its standard error from the samples.
   {
     const long n = 10000;
-    Stats s;
+    vae::RunningMean s;
     for (long i = 0; i < n; ++i) s.add(rng.uniform() < p);
     t.check_within_se("L03", fmt::format("E[X] from n = {} flips vs p = {} (4 SE)", n, p), s.mean(),
                       s.se(), p, n_se);
@@ -165,7 +152,7 @@ void evidence_integral(tut::Tutorial& t, ad::Rng& rng, int samples) {
       vae::integrate([&](double z) { return z * integrand(z); }, -12, 12) / quad;
   t.check_close("L06", "posterior mean: closed form vs quadrature of z p(x,z) / p(x)", post.mean[0],
                 post_mean_quad, 1e-9, 1e-12);
-  Stats naive;
+  vae::RunningMean naive;
   for (int s = 0; s < samples; ++s) naive.add(std::exp(model.log_likelihood(x, {rng.normal()})));
   t.check_within_se("L06",
                     "p(x): naive Monte Carlo mean of p(x|z), z ~ p(z), vs closed form (4 SE)",
@@ -310,7 +297,7 @@ void nats_and_bits(tut::Tutorial& t, ad::Rng& rng, int samples) {
   row("KL(q || p(z|x)): the price of a sub-optimal q", gap);
   t.check_close("L20", "-ELBO in bits vs (-log p(x) + KL(q||p(z|x))) in bits",
                 (kl_prior + recon) / ln2, (neg_log_px + gap) / ln2, 1e-12);
-  Stats kl_bits, recon_bits;
+  vae::RunningMean kl_bits, recon_bits;
   const Gaussian prior{std::vector<double>(k, 0.0), Matrix::identity(k)};
   for (int s = 0; s < samples; ++s) {
     const std::vector<double> z = vae::sample(q, rng);

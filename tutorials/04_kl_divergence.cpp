@@ -19,6 +19,7 @@
 #include "autodiff/autodiff.h"
 #include "tutorials/common/plot.h"
 #include "tutorials/common/tutorial.h"
+#include "vae/estimators.h"
 #include "vae/kl.h"
 #include "vae/linalg.h"
 #include "vae/linear_gaussian.h"
@@ -29,20 +30,6 @@ using vae::Matrix;
 namespace {
 
 constexpr double n_se = 4.0;  // every Monte Carlo check: within 4 standard errors
-
-// Running mean and standard error of the mean (Welford).
-struct Stats {
-  long n = 0;
-  double mean_ = 0, m2 = 0;
-  void add(double v) {
-    ++n;
-    const double delta = v - mean_;
-    mean_ += delta / n;
-    m2 += delta * (v - mean_);
-  }
-  double mean() const { return mean_; }
-  double se() const { return std::sqrt(m2 / (n - 1) / n); }
-};
 
 double quad_form(const std::vector<double>& u, const Matrix& a, const std::vector<double>& v) {
   return vae::dot(u, vae::matvec(a, v));
@@ -74,7 +61,7 @@ void discrete_kl(tut::Tutorial& t, ad::Rng& rng, int samples) {
   t.check_close("L04", "KL(p||q) in bits: sum with log2 vs nats / ln 2", bits, kl / std::log(2.0),
                 1e-14);
   // Monte Carlo: draw outcomes from p, average log p(x)/q(x).
-  Stats mc;
+  vae::RunningMean mc;
   for (int s = 0; s < samples; ++s) {
     const int x = static_cast<int>(rng.below(3));  // p is uniform
     mc.add(std::log(p[x] / q[x]));
@@ -170,7 +157,7 @@ void gaussian_kl(tut::Tutorial& t, ad::Rng& rng, int k, int samples) {
   const double closed = vae::kl_gaussian(mu1, s1, mu2, s2);
 
   const vae::Gaussian p{mu1, s1}, q{mu2, s2};
-  Stats kl_mc, first, cross, second;
+  vae::RunningMean kl_mc, first, cross, second;
   Matrix second_moment(k, k);
   for (int s = 0; s < samples; ++s) {
     const std::vector<double> x = vae::sample(p, rng), x_mu1 = minus(x, mu1), x_mu2 = minus(x, mu2);
@@ -238,7 +225,7 @@ void diagonal_kl(tut::Tutorial& t, ad::Rng& rng, int k, int samples) {
   const double full = vae::kl_gaussian(m, q.cov, std::vector<double>(k, 0.0), Matrix::identity(k));
   t.check_close("L09", "diagonal formula (on the tape) vs full-covariance kl_gaussian", tape_kl,
                 full, 1e-12);
-  Stats mc;
+  vae::RunningMean mc;
   const vae::Gaussian prior =
       vae::Gaussian::diagonal(std::vector<double>(k, 0.0), std::vector<double>(k, 1.0));
   for (int s = 0; s < samples; ++s) {

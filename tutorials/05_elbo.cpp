@@ -22,6 +22,7 @@
 #include "autodiff/autodiff.h"
 #include "tutorials/common/plot.h"
 #include "tutorials/common/tutorial.h"
+#include "vae/estimators.h"
 #include "vae/kl.h"
 #include "vae/linalg.h"
 #include "vae/linear_gaussian.h"
@@ -35,20 +36,6 @@ namespace {
 
 constexpr double n_se = 4.0;  // every Monte Carlo check: within 4 standard errors
 constexpr double log_2pi = 1.8378770664093454836;
-
-struct Stats {  // running mean and standard error of the mean (Welford)
-  long n = 0;
-  double mean_ = 0, m2 = 0, lo = 1e300, hi = -1e300;
-  void add(double v) {
-    ++n;
-    const double delta = v - mean_;
-    mean_ += delta / n;
-    m2 += delta * (v - mean_);
-    lo = std::min(lo, v), hi = std::max(hi, v);
-  }
-  double mean() const { return mean_; }
-  double se() const { return std::sqrt(m2 / (n - 1) / n); }
-};
 
 // A q that is not the posterior: the posterior's mean shifted and its covariance
 // replaced by a random SPD matrix (or a diagonal one).
@@ -96,7 +83,7 @@ void elbo_identity(tut::Tutorial& t, ad::Rng& rng, const LinearGaussian& model,
 
   // The ELBO by Monte Carlo (sample z ~ q, average log p(x,z) - log q(z)) vs closed form.
   const Gaussian q = random_q(k, rng, post);
-  Stats mc, at_post;
+  vae::RunningMean mc, at_post;
   for (int s = 0; s < samples; ++s) {
     const std::vector<double> z = vae::sample(q, rng);
     mc.add(model.log_joint(x, z) - vae::gaussian_log_density(z, q));
@@ -106,7 +93,7 @@ void elbo_identity(tut::Tutorial& t, ad::Rng& rng, const LinearGaussian& model,
   t.check_within_se("L07", "ELBO(q): Monte Carlo E_q[log p(x,z) - log q(z)] vs closed form (4 SE)",
                     mc.mean(), mc.se(), vae::elbo(model, x, q), n_se);
   t.check_less("L07", "at q = posterior every sample of log p(x,z) - log q equals log p(x): spread",
-               std::max(at_post.hi - log_px, log_px - at_post.lo), 1e-9);
+               std::max(at_post.max() - log_px, log_px - at_post.min()), 1e-9);
   t.note("(the estimator has zero variance there: p(x,z)/p(z|x) = p(x) for every z)");
 
   // The slides' loss (000, 004): L = -E_q[log p(x|z)] + KL(q || p(z)) = KL(q||p(z|x)) - log p(x).
@@ -147,7 +134,7 @@ void inserting_q_over_q(tut::Tutorial& t, ad::Rng& rng, const LinearGaussian& mo
         model.log_likelihood(x, z), model.log_joint(x, z) - vae::gaussian_log_density(z, q));
   }
 
-  Stats weight, log_ratio, kl_term;
+  vae::RunningMean weight, log_ratio, kl_term;
   for (int s = 0; s < samples; ++s) {
     const std::vector<double> z = vae::sample(q, rng);
     const double lq = vae::gaussian_log_density(z, q), lj = model.log_joint(x, z);
@@ -188,7 +175,7 @@ void elbo_pieces(tut::Tutorial& t, ad::Rng& rng, const LinearGaussian& model,
   const double eq22 = -0.5 * k * log_2pi - 0.5 * sum_mu2_s2;
   const double eq25_correct = -0.5 * k * log_2pi - 0.5 * sum_1_logs2;
   const double eq25_printed = -0.5 * k * sum_1_logs2;
-  Stats log_prior, log_q;
+  vae::RunningMean log_prior, log_q;
   for (int s = 0; s < samples; ++s) {
     const std::vector<double> z = vae::sample(q, rng);
     log_prior.add(model.log_prior(z));

@@ -159,6 +159,21 @@ GradientSamples reparameterization_gradients_rows(const Family& q,
 
 double Summary::stddev() const { return std::sqrt(variance); }
 
+void RunningMean::add(double x) {
+  ++n_;
+  const double delta = x - mean_;
+  mean_ += delta / static_cast<double>(n_);
+  m2_ += delta * (x - mean_);
+  min_ = std::min(min_, x);
+  max_ = std::max(max_, x);
+}
+
+double RunningMean::variance() const { return n_ > 1 ? m2_ / static_cast<double>(n_ - 1) : 0.0; }
+
+double RunningMean::se() const {
+  return n_ > 1 ? std::sqrt(variance() / static_cast<double>(n_)) : 0.0;
+}
+
 Summary summarize(const std::vector<double>& x) {
   Summary s;
   s.n = static_cast<int64_t>(x.size());

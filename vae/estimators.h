@@ -24,6 +24,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -93,6 +94,26 @@ GradientSamples reparameterization_gradients_rows(const Family& q,
 std::vector<ad::Tensor> replicate_rows(const std::vector<ad::Tensor>& phi, int64_t n);
 
 // ---- statistics over repeated estimates ----
+
+// Running mean of values seen one at a time, with its standard error, by Welford's
+// update (no need to keep the values, and no cancellation as in sum x^2 - n mean^2).
+// Also tracks the smallest and largest value.
+class RunningMean {
+ public:
+  void add(double x);
+  int64_t count() const { return n_; }
+  double mean() const { return mean_; }
+  double variance() const;  // unbiased: m2 / (n - 1)
+  double se() const;        // standard error of the mean: sqrt(variance / n)
+  double min() const { return min_; }
+  double max() const { return max_; }
+
+ private:
+  int64_t n_ = 0;
+  double mean_ = 0, m2_ = 0;
+  double min_ = std::numeric_limits<double>::infinity();
+  double max_ = -std::numeric_limits<double>::infinity();
+};
 
 // Mean and unbiased variance of values x_1..x_n with their standard errors:
 //   se_mean     = sqrt(variance / n)
