@@ -1,0 +1,340 @@
+// gemm: run-time ISA dispatch, the reference kernel, and the cache-blocked,
+// packed, OpenMP-threaded driver shared by the AVX2 and AVX-512 microkernels.
+// The design of the blocking is described in gemm_kernels.h.
+#include "autodiff/gemm.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+#include "autodiff/gemm_kernels.h"
+
+namespace ad {
+
+using gemm_detail::APanel;
+using gemm_detail::BPanel;
+using gemm_detail::CTile;
+using gemm_detail::GemmKernel;
+
+const char* to_string(GemmIsa isa) {
+  switch (isa) {
+    case GemmIsa::reference:
+      return "reference";
+    case GemmIsa::avx2:
+      return "avx2";
+    case GemmIsa::avx512:
+      return "avx512";
+  }
+  return "unknown";
+}
+
+bool gemm_isa_supported(GemmIsa isa) {
+  __builtin_cpu_init();  // needed if we run before libgcc's own initialisation (static init)
+  switch (isa) {
+    case GemmIsa::reference:
+      return true;
+    // __builtin_cpu_supports also checks that the OS saves the wide registers.
+    case GemmIsa::avx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case GemmIsa::avx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("fma");
+  }
+  return false;
+}
+
+GemmIsa best_gemm_isa() {
+  static const GemmIsa best = gemm_isa_supported(GemmIsa::avx512) ? GemmIsa::avx512
+                              : gemm_isa_supported(GemmIsa::avx2) ? GemmIsa::avx2
+                                                                  : GemmIsa::reference;
+  return best;
+}
+
+std::vector<GemmIsa> supported_gemm_isas() {
+  std::vector<GemmIsa> isas;
+  for (GemmIsa isa : {GemmIsa::reference, GemmIsa::avx2, GemmIsa::avx512})
+    if (gemm_isa_supported(isa)) isas.push_back(isa);
+  return isas;
+}
+
+namespace {
+
+// ---- operands -------------------------------------------------------------------
+
+// op(X) of a row-major matrix: element (row, col) of op(X), whether X is stored
+// as is or transposed.
+template <class T>
+struct Operand {
+  const T* data;
+  int64_t ld;
+  bool trans;
+
+  const T* address(int64_t row, int64_t col) const {
+    return trans ? data + col * ld + row : data + row * ld + col;
+  }
+  T at(int64_t row, int64_t col) const { return *address(row, col); }
+  // op(X) without its first `rows` rows / `cols` columns (a thread's share).
+  Operand skip_rows(int64_t rows) const {
+    return {trans ? data + rows : data + rows * ld, ld, trans};
+  }
+  Operand skip_cols(int64_t cols) const {
+    return {trans ? data + cols * ld : data + cols, ld, trans};
+  }
+};
+
+void check_arguments(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, int64_t lda,
+                     int64_t ldb, int64_t ldc) {
+  if (m < 0 || n < 0 || k < 0) throw std::invalid_argument("gemm: negative matrix size");
+  if (m == 0 || n == 0) return;
+  if (k > 0 && lda < (trans_a ? m : k)) throw std::invalid_argument("gemm: lda too small");
+  if (k > 0 && ldb < (trans_b ? k : n)) throw std::invalid_argument("gemm: ldb too small");
+  if (ldc < n) throw std::invalid_argument("gemm: ldc too small");
+}
+
+// C = beta * C, where beta == 0 overwrites C (even NaN) as BLAS does.
+template <class T>
+void scale(int64_t m, int64_t n, T beta, T* c, int64_t ldc) {
+  if (beta == T(1)) return;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == T(0) ? T(0) : beta * c[i * ldc + j];
+}
+
+// ---- reference ------------------------------------------------------------------
+
+// The definition: c_ij = alpha * sum_p op(A)_ip op(B)_pj + beta * c_ij.
+template <class T>
+void gemm_reference(Operand<T> a, Operand<T> b, int64_t m, int64_t n, int64_t k, T alpha, T beta,
+                    T* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      T sum = 0;
+      for (int64_t p = 0; p < k; ++p) sum += a.at(i, p) * b.at(p, j);
+      T& cij = c[i * ldc + j];
+      cij = beta == T(0) ? alpha * sum : alpha * sum + beta * cij;
+    }
+  }
+}
+
+// ---- packing --------------------------------------------------------------------
+
+// Scratch memory for packed panels, kept per thread between calls: large allocations
+// would otherwise be fresh mmap'ed pages (page faults) on every call. 64-byte aligned
+// so that the microkernel's vector loads never straddle a cache line.
+template <class T>
+class PackBuffer {
+ public:
+  T* get(int64_t count) {
+    if (count > capacity_) {
+      data_.reset(static_cast<T*>(::operator new (count * sizeof(T), std::align_val_t{64})));
+      capacity_ = count;
+    }
+    return data_.get();
+  }
+
+ private:
+  struct AlignedDelete {
+    void operator()(T* p) const { ::operator delete (p, std::align_val_t{64}); }
+  };
+  std::unique_ptr<T, AlignedDelete> data_;
+  int64_t capacity_ = 0;
+};
+
+// ---- blocked driver -------------------------------------------------------------
+
+// Where the microkernel reads a micro-panel from.
+//
+// A panel that the macro-kernel reads several times (an A panel is read once per B
+// panel of the block, a B panel once per A panel) is packed, right before its first
+// use so that the copy is still in cache for the microkernel, and read from the
+// packed copy afterwards. A panel read only once is cheaper to read in place than to
+// copy first: a narrow C (n <= nr, e.g. m = 128, n = 20) reads A once, a single row
+// block (m <= mr) reads B once. In place works whenever the microkernel can stride
+// through the caller's matrix and needs no zero padding.
+
+// The A micro-panel of `rows` rows of op(A) from (row, p0), `depth` steps deep.
+template <class T>
+APanel<T> a_panel(const GemmKernel<T>& kernel, Operand<T> a, int64_t row, int64_t p0, int rows,
+                  int64_t depth, bool reused, bool first_use, T* slot) {
+  const T* start = a.address(row, p0);
+  if (!reused && rows == kernel.mr) return {start, a.trans ? 1 : a.ld, a.trans ? a.ld : 1};
+  if (first_use || !reused) kernel.pack_a(start, a.ld, a.trans, rows, depth, slot);
+  return {slot, 1, kernel.mr};
+}
+
+// The B micro-panel of `cols` columns of op(B) from (p0, col), `depth` steps deep.
+// In place needs whole SIMD registers of contiguous columns: B not transposed, no padding.
+template <class T>
+BPanel<T> b_panel(const GemmKernel<T>& kernel, Operand<T> b, int64_t p0, int64_t col, int cols,
+                  int64_t depth, bool reused, bool first_use, T* slot) {
+  const T* start = b.address(p0, col);
+  const int width = gemm_detail::b_panel_width(cols, kernel.nr, kernel.lanes);
+  if (!reused && !b.trans && cols == width) return {start, b.ld};
+  if (first_use || !reused) kernel.pack_b(start, b.ld, b.trans, cols, width, depth, slot);
+  return {slot, width};
+}
+
+// Splits `total` into ceil(total / max_block) nearly equal blocks, each a multiple of
+// `unit` (except the last), so that no block is a thin, inefficient remainder
+// (k = 400 with kc = 256 becomes 200 + 200 rather than 256 + 144).
+int64_t balanced_block(int64_t total, int64_t max_block, int64_t unit) {
+  const int64_t blocks = (total + max_block - 1) / max_block;
+  const int64_t size = (total + blocks - 1) / blocks;
+  return (size + unit - 1) / unit * unit;
+}
+
+// One thread's gemm on its own part of C: the loops of gemm_kernels.h.
+template <class T>
+void gemm_blocked(const GemmKernel<T>& kernel, Operand<T> a, Operand<T> b, int64_t m, int64_t n,
+                  int64_t k, T alpha, T beta, T* c, int64_t ldc) {
+  const int64_t kc = balanced_block(k, kernel.kc, 1);
+  const int64_t mc = balanced_block(m, kernel.mc, kernel.mr);
+  const int64_t nc = balanced_block(n, kernel.nc, kernel.nr);
+  thread_local PackBuffer<T> a_buffer, b_buffer;
+  T* const packed_a = a_buffer.get(kc * mc);  // the A block's panels
+  T* const packed_b = b_buffer.get(kc * nc);  // the B block's panels
+  const bool reuse_b = m > kernel.mr;         // several A panels read each B panel
+  // With a single row block a B panel is not needed after its turn: every panel can
+  // use the same slot, which then stays in L1/L2 instead of growing into a block.
+  const bool one_slot_for_b = m <= mc;
+
+  for (int64_t jc = 0; jc < n; jc += nc) {
+    const int64_t cols = std::min(nc, n - jc);
+    const bool reuse_a = cols > kernel.nr;  // several B panels read each A panel
+    for (int64_t pc = 0; pc < k; pc += kc) {
+      const int64_t depth = std::min(kc, k - pc);
+      // The first depth block applies beta; the later ones add onto its result.
+      const T block_beta = pc == 0 ? beta : T(1);
+      for (int64_t ic = 0; ic < m; ic += mc) {
+        const int64_t rows = std::min(mc, m - ic);
+        // Macro-kernel: every register tile of this block of C.
+        for (int64_t jr = 0; jr < cols; jr += kernel.nr) {
+          const int tile_cols = static_cast<int>(std::min<int64_t>(kernel.nr, cols - jr));
+          const BPanel<T> b_tile =
+              b_panel(kernel, b, pc, jc + jr, tile_cols, depth, reuse_b, ic == 0,
+                      one_slot_for_b ? packed_b : packed_b + jr * depth);
+          for (int64_t ir = 0; ir < rows; ir += kernel.mr) {
+            const int tile_rows = static_cast<int>(std::min<int64_t>(kernel.mr, rows - ir));
+            const APanel<T> a_tile = a_panel(kernel, a, ic + ir, pc, tile_rows, depth, reuse_a,
+                                             jr == 0, packed_a + ir * depth);
+            const CTile<T> c_tile{
+                c + (ic + ir) * ldc + jc + jr, ldc, tile_rows, tile_cols, alpha, block_beta};
+            kernel.tile(depth, a_tile, b_tile, c_tile);
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---- threading ------------------------------------------------------------------
+
+// Each thread gets at least this many multiply-adds (1 MFLOP, about 5 us): starting
+// and joining a parallel region costs 3-6 us, so smaller shares run slower threaded
+// (measured on 2 cores: 80^3 runs 25 % slower on 2 threads, 128 x 400 x 20 30 % faster).
+//
+// A note on busy machines: libgomp's worker threads spin while they wait for work.
+// When other processes compete for the cores, a spinning worker loses its claim to be
+// woken promptly, and every call can wait for a scheduler time slice (we measured
+// ~8 ms per call, 20x slower than 1 thread). OMP_WAIT_POLICY=passive avoids that.
+constexpr int64_t min_work_per_thread = 500'000;
+
+int threads_for(int64_t m, int64_t n, int64_t k) {
+  if (omp_in_parallel()) return 1;  // called from a parallel loop: it already uses the cores
+  const int64_t by_work = std::max<int64_t>(1, m * n * k / min_work_per_thread);
+  return static_cast<int>(std::min<int64_t>(omp_get_max_threads(), by_work));
+}
+
+// The threads work on a grid of rows x cols parts of C, each part packing its own
+// slices of A and B (no synchronisation). Every thread packs all of A that its part
+// needs (m/rows x k) and all of B (k x n/cols), so the grid that minimises
+// m/rows + n/cols duplicates the least packing.
+struct ThreadGrid {
+  int rows, cols;
+};
+
+ThreadGrid thread_grid(int threads, int64_t m, int64_t n) {
+  ThreadGrid best{threads, 1};
+  double best_cost = -1;
+  for (int rows = 1; rows <= threads; ++rows) {
+    if (threads % rows != 0) continue;
+    const int cols = threads / rows;
+    const double cost = double(m) / rows + double(n) / cols;
+    if (best_cost < 0 || cost < best_cost) best = {rows, cols}, best_cost = cost;
+  }
+  return best;
+}
+
+// Part `index` of `parts` of [0, total), cut at multiples of `unit` (a tile edge).
+struct Range {
+  int64_t begin, end;
+};
+
+Range part_of(int64_t total, int parts, int index, int64_t unit) {
+  const int64_t units = (total + unit - 1) / unit;
+  const int64_t begin = units * index / parts * unit, end = units * (index + 1) / parts * unit;
+  return {std::min(begin, total), std::min(end, total)};
+}
+
+template <class T>
+void gemm_threaded(const GemmKernel<T>& kernel, Operand<T> a, Operand<T> b, int64_t m, int64_t n,
+                   int64_t k, T alpha, T beta, T* c, int64_t ldc) {
+  const int threads = threads_for(m, n, k);
+  if (threads == 1) return gemm_blocked(kernel, a, b, m, n, k, alpha, beta, c, ldc);
+#pragma omp parallel num_threads(threads)
+  {
+    // The runtime may grant fewer threads than asked: split by the actual team size.
+    const ThreadGrid grid = thread_grid(omp_get_num_threads(), m, n);
+    const int t = omp_get_thread_num();
+    const Range rows = part_of(m, grid.rows, t / grid.cols, kernel.mr);
+    const Range cols = part_of(n, grid.cols, t % grid.cols, kernel.nr);
+    if (rows.begin < rows.end && cols.begin < cols.end)
+      gemm_blocked(kernel, a.skip_rows(rows.begin), b.skip_cols(cols.begin), rows.end - rows.begin,
+                   cols.end - cols.begin, k, alpha, beta, c + rows.begin * ldc + cols.begin, ldc);
+  }
+}
+
+template <class T>
+const GemmKernel<T>& kernel_for(GemmIsa isa) {
+  return isa == GemmIsa::avx512 ? gemm_detail::avx512_kernel<T>() : gemm_detail::avx2_kernel<T>();
+}
+
+}  // namespace
+
+template <class T>
+void gemm_with(GemmIsa isa, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha,
+               const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  if (!gemm_isa_supported(isa))
+    throw std::runtime_error(std::string("gemm: this CPU does not support ") + to_string(isa));
+  check_arguments(trans_a, trans_b, m, n, k, lda, ldb, ldc);
+  if (m == 0 || n == 0) return;
+  // Nothing to multiply: C = beta * C (BLAS semantics; A and B are not read).
+  if (k == 0 || alpha == T(0)) return scale(m, n, beta, c, ldc);
+
+  const Operand<T> op_a{a, lda, trans_a}, op_b{b, ldb, trans_b};
+  if (isa == GemmIsa::reference) return gemm_reference(op_a, op_b, m, n, k, alpha, beta, c, ldc);
+  gemm_threaded(kernel_for<T>(isa), op_a, op_b, m, n, k, alpha, beta, c, ldc);
+}
+
+template <class T>
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+          int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  gemm_with(best_gemm_isa(), trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
+                          const float*, int64_t, float, float*, int64_t);
+template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
+                           const double*, int64_t, double, double*, int64_t);
+template void gemm_with<float>(GemmIsa, bool, bool, int64_t, int64_t, int64_t, float, const float*,
+                               int64_t, const float*, int64_t, float, float*, int64_t);
+template void gemm_with<double>(GemmIsa, bool, bool, int64_t, int64_t, int64_t, double,
+                                const double*, int64_t, const double*, int64_t, double, double*,
+                                int64_t);
+
+}  // namespace ad
