@@ -49,6 +49,9 @@ QUICK_FLAG := $(if $(filter 1,$(QUICK)),--quick,)
 .PHONY: all deps bench-deps test tutorials bench clean build-tests build-tutorials \
         run-tests run-tutorials run-bench
 .DEFAULT_GOAL := all
+# Keep the object files of tutorials and benchmarks (make would delete them as
+# intermediates of a chained rule and rebuild them every time).
+.SECONDARY:
 
 all: $(LIB) $(TUTORIALS) $(TEST_BIN)
 
