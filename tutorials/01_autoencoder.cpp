@@ -29,6 +29,7 @@
 #include "nn/image.h"
 #include "nn/nn.h"
 #include "nn/progress.h"
+#include "tutorials/common/data.h"
 #include "tutorials/common/plot.h"
 #include "tutorials/common/tutorial.h"
 
@@ -240,9 +241,7 @@ int main(int argc, char** argv) {
   int epochs = 10;
   int64_t batch_size = 128;
   double lr = 1e-3, noise = 0.5;
-  t.flags().add_option("--data", data_dir,
-                       "a folder with MNIST-format files (default: the Debian package "
-                       "dataset-fashion-mnist)");
+  tut::add_data_flag(t, data_dir);
   t.flags().add_option("--epochs", epochs, "training epochs of each model (--quick: 1)");
   t.flags().add_option("--batch", batch_size, "mini-batch size");
   t.flags().add_option("--lr", lr, "Adam learning rate");
@@ -253,30 +252,14 @@ int main(int argc, char** argv) {
   ad::Rng rng(t.seed());
 
   // ---- data
-  const auto load_start = Clock::now();
-  nn::Dataset full, test;
-  try {
-    full = data_dir.empty() ? nn::load_fashion_mnist(nn::Split::train)
-                            : nn::load_mnist_format(data_dir, nn::Split::train);
-    test = data_dir.empty() ? nn::load_fashion_mnist(nn::Split::test)
-                            : nn::load_mnist_format(data_dir, nn::Split::test);
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "{}\n", e.what());
-    return 1;
-  }
-  ad::Rng split_rng(t.seed() + 3);
-  auto [train, validation] = nn::split_validation(full, quick ? 1000 : 10000, split_rng);
-  if (quick) {
-    train = train.first(10000);
-    test = test.first(2000);
-  }
+  auto data = tut::load_image_splits(t, data_dir);
+  if (!data) return 1;
+  const nn::Dataset &train = data->train, &validation = data->validation, &test = data->test;
 
   costs(t, train, noise, rng);
 
   t.section("L01", "Training the AE and the denoising AE");
-  t.note("data: {} ({} train, {} validation, {} test images of {}x{}), loaded in {:.1f} s",
-         full.name.empty() ? data_dir : full.name, train.size(), validation.size(), test.size(),
-         train.rows, train.cols, seconds_since(load_start));
+  t.note("data: {}", data->description);
   if (quick)
     t.note("--quick: 10000 training images, 1 epoch; the full run uses 50000 and 10 epochs");
   ad::Rng noise_rng(t.seed() + 4);  // fixed corrupted copies for validation and test
