@@ -47,7 +47,7 @@ BENCHES    := $(BENCH_SRCS:bench/%.cpp=$(BUILD)/bench/%)
 QUICK_FLAG := $(if $(filter 1,$(QUICK)),--quick,)
 
 .PHONY: all deps bench-deps test tutorials bench clean build-tests build-tutorials \
-        run-tests run-tutorials run-bench
+        run-tests run-tutorials run-bench readme-figures
 .DEFAULT_GOAL := all
 # Keep the object files of tutorials and benchmarks (make would delete them as
 # intermediates of a chained rule and rebuild them every time).
@@ -125,6 +125,17 @@ $(BUILD)/tutorials/%: $(BUILD)/tutorials/%.o $(LIB)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
 	$(CXX) $(LDFLAGS) $< $(LIB) $(LDLIBS) -lopenblas -o $@
+
+# The figures the README shows, refreshed from a full `make tutorials` run.
+README_FIGURES := 00_autodiff_tape/two_layer_graph 01_autoencoder/reconstructions \
+  01_autoencoder/latent_scatter 02_softmax_classifier/sampled_estimate_bias \
+  03_probability_and_monte_carlo/evidence_relative_error 04_kl_divergence/kl_vs_mean \
+  05_elbo/elbo_vs_mean 06_reparameterization/change_of_variables \
+  07_score_function_vs_reparameterization/figure6_variance_vs_N
+readme-figures:
+	@mkdir -p docs/figures
+	@for f in $(README_FIGURES); do cp out/$$f.png docs/figures/$$(echo $$f | tr / -).png; done
+	@echo "copied $(words $(README_FIGURES)) figures into docs/figures/"
 
 clean:
 	rm -rf build out
