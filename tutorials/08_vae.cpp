@@ -1,0 +1,699 @@
+// Tutorial 08: the variational autoencoder of the notes, trained on Fashion-MNIST with
+// dynamically binarised pixels and a Bernoulli decoder (notes 000, 003, 004).
+//
+//   q_phi(z|x)   = N(mu, diag(exp(logvar))),  [mu, logvar] = encoder_phi(x)
+//   p_theta(x|z) = prod_i theta_i^x_i (1 - theta_i)^(1 - x_i),  theta = sigmoid(decoder_theta(z))
+//   p(z)         = N(0, I)
+//   -ELBO(x)     ~= 1/L sum_l -log p_theta(x | z^[l]) + 1/2 sum_k (sigma_k^2 + mu_k^2 - 1 -
+//   logvar_k) z^[l]        = mu + exp(logvar / 2) * eps^[l],  eps^[l] ~ N(0, I)
+//   (reparameterization)
+//
+// Checked, each two ways: the Bernoulli log-likelihood (L22); the L-sample loss, its mean
+// and its variance ~ 1/L (L10); the computation graph before and after reparameterization
+// drawn from the tape, with the gradient that only the second one has (L34); each latent
+// attribute as a distribution, and the KL per dimension (L36); and, when tutorial 01 has
+// left its autoencoder checkpoint, decoding between class centres in both latent spaces (L35).
+//
+//   build/release/tutorials/08_vae [--data DIR] [--epochs 10] [--batch 128] [--lr 1e-3]
+//       [--latent 2] [--ae-checkpoint FILE] [--seed 42] [--out DIR] [--quick]
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "autodiff/autodiff.h"
+#include "nn/checkpoint.h"
+#include "nn/dataset.h"
+#include "nn/image.h"
+#include "nn/nn.h"
+#include "nn/progress.h"
+#include "tutorials/common/data.h"
+#include "tutorials/common/plot.h"
+#include "tutorials/common/tutorial.h"
+#include "vae/distributions.h"
+#include "vae/estimators.h"
+#include "vae/kl.h"
+#include "vae/models.h"
+
+using ad::Tensor;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+const std::vector<int64_t> kHidden = {256, 64};  // as tutorial 01's AE: 784-256-64-k
+
+// One fixed binarisation x_i ~ Bernoulli(intensity_i) of a set of images (for evaluation;
+// training draws a fresh one every epoch through nn::BatchOptions::binarize).
+Tensor binarize(const Tensor& images, ad::Rng& rng) {
+  std::vector<double> v = images.to_vector();
+  for (double& p : v) p = rng.uniform() < p ? 1.0 : 0.0;
+  return Tensor::from(v, images.shape());
+}
+
+struct MeanSe {
+  double mean = 0, se = 0, var = 0, var_se = 0;  // var: sample variance; var_se: its std error
+};
+// Mean, its standard error, the sample variance and the standard error of the variance,
+// sqrt((m4 - s^4) / n) (large-n, no normality assumed).
+MeanSe summarize(const std::vector<double>& v) {
+  const double n = static_cast<double>(v.size());
+  double m = 0;
+  for (double x : v) m += x;
+  m /= n;
+  double s2 = 0, m4 = 0;
+  for (double x : v) {
+    s2 += (x - m) * (x - m);
+    m4 += std::pow(x - m, 4);
+  }
+  s2 /= n - 1;
+  m4 /= n;
+  return {m, std::sqrt(s2 / n), s2, std::sqrt(std::max(m4 - s2 * s2, 0.0) / n)};
+}
+
+// Per-example -log p(x|z) (one z per example) and KL, without recording, in chunks.
+struct PerExample {
+  std::vector<double> reconstruction, kl, loss;
+};
+PerExample per_example(vae::Vae& model, const Tensor& x, ad::Rng& rng) {
+  ad::NoGrad plain;
+  PerExample out;
+  for (int64_t start = 0; start < x.dim(0); start += 1000) {
+    Tensor xb = ad::slice(x, 0, start, std::min(x.dim(0), start + 1000));
+    vae::DiagGaussian q = model.encode(xb);
+    std::vector<double> r = model.negative_log_likelihood(model.decode(q.rsample(rng)), xb)
+                                .to_vector(),
+                        k = q.kl_to_standard().to_vector();
+    for (size_t i = 0; i < r.size(); ++i) {
+      out.reconstruction.push_back(r[i]);
+      out.kl.push_back(k[i]);
+      out.loss.push_back(r[i] + k[i]);
+    }
+  }
+  return out;
+}
+
+// The first `per_class` images of each class, class by class.
+std::vector<int64_t> first_of_each_class(const nn::Dataset& data, int per_class) {
+  std::vector<int64_t> picked;
+  for (int c = 0; c < data.num_classes(); ++c) {
+    int found = 0;
+    for (int64_t i = 0; i < data.size() && found < per_class; ++i)
+      if (data.labels[i] == c) {
+        picked.push_back(i);
+        ++found;
+      }
+  }
+  return picked;
+}
+
+// Copies every parameter value of `from` into `to` (same architecture, any dtypes).
+void copy_parameters(const nn::Module& from, nn::Module& to) {
+  std::vector<nn::NamedTensor> a = from.named_parameters(), b = to.named_parameters();
+  for (size_t i = 0; i < a.size(); ++i) {
+    const std::vector<double> v = a[i].tensor.to_vector();
+    for (size_t j = 0; j < v.size(); ++j) b[i].tensor.set_flat(static_cast<int64_t>(j), v[j]);
+  }
+}
+
+// ---------------------------------------------------------------- training
+struct History {
+  std::vector<double> epochs, loss, reconstruction, kl, validation;
+  double seconds_per_epoch = 0;
+};
+
+History train_vae(vae::Vae& model, nn::Adam& adam, const nn::Dataset& train,
+                  const Tensor& validation_x, int epochs, int64_t batch_size, uint64_t seed,
+                  ad::Rng& rng) {
+  History h;
+  nn::BatchIterator batches(train, {.batch_size = batch_size, .binarize = true, .seed = seed});
+  nn::Progress progress(epochs, batches.examples_per_epoch());
+  const auto start = Clock::now();
+  for (int epoch = 0; epoch < epochs; ++epoch) {
+    progress.start_epoch(epoch);
+    double rec_sum = 0, kl_sum = 0;
+    for (nn::Batch batch; batches.next(batch);) {
+      adam.zero_grad();
+      vae::ElboTerms terms = model.elbo(batch.x, rng);  // L = 1, as in the notes
+      rec_sum += terms.reconstruction.item() * static_cast<double>(batch.size());
+      kl_sum += terms.kl.item() * static_cast<double>(batch.size());
+      const double value = terms.loss.item();
+      ad::backward(terms.loss);
+      adam.step();
+      progress.add(batch.size(), value);
+    }
+    ad::Rng eval_rng(seed + 1000);  // the same eps for every epoch's validation
+    const double validation = summarize(per_example(model, validation_x, eval_rng).loss).mean;
+    h.loss.push_back(progress.end_epoch(fmt::format("validation -ELBO {:.2f}", validation)));
+    const double n = static_cast<double>(batches.examples_per_epoch());
+    h.reconstruction.push_back(rec_sum / n);
+    h.kl.push_back(kl_sum / n);
+    h.validation.push_back(validation);
+    h.epochs.push_back(epoch + 1);
+  }
+  h.seconds_per_epoch = seconds_since(start) / std::max(epochs, 1);
+  return h;
+}
+
+// ---------------------------------------------------------------- L22
+void bernoulli_decoder(tut::Tutorial& t, vae::Vae& model, const Tensor& x) {
+  t.section("L22",
+            "The Bernoulli decoder p_theta(x|z) = prod_i theta_i^x_i (1 - theta_i)^(1 - x_i)");
+  t.note("log p(x|z) = sum_i x_i log theta_i + (1 - x_i) log(1 - theta_i), theta = sigmoid(l),");
+  t.note("l = decoder_theta(z); here z = mu(x) of {} binarised test images", x.dim(0));
+  ad::NoGrad plain;
+  const Tensor logits = model.decode(model.encode(x).mu).to(ad::f64);
+  const Tensor x64 = x.to(ad::f64);
+  // the library: -bce_with_logits summed over the pixels of each image
+  const std::vector<double> library =
+      (-ad::sum(nn::bce_with_logits(logits, x64, nn::Reduction::none), -1)).to_vector();
+  const std::vector<double> distribution = vae::Bernoulli{logits}.log_prob(x64).to_vector();
+  // explicit loops in double
+  const std::vector<double> l = logits.to_vector(), xv = x64.to_vector();
+  const int64_t n = x.dim(0), d = x.dim(1);
+  double total_loop = 0, total_library = 0, total_distribution = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    double image = 0;
+    for (int64_t j = 0; j < d; ++j) {
+      const double theta = 1.0 / (1.0 + std::exp(-l[i * d + j]));
+      image += xv[i * d + j] * std::log(theta) + (1 - xv[i * d + j]) * std::log(1 - theta);
+    }
+    if (i == 0)
+      t.check_close("L22", "log p(x|z) of test image 0: -bce_with_logits vs loops (double)",
+                    library[0], image, 1e-10);
+    total_loop += image;
+    total_library += library[i];
+    total_distribution += distribution[i];
+  }
+  t.check_close("L22", "sum over the images: -bce_with_logits vs loops (double)", total_library,
+                total_loop, 1e-10);
+  t.check_close("L22", "sum over the images: vae::Bernoulli::log_prob vs loops (double)",
+                total_distribution, total_loop, 1e-10);
+  t.note("mean log p(x|z=mu) per image: {:.3f} nats ({:.4f} per pixel)", total_loop / n,
+         total_loop / n / d);
+}
+
+// ---------------------------------------------------------------- L10
+void monte_carlo_samples(tut::Tutorial& t, vae::Vae& model, const Tensor& x, int repeats,
+                         int reference_L) {
+  t.section("L10", "The loss with an L-sample Monte Carlo reconstruction term");
+  t.note("-ELBO_L = 1/L sum_l -log p(x|z^[l]) + KL, z^[l] = mu + sigma * eps^[l]: the mean over");
+  t.note("a batch of {} test images, {} repeats per L (fresh eps each time)", x.dim(0), repeats);
+  ad::NoGrad plain;
+  ad::Rng rng(t.seed() + 20);
+  const std::vector<int> Ls = {1, 5, 20};
+  std::vector<MeanSe> stats;
+  for (int L : Ls) {
+    std::vector<double> values;
+    for (int r = 0; r < repeats; ++r) values.push_back(model.elbo(x, rng, L).loss.item());
+    stats.push_back(summarize(values));
+  }
+  // the reference: one estimate with a large L; its standard error from the single-sample
+  // spread, sd_1 / sqrt(L_ref)
+  const double reference = model.elbo(x, rng, reference_L).loss.item();
+  const double reference_se = std::sqrt(stats[0].var / reference_L);
+  t.note("reference: L = {}: {:.4f} +- {:.4f}", reference_L, reference, reference_se);
+  std::vector<double> l_values, variances, expected;
+  std::string csv = "L,mean,se,variance,variance_se,variance_1_over_L\n";
+  for (size_t i = 0; i < Ls.size(); ++i) {
+    const MeanSe& s = stats[i];
+    const double L = Ls[i];
+    t.note("L = {:2}: mean {:.4f} +- {:.4f}, variance {:.5f} +- {:.5f}", Ls[i], s.mean, s.se, s.var,
+           s.var_se);
+    t.check_within_se(
+        "L10",
+        fmt::format("mean of -ELBO_{} over repeats vs the L = {} estimate", Ls[i], reference_L),
+        s.mean - reference, std::hypot(s.se, reference_se), 0.0, 4.0);
+    if (i > 0) {
+      // var(-ELBO_L) = var(-ELBO_1) / L: both measured, their difference within 4 se
+      const double predicted = stats[0].var / L, predicted_se = stats[0].var_se / L;
+      t.check_within_se("L10",
+                        fmt::format("variance with L = {}: measured {:.5f} vs var_1/L {:.5f}",
+                                    Ls[i], s.var, predicted),
+                        s.var - predicted, std::hypot(s.var_se, predicted_se), 0.0, 4.0);
+    }
+    l_values.push_back(L);
+    variances.push_back(s.var);
+    expected.push_back(stats[0].var / L);
+    csv +=
+        fmt::format("{},{},{},{},{},{}\n", Ls[i], s.mean, s.se, s.var, s.var_se, stats[0].var / L);
+  }
+  t.save_text("loss_vs_L.csv", csv);
+  tut::Plot p("variance_vs_L", "Variance of the L-sample -ELBO over repeats");
+  p.xlabel("L (samples of z per image)").ylabel("variance of -ELBO_L (nats^2)").log_x().log_y();
+  p.points("measured", l_values, variances);
+  p.line("var_1 / L", l_values, expected, tut::LineStyle::dashed);
+  t.save_figure(p);
+}
+
+// ---------------------------------------------------------------- L34
+void save_graph(tut::Tutorial& t, const std::string& stem) {
+  t.save_text(stem + ".dot", ad::tape().to_dot());
+  if (tut::render_dot(t.out_path(stem + ".dot"), t.out_path(stem + ".png")))
+    t.note("graph drawn: {}", t.out_path(stem + ".png").string());
+}
+
+void computation_graphs(tut::Tutorial& t, vae::Vae& trained, const Tensor& x32) {
+  t.section("L34", "The computation graph before and after reparameterization (Figures 5, 7)");
+  t.note("a double copy of the trained VAE, one test image; the tape records -ELBO = rec + KL");
+  ad::Rng init(t.seed() + 30);
+  vae::Vae model({.input_dim = x32.dim(1),
+                  .hidden = trained.config().hidden,
+                  .latent_dim = trained.config().latent_dim,
+                  .dtype = ad::f64},
+                 init);
+  copy_parameters(trained, model);
+  const Tensor x = x32.to(ad::f64).named("x");
+  const int64_t k = model.config().latent_dim;
+  ad::Rng noise(t.seed() + 31);
+  const Tensor eps = noise.normal({x.dim(0), k}, ad::f64).named("eps");
+  ad::tape().clear();
+  model.zero_grad();
+  const Tensor first_weight = model.encoder.parameters().front();  // handles
+  const Tensor last_weight = model.decoder.parameters()[model.decoder.parameters().size() - 2];
+
+  // Before: z ~ q_phi(z|x) is drawn outside the tape (a constant, like a data input).
+  {
+    vae::DiagGaussian q = model.encode(x);
+    q.mu.named("mu");
+    q.logvar.named("logvar");
+    Tensor z;
+    {
+      ad::NoGrad plain;
+      z = q.rsample_from(eps);
+    }
+    z.named("z (sampled)");
+    Tensor rec = ad::sum(model.negative_log_likelihood(model.decode(z), x)).named("rec");
+    Tensor loss = (rec + ad::sum(q.kl_to_standard())).named("-ELBO");
+    save_graph(t, "graph_before_reparameterization");
+    // the reconstruction term alone, on the same tape (which holds the encoder's ops for
+    // the KL): does any gradient reach phi?
+    ad::backward(rec);
+    t.check_true("L34", "before: d rec / d phi (first encoder weight) is undefined: no path",
+                 !first_weight.grad().defined(),
+                 first_weight.grad().defined() ? "a gradient arrived" : "grad undefined");
+    t.check_true("L34", "before: d rec / d theta (last decoder weight) is defined",
+                 last_weight.grad().defined());
+    ad::tape().clear();
+    (void)loss;
+  }
+  // The same with mu and logvar as leaves, so their gradients can be read.
+  Tensor mu, logvar;
+  {
+    ad::NoGrad plain;
+    vae::DiagGaussian q = model.encode(x);
+    mu = q.mu.clone();
+    logvar = q.logvar.clone();
+  }
+  mu.requires_grad_().named("mu");
+  logvar.requires_grad_().named("logvar");
+  {
+    Tensor z;
+    {
+      ad::NoGrad plain;
+      z = vae::DiagGaussian{mu, logvar}.rsample_from(eps);
+    }
+    ad::backward(ad::sum(model.negative_log_likelihood(model.decode(z), x)));
+    t.check_true("L34", "before: mu.grad after backward of -log p(x|z), z sampled off the tape",
+                 !mu.grad().defined(), mu.grad().defined() ? "defined" : "undefined, as expected");
+  }
+  model.zero_grad();
+  ad::tape().clear();
+
+  // After: z = mu + exp(logvar / 2) * eps on the tape, eps the only random input.
+  {
+    vae::DiagGaussian q = model.encode(x);
+    q.mu.named("mu");
+    q.logvar.named("logvar");
+    Tensor z = q.rsample_from(eps).named("z = mu + sigma*eps");
+    Tensor rec = ad::sum(model.negative_log_likelihood(model.decode(z), x)).named("rec");
+    Tensor loss = (rec + ad::sum(q.kl_to_standard())).named("-ELBO");
+    save_graph(t, "graph_after_reparameterization");
+    ad::backward(rec);
+    t.check_true("L34", "after: d rec / d phi (first encoder weight) is defined: a path exists",
+                 first_weight.grad().defined());
+    ad::tape().clear();
+    (void)loss;
+  }
+  model.zero_grad();
+  // d rec / d mu and d rec / d logvar by the tape vs central finite differences (eps fixed)
+  auto rec_of = [&](const std::vector<Tensor>& p) {
+    return ad::sum(model.negative_log_likelihood(
+        model.decode(vae::DiagGaussian{p[0], p[1]}.rsample_from(eps)), x));
+  };
+  ad::GradcheckResult check = ad::gradcheck(rec_of, {mu.detach(), logvar.detach()});
+  t.note("after: d(-log p(x|z))/d(mu, logvar), {}", check.str());
+  {
+    Tensor rec = rec_of({mu, logvar});
+    ad::backward(rec);
+    const double tape_value = mu.grad().to_vector()[0];
+    ad::Tensor plus = mu.detach(), minus = mu.detach();
+    const double h = 1e-6;
+    plus.set_flat(0, plus.to_vector()[0] + h);
+    minus.set_flat(0, minus.to_vector()[0] - h);
+    ad::NoGrad plain;
+    const double fd =
+        (rec_of({plus, logvar.detach()}).item() - rec_of({minus, logvar.detach()}).item()) /
+        (2 * h);
+    t.check_close("L34", "after: d rec / d mu_1, tape vs central difference (h 1e-6)", tape_value,
+                  fd, 1e-6, 1e-8);
+  }
+  t.check_less("L34", "after: worst error over d rec / d(mu, logvar), tape vs finite differences",
+               check.worst_error, 1e-6);
+  model.zero_grad();
+  ad::tape().clear();
+}
+
+// ---------------------------------------------------------------- L36
+void latent_distributions(tut::Tutorial& t, vae::Vae& model, const nn::Dataset& test,
+                          const Tensor& test_x) {
+  t.section("L36", "Each latent attribute as a distribution: q(z_k|x) = N(mu_k, sigma_k^2)");
+  ad::NoGrad plain;
+  ad::Rng kl_rng(t.seed() + 36);
+  vae::DiagGaussian q = model.encode(test_x);
+  const Tensor mu = q.mu.to(ad::f64), logvar = q.logvar.to(ad::f64);
+  const std::vector<double> m = mu.to_vector(), lv = logvar.to_vector();
+  const int64_t n = test_x.dim(0), k = mu.dim(1);
+  std::string csv = "index,label";
+  for (int64_t j = 0; j < k; ++j) csv += fmt::format(",mu_{0},sigma_{0}", j + 1);
+  csv += "\n";
+  for (int64_t i = 0; i < n; ++i) {
+    csv += fmt::format("{},{}", i, test.labels[i]);
+    for (int64_t j = 0; j < k; ++j)
+      csv += fmt::format(",{:.6g},{:.6g}", m[i * k + j], std::exp(lv[i * k + j] / 2));
+    csv += "\n";
+  }
+  t.save_text("latent_posteriors.csv", csv);
+  t.note("{} test images; per dimension k: the spread of the means, the mean posterior sd,", n);
+  t.note("and the aggregate variance var(mu_k) + mean(sigma_k^2) (1 if q(z) matched p(z))");
+  for (int64_t j = 0; j < k; ++j) {
+    double mean_mu = 0, mean_sigma = 0, mean_var = 0, closed = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const double mu_ij = m[i * k + j], var_ij = std::exp(lv[i * k + j]);
+      mean_mu += mu_ij;
+      mean_sigma += std::sqrt(var_ij);
+      mean_var += var_ij;
+      closed += 0.5 * (var_ij + mu_ij * mu_ij - 1 - std::log(var_ij));  // from mu and sigma^2
+    }
+    mean_mu /= n;
+    mean_sigma /= n;
+    mean_var /= n;
+    closed /= n;
+    double var_mu = 0;
+    for (int64_t i = 0; i < n; ++i) var_mu += (m[i * k + j] - mean_mu) * (m[i * k + j] - mean_mu);
+    var_mu /= n;
+    t.note(
+        "z_{}: mean of mu {:+.3f}, sd of mu {:.3f}, mean sigma {:.3f}, aggregate variance {:.3f}",
+        j + 1, mean_mu, std::sqrt(var_mu), mean_sigma, var_mu + mean_var);
+    const double library = ad::mean(vae::kl_diag_gaussian_to_standard(
+                                        ad::slice(mu, 1, j, j + 1), ad::slice(logvar, 1, j, j + 1)))
+                               .item();
+    t.check_close(
+        "L36", fmt::format("mean KL of z_{}: kl_diag_gaussian_to_standard vs closed form", j + 1),
+        library, closed, 1e-10);
+    // The same KL by Monte Carlo, from its definition E_q[log q(z) - log p(z)] with one
+    // z = mu + sigma eps per image: an independent check of the closed form.
+    vae::RunningMean log_ratio;
+    for (int64_t i = 0; i < n; ++i) {
+      const double eps = kl_rng.normal(), log_var = lv[i * k + j];
+      const double z = m[i * k + j] + std::exp(log_var / 2) * eps;
+      log_ratio.add((-0.5 * eps * eps - 0.5 * log_var) - (-0.5 * z * z));  // 2 pi cancels
+    }
+    t.check_within_se(
+        "L36", fmt::format("mean KL of z_{}: Monte Carlo E_q[log q - log p] vs closed form", j + 1),
+        log_ratio.mean(), log_ratio.se(), library, 4.0);
+  }
+  // ellipses mu +- 2 sigma of two test images per class, in the first two dimensions
+  if (k >= 2) {
+    tut::Plot p("latent_posteriors", "q(z|x) of one test image per class: mu +- 2 sigma");
+    p.xlabel("z_1").ylabel("z_2");
+    std::vector<int64_t> shown = first_of_each_class(test, 1);
+    std::vector<double> cx, cy;
+    for (size_t s = 0; s < shown.size(); ++s) {
+      const int64_t i = shown[s];
+      std::vector<double> ex, ey;
+      const double s1 = std::exp(lv[i * k] / 2), s2 = std::exp(lv[i * k + 1] / 2);
+      for (int a = 0; a <= 48; ++a) {
+        const double angle = 2 * M_PI * a / 48;
+        ex.push_back(m[i * k] + 2 * s1 * std::cos(angle));
+        ey.push_back(m[i * k + 1] + 2 * s2 * std::sin(angle));
+      }
+      const std::string name = test.class_names.empty() ? fmt::format("class {}", test.labels[i])
+                                                        : test.class_names[test.labels[i]];
+      p.line(name, ex, ey);
+      cx.push_back(m[i * k]);
+      cy.push_back(m[i * k + 1]);
+    }
+    p.points("posterior means", cx, cy);
+    t.save_figure(p);
+  }
+}
+
+// ---------------------------------------------------------------- L35
+// Tutorial 01's autoencoder, rebuilt with the same parameter names so its checkpoint loads.
+struct Autoencoder : nn::Module {
+  nn::Sequential encoder, decoder;
+  explicit Autoencoder(ad::Rng& rng) {
+    const std::vector<int64_t> sizes = {784, 256, 64, 2};
+    for (size_t i = 0; i + 1 < sizes.size(); ++i) {
+      if (i > 0) encoder.add<nn::ReLU>();
+      encoder.add<nn::Linear>(sizes[i], sizes[i + 1], rng);
+    }
+    for (size_t i = sizes.size() - 1; i > 0; --i) {
+      decoder.add<nn::Linear>(sizes[i], sizes[i - 1], rng);
+      if (i > 1) decoder.add<nn::ReLU>();
+    }
+    register_module("encoder", encoder);
+    register_module("decoder", decoder);
+  }
+};
+
+// Codes [n, 2] -> the mean code of each class, and how far `point` is from the nearest
+// code, in units of the codes' overall standard deviation (a "hole" measure).
+struct Codes {
+  std::vector<double> z;  // n x 2
+  std::vector<std::vector<double>> centres;
+  double sd = 0;
+};
+Codes class_centres(const Tensor& codes, const nn::Dataset& test) {
+  Codes c;
+  c.z = codes.to_vector();
+  const int classes = test.num_classes();
+  c.centres.assign(classes, {0.0, 0.0});
+  std::vector<double> mean = {0, 0};
+  for (int64_t i = 0; i < test.size(); ++i)
+    for (int d = 0; d < 2; ++d) {
+      c.centres[test.labels[i]][d] += c.z[2 * i + d];
+      mean[d] += c.z[2 * i + d] / test.size();
+    }
+  std::vector<double> n(classes, 0.0);
+  for (int64_t i = 0; i < test.size(); ++i) n[test.labels[i]] += 1;
+  for (int k = 0; k < classes; ++k)
+    for (int d = 0; d < 2; ++d) c.centres[k][d] /= std::max(n[k], 1.0);
+  double var = 0;
+  for (int64_t i = 0; i < test.size(); ++i)
+    for (int d = 0; d < 2; ++d) var += std::pow(c.z[2 * i + d] - mean[d], 2) / test.size();
+  c.sd = std::sqrt(var / 2);
+  return c;
+}
+double nearest_code(const Codes& c, double a, double b) {
+  double best = 1e300;
+  for (size_t i = 0; i + 1 < c.z.size(); i += 2)
+    best = std::min(best, std::hypot(c.z[i] - a, c.z[i + 1] - b));
+  return best / c.sd;
+}
+// 9 points from centre a to centre b, decoded.
+Tensor interpolate(const Codes& c, int a, int b, const std::function<Tensor(const Tensor&)>& dec) {
+  std::vector<double> z;
+  for (int s = 0; s <= 8; ++s) {
+    const double u = s / 8.0;
+    for (int d = 0; d < 2; ++d) z.push_back((1 - u) * c.centres[a][d] + u * c.centres[b][d]);
+  }
+  return dec(Tensor::from(z, {9, 2}));
+}
+
+void between_clusters(tut::Tutorial& t, vae::Vae& model, const nn::Dataset& test,
+                      const Tensor& test_x, const std::string& checkpoint) {
+  t.section("L35", "Autoencoder vs VAE latent space: decoding between class centres");
+  if (model.config().latent_dim != 2) {
+    t.note("skipped: needs --latent 2 to share tutorial 01's 2-D code");
+    return;
+  }
+  ad::NoGrad plain;
+  const std::vector<std::pair<int, int>> pairs = {{1, 9}, {0, 7}, {5, 8}};  // trouser-boot, ...
+  Codes vae_codes = class_centres(model.encode(test_x).mu, test);
+  std::vector<Tensor> rows;
+  auto vae_decode = [&](const Tensor& z) { return model.decode_mean(z); };
+  for (auto [a, b] : pairs) rows.push_back(interpolate(vae_codes, a, b, vae_decode));
+  std::optional<Codes> ae_codes;
+  ad::Rng ae_rng(t.seed() + 40);
+  Autoencoder ae(ae_rng);
+  if (std::filesystem::exists(checkpoint)) {
+    nn::load_checkpoint(checkpoint, ae);
+    ae_codes = class_centres(ae.encoder(test.images), test);
+    auto ae_decode = [&](const Tensor& z) { return ad::sigmoid(ae.decoder(z)); };
+    for (auto [a, b] : pairs) rows.push_back(interpolate(*ae_codes, a, b, ae_decode));
+    t.note("loaded tutorial 01's autoencoder from {}", checkpoint);
+  } else {
+    t.note("{} not found: run tutorial 01 first for the AE side; only the VAE is shown",
+           checkpoint);
+  }
+  const auto& names = test.class_names;
+  auto name = [&](int c) { return names.empty() ? fmt::format("class {}", c) : names[c]; };
+  t.note("midpoint of two class centres: distance to the nearest test code, in code sds");
+  for (auto [a, b] : pairs) {
+    const double mx = (vae_codes.centres[a][0] + vae_codes.centres[b][0]) / 2,
+                 my = (vae_codes.centres[a][1] + vae_codes.centres[b][1]) / 2;
+    std::string line =
+        fmt::format("  {} - {}: VAE {:.3f}", name(a), name(b), nearest_code(vae_codes, mx, my));
+    if (ae_codes) {
+      const double ax = (ae_codes->centres[a][0] + ae_codes->centres[b][0]) / 2,
+                   ay = (ae_codes->centres[a][1] + ae_codes->centres[b][1]) / 2;
+      line += fmt::format(", AE {:.3f}", nearest_code(*ae_codes, ax, ay));
+    }
+    t.note("{}", line);
+  }
+  nn::write_image_rows(t.out_path("between_clusters.png"), rows, {.padding = 2, .scale = 2});
+  t.note("wrote {}: each row decodes 9 points from one class centre to another;",
+         t.out_path("between_clusters.png").string());
+  t.note("VAE rows first ({}), then the AE's if loaded",
+         "trouser-boot, T-shirt-sneaker, sandal-bag");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  tut::Tutorial t("08_vae", "The variational autoencoder on binarised Fashion-MNIST");
+  std::string data_dir, ae_checkpoint = "out/01_autoencoder/autoencoder.ckpt";
+  int epochs = 10, latent = 2;
+  int64_t batch_size = 128;
+  double lr = 1e-3;
+  tut::add_data_flag(t, data_dir);
+  t.flags().add_option("--epochs", epochs, "training epochs (--quick: 1)");
+  t.flags().add_option("--batch", batch_size, "mini-batch size");
+  t.flags().add_option("--lr", lr, "Adam learning rate");
+  t.flags()
+      .add_option("--latent", latent, "latent dimensions (2 lets the latent space be drawn)")
+      ->check(CLI::Range(1, 64));
+  t.flags().add_option("--ae-checkpoint", ae_checkpoint, "tutorial 01's autoencoder (for L35)");
+  if (auto exit_code = t.parse(argc, argv)) return *exit_code;
+  const bool quick = t.quick();
+  if (quick) epochs = 1;
+  ad::Rng rng(t.seed());
+
+  auto data = tut::load_image_splits(t, data_dir);
+  if (!data) return 1;
+  nn::Dataset train = quick ? data->train.first(5000) : data->train;
+  const nn::Dataset &validation = data->validation, &test = data->test;
+  ad::Rng binarize_rng(t.seed() + 1);  // one fixed binarisation of validation and test
+  const Tensor validation_x = binarize(validation.images, binarize_rng);
+  const Tensor test_x = binarize(test.images, binarize_rng);
+
+  // ---- training
+  t.section("L10", "Training the VAE: -ELBO with L = 1, binarised pixels, Bernoulli decoder");
+  t.note("data: {}", data->description);
+  if (quick)
+    t.note("--quick: 5000 training images, 1 epoch; the full run uses 50000 and 10 epochs");
+  ad::Rng init_rng(t.seed() + 2);
+  vae::Vae model({.input_dim = train.pixels_per_image(), .hidden = kHidden, .latent_dim = latent},
+                 init_rng);
+  nn::Adam adam(model, {.lr = lr});
+  t.note("MLP 784-256-64-(2x{0}) encoder, {0}-64-256-784 decoder, ReLU, {1} parameters;", latent,
+         model.parameter_count());
+  t.note(
+      "Adam lr {}, batch {}, {} epochs; each epoch draws a new binarisation x ~ Bernoulli(pixel)",
+      lr, batch_size, epochs);
+  History h = train_vae(model, adam, train, validation_x, epochs, batch_size, t.seed() + 3, rng);
+  model.eval();
+  t.note("epoch time {:.2f} s ({} images per epoch)", h.seconds_per_epoch, train.size());
+  t.check_less("L10", "training -ELBO: last epoch < 784 log 2 (an untrained decoder's)",
+               h.loss.back(), 784 * std::log(2.0));
+
+  tut::Plot curves("loss_curves", "VAE training: -ELBO = reconstruction + KL (nats per image)");
+  curves.xlabel("epoch").ylabel("nats per image");
+  curves.line("-ELBO (train)", h.epochs, h.loss);
+  curves.line("reconstruction -log p(x|z) (train)", h.epochs, h.reconstruction);
+  curves.line("KL(q(z|x) || p(z)) (train)", h.epochs, h.kl);
+  curves.line("-ELBO (validation)", h.epochs, h.validation, tut::LineStyle::dashed);
+  curves.log_y();
+  t.save_figure(curves);
+
+  {
+    ad::Rng eval_rng(t.seed() + 4);
+    PerExample test_terms = per_example(model, test_x, eval_rng);
+    const MeanSe loss = summarize(test_terms.loss), rec = summarize(test_terms.reconstruction),
+                 kl = summarize(test_terms.kl);
+    t.note(
+        "test ({} binarised images, L = 1): -ELBO {:.2f} +- {:.2f} = reconstruction {:.2f} + KL "
+        "{:.2f} nats",
+        test.size(), loss.mean, loss.se, rec.mean, kl.mean);
+    t.note("  (so log p(x) >= -{:.2f} nats, {:.4f} nats per pixel)", loss.mean,
+           loss.mean / test.pixels_per_image());
+  }
+
+  // ---- the checks on the trained model
+  const Tensor small_batch = ad::slice(test_x, 0, 0, 16);
+  bernoulli_decoder(t, model, small_batch);
+  monte_carlo_samples(t, model, ad::slice(test_x, 0, 0, 8), quick ? 60 : 400, quick ? 300 : 4000);
+  computation_graphs(t, model, ad::slice(test_x, 0, 0, 1));
+  latent_distributions(t, model, test, test_x);
+
+  // ---- figures
+  t.section("L36", "Figures: reconstructions, samples from the prior, the latent space");
+  {
+    ad::NoGrad plain;
+    std::vector<int64_t> shown = first_of_each_class(test, 1);
+    Tensor inputs = ad::gather(test_x, 0, shown);
+    Tensor intensities = ad::gather(test.images, 0, shown);
+    nn::write_image_rows(t.out_path("reconstructions.png"),
+                         {intensities, inputs, model.reconstruct(inputs)},
+                         {.padding = 2, .scale = 2});
+    t.note("wrote {}: rows grey image / its binarisation x / theta = decoder mean at z = mu(x)",
+           t.out_path("reconstructions.png").string());
+    ad::Rng sample_rng(t.seed() + 5);
+    nn::write_image_grid(t.out_path("samples.png"), model.sample(64, sample_rng), 8,
+                         {.padding = 2, .scale = 2});
+    t.note("wrote {}: theta of 64 draws z ~ N(0, I)", t.out_path("samples.png").string());
+    if (latent == 2) {  // the decoded plane: z on a grid over [-3, 3]^2
+      std::vector<double> grid;
+      for (int r = 0; r < 15; ++r)
+        for (int c = 0; c < 15; ++c) {
+          grid.push_back(-3.0 + 6.0 * c / 14);
+          grid.push_back(3.0 - 6.0 * r / 14);
+        }
+      nn::write_image_grid(t.out_path("latent_manifold.png"),
+                           model.decode_mean(Tensor::from(grid, {225, 2})), 15,
+                           {.padding = 0, .scale = 1});
+      t.note("wrote {}: theta(z) on a 15 x 15 grid of z over [-3, 3]^2",
+             t.out_path("latent_manifold.png").string());
+    }
+  }
+  std::vector<double> z0, z1;
+  {
+    ad::NoGrad plain;
+    const std::vector<double> m = model.encode(test_x).mu.to_vector();
+    for (size_t i = 0; i < m.size(); i += latent) {
+      z0.push_back(m[i]);
+      z1.push_back(latent > 1 ? m[i + 1] : 0.0);
+    }
+  }
+  tut::Plot scatter("latent_scatter", "VAE posterior means mu(x) of the test images, by class");
+  scatter.xlabel("z_1").ylabel(latent > 1 ? "z_2" : "0");
+  scatter.scatter_by_label("class", z0, z1, test.labels, test.class_names);
+  t.save_figure(scatter);
+
+  between_clusters(t, model, test, test_x, ae_checkpoint);
+
+  nn::save_checkpoint(t.out_path("vae.ckpt"), model, adam);
+  t.note("saved {}", t.out_path("vae.ckpt").string());
+  return t.finish();
+}

@@ -1,0 +1,87 @@
+#include "vae/models.h"
+
+#include <stdexcept>
+
+#include "autodiff/ops.h"
+#include "autodiff/tape.h"
+#include "nn/loss.h"
+
+namespace vae {
+
+Vae::Vae(const VaeConfig& config, ad::Rng& rng) : config_(config) {
+  if (config.latent_dim < 1 || config.input_dim < 1)
+    throw std::invalid_argument("Vae: input_dim and latent_dim must be positive");
+  // encoder: input -> hidden... -> 2 * latent (mu and logvar side by side)
+  int64_t in = config.input_dim;
+  for (int64_t width : config.hidden) {
+    encoder.add<nn::Linear>(in, width, rng, true, config.dtype);
+    encoder.add<nn::ReLU>();
+    in = width;
+  }
+  encoder.add<nn::Linear>(in, 2 * config.latent_dim, rng, true, config.dtype);
+  // decoder: latent -> hidden (reversed)... -> input
+  in = config.latent_dim;
+  for (auto it = config.hidden.rbegin(); it != config.hidden.rend(); ++it) {
+    decoder.add<nn::Linear>(in, *it, rng, true, config.dtype);
+    decoder.add<nn::ReLU>();
+    in = *it;
+  }
+  decoder.add<nn::Linear>(in, config.input_dim, rng, true, config.dtype);
+  register_module("encoder", encoder);
+  register_module("decoder", decoder);
+}
+
+// [mu, logvar] = E_phi(x): the first latent_dim columns are mu, the rest logvar.
+DiagGaussian Vae::encode(const ad::Tensor& x) {
+  ad::Tensor h = encoder(x);
+  const int64_t k = config_.latent_dim;
+  return {ad::slice(h, 1, 0, k), ad::slice(h, 1, k, 2 * k)};
+}
+
+ad::Tensor Vae::decode(const ad::Tensor& z) { return decoder(z); }
+
+ad::Tensor Vae::decode_mean(const ad::Tensor& z) {
+  ad::Tensor out = decode(z);
+  return config_.likelihood == Likelihood::bernoulli ? ad::sigmoid(out) : out;
+}
+
+// Bernoulli: -sum_i [x_i log theta_i + (1 - x_i) log(1 - theta_i)], theta = sigmoid(l).
+// Gaussian:  sum_i [(x_i - mu_theta,i)^2 / (2 sigma^2) + log sigma + log(2 pi) / 2].
+ad::Tensor Vae::negative_log_likelihood(const ad::Tensor& decoded, const ad::Tensor& x) const {
+  ad::Tensor per_pixel = config_.likelihood == Likelihood::bernoulli
+                             ? nn::bce_with_logits(decoded, x, nn::Reduction::none)
+                             : nn::gaussian_nll(decoded, x, config_.sigma, nn::Reduction::none);
+  return ad::sum(per_pixel, -1);
+}
+
+ad::Tensor Vae::reconstruct(const ad::Tensor& x) { return decode_mean(encode(x).mu); }
+
+ad::Tensor Vae::sample(int64_t n, ad::Rng& rng) {
+  ad::Tensor z = rng.normal({n, config_.latent_dim}, config_.dtype);  // z ~ p(z) = N(0, I)
+  return decode_mean(z);
+}
+
+ElboTerms Vae::elbo(const ad::Tensor& x, ad::Rng& rng, int L, double beta) {
+  if (L < 1) throw std::invalid_argument("Vae::elbo: L must be at least 1");
+  std::vector<ad::Tensor> eps;
+  for (int l = 0; l < L; ++l) eps.push_back(rng.normal({x.dim(0), config_.latent_dim}, x.dtype()));
+  return elbo_from_eps(x, eps, beta);
+}
+
+ElboTerms Vae::elbo_from_eps(const ad::Tensor& x, const std::vector<ad::Tensor>& eps, double beta) {
+  if (eps.empty()) throw std::invalid_argument("Vae::elbo_from_eps: no noise given");
+  const double batch = static_cast<double>(x.dim(0));
+  const double L = static_cast<double>(eps.size());
+  DiagGaussian q = encode(x);  // q_phi(z|x)
+  ad::Tensor reconstruction;
+  for (const ad::Tensor& e : eps) {
+    ad::Tensor z = q.rsample_from(e);  // z^[l] = mu + exp(logvar / 2) * eps^[l]
+    ad::Tensor nll = ad::sum(negative_log_likelihood(decode(z), x));  // over the batch
+    reconstruction = reconstruction.defined() ? reconstruction + nll : nll;
+  }
+  reconstruction = reconstruction / (L * batch);        // 1/L sum_l, mean over the batch
+  ad::Tensor kl = ad::sum(q.kl_to_standard()) / batch;  // 1/2 sum_k (...), mean over the batch
+  return {reconstruction + kl * beta, reconstruction, kl};
+}
+
+}  // namespace vae
