@@ -1,0 +1,99 @@
+#include "vae/cvae.h"
+
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+#include "autodiff/ops.h"
+#include "nn/loss.h"
+
+namespace vae {
+
+Cvae::Cvae(const CvaeConfig& config, ad::Rng& rng) : config_(config) {
+  if (config.latent_dim < 1 || config.input_dim < 1 || config.num_classes < 1)
+    throw std::invalid_argument("Cvae: input_dim, num_classes and latent_dim must be positive");
+  // encoder: input + classes -> hidden... -> 2 * latent (mu and logvar side by side)
+  int64_t in = config.input_dim + config.num_classes;
+  for (int64_t width : config.hidden) {
+    encoder.add<nn::Linear>(in, width, rng, true, config.dtype);
+    encoder.add<nn::ReLU>();
+    in = width;
+  }
+  encoder.add<nn::Linear>(in, 2 * config.latent_dim, rng, true, config.dtype);
+  // decoder: latent + classes -> hidden (reversed)... -> input
+  in = config.latent_dim + config.num_classes;
+  for (auto it = config.hidden.rbegin(); it != config.hidden.rend(); ++it) {
+    decoder.add<nn::Linear>(in, *it, rng, true, config.dtype);
+    decoder.add<nn::ReLU>();
+    in = *it;
+  }
+  decoder.add<nn::Linear>(in, config.input_dim, rng, true, config.dtype);
+  register_module("encoder", encoder);
+  register_module("decoder", decoder);
+}
+
+ad::Tensor Cvae::one_hot(const std::vector<int>& labels) const {
+  const int64_t n = static_cast<int64_t>(labels.size()), C = config_.num_classes;
+  std::vector<double> v(static_cast<size_t>(n * C), 0.0);
+  for (int64_t i = 0; i < n; ++i) {
+    if (labels[i] < 0 || labels[i] >= C)
+      throw std::invalid_argument(
+          fmt::format("Cvae: label {} outside [0, {})", labels[i], config_.num_classes));
+    v[static_cast<size_t>(i * C + labels[i])] = 1.0;
+  }
+  return ad::Tensor::from(v, {n, C}, config_.dtype);
+}
+
+DiagGaussian Cvae::encode(const ad::Tensor& x, const std::vector<int>& labels) {
+  if (static_cast<int64_t>(labels.size()) != x.dim(0))
+    throw std::invalid_argument("Cvae::encode: one label per example needed");
+  ad::Tensor h = encoder(ad::concat({x, one_hot(labels).to(x.dtype())}, 1));
+  const int64_t k = config_.latent_dim;
+  return {ad::slice(h, 1, 0, k), ad::slice(h, 1, k, 2 * k)};
+}
+
+ad::Tensor Cvae::decode(const ad::Tensor& z, const std::vector<int>& labels) {
+  if (static_cast<int64_t>(labels.size()) != z.dim(0))
+    throw std::invalid_argument("Cvae::decode: one label per example needed");
+  return decoder(ad::concat({z, one_hot(labels).to(z.dtype())}, 1));
+}
+
+ad::Tensor Cvae::decode_mean(const ad::Tensor& z, const std::vector<int>& labels) {
+  return ad::sigmoid(decode(z, labels));
+}
+
+ad::Tensor Cvae::negative_log_likelihood(const ad::Tensor& logits, const ad::Tensor& x) const {
+  return ad::sum(nn::bce_with_logits(logits, x, nn::Reduction::none), -1);
+}
+
+ElboTerms Cvae::elbo(const ad::Tensor& x, const std::vector<int>& labels, ad::Rng& rng, int L,
+                     double beta) {
+  if (L < 1) throw std::invalid_argument("Cvae::elbo: L must be at least 1");
+  std::vector<ad::Tensor> eps;
+  for (int l = 0; l < L; ++l) eps.push_back(rng.normal({x.dim(0), config_.latent_dim}, x.dtype()));
+  return elbo_from_eps(x, labels, eps, beta);
+}
+
+ElboTerms Cvae::elbo_from_eps(const ad::Tensor& x, const std::vector<int>& labels,
+                              const std::vector<ad::Tensor>& eps, double beta) {
+  if (eps.empty()) throw std::invalid_argument("Cvae::elbo_from_eps: no noise given");
+  const double batch = static_cast<double>(x.dim(0));
+  const double L = static_cast<double>(eps.size());
+  DiagGaussian q = encode(x, labels);  // q_phi(z|x,c)
+  ad::Tensor reconstruction;
+  for (const ad::Tensor& e : eps) {
+    ad::Tensor z = q.rsample_from(e);
+    ad::Tensor nll = ad::sum(negative_log_likelihood(decode(z, labels), x));
+    reconstruction = reconstruction.defined() ? reconstruction + nll : nll;
+  }
+  reconstruction = reconstruction / (L * batch);
+  ad::Tensor kl = ad::sum(q.kl_to_standard()) / batch;
+  return {reconstruction + kl * beta, reconstruction, kl};
+}
+
+ad::Tensor Cvae::generate(int label, int64_t n, ad::Rng& rng) {
+  ad::Tensor z = rng.normal({n, config_.latent_dim}, config_.dtype);  // z ~ p(z) = N(0, I)
+  return decode_mean(z, std::vector<int>(static_cast<size_t>(n), label));
+}
+
+}  // namespace vae
