@@ -11,6 +11,7 @@
 #include "autodiff/autodiff.h"
 #include "nn/nn.h"
 #include "vae/cvae.h"
+#include "vae/estimators.h"
 #include "vae/iwae.h"
 #include "vae/linear_gaussian.h"
 #include "vae/models.h"
@@ -38,17 +39,8 @@ std::vector<double> dense(const std::vector<double>& x, const nn::Linear& layer,
   return y;
 }
 
-struct MeanSe {
-  double mean = 0, se = 0;
-};
-MeanSe mean_se(const std::vector<double>& v) {
-  const double n = static_cast<double>(v.size());
-  double m = 0, s2 = 0;
-  for (double x : v) m += x;
-  m /= n;
-  for (double x : v) s2 += (x - m) * (x - m);
-  return {m, std::sqrt(s2 / (n - 1) / n)};
-}
+// Mean and standard error of the mean of a sample (vae::summarize).
+using MeanSe = vae::Summary;
 
 // 3 images of 4 pixels. No all-zero image: the hidden biases start at 0, so an all-zero
 // input would sit exactly on the ReLU kink and break the finite differences.
@@ -117,27 +109,27 @@ TEST_CASE("IWAE on the linear-Gaussian model: L_1 <= L_10 <= L_100 <= log p(x), 
     gap100.push_back(log_px - c);
   }
   // E[L_1] is the ELBO, in closed form for this model
-  const MeanSe m1 = mean_se(l1);
-  CHECK(std::abs(m1.mean - vae::elbo(model, x, q)) < 4 * m1.se);
+  const MeanSe m1 = vae::summarize(l1);
+  CHECK(std::abs(m1.mean - vae::elbo(model, x, q)) < 4 * m1.se_mean);
   for (const auto& d : {d10_1, d100_10}) {
-    const MeanSe m = mean_se(d);
-    INFO("paired difference " << m.mean << " +- " << m.se);
-    CHECK(m.mean > 4 * m.se);  // each step up is positive, far beyond its standard error
+    const MeanSe m = vae::summarize(d);
+    INFO("paired difference " << m.mean << " +- " << m.se_mean);
+    CHECK(m.mean > 4 * m.se_mean);  // each step up is positive, far beyond its standard error
   }
   // L_100 <= log p(x): the gap (about 0.01 nats here) is not resolved by 1000 repeats, so
   // only "no evidence against the bound" is checked: mean gap > -3 se
-  const MeanSe g100 = mean_se(gap100);
-  CHECK(g100.mean > -3 * g100.se);
+  const MeanSe g100 = vae::summarize(gap100);
+  CHECK(g100.mean > -3 * g100.se_mean);
   // convergence: the gap log p(x) - L_K shrinks like 1/K; at K = 2000 it is tiny
   const double gap1 = log_px - vae::elbo(model, x, q);  // = KL(q || p(z|x))
   std::vector<double> gap2000;
   for (int r = 0; r < 50; ++r) gap2000.push_back(log_px - vae::iwae_bound(model, x, q, 2000, rng));
-  const MeanSe g = mean_se(gap2000);
-  INFO("gap K=1 " << gap1 << ", K=100 " << mean_se(gap100).mean << ", K=2000 " << g.mean << " +- "
-                  << g.se);
+  const MeanSe g = vae::summarize(gap2000);
+  INFO("gap K=1 " << gap1 << ", K=100 " << vae::summarize(gap100).mean << ", K=2000 " << g.mean
+                  << " +- " << g.se_mean);
   CHECK(gap1 > 0.1);
-  CHECK(std::abs(g.mean) < 3 * g.se + 1e-3);  // L_2000 agrees with log p(x) ...
-  CHECK(3 * g.se < 0.01 * gap1);              // ... to a resolution of 1% of the ELBO's gap
+  CHECK(std::abs(g.mean) < 3 * g.se_mean + 1e-3);  // L_2000 agrees with log p(x) ...
+  CHECK(3 * g.se_mean < 0.01 * gap1);              // ... to a resolution of 1% of the ELBO's gap
   // q = the exact posterior: every weight equals p(x), so L_K = log p(x) for every K
   CHECK(vae::iwae_bound(model, x, post, 1, rng) == doctest::Approx(log_px).epsilon(1e-10));
   CHECK(vae::iwae_bound(model, x, post, 7, rng) == doctest::Approx(log_px).epsilon(1e-10));

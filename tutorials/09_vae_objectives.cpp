@@ -29,6 +29,7 @@
 #include "tutorials/common/plot.h"
 #include "tutorials/common/tutorial.h"
 #include "vae/distributions.h"
+#include "vae/estimators.h"
 #include "vae/models.h"
 
 using ad::Tensor;
@@ -49,17 +50,8 @@ Tensor binarize(const Tensor& images, ad::Rng& rng) {
   return Tensor::from(v, images.shape());
 }
 
-struct MeanSe {
-  double mean = 0, se = 0;
-};
-MeanSe summarize(const std::vector<double>& v) {
-  const double n = static_cast<double>(v.size());
-  double m = 0, s2 = 0;
-  for (double x : v) m += x;
-  m /= n;
-  for (double x : v) s2 += (x - m) * (x - m);
-  return {m, std::sqrt(s2 / (n - 1) / n)};
-}
+// Mean and standard error of the mean of a sample (vae::summarize).
+using MeanSe = vae::Summary;
 
 // ---------------------------------------------------------------- evaluation
 // Per test image, with one z = mu + sigma eps drawn from an Rng seeded by `seed` (so two
@@ -128,7 +120,7 @@ Curve train(vae::Vae& model, const nn::Dataset& data, const Tensor& validation_x
   auto record = [&](int step) {
     if (o.eval_every <= 0 || (step % o.eval_every != 0 && step != o.steps)) return;
     curve.step.push_back(step);
-    curve.loss.push_back(summarize(evaluate(model, validation_x, o.seed + 2).loss).mean);
+    curve.loss.push_back(vae::summarize(evaluate(model, validation_x, o.seed + 2).loss).mean);
   };
   record(0);
   nn::Batch batch;
@@ -158,10 +150,11 @@ bool check_greater(tut::Tutorial& t, std::string_view id, const std::string& wha
                    const std::vector<double>& a, const std::vector<double>& b) {
   std::vector<double> d(a.size());
   for (size_t i = 0; i < a.size(); ++i) d[i] = a[i] - b[i];
-  const MeanSe s = summarize(d);
-  return t.check_true(id, what, s.mean > 3 * s.se,
-                      fmt::format("{:.3f} vs {:.3f}: difference {:.3f} +- {:.3f} (need > 3 se)",
-                                  summarize(a).mean, summarize(b).mean, s.mean, s.se));
+  const MeanSe s = vae::summarize(d);
+  return t.check_true(
+      id, what, s.mean > 3 * s.se_mean,
+      fmt::format("{:.3f} vs {:.3f}: difference {:.3f} +- {:.3f} (need > 3 se)",
+                  vae::summarize(a).mean, vae::summarize(b).mean, s.mean, s.se_mean));
 }
 
 // Mean over images of column j of an [n, k] array.
@@ -214,8 +207,8 @@ Curve three_loss_cases(tut::Tutorial& t, const nn::Dataset& train_set, const Ten
     evals.push_back(evaluate(model, test_x, t.seed() + 4));
     const Evaluation& e = evals.back();
     t.note("{:32} reconstruction {:8.2f}  KL {:8.3f}  -ELBO {:8.2f} nats  ({:.1f} s)", label,
-           summarize(e.reconstruction).mean, summarize(e.kl).mean, summarize(e.loss).mean,
-           seconds_since(start));
+           vae::summarize(e.reconstruction).mean, vae::summarize(e.kl).mean,
+           vae::summarize(e.loss).mean, seconds_since(start));
   }
   const Evaluation &rec_only = evals[0], &kl_only = evals[1], &both = evals[2];
 
@@ -224,10 +217,10 @@ Curve three_loss_cases(tut::Tutorial& t, const nn::Dataset& train_set, const Ten
     std::vector<double> d(both.reconstruction.size());
     for (size_t i = 0; i < d.size(); ++i)
       d[i] = both.reconstruction[i] - rec_only.reconstruction[i];
-    const MeanSe s = summarize(d);
+    const MeanSe s = vae::summarize(d);
     t.note(
         "reconstruction term, VAE minus reconstruction only: {:+.3f} +- {:.3f} nats (not a check)",
-        s.mean, s.se);
+        s.mean, s.se_mean);
   }
   check_greater(t, "L11", "reconstruction only: its KL is higher than the VAE's", rec_only.kl,
                 both.kl);
@@ -240,7 +233,7 @@ Curve three_loss_cases(tut::Tutorial& t, const nn::Dataset& train_set, const Ten
   // parts >= 0, and s^2 - 1 - log s^2 >= (s - 1)^2 (since log s <= s - 1). So a mean KL per
   // dimension below 1e-3 nats forces |mean mu_k| <= sqrt(2e-3) = 0.045 and
   // |mean sigma_k - 1| <= 0.045: the tolerance 0.045 below follows from the KL check.
-  const MeanSe kl = summarize(kl_only.kl);
+  const MeanSe kl = vae::summarize(kl_only.kl);
   if (t.quick()) {  // a few dozen steps do not bring the KL that low
     t.note(
         "--quick: KL only: mean KL {:.5f} nats; mean mu {:+.4f} {:+.4f}; mean sigma {:.4f} {:.4f}",
@@ -265,11 +258,11 @@ Curve three_loss_cases(tut::Tutorial& t, const nn::Dataset& train_set, const Ten
       zj.push_back(kl_only.z[i]);
       z2.push_back(kl_only.z[i] * kl_only.z[i]);
     }
-    const MeanSe m = summarize(zj), v = summarize(z2);
+    const MeanSe m = vae::summarize(zj), v = vae::summarize(z2);
     t.check_within_se("L11", fmt::format("KL only: sample mean of z_{} vs N(0, 1)'s 0", j + 1),
-                      m.mean, m.se, 0.0, 4.0);
+                      m.mean, m.se_mean, 0.0, 4.0);
     t.check_within_se("L11", fmt::format("KL only: sample E[z_{}^2] vs N(0, 1)'s 1", j + 1), v.mean,
-                      v.se, 1.0, 4.0);
+                      v.se_mean, 1.0, 4.0);
   }
   scatter(t, "latent_reconstruction_only", "Reconstruction only: z ~ q(z|x) of the test images",
           rec_only, test);
@@ -278,12 +271,12 @@ Curve three_loss_cases(tut::Tutorial& t, const nn::Dataset& train_set, const Ten
 
   std::string csv = "case,reconstruction,reconstruction_se,kl,kl_se,neg_elbo\n";
   for (size_t c = 0; c < cases.size(); ++c) {
-    const MeanSe r = summarize(evals[c].reconstruction), k = summarize(evals[c].kl);
+    const MeanSe r = vae::summarize(evals[c].reconstruction), k = vae::summarize(evals[c].kl);
     csv += fmt::format("{},{},{},{},{},{}\n",
                        c == 0   ? "reconstruction_only"
                        : c == 1 ? "kl_only"
                                 : "both",
-                       r.mean, r.se, k.mean, k.se, summarize(evals[c].loss).mean);
+                       r.mean, r.se_mean, k.mean, k.se_mean, vae::summarize(evals[c].loss).mean);
   }
   t.save_text("loss_cases.csv", csv);
   return joint_curve;
@@ -317,14 +310,15 @@ void decoder_noise_level(tut::Tutorial& t, const nn::Dataset& train_set,
     o.eval_every = 0;
     train(model, train_set, validation.images, o);
     const Evaluation e = evaluate(model, test_x, t.seed() + 4);
-    const MeanSe se = summarize(e.squared_error), kl = summarize(e.kl),
-                 nll = summarize(e.reconstruction);
+    const MeanSe se = vae::summarize(e.squared_error), kl = vae::summarize(e.kl),
+                 nll = vae::summarize(e.reconstruction);
     t.note("sigma {:4.2f}: squared error {:7.3f} +- {:.3f} per image, KL {:6.3f} +- {:.3f} nats",
-           sigma, se.mean, se.se, kl.mean, kl.se);
+           sigma, se.mean, se.se_mean, kl.mean, kl.se_mean);
     errors.push_back(se.mean);
     kls.push_back(kl.mean);
     evals.push_back(e);
-    csv += fmt::format("{},{},{},{},{},{}\n", sigma, se.mean, se.se, kl.mean, kl.se, nll.mean);
+    csv += fmt::format("{},{},{},{},{},{}\n", sigma, se.mean, se.se_mean, kl.mean, kl.se_mean,
+                       nll.mean);
 
     // The identity, in double on 100 test images, z = mu(x): (a) the library's
     // Vae::negative_log_likelihood (nn::gaussian_nll) and (b) -log N(x; f(z), sigma^2 I)
@@ -356,14 +350,14 @@ void decoder_noise_level(tut::Tutorial& t, const nn::Dataset& train_set,
   auto paired = [](const std::vector<double>& a, const std::vector<double>& b) {
     std::vector<double> d(a.size());
     for (size_t i = 0; i < a.size(); ++i) d[i] = a[i] - b[i];
-    return summarize(d);
+    return vae::summarize(d);
   };
   t.note("from one sigma to the next (paired over the test images, mean +- se):");
   for (size_t i = 1; i < sigmas.size(); ++i) {
     const MeanSe de = paired(evals[i].squared_error, evals[i - 1].squared_error),
                  dk = paired(evals[i].kl, evals[i - 1].kl);
     t.note("  {:4.2f} -> {:4.2f}: squared error {:+7.3f} +- {:.3f}, KL {:+7.3f} +- {:.3f}",
-           sigmas[i - 1], sigmas[i], de.mean, de.se, dk.mean, dk.se);
+           sigmas[i - 1], sigmas[i], de.mean, de.se_mean, dk.mean, dk.se_mean);
   }
   if (t.quick()) {  // a few dozen steps leave every model near its initial weights
     t.note("--quick: {} steps are too few for the trade-off; the trend is checked on full runs",

@@ -30,6 +30,7 @@
 #include "tutorials/common/plot.h"
 #include "tutorials/common/tutorial.h"
 #include "vae/cvae.h"
+#include "vae/estimators.h"
 #include "vae/iwae.h"
 #include "vae/linear_gaussian.h"
 #include "vae/models.h"
@@ -45,17 +46,8 @@ double seconds_since(Clock::time_point start) {
 
 const std::vector<int64_t> kHidden = {256, 64};  // as tutorial 08
 
-struct MeanSe {
-  double mean = 0, se = 0;
-};
-MeanSe mean_se(const std::vector<double>& v) {
-  const double n = static_cast<double>(v.size());
-  double m = 0, s2 = 0;
-  for (double x : v) m += x;
-  m /= n;
-  for (double x : v) s2 += (x - m) * (x - m);
-  return {m, std::sqrt(s2 / std::max(n - 1, 1.0) / n)};
-}
+// Mean and standard error of the mean of a sample (vae::summarize).
+using MeanSe = vae::Summary;
 
 Tensor binarize(const Tensor& images, ad::Rng& rng) {
   std::vector<double> v = images.to_vector();
@@ -92,30 +84,30 @@ void linear_gaussian_iwae(tut::Tutorial& t) {
   std::string csv = "K,mean,se,log_px\n";
   std::vector<double> kx, means, exact;
   for (size_t i = 0; i < Ks.size(); ++i) {
-    const MeanSe m = mean_se(est[i]);
-    t.note("K = {:3}: L_K = {:.5f} +- {:.5f}   gap log p(x) - L_K = {:.5f}", Ks[i], m.mean, m.se,
-           log_px - m.mean);
-    csv += fmt::format("{},{},{},{}\n", Ks[i], m.mean, m.se, log_px);
+    const MeanSe m = vae::summarize(est[i]);
+    t.note("K = {:3}: L_K = {:.5f} +- {:.5f}   gap log p(x) - L_K = {:.5f}", Ks[i], m.mean,
+           m.se_mean, log_px - m.mean);
+    csv += fmt::format("{},{},{},{}\n", Ks[i], m.mean, m.se_mean, log_px);
     kx.push_back(Ks[i]);
     means.push_back(m.mean);
     exact.push_back(log_px);
   }
   t.save_text("linear_gaussian_iwae.csv", csv);
-  const MeanSe l1 = mean_se(est[0]);
-  t.check_within_se("L31", "mean of L_1 (one weight) vs the closed-form ELBO", l1.mean, l1.se, elbo,
-                    4.0);
+  const MeanSe l1 = vae::summarize(est[0]);
+  t.check_within_se("L31", "mean of L_1 (one weight) vs the closed-form ELBO", l1.mean, l1.se_mean,
+                    elbo, 4.0);
   for (auto [a, b] : std::vector<std::pair<size_t, size_t>>{{0, 2}, {2, 4}}) {
     std::vector<double> d;
     for (int r = 0; r < repeats; ++r) d.push_back(est[b][r] - est[a][r]);
-    const MeanSe m = mean_se(d);
+    const MeanSe m = vae::summarize(d);
     t.check_true("L31",
                  fmt::format("L_{} - L_{} > 0, paired: {:.5f} +- {:.5f} (> 4 se)", Ks[b], Ks[a],
-                             m.mean, m.se),
-                 m.mean > 4 * m.se);
+                             m.mean, m.se_mean),
+                 m.mean > 4 * m.se_mean);
   }
-  const MeanSe last = mean_se(est.back());
-  t.check_within_se("L31", fmt::format("L_{} vs the exact log p(x)", Ks.back()), last.mean, last.se,
-                    log_px, 3.0);
+  const MeanSe last = vae::summarize(est.back());
+  t.check_within_se("L31", fmt::format("L_{} vs the exact log p(x)", Ks.back()), last.mean,
+                    last.se_mean, log_px, 3.0);
   tut::Plot p("linear_gaussian_iwae", "IWAE bound L_K on the linear-Gaussian model");
   p.xlabel("K (importance samples)").ylabel("nats").log_x();
   p.points("L_K (mean over repeats)", kx, means);
@@ -174,17 +166,17 @@ void vae_iwae(tut::Tutorial& t, vae::Vae& model, const Tensor& test_x) {
   std::string csv = "K,mean,se,diff_from_L1,diff_se\n";
   std::vector<double> kx, means, lo, hi;
   for (size_t j = 0; j < Ks.size(); ++j) {
-    const MeanSe m = mean_se(est[j]);
+    const MeanSe m = vae::summarize(est[j]);
     std::vector<double> d;
     for (int64_t i = 0; i < n; ++i) d.push_back(est[j][i] - est[0][i]);
-    const MeanSe dm = mean_se(d);
+    const MeanSe dm = vae::summarize(d);
     t.note("K = {:2}: L_K = {:.3f} +- {:.3f} nats;  L_K - L_1 = {:.3f} +- {:.3f} (paired)", Ks[j],
-           m.mean, m.se, dm.mean, dm.se);
-    csv += fmt::format("{},{},{},{},{}\n", Ks[j], m.mean, m.se, dm.mean, dm.se);
+           m.mean, m.se_mean, dm.mean, dm.se_mean);
+    csv += fmt::format("{},{},{},{},{}\n", Ks[j], m.mean, m.se_mean, dm.mean, dm.se_mean);
     kx.push_back(Ks[j]);
     means.push_back(dm.mean);
-    lo.push_back(dm.mean - 2 * dm.se);
-    hi.push_back(dm.mean + 2 * dm.se);
+    lo.push_back(dm.mean - 2 * dm.se_mean);
+    hi.push_back(dm.mean + 2 * dm.se_mean);
   }
   t.save_text("vae_iwae.csv", csv);
   t.note("separate means overlap (their se ~ the spread between images); paired differences");
@@ -192,11 +184,11 @@ void vae_iwae(tut::Tutorial& t, vae::Vae& model, const Tensor& test_x) {
   for (auto [a, b] : std::vector<std::pair<size_t, size_t>>{{0, 2}, {2, 5}}) {
     std::vector<double> d;
     for (int64_t i = 0; i < n; ++i) d.push_back(est[b][i] - est[a][i]);
-    const MeanSe m = mean_se(d);
+    const MeanSe m = vae::summarize(d);
     t.check_true("L31",
                  fmt::format("L_{} - L_{} > 0 on test images, paired: {:.4f} +- {:.4f} (> 4 se)",
-                             Ks[b], Ks[a], m.mean, m.se),
-                 m.mean > 4 * m.se);
+                             Ks[b], Ks[a], m.mean, m.se_mean),
+                 m.mean > 4 * m.se_mean);
   }
   tut::Plot p("vae_iwae_vs_K", "IWAE bound on test images: L_K - L_1 (paired), +- 2 se");
   p.xlabel("K (importance samples)").ylabel("L_K - L_1 (nats per image)").log_x();
@@ -230,19 +222,20 @@ void cvae_elbo(tut::Tutorial& t, vae::Cvae& model, const Tensor& test_x,
       for (size_t i = 0; i < r.size(); ++i) out->push_back(-(r[i] + k[i]));
     }
   }
-  const MeanSe m = mean_se(right);
-  t.note("conditional ELBO (true label c, L = 1): {:.2f} +- {:.2f} nats per image", m.mean, m.se);
+  const MeanSe m = vae::summarize(right);
+  t.note("conditional ELBO (true label c, L = 1): {:.2f} +- {:.2f} nats per image", m.mean,
+         m.se_mean);
   t.note("(the VAE above without labels: ELBO {:.2f}; log p(x|c) and log p(x) are different",
          -vae_neg_elbo);
   t.note(" quantities, log p(x|c) = log p(x) + log p(c|x) - log p(c), so this is no check)");
   std::vector<double> d;
   for (size_t i = 0; i < right.size(); ++i) d.push_back(right[i] - wrong[i]);
-  const MeanSe dm = mean_se(d);
+  const MeanSe dm = vae::summarize(d);
   t.check_true("L33",
                fmt::format("the true label fits better than c+1 mod 10 (same eps, paired): "
                            "ELBO difference {:.2f} +- {:.2f} (> 4 se)",
-                           dm.mean, dm.se),
-               dm.mean > 4 * dm.se);
+                           dm.mean, dm.se_mean),
+               dm.mean > 4 * dm.se_mean);
 }
 
 // ---------------------------------------------------------------- L37
