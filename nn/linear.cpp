@@ -52,4 +52,14 @@ ad::Tensor Sequential::forward(const ad::Tensor& x) {
   return h;
 }
 
+void add_mlp(Sequential& net, const std::vector<int64_t>& widths, ad::Rng& rng, ad::DType dtype) {
+  if (widths.size() < 2)
+    throw ad::Error(
+        fmt::format("add_mlp: need at least an input and an output width, got {}", widths.size()));
+  for (size_t i = 0; i + 1 < widths.size(); ++i) {
+    net.add<Linear>(widths[i], widths[i + 1], rng, true, dtype);
+    if (i + 2 < widths.size()) net.add<ReLU>();
+  }
+}
+
 }  // namespace nn

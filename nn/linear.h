@@ -117,4 +117,10 @@ class Sequential : public Layer {
   std::vector<std::unique_ptr<Layer>> layers_;
 };
 
+// Appends an MLP to `net`: a Linear layer from each width to the next, with a ReLU
+// between them (none after the last), e.g. widths {784, 256, 64, 4} gives
+// Linear(784, 256), ReLU, Linear(256, 64), ReLU, Linear(64, 4).
+void add_mlp(Sequential& net, const std::vector<int64_t>& widths, ad::Rng& rng,
+             ad::DType dtype = ad::f32);
+
 }  // namespace nn

@@ -7,30 +7,15 @@
 
 #include "autodiff/autodiff.h"
 #include "nn/nn.h"
+#include "tests/nn_reference.h"
 #include "vae/models.h"
 
-namespace {
+using test_helpers::dense;
 
+namespace {
 // The Linear layers of a Vae in the order of named_parameters() (weight, bias, ...).
 std::vector<nn::Linear*> linear_layers(vae::Vae& model) {
-  std::vector<nn::Linear*> layers;
-  for (nn::Sequential* s : {&model.encoder, &model.decoder})
-    for (size_t i = 0; i < s->size(); ++i)
-      if (auto* linear = dynamic_cast<nn::Linear*>(&(*s)[i])) layers.push_back(linear);
-  return layers;
-}
-
-// y = x W + b for one example, with an optional ReLU, by explicit loops.
-std::vector<double> dense(const std::vector<double>& x, const nn::Linear& layer, bool relu) {
-  const std::vector<double> w = layer.weight.to_vector(), b = layer.bias.to_vector();
-  const int64_t in = layer.in_features, out = layer.out_features;
-  std::vector<double> y(out);
-  for (int64_t j = 0; j < out; ++j) {
-    double s = b[j];
-    for (int64_t i = 0; i < in; ++i) s += x[i] * w[i * out + j];
-    y[j] = relu ? std::max(s, 0.0) : s;
-  }
-  return y;
+  return test_helpers::linear_layers(model.encoder, model.decoder);
 }
 
 }  // namespace

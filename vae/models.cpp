@@ -12,21 +12,15 @@ Vae::Vae(const VaeConfig& config, ad::Rng& rng) : config_(config) {
   if (config.latent_dim < 1 || config.input_dim < 1)
     throw std::invalid_argument("Vae: input_dim and latent_dim must be positive");
   // encoder: input -> hidden... -> 2 * latent (mu and logvar side by side)
-  int64_t in = config.input_dim;
-  for (int64_t width : config.hidden) {
-    encoder.add<nn::Linear>(in, width, rng, true, config.dtype);
-    encoder.add<nn::ReLU>();
-    in = width;
-  }
-  encoder.add<nn::Linear>(in, 2 * config.latent_dim, rng, true, config.dtype);
-  // decoder: latent -> hidden (reversed)... -> input
-  in = config.latent_dim;
-  for (auto it = config.hidden.rbegin(); it != config.hidden.rend(); ++it) {
-    decoder.add<nn::Linear>(in, *it, rng, true, config.dtype);
-    decoder.add<nn::ReLU>();
-    in = *it;
-  }
-  decoder.add<nn::Linear>(in, config.input_dim, rng, true, config.dtype);
+  std::vector<int64_t> widths = {config.input_dim};
+  widths.insert(widths.end(), config.hidden.begin(), config.hidden.end());
+  widths.push_back(2 * config.latent_dim);
+  nn::add_mlp(encoder, widths, rng, config.dtype);
+  // decoder: the same widths reversed, from the latent code back to the input
+  widths = {config.latent_dim};
+  widths.insert(widths.end(), config.hidden.rbegin(), config.hidden.rend());
+  widths.push_back(config.input_dim);
+  nn::add_mlp(decoder, widths, rng, config.dtype);
   register_module("encoder", encoder);
   register_module("decoder", decoder);
 }
