@@ -21,48 +21,6 @@ using gemm_detail::BPanel;
 using gemm_detail::CTile;
 using gemm_detail::GemmKernel;
 
-const char* to_string(GemmIsa isa) {
-  switch (isa) {
-    case GemmIsa::reference:
-      return "reference";
-    case GemmIsa::avx2:
-      return "avx2";
-    case GemmIsa::avx512:
-      return "avx512";
-  }
-  return "unknown";
-}
-
-bool gemm_isa_supported(GemmIsa isa) {
-  __builtin_cpu_init();  // needed if we run before libgcc's own initialisation (static init)
-  switch (isa) {
-    case GemmIsa::reference:
-      return true;
-    // __builtin_cpu_supports also checks that the OS saves the wide registers.
-    case GemmIsa::avx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    case GemmIsa::avx512:
-      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-             __builtin_cpu_supports("fma");
-  }
-  return false;
-}
-
-GemmIsa best_gemm_isa() {
-  static const GemmIsa best = gemm_isa_supported(GemmIsa::avx512) ? GemmIsa::avx512
-                              : gemm_isa_supported(GemmIsa::avx2) ? GemmIsa::avx2
-                                                                  : GemmIsa::reference;
-  return best;
-}
-
-std::vector<GemmIsa> supported_gemm_isas() {
-  std::vector<GemmIsa> isas;
-  for (GemmIsa isa : {GemmIsa::reference, GemmIsa::avx2, GemmIsa::avx512})
-    if (gemm_isa_supported(isa)) isas.push_back(isa);
-  return isas;
-}
-
 namespace {
 
 // ---- operands -------------------------------------------------------------------
@@ -300,16 +258,16 @@ void gemm_threaded(const GemmKernel<T>& kernel, Operand<T> a, Operand<T> b, int6
 }
 
 template <class T>
-const GemmKernel<T>& kernel_for(GemmIsa isa) {
-  return isa == GemmIsa::avx512 ? gemm_detail::avx512_kernel<T>() : gemm_detail::avx2_kernel<T>();
+const GemmKernel<T>& kernel_for(Isa isa) {
+  return isa == Isa::avx512 ? gemm_detail::avx512_kernel<T>() : gemm_detail::avx2_kernel<T>();
 }
 
 }  // namespace
 
 template <class T>
-void gemm_with(GemmIsa isa, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha,
+void gemm_with(Isa isa, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha,
                const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
-  if (!gemm_isa_supported(isa))
+  if (!isa_supported(isa))
     throw std::runtime_error(std::string("gemm: this CPU does not support ") + to_string(isa));
   check_arguments(trans_a, trans_b, m, n, k, lda, ldb, ldc);
   if (m == 0 || n == 0) return;
@@ -317,23 +275,23 @@ void gemm_with(GemmIsa isa, bool trans_a, bool trans_b, int64_t m, int64_t n, in
   if (k == 0 || alpha == T(0)) return scale(m, n, beta, c, ldc);
 
   const Operand<T> op_a{a, lda, trans_a}, op_b{b, ldb, trans_b};
-  if (isa == GemmIsa::reference) return gemm_reference(op_a, op_b, m, n, k, alpha, beta, c, ldc);
+  if (isa == Isa::reference) return gemm_reference(op_a, op_b, m, n, k, alpha, beta, c, ldc);
   gemm_threaded(kernel_for<T>(isa), op_a, op_b, m, n, k, alpha, beta, c, ldc);
 }
 
 template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
           int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
-  gemm_with(best_gemm_isa(), trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  gemm_with(active_isa(), trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
                           const float*, int64_t, float, float*, int64_t);
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
                            const double*, int64_t, double, double*, int64_t);
-template void gemm_with<float>(GemmIsa, bool, bool, int64_t, int64_t, int64_t, float, const float*,
+template void gemm_with<float>(Isa, bool, bool, int64_t, int64_t, int64_t, float, const float*,
                                int64_t, const float*, int64_t, float, float*, int64_t);
-template void gemm_with<double>(GemmIsa, bool, bool, int64_t, int64_t, int64_t, double,
+template void gemm_with<double>(Isa, bool, bool, int64_t, int64_t, int64_t, double,
                                 const double*, int64_t, const double*, int64_t, double, double*,
                                 int64_t);
 

@@ -9,8 +9,8 @@
 //   reference  plain triple loop, the definition every fast path is tested against;
 //   avx2       packed panels + cache blocking + an FMA register-tile microkernel;
 //   avx512     the same with 512-bit registers.
-// gemm() picks the best one the CPU supports at run time and uses OpenMP threads
-// (OMP_NUM_THREADS is respected).
+// gemm() picks the best one the CPU supports at run time (or the reference one when
+// AD_REFERENCE=1, see isa.h) and uses OpenMP threads (OMP_NUM_THREADS is respected).
 //
 // Example:
 //   float A[2*3] = {1,2,3, 4,5,6}, B[3*1] = {1,1,1}, C[2] = {0,0};
@@ -19,16 +19,11 @@
 #include <cstdint>
 #include <vector>
 
+#include "autodiff/isa.h"
+
 namespace ad {
 
-enum class GemmIsa { reference, avx2, avx512 };
-
-const char* to_string(GemmIsa isa);
-bool gemm_isa_supported(GemmIsa isa);        // does this CPU run it?
-GemmIsa best_gemm_isa();                     // what gemm() uses
-std::vector<GemmIsa> supported_gemm_isas();  // reference first, then each SIMD path
-
-// The default entry point: best ISA, OpenMP threads.
+// The default entry point: ad::active_isa() (isa.h), OpenMP threads.
 template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
           int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc);
@@ -36,7 +31,7 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
 // A chosen implementation (tests and benchmarks); throws std::runtime_error when the
 // CPU does not support it.
 template <class T>
-void gemm_with(GemmIsa isa, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha,
+void gemm_with(Isa isa, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha,
                const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc);
 
 }  // namespace ad

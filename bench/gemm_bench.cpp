@@ -126,7 +126,7 @@ void run_ours(const Shape& s, Operands& x) {
 }
 
 void run_reference(const Shape& s, Operands& x) {
-  ad::gemm_with(ad::GemmIsa::reference, false, false, s.m, s.n, s.k, 1.0f, x.a.data(), s.k,
+  ad::gemm_with(ad::Isa::reference, false, false, s.m, s.n, s.k, 1.0f, x.a.data(), s.k,
                 x.b.data(), s.n, 0.0f, x.c.data(), s.n);
 }
 
@@ -286,14 +286,14 @@ int main(int argc, char** argv) try {
   }
 
   fmt::print("gemm_bench: ours = {}, OpenBLAS default kernels = {}, {} hardware threads{}\n",
-             ad::to_string(ad::best_gemm_isa()), openblas_get_corename(),
+             ad::to_string(ad::best_isa()), openblas_get_corename(),
              std::thread::hardware_concurrency(), options.quick ? " (--quick)" : "");
   for (const Shape& s : shapes) check_against_openblas(s);
 
   std::vector<Row> rows = measure_ours_and_reference(budget);
   const std::vector<Row> openblas = measure_openblas("openblas", budget);
   rows.insert(rows.end(), openblas.begin(), openblas.end());
-  if (ad::gemm_isa_supported(ad::GemmIsa::avx512)) {
+  if (ad::isa_supported(ad::Isa::avx512)) {
     std::string corename = "?";
     const std::vector<Row> avx512 = measure_openblas_avx512(options.quick, corename);
     rows.insert(rows.end(), avx512.begin(), avx512.end());

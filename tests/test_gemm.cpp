@@ -116,7 +116,7 @@ double worst_error_ratio(const Problem<T>& p, const std::vector<T>& got, int64_t
 
 // Runs one implementation on `p` with the given transposes; returns C (with padding).
 template <class T>
-std::vector<T> run(ad::GemmIsa isa, const Problem<T>& p, bool trans_a, bool trans_b) {
+std::vector<T> run(ad::Isa isa, const Problem<T>& p, bool trans_a, bool trans_b) {
   const auto [m, k, n] = p.s;
   const int64_t pad = p.scaling.pad;
   const int64_t lda = (trans_a ? m : k) + pad, ldb = (trans_b ? k : n) + pad, ldc = n + pad;
@@ -172,7 +172,7 @@ TEST_CASE_TEMPLATE("gemm: every ISA and transpose agrees with the oracle", T, fl
   uint64_t seed = 1;
   for (const Case& cs : cases) {
     const Problem<T> problem(cs.shape, cs.scaling, seed++);
-    for (ad::GemmIsa isa : ad::supported_gemm_isas()) {
+    for (ad::Isa isa : ad::supported_isas()) {
       for (int trans = 0; trans < 4; ++trans) {
         const bool trans_a = trans & 1, trans_b = trans & 2;
         CAPTURE(ad::to_string(isa));
@@ -193,7 +193,7 @@ TEST_CASE_TEMPLATE("gemm: every ISA and transpose agrees with the oracle", T, fl
 }
 
 TEST_CASE("gemm: the default entry point uses the best ISA and is correct") {
-  CHECK(ad::gemm_isa_supported(ad::best_gemm_isa()));
+  CHECK(ad::isa_supported(ad::best_isa()));
   const Problem<float> p({33, 70, 50}, {2, 0, 0}, 99);
   std::vector<float> c = p.c;
   ad::gemm(false, false, 33, 50, 70, 2.0f, p.op_a.data(), 70, p.op_b.data(), 50, 0.0f, c.data(),
@@ -217,7 +217,7 @@ TEST_CASE("gemm: any number of threads gives the same, correct result") {
 
 TEST_CASE("gemm: m == 0 or n == 0 changes nothing") {
   std::vector<double> a(4, 1.0), b(4, 1.0), c(4, 7.0);
-  for (ad::GemmIsa isa : ad::supported_gemm_isas()) {
+  for (ad::Isa isa : ad::supported_isas()) {
     ad::gemm_with(isa, false, false, 0, 2, 2, 1.0, a.data(), 2, b.data(), 2, 0.0, c.data(), 2);
     ad::gemm_with(isa, false, false, 2, 0, 2, 1.0, a.data(), 2, b.data(), 2, 0.0, c.data(), 2);
     CHECK(c == std::vector<double>(4, 7.0));
@@ -225,25 +225,25 @@ TEST_CASE("gemm: m == 0 or n == 0 changes nothing") {
 }
 
 TEST_CASE("gemm: the ISA list and names") {
-  const std::vector<ad::GemmIsa> isas = ad::supported_gemm_isas();
+  const std::vector<ad::Isa> isas = ad::supported_isas();
   REQUIRE(!isas.empty());
-  CHECK(isas.front() == ad::GemmIsa::reference);
-  CHECK(std::string(ad::to_string(ad::GemmIsa::avx512)) == "avx512");
+  CHECK(isas.front() == ad::Isa::reference);
+  CHECK(std::string(ad::to_string(ad::Isa::avx512)) == "avx512");
   bool best_listed = false;
-  for (ad::GemmIsa isa : isas) best_listed |= isa == ad::best_gemm_isa();
+  for (ad::Isa isa : isas) best_listed |= isa == ad::best_isa();
   CHECK(best_listed);
 }
 
 TEST_CASE("gemm_with: an ISA the CPU lacks throws std::runtime_error") {
   float a = 1, b = 1, c = 0;
-  auto call = [&](ad::GemmIsa isa) {
+  auto call = [&](ad::Isa isa) {
     ad::gemm_with(isa, false, false, 1, 1, 1, 1.0f, &a, 1, &b, 1, 0.0f, &c, 1);
   };
   // Not an ISA at all: never supported, so this path is checked on every machine.
-  CHECK_THROWS_AS(call(static_cast<ad::GemmIsa>(42)), std::runtime_error);
+  CHECK_THROWS_AS(call(static_cast<ad::Isa>(42)), std::runtime_error);
   bool any_unsupported = false;
-  for (ad::GemmIsa isa : {ad::GemmIsa::avx2, ad::GemmIsa::avx512}) {
-    if (ad::gemm_isa_supported(isa)) continue;
+  for (ad::Isa isa : {ad::Isa::avx2, ad::Isa::avx512}) {
+    if (ad::isa_supported(isa)) continue;
     any_unsupported = true;
     CHECK_THROWS_AS(call(isa), std::runtime_error);
   }
