@@ -19,12 +19,13 @@ CXXFLAGS := -std=c++20 $(OPT) -g -Wall -Wextra -fopenmp -MMD -MP -I.
 LDFLAGS  := -fopenmp
 LDLIBS   := -lfmt -lz -lstb -lm
 
+# BUILD may be set on the command line to keep a second build apart (make BUILD=build/mine).
 ifeq ($(SANITIZE),1)
-  BUILD    := build/sanitize
+  BUILD    ?= build/sanitize
   CXXFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDFLAGS  += -fsanitize=address,undefined
 else
-  BUILD    := build/release
+  BUILD    ?= build/release
 endif
 
 # Debian packages the project needs (see README.md).
