@@ -2,15 +2,25 @@
 // Not part of the public API (they record nothing on the tape).
 #pragma once
 #include <array>
+#include <memory>
 
 #include "autodiff/tensor.h"
 
 namespace ad::kernels {
 
+// A new node with `shape` over the same storage as `a` (same element count): what
+// reshape returns. Not recorded; reshape records it.
+inline Tensor view(const Tensor& a, const Shape& shape) {
+  auto node = std::make_shared<Node>();
+  node->shape = shape;
+  node->storage = a.node()->storage;
+  return Tensor(std::move(node));
+}
+
 // out[i] = f(a[i]): same shape and dtype as a.
 template <class F>
 Tensor map(const Tensor& a, F f) {
-  Tensor out = Tensor::zeros(a.shape(), a.dtype());
+  Tensor out = Tensor::empty(a.shape(), a.dtype());
   dispatch(a.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* x = a.data<T>();
@@ -23,7 +33,7 @@ Tensor map(const Tensor& a, F f) {
 // out[i] = f(a[i], b[i]) for two tensors of one shape (backward formulas).
 template <class F>
 Tensor zip(const Tensor& a, const Tensor& b, F f) {
-  Tensor out = Tensor::zeros(a.shape(), a.dtype());
+  Tensor out = Tensor::empty(a.shape(), a.dtype());
   dispatch(a.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* x = a.data<T>();

@@ -61,6 +61,10 @@ Tensor gather(const Tensor& a, int axis, const std::vector<int64_t>& index);  //
 // [m,k] x [k,n] -> [m,n]; batched [b,m,k] x [b,k,n] -> [b,m,n];
 // [b,m,k] x [k,n] -> [b,m,n] (the matrix is shared by every batch).
 Tensor matmul(const Tensor& a, const Tensor& b);
+// x W + b in one op: x [N, in] (or [B, N, in]), W [in, out], b [out] -> [N, out] (or
+// [B, N, out]). The same numbers as matmul(x, w) + b, without a second pass over the
+// output: gemm adds onto rows that already hold b, and backward sums g's rows for db.
+Tensor affine(const Tensor& x, const Tensor& w, const Tensor& b);
 
 // ---- operators (a scalar operand takes the tensor's dtype) ----
 Tensor operator+(const Tensor& a, const Tensor& b);

@@ -18,7 +18,7 @@ template <class F>
 Tensor broadcast_binary(const char* op, const Tensor& a, const Tensor& b, F f) {
   check_same_dtype(op, a, b);
   Shape shape = broadcast_shapes(op, a.shape(), b.shape());
-  Tensor out = Tensor::zeros(shape, a.dtype());
+  Tensor out = Tensor::empty(shape, a.dtype());
   dispatch(a.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* x = a.data<T>();
@@ -198,7 +198,7 @@ Tensor clamp(const Tensor& a, double lo, double hi) {
 
 Tensor Tensor::to(DType target) const {
   if (dtype() == target) return *this;
-  Tensor out = Tensor::zeros(shape(), target);
+  Tensor out = Tensor::empty(shape(), target);
   for (int64_t i = 0; i < numel(); ++i) out.set_flat(i, flat(i));
   DType source = dtype();
   tape().record(

@@ -2,6 +2,9 @@
 // dA = G B^T and dB = A^T G with gemm's transpose flags, so nothing is copied.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "autodiff/gemm.h"
 #include "autodiff/ops.h"
 #include "autodiff/tape.h"
@@ -18,7 +21,7 @@ Tensor matmul_kernel(const Tensor& x, bool tx, const Tensor& y, bool ty) {
   const int64_t xr = x.dim(-2), xc = x.dim(-1), yr = y.dim(-2), yc = y.dim(-1);
   const int64_t m = tx ? xc : xr, k = tx ? xr : xc, n = ty ? yr : yc;
   Shape out_shape = r == 3 ? Shape{batch, m, n} : Shape{m, n};
-  Tensor out = Tensor::zeros(out_shape, x.dtype());
+  Tensor out = Tensor::empty(out_shape, x.dtype());
   dispatch(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     for (int64_t b = 0; b < batch; ++b)
@@ -55,6 +58,71 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     Tensor da = a.requires_grad() ? matmul_kernel(g, false, b, true) : Tensor();  // G B^T
     Tensor db = b.requires_grad() ? matmul_kernel(a, true, g, false) : Tensor();  // A^T G
     return {da, db};
+  });
+  return out;
+}
+
+namespace {
+
+// The column sums of a [rows, cols] matrix (the bias gradient: sum over the batch),
+// accumulated in double like every reduction of the project.
+Tensor column_sums(const Tensor& g, int64_t rows, int64_t cols) {
+  Tensor out = Tensor::empty({cols}, g.dtype());
+  dispatch(g.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    std::vector<double> acc(cols, 0.0);
+    const T* x = g.data<T>();
+    for (int64_t i = 0; i < rows; ++i) {
+      const T* row = x + i * cols;
+#pragma omp simd
+      for (int64_t j = 0; j < cols; ++j) acc[j] += row[j];
+    }
+    T* y = out.data<T>();
+    for (int64_t j = 0; j < cols; ++j) y[j] = static_cast<T>(acc[j]);
+  });
+  return out;
+}
+
+}  // namespace
+
+Tensor affine(const Tensor& x, const Tensor& w, const Tensor& b) {
+  check_same_dtype("affine", x, w);
+  check_same_dtype("affine", x, b);
+  if ((x.rank() != 2 && x.rank() != 3) || w.rank() != 2 || b.rank() != 1 ||
+      x.dim(-1) != w.dim(0) || b.dim(0) != w.dim(1))
+    throw Error(fmt::format("affine: expects x [N,in] or [B,N,in], W [in,out], b [out]; got {}, "
+                            "{} and {}",
+                            to_string(x.shape()), to_string(w.shape()), to_string(b.shape())));
+  const int64_t in = w.dim(0), out_features = w.dim(1), rows = x.numel() / std::max<int64_t>(in, 1);
+  Shape out_shape = x.shape();
+  out_shape.back() = out_features;
+  Tensor out = Tensor::empty(out_shape, x.dtype());
+  dispatch(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    T* y = out.data<T>();
+    for (int64_t i = 0; i < rows; ++i)  // every row starts as b ...
+      std::copy_n(b.data<T>(), out_features, y + i * out_features);
+    // ... and gemm adds x W onto it (beta = 1).
+    gemm<T>(false, false, rows, out_features, in, T(1), x.data<T>(), in, w.data<T>(),
+            out_features, T(1), y, out_features);
+  });
+  tape().record("affine", {x, w, b}, out, [x, w, b, rows, in, out_features](const Tensor& g) -> Grads {
+    Tensor dx, dw, db;
+    dispatch(g.dtype(), [&](auto zero) {
+      using T = decltype(zero);
+      if (x.requires_grad()) {  // dx = G W^T
+        dx = Tensor::empty(x.shape(), g.dtype());
+        gemm<T>(false, true, rows, in, out_features, T(1), g.data<T>(), out_features,
+                w.data<T>(), out_features, T(0), dx.data<T>(), in);
+      }
+      if (w.requires_grad()) {  // dW = x^T G
+        dw = Tensor::empty(w.shape(), g.dtype());
+        gemm<T>(true, false, in, out_features, rows, T(1), x.data<T>(), in, g.data<T>(),
+                out_features, T(0), dw.data<T>(), out_features);
+      }
+    });
+    if (b.requires_grad()) db = column_sums(g, rows, out_features);  // db = sum of G's rows
+    return {dx, dw, db};
   });
   return out;
 }

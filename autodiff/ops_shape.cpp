@@ -53,11 +53,10 @@ Tensor reshape(const Tensor& a, const Shape& shape) {
   if (ad::numel(target) != a.numel() || (infer >= 0 && target[infer] < 0))
     throw Error(fmt::format("reshape: cannot view {} ({} elements) as {}", to_string(a.shape()),
                             a.numel(), to_string(shape)));
-  Tensor out = a.clone();
-  out.node()->shape = target;
   if (target.size() > kMaxRank)
     throw Error(
         fmt::format("reshape: {} has more than {} dimensions", to_string(target), kMaxRank));
+  Tensor out = kernels::view(a, target);  // the same numbers, read with another shape
   tape().record(
       "reshape", {a}, out, [in = a.shape()](const Tensor& g) -> Grads { return {reshape(g, in)}; },
       to_string(target));
@@ -73,7 +72,7 @@ Tensor transpose(const Tensor& a, int axis0, int axis1) {
   kernels::Dims4 in_strides = kernels::broadcast_strides(a.shape(), a.shape());
   const int pad = 4 - r;
   std::swap(in_strides[pad + x0], in_strides[pad + x1]);
-  Tensor out = Tensor::zeros(out_shape, a.dtype());
+  Tensor out = Tensor::empty(out_shape, a.dtype());
   dispatch(a.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* x = a.data<T>();
@@ -102,7 +101,7 @@ Tensor concat(const std::vector<Tensor>& tensors, int axis) {
                               to_string(first.shape()), to_string(t.shape()), ax));
     out_shape[ax] += t.dim(ax);
   }
-  Tensor out = Tensor::zeros(out_shape, first.dtype());
+  Tensor out = Tensor::empty(out_shape, first.dtype());
   auto v = kernels::axis_view(out_shape, ax);
   int64_t offset = 0;  // along the axis
   for (const Tensor& t : tensors) {
@@ -133,7 +132,7 @@ Tensor slice(const Tensor& a, int axis, int64_t start, int64_t end) {
                             start, end, ax, n, to_string(a.shape())));
   Shape out_shape = a.shape();
   out_shape[ax] = end - start;
-  Tensor out = Tensor::zeros(out_shape, a.dtype());
+  Tensor out = Tensor::empty(out_shape, a.dtype());
   auto v = kernels::axis_view(a.shape(), ax);
   const int64_t len = end - start;
   copy_runs(a, out, v.outer, len * v.inner, start * v.inner, v.n * v.inner, 0, len * v.inner);
@@ -155,7 +154,7 @@ Tensor gather(const Tensor& a, int axis, const std::vector<int64_t>& index) {
                               i, ax, n, to_string(a.shape())));
   Shape out_shape = a.shape();
   out_shape[ax] = static_cast<int64_t>(index.size());
-  Tensor out = Tensor::zeros(out_shape, a.dtype());
+  Tensor out = Tensor::empty(out_shape, a.dtype());
   auto v = kernels::axis_view(a.shape(), ax);
   const int64_t m = out_shape[ax];
   for (int64_t k = 0; k < m; ++k)  // output slot k <- input slot index[k]

@@ -65,13 +65,13 @@ int64_t Rng::below(int64_t n) {
 }
 
 Tensor Rng::uniform(const Shape& shape, double lo, double hi, DType dtype) {
-  Tensor t = Tensor::zeros(shape, dtype);
+  Tensor t = Tensor::empty(shape, dtype);
   for (int64_t i = 0; i < t.numel(); ++i) t.set_flat(i, uniform(lo, hi));
   return t;
 }
 
 Tensor Rng::normal(const Shape& shape, DType dtype, double mean, double stddev) {
-  Tensor t = Tensor::zeros(shape, dtype);
+  Tensor t = Tensor::empty(shape, dtype);
   for (int64_t i = 0; i < t.numel(); ++i) t.set_flat(i, normal(mean, stddev));
   return t;
 }

@@ -28,11 +28,14 @@ std::string dot_escape(const std::string& s) {
   return out;
 }
 
-// Adds g into node.grad (allocating it on first use). g is copied, never aliased,
-// so that later accumulation cannot write into another node's buffer.
-void accumulate(Node& node, const Tensor& g) {
+// Adds g into node.grad. The first gradient to arrive is adopted as it is when nothing
+// else refers to it or to its numbers (the usual case: a fresh result of a backward
+// function), and copied otherwise, so that accumulating into node.grad later can never
+// write into the values of another tensor.
+void accumulate(Node& node, Tensor g) {
   if (!node.grad) {
-    node.grad = g.clone().node_ptr();
+    const bool unshared = g.node_ptr().use_count() == 1 && g.node()->storage.use_count() == 1;
+    node.grad = unshared ? g.node_ptr() : g.clone().node_ptr();
     return;
   }
   Tensor acc(node.grad);
@@ -40,7 +43,7 @@ void accumulate(Node& node, const Tensor& g) {
     using T = decltype(zero);
     T* dst = acc.data<T>();
     const T* src = g.data<T>();
-    for (int64_t i = 0; i < acc.numel(); ++i) dst[i] += src[i];
+    for (int64_t i = 0, n = acc.numel(); i < n; ++i) dst[i] += src[i];
   });
 }
 
@@ -192,6 +195,10 @@ void backward(const Tensor& loss, const BackwardOptions& options) {
     const Entry& e = t.entries()[i];
     if (!e.output->grad) continue;  // not on a path to the loss
     Grads grads = e.backward(Tensor(e.output->grad));
+    // This adjoint has done its work: every entry that used the value came later on the
+    // tape and has run. Freeing it now returns its buffer to the pool for the entries
+    // still to come (and lets the loop below adopt a gradient that is a view of it).
+    if (!options.keep_tape) e.output->grad.reset();
     if (grads.size() != e.inputs.size())
       throw Error(fmt::format("backward of {}: returned {} gradients for {} inputs", e.op,
                               grads.size(), e.inputs.size()));
@@ -210,7 +217,9 @@ void backward(const Tensor& loss, const BackwardOptions& options) {
             fmt::format("backward of {}: gradient of input {} has shape {}, the input has "
                         "shape {} (a missing sum_to?)",
                         e.op, j + 1, to_string(grads[j].shape()), to_string(in.shape)));
-      accumulate(in, grads[j]);
+      // (Moved, so that a gradient nothing else holds is adopted rather than copied;
+      // on_entry gets to see them all, so then they are kept.)
+      accumulate(in, options.on_entry ? grads[j] : std::move(grads[j]));
     }
     if (options.on_entry) options.on_entry(e, grads);
   }

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
+
 #include "autodiff/ops.h"
 #include "autodiff/tape.h"
 
@@ -9,6 +11,7 @@ namespace ad {
 
 namespace {
 
+// A node of `shape` over fresh storage from the pool (uninitialised).
 std::shared_ptr<Node> make_node(const Shape& shape, DType dtype) {
   if (shape.size() > kMaxRank)
     throw Error(fmt::format("tensor: shape {} has rank {}, more than the supported {}",
@@ -17,20 +20,18 @@ std::shared_ptr<Node> make_node(const Shape& shape, DType dtype) {
     if (d < 0) throw Error(fmt::format("tensor: negative dimension in shape {}", to_string(shape)));
   auto node = std::make_shared<Node>();
   node->shape = shape;
-  size_t n = static_cast<size_t>(ad::numel(shape));
-  if (dtype == f32)
-    node->values = std::vector<float>(n);
-  else
-    node->values = std::vector<double>(n);
+  node->storage = std::make_shared<Storage>(dtype, ad::numel(shape));
   return node;
 }
 
 }  // namespace
 
-Tensor Tensor::zeros(const Shape& shape, DType dtype) { return Tensor(make_node(shape, dtype)); }
+Tensor Tensor::empty(const Shape& shape, DType dtype) { return Tensor(make_node(shape, dtype)); }
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype) { return full(shape, 0.0, dtype); }
 
 Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
-  Tensor t = zeros(shape, dtype);
+  Tensor t = empty(shape, dtype);
   dispatch(dtype, [&](auto zero) {
     using T = decltype(zero);
     std::fill_n(t.data<T>(), t.numel(), static_cast<T>(value));
@@ -42,7 +43,7 @@ Tensor Tensor::ones(const Shape& shape, DType dtype) { return full(shape, 1.0, d
 Tensor Tensor::scalar(double value, DType dtype) { return full({}, value, dtype); }
 
 Tensor Tensor::from(const std::vector<double>& values, const Shape& shape, DType dtype) {
-  Tensor t = zeros(shape, dtype);
+  Tensor t = empty(shape, dtype);
   if (static_cast<int64_t>(values.size()) != t.numel())
     throw Error(fmt::format("Tensor::from: {} values given for shape {} ({} elements)",
                             values.size(), to_string(shape), t.numel()));
@@ -51,7 +52,7 @@ Tensor Tensor::from(const std::vector<double>& values, const Shape& shape, DType
 }
 
 Tensor Tensor::arange(int64_t n, DType dtype) {
-  Tensor t = zeros({n}, dtype);
+  Tensor t = empty({n}, dtype);
   for (int64_t i = 0; i < n; ++i) t.set_flat(i, static_cast<double>(i));
   return t;
 }
@@ -68,15 +69,15 @@ const Shape& Tensor::shape() const { return checked().shape; }
 
 int64_t Tensor::dim(int axis) const { return shape()[normalize_axis("dim", axis, rank())]; }
 
-DType Tensor::dtype() const { return checked().values.index() == 0 ? f32 : f64; }
+DType Tensor::dtype() const { return checked().storage->dtype(); }
 
 template <class T>
 T* Tensor::data() {
-  auto* v = std::get_if<std::vector<T>>(&checked().values);
-  if (!v)
+  const Storage& s = *checked().storage;
+  if (s.dtype() != (sizeof(T) == 4 ? f32 : f64))
     throw Error(fmt::format("tensor: data<{}>() on a {} tensor",
-                            sizeof(T) == 4 ? "float" : "double", to_string(dtype())));
-  return v->data();
+                            sizeof(T) == 4 ? "float" : "double", to_string(s.dtype())));
+  return s.data<T>();
 }
 
 template <class T>
@@ -115,9 +116,9 @@ std::vector<double> Tensor::to_vector() const {
 }
 
 Tensor Tensor::clone() const {
-  Tensor t(std::make_shared<Node>());
-  t.node_->shape = shape();
-  t.node_->values = checked().values;
+  Tensor t = empty(shape(), dtype());
+  const size_t bytes = static_cast<size_t>(numel()) * (dtype() == f32 ? 4 : 8);
+  if (bytes > 0) std::memcpy(t.node_->storage->data<void>(), checked().storage->data<void>(), bytes);
   return t;
 }
 

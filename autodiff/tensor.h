@@ -16,17 +16,17 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
-#include <variant>
 #include <vector>
 
 #include "autodiff/shape.h"
+#include "autodiff/storage.h"
 
 namespace ad {
 
-// The storage behind a Tensor. Ops and the tape hold shared pointers to nodes.
+// The node behind a Tensor. Ops and the tape hold shared pointers to nodes.
 struct Node {
   Shape shape;
-  std::variant<std::vector<float>, std::vector<double>> values;
+  std::shared_ptr<Storage> storage;  // the values; shared with views of the same numbers
   bool requires_grad = false;
   std::shared_ptr<Node> grad;  // d loss / d this node, same shape; null until backward
   std::string name;            // optional label shown by the tape printer
@@ -45,6 +45,9 @@ class Tensor {
 
   // ---- creation ----
   static Tensor zeros(const Shape& shape, DType dtype = f32);
+  // Values left uninitialised: for code that writes every element before reading any
+  // (ops use it for their outputs, so no time goes to zeroing what is overwritten).
+  static Tensor empty(const Shape& shape, DType dtype = f32);
   static Tensor ones(const Shape& shape, DType dtype = f32);
   static Tensor full(const Shape& shape, double value, DType dtype = f32);
   static Tensor scalar(double value, DType dtype = f32);

@@ -26,8 +26,8 @@ ad::Tensor Linear::forward(const ad::Tensor& x) {
         fmt::format("Linear({} -> {}): input has shape {}; expected [N, {}] or "
                     "[B, N, {}]",
                     in_features, out_features, ad::to_string(x.shape()), in_features, in_features));
-  ad::Tensor y = ad::matmul(x, weight);
-  return bias.defined() ? y + bias : y;  // bias [out] broadcasts over the rows
+  // x W + b as one op (ad::affine): the same numbers as matmul(x, weight) + bias.
+  return bias.defined() ? ad::affine(x, weight, bias) : ad::matmul(x, weight);
 }
 
 ad::Tensor leaky_relu(const ad::Tensor& x, double slope) {

@@ -130,6 +130,9 @@ const std::vector<OpCase>& op_table() {
          return gather(x[0], 1, {3, 1});
        }},
       {"matmul 2-D", {{3, 4}, {4, 5}}, any, [](X x) { return matmul(x[0], x[1]); }},
+      {"affine 2-D", {{3, 4}, {4, 5}, {5}}, any, [](X x) { return affine(x[0], x[1], x[2]); }},
+      {"affine batched", {{2, 3, 4}, {4, 5}, {5}}, any,
+       [](X x) { return affine(x[0], x[1], x[2]); }},
       {"matmul batched", {{2, 3, 4}, {2, 4, 5}}, any, [](X x) { return matmul(x[0], x[1]); }},
       {"matmul batch x shared matrix",
        {{2, 3, 4}, {4, 5}},
