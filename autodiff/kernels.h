@@ -44,6 +44,21 @@ Tensor zip(const Tensor& a, const Tensor& b, F f) {
   return out;
 }
 
+// out[i] = f(a[i], b[i], c[i]) for three tensors of one shape.
+template <class F>
+Tensor zip3(const Tensor& a, const Tensor& b, const Tensor& c, F f) {
+  Tensor out = Tensor::empty(a.shape(), a.dtype());
+  dispatch(a.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* x = a.data<T>();
+    const T* y = b.data<T>();
+    const T* z = c.data<T>();
+    T* w = out.data<T>();
+    for (int64_t i = 0, n = a.numel(); i < n; ++i) w[i] = f(x[i], y[i], z[i]);
+  });
+  return out;
+}
+
 // A shape padded on the left to 4 dimensions, and the strides with which a tensor of
 // shape `in` is read when broadcast to `out` (stride 0 along a stretched axis).
 using Dims4 = std::array<int64_t, 4>;

@@ -5,7 +5,10 @@
 #include <cmath>
 #include <numbers>
 
+#include "autodiff/kernels.h"
 #include "autodiff/ops.h"
+#include "autodiff/stable_math.h"
+#include "autodiff/tape.h"
 
 namespace nn {
 
@@ -41,11 +44,36 @@ ad::Tensor mse(const ad::Tensor& prediction, const ad::Tensor& target, Reduction
   return reduce(diff * diff, reduction);
 }
 
+namespace {
+
+// The per-element binary cross-entropy as one recorded op, forward and backward side by
+// side (the composition softplus(l) - l * t gives the same values in three passes):
+//   loss = softplus(l) - l t        (stable::softplus: max(l, 0) + log(1 + e^-|l|))
+//   d loss / d l = sigmoid(l) - t   d loss / d t = -l
+ad::Tensor bce_per_element(const ad::Tensor& logits, const ad::Tensor& target) {
+  ad::check_same_dtype("bce_with_logits", logits, target);
+  ad::Tensor loss = ad::kernels::zip(logits, target, [](auto l, auto t) {
+    return ad::stable::softplus(l) - l * t;
+  });
+  ad::tape().record("bce_with_logits", {logits, target}, loss,
+                    [logits, target](const ad::Tensor& g) -> ad::Grads {
+                      ad::Tensor dl = ad::kernels::zip3(g, logits, target, [](auto gi, auto l, auto t) {
+                        return gi * (ad::stable::sigmoid(l) - t);
+                      });
+                      ad::Tensor dt = target.requires_grad()
+                                          ? ad::kernels::zip(g, logits, [](auto gi, auto l) { return -gi * l; })
+                                          : ad::Tensor();
+                      return {dl, dt};
+                    });
+  return loss;
+}
+
+}  // namespace
+
 ad::Tensor bce_with_logits(const ad::Tensor& logits, const ad::Tensor& target,
                            Reduction reduction) {
   check_same_shape("bce_with_logits", logits, target);
-  // ad::softplus(x) is max(x, 0) + log(1 + e^-|x|), so this is the stable form above.
-  return reduce(ad::softplus(logits) - logits * target, reduction);
+  return reduce(bce_per_element(logits, target), reduction);
 }
 
 ad::Tensor gaussian_nll(const ad::Tensor& mean, const ad::Tensor& target, double sigma,

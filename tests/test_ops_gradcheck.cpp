@@ -12,6 +12,7 @@
 
 #include "autodiff/autodiff.h"
 #include "nn/conv.h"  // im2col / col2im, the ops nn/conv.cpp records
+#include "nn/loss.h"  // bce_with_logits, recorded as one op
 
 using namespace ad;
 
@@ -138,6 +139,9 @@ const std::vector<OpCase>& op_table() {
        {{2, 3, 4}, {4, 5}},
        any,
        [](X x) { return matmul(x[0], x[1]); }},
+      // nn/loss.cpp: the fused per-element loss softplus(l) - l t, both inputs differentiated.
+      {"bce_with_logits per element", {{3, 4}, {3, 4}}, any,
+       [](X x) { return nn::bce_with_logits(x[0], x[1], nn::Reduction::none); }},
       // nn/conv.cpp: [N, C, H, W] <-> [N, patches, C*k*k]; (kernel, stride, padding) last.
       {"im2col k3 stride 1 padding 1",
        {{2, 2, 4, 3}},
