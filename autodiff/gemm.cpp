@@ -13,6 +13,7 @@
 #include <string>
 
 #include "autodiff/gemm_kernels.h"
+#include "autodiff/parallel.h"
 
 namespace ad {
 
@@ -196,16 +197,14 @@ void gemm_blocked(const GemmKernel<T>& kernel, Operand<T> a, Operand<T> b, int64
 // and joining a parallel region costs 3-6 us, so smaller shares run slower threaded
 // (measured on 2 cores: 80^3 runs 25 % slower on 2 threads, 128 x 400 x 20 30 % faster).
 //
-// A note on busy machines: libgomp's worker threads spin while they wait for work.
-// When other processes compete for the cores, a spinning worker loses its claim to be
-// woken promptly, and every call can wait for a scheduler time slice (we measured
-// ~8 ms per call, 20x slower than 1 thread). OMP_WAIT_POLICY=passive avoids that.
+// (On machines shared with other busy programs, see parallel.h for why a part is never
+// left waiting for a thread that is not running.)
 constexpr int64_t min_work_per_thread = 500'000;
 
 int threads_for(int64_t m, int64_t n, int64_t k) {
   if (omp_in_parallel()) return 1;  // called from a parallel loop: it already uses the cores
   const int64_t by_work = std::max<int64_t>(1, m * n * k / min_work_per_thread);
-  return static_cast<int>(std::min<int64_t>(omp_get_max_threads(), by_work));
+  return static_cast<int>(std::min<int64_t>(max_threads(), by_work));
 }
 
 // The threads work on a grid of rows x cols parts of C, each part packing its own
@@ -244,17 +243,16 @@ void gemm_threaded(const GemmKernel<T>& kernel, Operand<T> a, Operand<T> b, int6
                    int64_t k, T alpha, T beta, T* c, int64_t ldc) {
   const int threads = threads_for(m, n, k);
   if (threads == 1) return gemm_blocked(kernel, a, b, m, n, k, alpha, beta, c, ldc);
-#pragma omp parallel num_threads(threads)
-  {
-    // The runtime may grant fewer threads than asked: split by the actual team size.
-    const ThreadGrid grid = thread_grid(omp_get_num_threads(), m, n);
-    const int t = omp_get_thread_num();
+  // One part of C per thread; parallel_for lets the caller take a part that no other
+  // thread has started (see parallel.h), so a busy machine costs at most one thread's speed.
+  const ThreadGrid grid = thread_grid(threads, m, n);
+  parallel_for(threads, [&](int t) {
     const Range rows = part_of(m, grid.rows, t / grid.cols, kernel.mr);
     const Range cols = part_of(n, grid.cols, t % grid.cols, kernel.nr);
     if (rows.begin < rows.end && cols.begin < cols.end)
       gemm_blocked(kernel, a.skip_rows(rows.begin), b.skip_cols(cols.begin), rows.end - rows.begin,
                    cols.end - cols.begin, k, alpha, beta, c + rows.begin * ldc + cols.begin, ldc);
-  }
+  });
 }
 
 template <class T>
