@@ -13,6 +13,11 @@ namespace fs = std::filesystem;
 
 const char* file_prefix(Split split) { return split == Split::train ? "train" : "t10k"; }
 
+namespace {
+// A pixel's byte 0..255 as the intensity 0..1 that models read.
+float intensity(uint8_t byte) { return byte / 255.0f; }
+}  // namespace
+
 // ---- Dataset ----
 
 int Dataset::num_classes() const {
@@ -21,6 +26,11 @@ int Dataset::num_classes() const {
 }
 
 ad::Tensor Dataset::images_nchw() const {
+  if (storage() == PixelStorage::bytes)
+    throw DataError(fmt::format("{}: images_nchw() needs the pixels as floats, but they were "
+                                "loaded as bytes; draw batches with a BatchIterator (layout "
+                                "nchw), or load with PixelStorage::floats",
+                                name));
   return ad::reshape(images, {size(), 1, rows, cols});  // same row-major values
 }
 
@@ -30,18 +40,23 @@ Dataset Dataset::subset(const std::vector<int64_t>& indices) const {
   part.cols = cols;
   part.class_names = class_names;
   part.name = name;
-  const int64_t pixels = pixels_per_image();
-  part.images = ad::Tensor::zeros({static_cast<int64_t>(indices.size()), pixels});
-  const float* from = images.data<float>();
-  float* to = part.images.data<float>();
-  for (size_t k = 0; k < indices.size(); ++k) {
-    const int64_t i = indices[k];
+  const int64_t pixels = pixels_per_image(), count = static_cast<int64_t>(indices.size());
+  for (int64_t i : indices)
     if (i < 0 || i >= size())
       throw std::out_of_range(
           fmt::format("Dataset::subset: index {} is outside [0, {}) of {}", i, size(), name));
-    std::copy_n(from + i * pixels, pixels, to + static_cast<int64_t>(k) * pixels);
-    part.labels.push_back(labels[i]);
+  // Copies image indices[k] to slot k, in whichever form the pixels are kept.
+  auto copy_images = [&](const auto* from, auto* to) {
+    for (int64_t k = 0; k < count; ++k) std::copy_n(from + indices[k] * pixels, pixels, to + k * pixels);
+  };
+  if (storage() == PixelStorage::floats) {
+    part.images = ad::Tensor::empty({count, pixels});
+    copy_images(images.data<float>(), part.images.data<float>());
+  } else {
+    part.pixel_bytes.resize(static_cast<size_t>(count * pixels));
+    copy_images(pixel_bytes.data(), part.pixel_bytes.data());
   }
+  for (int64_t i : indices) part.labels.push_back(labels[i]);
   return part;
 }
 
@@ -69,7 +84,7 @@ fs::path find_mnist_file(const fs::path& dir, Split split, const char* kind, int
 
 }  // namespace
 
-Dataset load_mnist_format(const fs::path& dir, Split split) {
+Dataset load_mnist_format(const fs::path& dir, Split split, PixelStorage storage) {
   if (!fs::is_directory(dir))
     throw DataError(fmt::format("{}: {}", dir.string(),
                                 fs::exists(dir) ? "not a directory" : "no such directory"));
@@ -87,10 +102,14 @@ Dataset load_mnist_format(const fs::path& dir, Split split) {
   data.cols = raw.cols;
   data.name = fmt::format("{} {}", dir.filename().string(), file_prefix(split));
   data.labels.assign(raw_labels.begin(), raw_labels.end());
-  data.images = ad::Tensor::zeros({raw.count, raw.rows * raw.cols});
+  if (storage == PixelStorage::bytes) {
+    data.pixel_bytes = std::move(raw.pixels);
+    return data;
+  }
+  data.images = ad::Tensor::empty({raw.count, raw.rows * raw.cols});
   // Bytes 0..255 become intensities 0..1: what a Bernoulli decoder models.
   float* pixels = data.images.data<float>();
-  for (size_t i = 0; i < raw.pixels.size(); ++i) pixels[i] = raw.pixels[i] / 255.0f;
+  for (size_t i = 0; i < raw.pixels.size(); ++i) pixels[i] = intensity(raw.pixels[i]);
   return data;
 }
 
@@ -114,8 +133,8 @@ fs::path default_data_dir() {
   return kFashionMnistPackageDir;
 }
 
-Dataset load_fashion_mnist(Split split, const fs::path& dir) {
-  Dataset data = load_mnist_format(dir.empty() ? default_data_dir() : dir, split);
+Dataset load_fashion_mnist(Split split, const fs::path& dir, PixelStorage storage) {
+  Dataset data = load_mnist_format(dir.empty() ? default_data_dir() : dir, split, storage);
   const auto& names = fashion_mnist_class_names();
   for (int label : data.labels)
     if (label >= static_cast<int>(names.size()))
@@ -201,20 +220,24 @@ bool BatchIterator::next(Batch& batch) {
                         ? ad::Shape{count, pixels}
                         : ad::Shape{count, 1, data_.rows, data_.cols};
   // A fresh tensor each time: the previous batch may still be referenced (by the tape).
-  batch.x = ad::Tensor::zeros(shape, options_.dtype);
-  const float* images = data_.images.data<float>();
+  batch.x = ad::Tensor::empty(shape, options_.dtype);
+  std::vector<float> image(pixels);  // one image's intensities in [0, 1]
   ad::dispatch(options_.dtype, [&](auto zero) {
     using T = decltype(zero);
     T* x = batch.x.data<T>();
     for (int64_t k = 0; k < count; ++k) {
-      const float* image = images + batch.indices[k] * pixels;
+      const int64_t first = batch.indices[k] * pixels;
+      if (data_.storage() == PixelStorage::floats)
+        std::copy_n(data_.images.data<float>() + first, pixels, image.data());
+      else
+        for (int64_t p = 0; p < pixels; ++p) image[p] = intensity(data_.pixel_bytes[first + p]);
       T* row = x + k * pixels;
       if (options_.binarize) {
         // A new Bernoulli draw per pixel on every visit, so the model never sees the same
         // binary image twice: a regulariser that fits the Bernoulli likelihood exactly.
         for (int64_t p = 0; p < pixels; ++p) row[p] = rng_.uniform() < image[p] ? T(1) : T(0);
       } else {
-        std::copy_n(image, pixels, row);
+        std::copy_n(image.data(), pixels, row);
       }
     }
   });

@@ -348,6 +348,35 @@ TEST_CASE("data: shuffling repeats with the seed and changes from epoch to epoch
   CHECK(std::is_sorted(order.begin(), order.end()));
 }
 
+TEST_CASE("data: pixels kept as bytes give the same batches as pixels kept as floats") {
+  TemporaryFolder folder;
+  write_gzip(folder.path / "train-images-idx3-ubyte.gz", idx_images(5, 2, 3, test_pixels(5, 6)));
+  write_plain(folder.path / "train-labels-idx1-ubyte", idx_labels({0, 1, 2, 3, 4}));
+  nn::Dataset floats = nn::load_mnist_format(folder.path, nn::Split::train);
+  nn::Dataset bytes =
+      nn::load_mnist_format(folder.path, nn::Split::train, nn::PixelStorage::bytes);
+  CHECK(floats.storage() == nn::PixelStorage::floats);
+  CHECK(bytes.storage() == nn::PixelStorage::bytes);
+  CHECK_FALSE(bytes.images.defined());
+  CHECK(bytes.pixel_bytes.size() == 30);
+  CHECK(contains(data_error_of([&] { bytes.images_nchw(); }), "BatchIterator"));
+  // The same subset, order and binarisation draws, so the same values bit for bit.
+  for (bool binarize : {false, true}) {
+    const nn::BatchOptions options{.batch_size = 2, .binarize = binarize, .seed = 9};
+    nn::BatchIterator a(floats.subset({4, 0, 2}), options), b(bytes.subset({4, 0, 2}), options);
+    nn::Batch x, y;
+    int batches = 0;
+    while (a.next(x)) {
+      REQUIRE(b.next(y));
+      CHECK(x.x.to_vector() == y.x.to_vector());
+      CHECK(x.y == y.y);
+      ++batches;
+    }
+    CHECK_FALSE(b.next(y));
+    CHECK(batches == 2);
+  }
+}
+
 TEST_CASE("data: batches in NCHW layout and float64") {
   nn::Dataset data = small_dataset(5);
   nn::BatchIterator batches(
