@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "autodiff/tensor.h"
+#include "autodiff/vecmath.h"
 
 namespace ad::kernels {
 
@@ -30,6 +31,23 @@ Tensor map(const Tensor& a, F f) {
   return out;
 }
 
+// out[i] = f(a[i]) through a vecmath kernel for float32 (AVX-512 or AVX2, or its plain
+// reference loop under AD_REFERENCE=1: vecmath.h), through the scalar form f for float64.
+//   map_fast(a, &vec::Kernels::exp, [](auto x) { return std::exp(x); })
+using VecUnary = void (*)(const float*, float*, int64_t);
+template <class F>
+Tensor map_fast(const Tensor& a, VecUnary vec::Kernels::*fast, F f) {
+  if (a.dtype() != f32) return map(a, f);
+  Tensor out = Tensor::empty(a.shape(), f32);
+  (vec::kernels().*fast)(a.data<float>(), out.data<float>(), a.numel());
+  return out;
+}
+
+// The same for a backward formula dx[i] = f(g[i], x[i]).
+using VecBinary = void (*)(const float*, const float*, float*, int64_t);
+template <class F>
+Tensor zip_fast(const Tensor& g, const Tensor& x, VecBinary vec::Kernels::*fast, F f);
+
 // out[i] = f(a[i], b[i]) for two tensors of one shape (backward formulas).
 template <class F>
 Tensor zip(const Tensor& a, const Tensor& b, F f) {
@@ -41,6 +59,14 @@ Tensor zip(const Tensor& a, const Tensor& b, F f) {
     T* z = out.data<T>();
     for (int64_t i = 0, n = a.numel(); i < n; ++i) z[i] = f(x[i], y[i]);
   });
+  return out;
+}
+
+template <class F>
+Tensor zip_fast(const Tensor& g, const Tensor& x, VecBinary vec::Kernels::*fast, F f) {
+  if (g.dtype() != f32) return zip(g, x, f);
+  Tensor out = Tensor::empty(g.shape(), f32);
+  (vec::kernels().*fast)(g.data<float>(), x.data<float>(), out.data<float>(), g.numel());
   return out;
 }
 

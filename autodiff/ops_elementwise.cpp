@@ -25,7 +25,9 @@ Tensor broadcast_binary(const char* op, const Tensor& a, const Tensor& b, F f) {
     const T* y = b.data<T>();
     T* z = out.data<T>();
     if (a.shape() == b.shape()) {  // the common case: a flat loop the compiler vectorises
-      for (int64_t i = 0, n = out.numel(); i < n; ++i) z[i] = f(x[i], y[i]);
+      const int64_t n = out.numel();
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) z[i] = f(x[i], y[i]);
       return;
     }
     kernels::for_each_broadcast(kernels::pad4(shape), kernels::broadcast_strides(a.shape(), shape),
@@ -91,13 +93,13 @@ Tensor pow(const Tensor& a, double p) {
 }
 
 Tensor exp(const Tensor& a) {
-  Tensor out = kernels::map(a, [](auto x) { return std::exp(x); });
+  Tensor out = kernels::map_fast(a, &vec::Kernels::exp, [](auto x) { return std::exp(x); });
   tape().record("exp", {a}, out, [out](const Tensor& g) -> Grads { return {g * out}; });
   return out;
 }
 
 Tensor log(const Tensor& a) {
-  Tensor out = kernels::map(a, [](auto x) { return std::log(x); });
+  Tensor out = kernels::map_fast(a, &vec::Kernels::log, [](auto x) { return std::log(x); });
   tape().record("log", {a}, out, [a](const Tensor& g) -> Grads { return {g / a}; });
   return out;
 }
@@ -122,23 +124,26 @@ Tensor abs(const Tensor& a) {
 }
 
 Tensor relu(const Tensor& a) {
-  Tensor out = kernels::map(a, [](auto x) { return x > 0 ? x : 0 * x; });
+  Tensor out = kernels::map_fast(a, &vec::Kernels::relu, [](auto x) { return x > 0 ? x : 0 * x; });
   tape().record("relu", {a}, out, [a](const Tensor& g) -> Grads {
-    return {kernels::zip(g, a, [](auto gi, auto x) { return x > 0 ? gi : decltype(gi){0}; })};
+    return {kernels::zip_fast(g, a, &vec::Kernels::relu_backward,
+                              [](auto gi, auto x) { return x > 0 ? gi : decltype(gi){0}; })};
   });
   return out;
 }
 
 Tensor sigmoid(const Tensor& a) {
-  Tensor out = kernels::map(a, [](auto x) { return stable::sigmoid(x); });
+  Tensor out =
+      kernels::map_fast(a, &vec::Kernels::sigmoid, [](auto x) { return stable::sigmoid(x); });
   tape().record("sigmoid", {a}, out, [out](const Tensor& g) -> Grads {
-    return {kernels::zip(g, out, [](auto gi, auto s) { return gi * s * (1 - s); })};
+    return {kernels::zip_fast(g, out, &vec::Kernels::sigmoid_backward,
+                              [](auto gi, auto s) { return gi * s * (1 - s); })};
   });
   return out;
 }
 
 Tensor tanh(const Tensor& a) {
-  Tensor out = kernels::map(a, [](auto x) { return std::tanh(x); });
+  Tensor out = kernels::map_fast(a, &vec::Kernels::tanh, [](auto x) { return std::tanh(x); });
   tape().record("tanh", {a}, out, [out](const Tensor& g) -> Grads {
     return {kernels::zip(g, out, [](auto gi, auto t) { return gi * (1 - t * t); })};
   });
@@ -162,7 +167,8 @@ Tensor cos(const Tensor& a) {
 }
 
 Tensor softplus(const Tensor& a) {
-  Tensor out = kernels::map(a, [](auto x) { return stable::softplus(x); });
+  Tensor out =
+      kernels::map_fast(a, &vec::Kernels::softplus, [](auto x) { return stable::softplus(x); });
   tape().record("softplus", {a}, out, [a](const Tensor& g) -> Grads {
     // d softplus(x)/dx = sigmoid(x)
     return {kernels::zip(g, a, [](auto gi, auto x) { return gi * stable::sigmoid(x); })};
@@ -171,7 +177,8 @@ Tensor softplus(const Tensor& a) {
 }
 
 Tensor log_sigmoid(const Tensor& a) {
-  Tensor out = kernels::map(a, [](auto x) { return stable::log_sigmoid(x); });
+  Tensor out = kernels::map_fast(a, &vec::Kernels::log_sigmoid,
+                                 [](auto x) { return stable::log_sigmoid(x); });
   tape().record("log_sigmoid", {a}, out, [a](const Tensor& g) -> Grads {
     // d log sigmoid(x)/dx = 1 - sigmoid(x) = sigmoid(-x)
     return {kernels::zip(g, a, [](auto gi, auto x) { return gi * stable::sigmoid(-x); })};

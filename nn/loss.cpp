@@ -52,16 +52,32 @@ namespace {
 //   d loss / d l = sigmoid(l) - t   d loss / d t = -l
 ad::Tensor bce_per_element(const ad::Tensor& logits, const ad::Tensor& target) {
   ad::check_same_dtype("bce_with_logits", logits, target);
-  ad::Tensor loss = ad::kernels::zip(logits, target, [](auto l, auto t) {
-    return ad::stable::softplus(l) - l * t;
-  });
+  const bool f32 = logits.dtype() == ad::f32;  // float32 through the vecmath kernels
+  ad::Tensor loss;
+  if (f32) {
+    loss = ad::Tensor::empty(logits.shape(), ad::f32);
+    ad::vec::kernels().bce_with_logits(logits.data<float>(), target.data<float>(),
+                                       loss.data<float>(), logits.numel());
+  } else {
+    loss = ad::kernels::zip(logits, target,
+                            [](auto l, auto t) { return ad::stable::softplus(l) - l * t; });
+  }
   ad::tape().record("bce_with_logits", {logits, target}, loss,
-                    [logits, target](const ad::Tensor& g) -> ad::Grads {
-                      ad::Tensor dl = ad::kernels::zip3(g, logits, target, [](auto gi, auto l, auto t) {
-                        return gi * (ad::stable::sigmoid(l) - t);
-                      });
+                    [logits, target, f32](const ad::Tensor& g) -> ad::Grads {
+                      ad::Tensor dl;
+                      if (f32) {
+                        dl = ad::Tensor::empty(logits.shape(), ad::f32);
+                        ad::vec::kernels().bce_with_logits_backward(
+                            g.data<float>(), logits.data<float>(), target.data<float>(),
+                            dl.data<float>(), g.numel());
+                      } else {
+                        dl = ad::kernels::zip3(g, logits, target, [](auto gi, auto l, auto t) {
+                          return gi * (ad::stable::sigmoid(l) - t);
+                        });
+                      }
                       ad::Tensor dt = target.requires_grad()
-                                          ? ad::kernels::zip(g, logits, [](auto gi, auto l) { return -gi * l; })
+                                          ? ad::kernels::zip(g, logits,
+                                                             [](auto gi, auto l) { return -gi * l; })
                                           : ad::Tensor();
                       return {dl, dt};
                     });

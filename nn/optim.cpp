@@ -6,6 +6,8 @@
 #include <map>
 #include <set>
 
+#include "nn/optim_kernels.h"
+
 namespace nn {
 
 // ---- Optimizer: parameters, buffers, state ----
@@ -147,21 +149,24 @@ void Adam::step() {
   for (size_t k = 0; k < params_.size(); ++k) {
     ad::Tensor p = params_[k].tensor, grad = p.grad();
     if (!grad.defined()) continue;
-    ad::dispatch(p.dtype(), [&](auto zero) {
-      using T = decltype(zero);
-      T* w = p.data<T>();
-      T* m = m_[k].data<T>();
-      T* v = v_[k].data<T>();
-      const T* g = grad.data<T>();
-      const T b1 = T(options.beta1), b2 = T(options.beta2), lr = T(options.lr),
-              eps = T(options.eps), c1 = T(correction1), c2 = T(correction2);
-      for (int64_t i = 0; i < p.numel(); ++i) {
-        m[i] = b1 * m[i] + (1 - b1) * g[i];
-        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
-        const T m_hat = m[i] / c1, v_hat = v[i] / c2;
-        w[i] -= lr * m_hat / (std::sqrt(v_hat) + eps);
-      }
-    });
+    if (p.dtype() == ad::f32) {  // one fused pass, SIMD where the CPU has it (optim_kernels.h)
+      const AdamStep s{float(options.lr), float(options.beta1), float(options.beta2),
+                       float(options.eps), float(correction1), float(correction2)};
+      adam_update(p.data<float>(), m_[k].data<float>(), v_[k].data<float>(), grad.data<float>(),
+                  p.numel(), s);
+      continue;
+    }
+    double* w = p.data<double>();  // float64 (gradient checks): the formula as written
+    double* m = m_[k].data<double>();
+    double* v = v_[k].data<double>();
+    const double* g = grad.data<double>();
+    const double b1 = options.beta1, b2 = options.beta2, lr = options.lr, eps = options.eps;
+    for (int64_t i = 0, n = p.numel(); i < n; ++i) {
+      m[i] = b1 * m[i] + (1 - b1) * g[i];
+      v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+      const double m_hat = m[i] / correction1, v_hat = v[i] / correction2;
+      w[i] -= lr * m_hat / (std::sqrt(v_hat) + eps);
+    }
   }
 }
 

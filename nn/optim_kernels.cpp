@@ -1,0 +1,159 @@
+// The three versions of the fused Adam update (optim_kernels.h), and the choice by ISA.
+//
+// Bit-identical results need the same roundings in the same order, so every function
+// here carries optimize("fp-contract=off"): without it GCC may turn a multiply followed
+// by an add into one FMA (it does so even with -std=c++20 once FMA is enabled, as it is
+// in the AVX2 and AVX-512 functions), which rounds once instead of twice.
+//
+// The update is memory-bound (28 bytes moved per element for a handful of operations),
+// so the SIMD versions gain from doing 8 or 16 elements per instruction and from one pass
+// instead of several, not from clever arithmetic.
+#include "nn/optim_kernels.h"
+
+#include <immintrin.h>
+
+#include <cmath>
+#include <string>
+
+#include "autodiff/shape.h"
+
+#define AD_EXACT __attribute__((optimize("fp-contract=off")))
+#define AD_AVX2_EXACT __attribute__((target("avx2,fma"), optimize("fp-contract=off")))
+#define AD_AVX2_EXACT_INLINE \
+  __attribute__((target("avx2,fma"), optimize("fp-contract=off"), always_inline)) inline
+#define AD_AVX512_EXACT \
+  __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma"), optimize("fp-contract=off")))
+#define AD_AVX512_EXACT_INLINE                                                                  \
+  __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma"), optimize("fp-contract=off"), \
+                 always_inline)) inline
+
+namespace nn {
+namespace {
+
+// ---- reference: the loop of nn::Adam::step for float parameters ----------------------
+
+AD_EXACT void adam_reference(float* w, float* m, float* v, const float* g, int64_t n,
+                             const AdamStep& s) {
+  const float b1 = s.beta1, b2 = s.beta2, lr = s.lr, eps = s.eps;
+  const float c1 = s.correction1, c2 = s.correction2;
+  for (int64_t i = 0; i < n; ++i) {
+    m[i] = b1 * m[i] + (1 - b1) * g[i];
+    v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+    const float m_hat = m[i] / c1, v_hat = v[i] / c2;
+    w[i] -= lr * m_hat / (std::sqrt(v_hat) + eps);
+  }
+}
+
+// ---- AVX2: 8 elements per register, the last n % 8 through vmaskmovps ----------------
+
+struct Avx2Constants {
+  __m256 b1, one_minus_b1, b2, one_minus_b2, c1, c2, lr, eps;
+};
+
+AD_AVX2_EXACT_INLINE Avx2Constants avx2_constants(const AdamStep& s) {
+  return {_mm256_set1_ps(s.beta1),     _mm256_set1_ps(1 - s.beta1),   _mm256_set1_ps(s.beta2),
+          _mm256_set1_ps(1 - s.beta2), _mm256_set1_ps(s.correction1), _mm256_set1_ps(s.correction2),
+          _mm256_set1_ps(s.lr),        _mm256_set1_ps(s.eps)};
+}
+
+// The reference's formula on 8 lanes, operation by operation.
+AD_AVX2_EXACT_INLINE void adam_lanes(__m256& w, __m256& m, __m256& v, __m256 g,
+                                     const Avx2Constants& k) {
+  m = _mm256_add_ps(_mm256_mul_ps(k.b1, m), _mm256_mul_ps(k.one_minus_b1, g));
+  v = _mm256_add_ps(_mm256_mul_ps(k.b2, v), _mm256_mul_ps(_mm256_mul_ps(k.one_minus_b2, g), g));
+  const __m256 m_hat = _mm256_div_ps(m, k.c1), v_hat = _mm256_div_ps(v, k.c2);
+  const __m256 step =
+      _mm256_div_ps(_mm256_mul_ps(k.lr, m_hat), _mm256_add_ps(_mm256_sqrt_ps(v_hat), k.eps));
+  w = _mm256_sub_ps(w, step);
+}
+
+AD_AVX2_EXACT void adam_avx2(float* w, float* m, float* v, const float* g, int64_t n,
+                             const AdamStep& s) {
+  const Avx2Constants k = avx2_constants(s);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 wi = _mm256_loadu_ps(w + i), mi = _mm256_loadu_ps(m + i), vi = _mm256_loadu_ps(v + i);
+    adam_lanes(wi, mi, vi, _mm256_loadu_ps(g + i), k);
+    _mm256_storeu_ps(w + i, wi);
+    _mm256_storeu_ps(m + i, mi);
+    _mm256_storeu_ps(v + i, vi);
+  }
+  if (i < n) {
+    const __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n - i)),
+                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256 wi = _mm256_maskload_ps(w + i, lanes), mi = _mm256_maskload_ps(m + i, lanes),
+           vi = _mm256_maskload_ps(v + i, lanes);
+    adam_lanes(wi, mi, vi, _mm256_maskload_ps(g + i, lanes), k);
+    _mm256_maskstore_ps(w + i, lanes, wi);
+    _mm256_maskstore_ps(m + i, lanes, mi);
+    _mm256_maskstore_ps(v + i, lanes, vi);
+  }
+}
+
+// ---- AVX-512: 16 elements per register, the last n % 16 under a lane mask -------------
+
+struct Avx512Constants {
+  __m512 b1, one_minus_b1, b2, one_minus_b2, c1, c2, lr, eps;
+};
+
+AD_AVX512_EXACT_INLINE Avx512Constants avx512_constants(const AdamStep& s) {
+  return {_mm512_set1_ps(s.beta1),     _mm512_set1_ps(1 - s.beta1),   _mm512_set1_ps(s.beta2),
+          _mm512_set1_ps(1 - s.beta2), _mm512_set1_ps(s.correction1), _mm512_set1_ps(s.correction2),
+          _mm512_set1_ps(s.lr),        _mm512_set1_ps(s.eps)};
+}
+
+// GCC 12's _mm512_sqrt_ps passes _mm512_undefined_ps() (a self-initialised variable) as
+// its unused source, which -Wmaybe-uninitialized wrongly reports once inlined (GCC bug
+// 105593, fixed in GCC 13); it is silenced for this one wrapper.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+AD_AVX512_EXACT_INLINE __m512 square_root(__m512 x) { return _mm512_sqrt_ps(x); }
+#pragma GCC diagnostic pop
+
+// Loads, updates and stores the lanes of `mask` at offset i (a full mask in the loop,
+// the first n % 16 lanes at the end; lanes outside it are neither read nor written).
+AD_AVX512_EXACT_INLINE void adam_lanes(float* w, float* m, float* v, const float* g, __mmask16 mask,
+                                       const Avx512Constants& k) {
+  __m512 wi = _mm512_maskz_loadu_ps(mask, w), mi = _mm512_maskz_loadu_ps(mask, m),
+         vi = _mm512_maskz_loadu_ps(mask, v);
+  const __m512 gi = _mm512_maskz_loadu_ps(mask, g);
+  mi = _mm512_add_ps(_mm512_mul_ps(k.b1, mi), _mm512_mul_ps(k.one_minus_b1, gi));
+  vi = _mm512_add_ps(_mm512_mul_ps(k.b2, vi), _mm512_mul_ps(_mm512_mul_ps(k.one_minus_b2, gi), gi));
+  const __m512 m_hat = _mm512_div_ps(mi, k.c1), v_hat = _mm512_div_ps(vi, k.c2);
+  const __m512 step =
+      _mm512_div_ps(_mm512_mul_ps(k.lr, m_hat), _mm512_add_ps(square_root(v_hat), k.eps));
+  wi = _mm512_sub_ps(wi, step);
+  _mm512_mask_storeu_ps(w, mask, wi);
+  _mm512_mask_storeu_ps(m, mask, mi);
+  _mm512_mask_storeu_ps(v, mask, vi);
+}
+
+AD_AVX512_EXACT void adam_avx512(float* w, float* m, float* v, const float* g, int64_t n,
+                                 const AdamStep& s) {
+  const Avx512Constants k = avx512_constants(s);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) adam_lanes(w + i, m + i, v + i, g + i, __mmask16(0xffff), k);
+  if (i < n) adam_lanes(w + i, m + i, v + i, g + i, __mmask16((1u << (n - i)) - 1u), k);
+}
+
+}  // namespace
+
+void adam_update(ad::Isa isa, float* w, float* m, float* v, const float* g, int64_t n,
+                 const AdamStep& s) {
+  if (!ad::isa_supported(isa))
+    throw ad::Error(std::string("adam_update: this CPU does not support ") + ad::to_string(isa));
+  switch (isa) {
+    case ad::Isa::reference:
+      return adam_reference(w, m, v, g, n, s);
+    case ad::Isa::avx2:
+      return adam_avx2(w, m, v, g, n, s);
+    case ad::Isa::avx512:
+      return adam_avx512(w, m, v, g, n, s);
+  }
+}
+
+void adam_update(float* w, float* m, float* v, const float* g, int64_t n, const AdamStep& s) {
+  adam_update(ad::active_isa(), w, m, v, g, n, s);
+}
+
+}  // namespace nn

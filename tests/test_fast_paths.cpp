@@ -1,0 +1,96 @@
+// The fast paths give the numbers of the plain ones. With ad::ReferenceKernels alive
+// (what AD_REFERENCE=1 does for a whole run), the gemm is the triple loop, the
+// elementwise math the std:: functions one element at a time, Adam the formula as written;
+// without it, the AVX-512 or AVX2 kernels. A whole VAE training step, run both ways from
+// the same weights, batch and noise, must agree to float rounding: each tensor within
+// 1e-4 of its largest magnitude (the sums differ only in their order of addition).
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "autodiff/autodiff.h"
+#include "nn/optim.h"
+#include "vae/models.h"
+
+namespace {
+
+struct StepResult {
+  double loss;
+  std::vector<std::vector<double>> gradients, parameters;  // after the Adam step
+};
+
+// One training step of a small Bernoulli VAE from seeded weights, batch and noise.
+StepResult vae_step() {
+  ad::Rng rng(11);
+  vae::Vae model({.input_dim = 50, .hidden = {40}, .latent_dim = 3}, rng);
+  nn::Adam adam(model, {.lr = 1e-2});
+  const ad::Tensor x = rng.uniform({17, 50}, 0.0, 1.0);  // grey pixels in [0, 1]
+  StepResult r;
+  for (int step = 0; step < 3; ++step) {  // a few steps, so Adam's moments matter too
+    adam.zero_grad();
+    vae::ElboTerms terms = model.elbo(x, rng);
+    ad::backward(terms.loss);
+    adam.step();
+    r.loss = terms.loss.item();
+  }
+  for (const nn::NamedTensor& p : model.named_parameters()) {
+    r.gradients.push_back(p.tensor.grad().to_vector());
+    r.parameters.push_back(p.tensor.to_vector());
+  }
+  return r;
+}
+
+void check_close(const std::vector<double>& fast, const std::vector<double>& plain) {
+  double largest = 0, worst = 0;
+  for (size_t i = 0; i < plain.size(); ++i) {
+    largest = std::max(largest, std::abs(plain[i]));
+    worst = std::max(worst, std::abs(fast[i] - plain[i]));
+  }
+  CHECK(worst <= 1e-4 * largest);
+}
+
+}  // namespace
+
+TEST_CASE("a VAE training step gives the same numbers with every fast path off") {
+  const StepResult fast = vae_step();
+  StepResult plain;
+  {
+    ad::ReferenceKernels reference;
+    CHECK(ad::active_isa() == ad::Isa::reference);
+    plain = vae_step();
+  }
+  CHECK(fast.loss == doctest::Approx(plain.loss).epsilon(1e-5));
+  REQUIRE(fast.gradients.size() == plain.gradients.size());
+  for (size_t k = 0; k < plain.gradients.size(); ++k) {
+    INFO("parameter ", k);
+    check_close(fast.gradients[k], plain.gradients[k]);
+    check_close(fast.parameters[k], plain.parameters[k]);
+  }
+}
+
+TEST_CASE("affine gives exactly matmul + bias") {
+  ad::Rng rng(3);
+  const ad::Tensor x = rng.normal({5, 7}), w = rng.normal({7, 4}), b = rng.normal({4});
+  const ad::Tensor fused = ad::affine(x, w, b), composed = ad::matmul(x, w) + b;
+  for (int64_t i = 0; i < fused.numel(); ++i)
+    CHECK(fused.flat(i) == doctest::Approx(composed.flat(i)).epsilon(1e-6));
+}
+
+TEST_CASE("reshape is a view: no copy, and gradients still flow") {
+  ad::Tensor x = ad::Tensor::from({1, 2, 3, 4, 5, 6}, {2, 3}).requires_grad_();
+  ad::Tensor y = ad::reshape(x, {3, 2});
+  CHECK(y.node()->storage == x.node()->storage);  // the same numbers
+  ad::backward(ad::sum(y * y));
+  CHECK(x.grad().flat(4) == 10.0);  // d/dx sum(x^2) = 2x
+}
+
+TEST_CASE("the storage pool hands a freed buffer to the next tensor of that size") {
+  { ad::Tensor warm = ad::Tensor::empty({123, 45}); }
+  const ad::StoragePoolStats before = ad::storage_pool_stats();
+  for (int i = 0; i < 10; ++i) ad::Tensor t = ad::Tensor::zeros({123, 45});
+  const ad::StoragePoolStats after = ad::storage_pool_stats();
+  CHECK(after.allocated == before.allocated);  // no new memory from the system
+  CHECK(after.reused - before.reused == 10);
+  CHECK(ad::Tensor::zeros({123, 45}).flat(5000) == 0.0);  // zeros() still zeroes a reused buffer
+}

@@ -1,0 +1,181 @@
+// Tests for nn::adam_update (nn/optim_kernels.h), the fused Adam step.
+//
+// The SIMD versions promise the reference's floats bit for bit, so every check here is
+// exact: each ISA against the reference over several steps, for lengths that leave every
+// tail (with guard values after the end), for awkward values (zero, tiny and huge
+// gradients, denormals, NaN); then the reference against nn::Adam::step itself, so that
+// the fused kernel is known to compute what the optimiser computes today.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "autodiff/shape.h"
+#include "nn/nn.h"
+#include "nn/optim_kernels.h"
+
+namespace {
+
+// Deterministic values in [lo, hi) (a 64-bit LCG), independent of the project's Rng.
+std::vector<float> uniform(int64_t n, double lo, double hi, uint64_t seed) {
+  std::vector<float> v(n);
+  for (float& x : v) {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    x = static_cast<float>(lo + (hi - lo) * (double(seed >> 11) / double(uint64_t(1) << 53)));
+  }
+  return v;
+}
+
+// The step-t constants as nn::Adam computes them (corrections in double, then float).
+nn::AdamStep step_at(int t, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
+                     double eps = 1e-8) {
+  return {.lr = float(lr),
+          .beta1 = float(beta1),
+          .beta2 = float(beta2),
+          .eps = float(eps),
+          .correction1 = float(1 - std::pow(beta1, t)),
+          .correction2 = float(1 - std::pow(beta2, t))};
+}
+
+// Same bits, or both NaN.
+bool same(float a, float b) {
+  return (std::isnan(a) && std::isnan(b)) || std::memcmp(&a, &b, sizeof a) == 0;
+}
+
+// One parameter's state: weights, moments and a gradient per step, with guard values
+// after the end of each buffer that no update may touch.
+constexpr int64_t kGuard = 20;
+constexpr float kGuardValue = -777.25f;
+
+struct State {
+  int64_t n;
+  std::vector<float> w, m, v;
+  State(int64_t size, uint64_t seed)
+      : n(size), w(uniform(size, -1, 1, seed)), m(size, 0.0f), v(size, 0.0f) {
+    for (std::vector<float>* b : {&w, &m, &v}) b->resize(size + kGuard, kGuardValue);
+  }
+  void update(ad::Isa isa, const std::vector<float>& g, const nn::AdamStep& s) {
+    nn::adam_update(isa, w.data(), m.data(), v.data(), g.data(), n, s);
+  }
+};
+
+// Counts the elements (guards included) where a and b differ.
+int64_t differences(const State& a, const State& b) {
+  int64_t count = 0;
+  for (int64_t i = 0; i < a.n + kGuard; ++i)
+    count += !same(a.w[i], b.w[i]) + !same(a.m[i], b.m[i]) + !same(a.v[i], b.v[i]);
+  return count;
+}
+
+}  // namespace
+
+TEST_CASE("adam_update: every ISA gives the reference's bits, for every length and tail") {
+  for (int64_t n : {0, 1, 7, 15, 17, 33, 1000003}) {
+    State ref(n, 1);
+    const std::vector<ad::Isa> isas = ad::supported_isas();
+    std::vector<State> fast(isas.size(), State(n, 1));
+    for (int t = 1; t <= 3; ++t) {
+      std::vector<float> g = uniform(n, -2, 2, 100 + t);
+      g.resize(n + kGuard, kGuardValue);
+      const nn::AdamStep s = step_at(t);
+      ref.update(ad::Isa::reference, g, s);
+      for (size_t k = 0; k < fast.size(); ++k) {
+        const ad::Isa isa = isas[k];
+        fast[k].update(isa, g, s);
+        const std::string isa_name = ad::to_string(isa);
+        CAPTURE(isa_name);
+        CAPTURE(n);
+        CAPTURE(t);
+        CHECK(differences(fast[k], ref) == 0);
+      }
+    }
+    for (int64_t i = n; i < n + kGuard; ++i) CHECK(ref.w[i] == kGuardValue);
+  }
+}
+
+TEST_CASE("adam_update: awkward values are handled as the reference handles them") {
+  const float tiny = std::numeric_limits<float>::denorm_min();
+  const float huge = 1e30f, nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  // 37 gradients: an odd length, so every ISA also runs its tail on them.
+  const std::vector<float> g = {0,    -0.0f, tiny,  -tiny,  1e-20f, -1e-20f, huge,   -huge,
+                                nan,  inf,   -inf,  1e-3f,  3.5f,   -7.25f,  1e-38f, 2e-45f,
+                                1,    -1,    0.1f,  -0.1f,  1e5f,   -1e5f,   42,     1e-10f,
+                                0.5f, -0.5f, 1e19f, 1e-19f, 2,      -2,      3,      -3,
+                                4,    -4,    5,     -5,     6};
+  const int64_t n = int64_t(g.size());
+  // Odd hyperparameters too: eps = 0 (0/0 where v = 0), a large learning rate.
+  for (const nn::AdamStep& s : {step_at(1), step_at(1000, 0.5, 0.5, 0.9, 0.0), step_at(7, 1e-2)}) {
+    State ref(n, 9);
+    ref.update(ad::Isa::reference, g, s);
+    for (ad::Isa isa : ad::supported_isas()) {
+      State fast(n, 9);
+      fast.update(isa, g, s);
+      const std::string isa_name = ad::to_string(isa);
+      CAPTURE(isa_name);
+      CAPTURE(s.eps);
+      CHECK(differences(fast, ref) == 0);
+    }
+  }
+}
+
+TEST_CASE("adam_update: the reference computes what nn::Adam::step computes") {
+  // loss = sum(p * c) for a constant c, so the gradient of p is exactly c.
+  const int64_t n = 37;
+  const std::vector<float> w0 = uniform(n, -1, 1, 3);
+  std::vector<std::vector<float>> grads;
+  for (int t = 1; t <= 3; ++t) grads.push_back(uniform(n, -2, 2, 50 + t));
+
+  ad::Tensor p =
+      ad::Tensor::from(std::vector<double>(w0.begin(), w0.end()), {n}, ad::f32).requires_grad_();
+  nn::Adam adam({{"p", p}}, {.lr = 1e-2});
+  State ref(n, 0);
+  std::copy(w0.begin(), w0.end(), ref.w.begin());
+  for (int t = 1; t <= 3; ++t) {
+    const std::vector<float>& g = grads[t - 1];
+    adam.zero_grad();
+    ad::backward(
+        ad::sum(p * ad::Tensor::from(std::vector<double>(g.begin(), g.end()), {n}, ad::f32)));
+    adam.step();
+    std::vector<float> padded = g;
+    padded.resize(n + kGuard, kGuardValue);
+    ref.update(ad::Isa::reference, padded, step_at(t, 1e-2));
+    int64_t differ = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      differ += !same(p.data<float>()[i], ref.w[i]);
+      differ += !same(adam.buffer("adam/m/p").data<float>()[i], ref.m[i]);
+      differ += !same(adam.buffer("adam/v/p").data<float>()[i], ref.v[i]);
+    }
+    CAPTURE(t);
+    CHECK(differ == 0);
+  }
+}
+
+TEST_CASE("adam_update: the default entry point, and an ISA the CPU lacks throws ad::Error") {
+  const std::vector<float> g = uniform(19, -1, 1, 4);
+  State a(19, 2), b(19, 2);
+  nn::adam_update(a.w.data(), a.m.data(), a.v.data(), g.data(), 19, step_at(1));
+  b.update(ad::active_isa(), g, step_at(1));
+  CHECK(differences(a, b) == 0);
+
+  // Not an ISA at all: never supported, so this path is checked on every machine.
+  const ad::Isa bogus = static_cast<ad::Isa>(42);
+  std::string message;
+  try {
+    a.update(bogus, g, step_at(1));
+  } catch (const ad::Error& e) {
+    message = e.what();
+  }
+  CHECK(message.find(ad::to_string(bogus)) != std::string::npos);
+  for (ad::Isa isa : {ad::Isa::avx2, ad::Isa::avx512}) {
+    if (ad::isa_supported(isa)) continue;
+    const std::string isa_name = ad::to_string(isa);
+    CAPTURE(isa_name);
+    CHECK_THROWS_AS(a.update(isa, g, step_at(1)), ad::Error);
+  }
+}
