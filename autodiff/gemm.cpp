@@ -3,7 +3,6 @@
 // The design of the blocking is described in gemm_kernels.h.
 #include "autodiff/gemm.h"
 
-#include <omp.h>
 
 #include <algorithm>
 #include <cstddef>
@@ -202,7 +201,7 @@ void gemm_blocked(const GemmKernel<T>& kernel, Operand<T> a, Operand<T> b, int64
 constexpr int64_t min_work_per_thread = 500'000;
 
 int threads_for(int64_t m, int64_t n, int64_t k) {
-  if (omp_in_parallel()) return 1;  // called from a parallel loop: it already uses the cores
+  if (in_parallel_part()) return 1;  // called from a parallel part: it already uses the cores
   const int64_t by_work = std::max<int64_t>(1, m * n * k / min_work_per_thread);
   return static_cast<int>(std::min<int64_t>(max_threads(), by_work));
 }

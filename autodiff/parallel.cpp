@@ -129,10 +129,12 @@ Pool& pool() {
 
 int max_threads() { return omp_get_max_threads(); }
 
+bool in_parallel_part() { return t_inside_part || omp_in_parallel(); }
+
 void parallel_for(int parts, const std::function<void(int)>& work) {
   const int threads = std::min(parts, max_threads());
   if (parts <= 0) return;
-  if (threads <= 1 || t_inside_part || omp_in_parallel()) {
+  if (threads <= 1 || in_parallel_part()) {
     for (int part = 0; part < parts; ++part) work(part);
     return;
   }

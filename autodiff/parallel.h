@@ -25,5 +25,8 @@ namespace ad {
 void parallel_for(int parts, const std::function<void(int part)>& work);
 
 int max_threads();  // omp_get_max_threads(): the caller plus the helpers
+// Is this thread running a part of a parallel_for (or inside an OpenMP region)? Kernels
+// called from a part then stay on their thread.
+bool in_parallel_part();
 
 }  // namespace ad

@@ -52,8 +52,9 @@ AD_AVX2_INLINE V copy_sign(V magnitude, V sign) {  // |magnitude| with sign's si
 
 // v 2^n for whole numbers n in [-252, 254] (as vscalefps): 2^n itself may not be a float
 // (2^128, 2^-150), so v is multiplied by 2^floor(n/2) and then by 2^(n - floor(n/2)),
-// both normal floats built from their exponent bits. For the |v| ~ 1 used here the
-// first product is exact, so the result is rounded once (also into denormals).
+// both normal floats built from their exponent bits. For the v used here (e^r ~ 1 in exp,
+// the tiny c in log1p) the first product is still a normal float, hence exact, so the
+// result is rounded once, also when it is a denormal.
 AD_AVX2_INLINE V scale(V v, V n) {
   const __m256i k = _mm256_cvtps_epi32(n);
   const __m256i half = _mm256_srai_epi32(k, 1);

@@ -159,6 +159,23 @@ const std::vector<OpCase>& op_table() {
        {{1, 4, 12}},
        any,
        [](X x) { return nn::col2im(x[0], 3, 5, 5, 2, 3, 0); }},
+      // nn/conv.cpp's fast convolutions: x, weight [, bias]; (stride, padding[, output_padding]).
+      {"conv2d k3 stride 2 padding 1 with bias",
+       {{2, 2, 5, 4}, {3, 2, 3, 3}, {3}},
+       any,
+       [](X x) { return nn::conv2d(x[0], x[1], x[2], 2, 1); }},
+      {"conv2d k2 stride 1 padding 0 without bias",
+       {{1, 3, 4, 3}, {2, 3, 2, 2}},
+       any,
+       [](X x) { return nn::conv2d(x[0], x[1], Tensor(), 1, 0); }},
+      {"conv_transpose2d k3 stride 2 padding 1 output_padding 1 with bias",
+       {{1, 2, 3, 2}, {2, 3, 3, 3}, {3}},
+       any,
+       [](X x) { return nn::conv_transpose2d(x[0], x[1], x[2], 2, 1, 1); }},
+      {"conv_transpose2d k2 stride 3 output_padding 2 without bias (gaps)",
+       {{2, 2, 2, 2}, {2, 1, 2, 2}},
+       any,
+       [](X x) { return nn::conv_transpose2d(x[0], x[1], Tensor(), 3, 0, 2); }},
   };
   return table;
 }

@@ -74,7 +74,7 @@ int64_t differences(const State& a, const State& b) {
 
 }  // namespace
 
-TEST_CASE("adam_update: every ISA gives the reference's bits, for every length and tail") {
+TEST_CASE("adam_update, vectorised: each ISA gives the reference's bits, for any length") {
   for (int64_t n : {0, 1, 7, 15, 17, 33, 1000003}) {
     State ref(n, 1);
     const std::vector<ad::Isa> isas = ad::supported_isas();
@@ -98,7 +98,7 @@ TEST_CASE("adam_update: every ISA gives the reference's bits, for every length a
   }
 }
 
-TEST_CASE("adam_update: awkward values are handled as the reference handles them") {
+TEST_CASE("adam_update, vectorised: awkward values are handled as the reference handles them") {
   const float tiny = std::numeric_limits<float>::denorm_min();
   const float huge = 1e30f, nan = std::numeric_limits<float>::quiet_NaN();
   const float inf = std::numeric_limits<float>::infinity();
@@ -124,7 +124,7 @@ TEST_CASE("adam_update: awkward values are handled as the reference handles them
   }
 }
 
-TEST_CASE("adam_update: the reference computes what nn::Adam::step computes") {
+TEST_CASE("adam_update, vectorised: the reference computes what nn::Adam::step computes") {
   // loss = sum(p * c) for a constant c, so the gradient of p is exactly c.
   const int64_t n = 37;
   const std::vector<float> w0 = uniform(n, -1, 1, 3);
@@ -156,7 +156,7 @@ TEST_CASE("adam_update: the reference computes what nn::Adam::step computes") {
   }
 }
 
-TEST_CASE("adam_update: the default entry point, and an ISA the CPU lacks throws ad::Error") {
+TEST_CASE("adam_update, vectorised: the default entry point; a missing ISA throws ad::Error") {
   const std::vector<float> g = uniform(19, -1, 1, 4);
   State a(19, 2), b(19, 2);
   nn::adam_update(a.w.data(), a.m.data(), a.v.data(), g.data(), 19, step_at(1));
