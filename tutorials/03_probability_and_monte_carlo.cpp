@@ -70,12 +70,30 @@ void bayes_rule(tut::Tutorial& t, ad::Rng& rng, int samples) {
   }
   t.check_close("L02", "posterior sums to 1", posterior[0] + posterior[1] + posterior[2], 1.0,
                 1e-15);
+  t.note(
+      "The slides (000) and note 004 write these sums from i = 0 to n over theta_1 ... theta_n:");
+  t.note("n + 1 terms; the sum runs over i = 1..n, here the 3 coins. (The theorem needs the");
+  t.note("theta_i to be mutually exclusive and to cover every case, as the three coins do.)");
+  // 001 (as converted) writes p(h|x) = p(x|h) / p(x), without the prior p(h).
+  double without_prior = 0;
+  for (int i = 0; i < 3; ++i) without_prior += likelihood(heads[i]) / p_x;
+  t.check_true("L02", "notes' slip (001): p(x|theta)/p(x) without the prior is no distribution",
+               std::abs(without_prior - 1) > 1e-3,
+               fmt::format("it sums to {:.4f} over the coins, not 1", without_prior));
+  t.note("(001 has Bayes' theorem right a few lines earlier, P(h|x) = P(x|h) P(h) / P(x); the");
+  t.note(" later p_theta(h|x) = p_theta(x|h) / p_theta(x) lost the factor p_theta(h), perhaps in");
+  t.note(" the conversion of the handwriting.)");
 }
 
 // ---------------------------------------------------------------- L03
 void biased_coin(tut::Tutorial& t, ad::Rng& rng, bool quick) {
-  t.section("L03", "Monte Carlo: the biased coin, E[X] = (1/n) sum x_i, error ~ 1/sqrt(n)");
+  t.section("L03", "Monte Carlo: the biased coin, E[X] ~ (1/n) sum x_i, error ~ 1/sqrt(n)");
   const double p = 0.3;
+  t.note("X = 1 for heads, 0 for tails, P(X = 1) = p = {}: a Bernoulli variable (the slides say",
+         p);
+  t.note("'binomial': the number of heads in n flips is binomial, one flip is Bernoulli). The");
+  t.note("slides write E[X] = (1 + 0 + 1 + ... + 0) / n; the average is an estimate of E[X],");
+  t.note("off by about sqrt(p (1 - p) / n), which is what this section measures.");
   const int reps = quick ? 100 : 400;
   const int max_exp = quick ? 4 : 5;  // n up to 10^max_exp
   std::vector<double> ns, rmse, theory, one_run;
@@ -138,8 +156,9 @@ void biased_coin(tut::Tutorial& t, ad::Rng& rng, bool quick) {
 // ---------------------------------------------------------------- L06
 void evidence_integral(tut::Tutorial& t, ad::Rng& rng, int samples) {
   t.section("L06", "p(x) = int p(x|z) p(z) dz: closed form vs quadrature vs Monte Carlo");
-  const LinearGaussian model = LinearGaussian::random(2, 1, 0.6, rng);
-  const std::vector<double> x = model.sample_x(rng);
+  ad::Rng example_rng(t.seed() + 106);  // the model and x: the same whatever --samples is
+  const LinearGaussian model = LinearGaussian::random(2, 1, 0.6, example_rng);
+  const std::vector<double> x = model.sample_x(example_rng);
   t.note("z ~ N(0, 1), x|z ~ N(W z + b, 0.6^2 I_2), W = ({:.4f}, {:.4f}), x = ({:.4f}, {:.4f})",
          model.w(0, 0), model.w(1, 0), x[0], x[1]);
   const double exact = std::exp(model.log_evidence(x));
@@ -147,6 +166,15 @@ void evidence_integral(tut::Tutorial& t, ad::Rng& rng, int samples) {
   const double quad = vae::integrate(integrand, -12, 12);
   t.check_close("L06", "p(x): closed form N(x; b, W W^T + sigma^2 I) vs Simpson quadrature", exact,
                 quad, 1e-9);
+  // 001 (as converted) first writes p(x) = int p(x|h) dh, then int p(x|h) p(h) dh.
+  const double without_prior =
+      vae::integrate([&](double z) { return std::exp(model.log_likelihood(x, {z})); }, -12, 12);
+  t.check_true("L06", "notes' slip (001): int p(x|z) dz without p(z) is not p(x)",
+               std::abs(without_prior - exact) > 1e-3 * exact,
+               fmt::format("{:.6f} vs p(x) = {:.6f}", without_prior, exact));
+  t.note("(z is continuous with p(z) = N(0, 1), so p(x) is an integral over z. Note 003's eq. (5)");
+  t.note(" sums over z in {{0,1}}^k although its prior is N(0, I): for a Gaussian z it is this");
+  t.note(" integral; a sum over binary z belongs to a model with binary latents, such as an RBM.)");
   const Gaussian post = model.posterior(x);
   const double post_mean_quad =
       vae::integrate([&](double z) { return z * integrand(z); }, -12, 12) / quad;
@@ -157,6 +185,8 @@ void evidence_integral(tut::Tutorial& t, ad::Rng& rng, int samples) {
   t.check_within_se("L06",
                     "p(x): naive Monte Carlo mean of p(x|z), z ~ p(z), vs closed form (4 SE)",
                     naive.mean(), naive.se(), exact, n_se);
+  t.note("(note 002 writes this estimate as P(X) ~ sum_z P(X|z): the mean (1/n) sum_i P(X|z_i),");
+  t.note(" z_i ~ P(z), is meant; the plain sum grows with n.)");
 }
 
 // ---------------------------------------------------------------- L19
@@ -210,8 +240,11 @@ void naive_vs_proposal(tut::Tutorial& t, ad::Rng& rng, bool quick) {
   t.note("  so the expected relative error is sqrt((that - 1) / n).");
   std::vector<double> ks, naive_err, naive_pred, naive_ess, q_err, q_pred, q_ess;
   for (int k : dims) {
-    const LinearGaussian model = LinearGaussian::random(k, k, 0.5, rng);
-    const std::vector<double> x = model.sample_x(rng);
+    // The model of dimension k and its x come from their own stream: the same in a --quick
+    // run (which stops at k = 16) and a full one.
+    ad::Rng example_rng(t.seed() + 1000 + k);
+    const LinearGaussian model = LinearGaussian::random(k, k, 0.5, example_rng);
+    const std::vector<double> x = model.sample_x(example_rng);
     const double log_px = model.log_evidence(x);
     const Gaussian prior{std::vector<double>(k, 0.0), Matrix::identity(k)};
     Gaussian q = model.posterior(x);
@@ -253,7 +286,8 @@ void naive_vs_proposal(tut::Tutorial& t, ad::Rng& rng, bool quick) {
                q_pred.back(), naive_pred.back());
   t.note("At large k the naive estimate's own standard error is no longer trustworthy: the");
   t.note("weights are so heavy-tailed that the sample variance misses the rare huge ones.");
-  t.note("notes' slip (002): 'sampling from P(z)' before eq. (11) means sampling from Q(z|X).");
+  t.note("notes' slip (002): 'sampling from P(z)' before eq. (11), and again in the sentence");
+  t.note("after it, means sampling from Q(z|X): sampling from P(z) is what fails above.");
 
   tut::Plot err("evidence_relative_error",
                 "Estimating p(x): relative error against latent dimension");
@@ -274,8 +308,9 @@ void naive_vs_proposal(tut::Tutorial& t, ad::Rng& rng, bool quick) {
 void nats_and_bits(tut::Tutorial& t, ad::Rng& rng, int samples) {
   t.section("L20", "The terms in nats and bits (note 002, section 2.4.2)");
   const int k = 2;
-  const LinearGaussian model = LinearGaussian::random(4, k, 0.7, rng);
-  const std::vector<double> x = model.sample_x(rng);
+  ad::Rng example_rng(t.seed() + 120);  // the model and x: the same whatever --samples is
+  const LinearGaussian model = LinearGaussian::random(4, k, 0.7, example_rng);
+  const std::vector<double> x = model.sample_x(example_rng);
   const Gaussian post = model.posterior(x);
   std::vector<double> m(post.mean), sd(k);
   for (int i = 0; i < k; ++i) m[i] += 0.25, sd[i] = std::sqrt(post.cov(i, i));
@@ -286,17 +321,32 @@ void nats_and_bits(tut::Tutorial& t, ad::Rng& rng, int samples) {
   const double recon = -vae::expected_log_likelihood(model, x, q);
   const double neg_log_px = -model.log_evidence(x);
   const double gap = vae::kl_to_posterior(model, x, q);
-  t.note("{:<52} {:>10} {:>10}", "", "nats", "bits");
+  t.note("{:<52} {:>10} {:>10}", "(*): note 002 writes it differently, see below", "nats", "bits");
   auto row = [&](const char* what, double nats) {
     t.note("{:<52} {:>10.4f} {:>10.4f}", what, nats, nats / ln2);
   };
   row("KL(q(z|x) || p(z)): bits to construct z", kl_prior);
-  row("-E_q[log p(x|z)]: bits to reconstruct x from z", recon);
+  row("-E_q[log p(x|z)]: bits to reconstruct x from z (*)", recon);
   row("sum = -ELBO", kl_prior + recon);
   row("-log p(x): bits for x under the model", neg_log_px);
-  row("KL(q || p(z|x)): the price of a sub-optimal q", gap);
+  row("KL(q || p(z|x)): the price of a sub-optimal q (*)", gap);
   t.check_close("L20", "-ELBO in bits vs (-log p(x) + KL(q||p(z|x))) in bits",
                 (kl_prior + recon) / ln2, (neg_log_px + gap) / ln2, 1e-12);
+  t.note("(*) Note 002 writes the reconstruction's code length as P(X|z) ('minimize P(X|z)');");
+  t.note("it is -log P(X|z), to be minimised (P(X|z) maximised). It calls KL(Q(z|X) || P(z)) the");
+  t.note("'price' for Q being a sub-optimal encoding; the price of a sub-optimal q is the excess");
+  t.note("of -ELBO over -log p(x), KL(q || p(z|x)), as in the table: it vanishes at the best q,");
+  t.note("the posterior, where KL(q || p(z)) does not:");
+  {
+    const double gap_at_post = vae::kl_to_posterior(model, x, post);
+    const double kl_prior_at_post =
+        vae::kl_gaussian(post.mean, post.cov, std::vector<double>(k, 0.0), Matrix::identity(k));
+    t.check_close("L20", "at q = p(z|x): the price KL(q || p(z|x)) = 0", gap_at_post, 0.0, 0,
+                  1e-10);
+    t.check_true("L20", "... while KL(q || p(z)) is not 0 there (bits still spent on z)",
+                 kl_prior_at_post > 1e-3,
+                 fmt::format("KL(p(z|x) || p(z)) = {:.4f} nats", kl_prior_at_post));
+  }
   vae::RunningMean kl_bits, recon_bits;
   const Gaussian prior{std::vector<double>(k, 0.0), Matrix::identity(k)};
   for (int s = 0; s < samples; ++s) {

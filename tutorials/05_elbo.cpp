@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <vector>
 
 #include "autodiff/autodiff.h"
@@ -102,6 +103,32 @@ void elbo_identity(tut::Tutorial& t, ad::Rng& rng, const LinearGaussian& model,
       vae::kl_gaussian(q.mean, q.cov, std::vector<double>(k, 0.0), Matrix::identity(k));
   t.check_close("L07", "slides' loss -E_q[log p(x|z)] + KL(q||p(z)) vs KL(q||p(z|x)) - log p(x)",
                 loss, vae::kl_to_posterior(model, x, q) - log_px, 1e-12);
+  // 000 calls the loss L itself the lower bound; 004 writes L <= log P(x). It is -L.
+  t.check_less_equal("L07", "the bound is -L: -L (= ELBO) <= log p(x)", -loss, log_px);
+  t.check_true("L07", "notes' slip (000, 004): 'L <= log p(x)' fails for the loss L itself",
+               !(loss <= log_px), fmt::format("L = {:.4f} > log p(x) = {:.4f}", loss, log_px));
+  t.note("(000 says the loss L 'is the lower bound of the log-likelihood' and calls it the");
+  t.note(" ELBO, 004 writes L <= log P(x); both then write log p(x) >= -L, which is right.)");
+
+  // 003: 'minimizing the KL divergence is equivalent to maximizing the ELBO w.r.t. theta and
+  // phi'. log p_theta(x) = ELBO + KL is constant in phi (q) but not in theta (the model).
+  ad::Rng q2_rng(t.seed() + 107);  // the same q2 whatever --samples is
+  const Gaussian q2 = random_q(k, q2_rng, post);
+  LinearGaussian model2 = model;
+  for (double& w : model2.w.values) w *= 1.1;  // another theta, same q
+  const double d_elbo_phi = vae::elbo(model, x, q2) - vae::elbo(model, x, q);
+  const double d_kl_phi = vae::kl_to_posterior(model, x, q2) - vae::kl_to_posterior(model, x, q);
+  const double d_elbo_theta = vae::elbo(model2, x, q) - vae::elbo(model, x, q);
+  const double d_kl_theta = vae::kl_to_posterior(model2, x, q) - vae::kl_to_posterior(model, x, q);
+  t.check_close("L07", "same theta, another q: change of ELBO vs minus change of KL", d_elbo_phi,
+                -d_kl_phi, 1e-9);
+  t.check_close("L07", "another theta (W x 1.1), same q: ELBO change + KL change vs log p change",
+                d_elbo_theta + d_kl_theta, model2.log_evidence(x) - log_px, 1e-9);
+  t.check_true("L07", "notes' slip (003): so with respect to theta, max ELBO != min KL",
+               std::abs(d_elbo_theta + d_kl_theta) > 1e-3,
+               fmt::format("ELBO {:+.4f}, KL {:+.4f}", d_elbo_theta, d_kl_theta));
+  t.note("(003 says minimising the KL is equivalent to maximising the ELBO w.r.t. theta and phi;");
+  t.note(" it holds w.r.t. phi only, since log p_theta(x) = ELBO + KL depends on theta.)");
 }
 
 // ---------------------------------------------------------------- L16
@@ -120,10 +147,14 @@ void inserting_q_over_q(tut::Tutorial& t, ad::Rng& rng, const LinearGaussian& mo
   t.note("         = E_q[log p(x,z)/q] + E_q[log q/p(z|x)]     (p(x,z) = p(z|x) p(x))");
   t.note("         = ELBO + KL(q || p(z|x)) >= ELBO");
 
+  t.note("(note 001, as converted, writes the first term as E_q[log p(x|h)/q(h|x)] and the");
+  t.note(" second step as a ratio of the two fractions; with p(x,h) = p(h|x) p(x) it is their");
+  t.note(" product: p(x,h)/q * q/p(h|x) = p(x). 001 itself expands the term as p(x|h) p(h)/q.)");
   // Computational flow: x -> encoder q(z|x) -> sample z -> decoder p(x|z) -> objective.
   {
+    ad::Rng flow_rng(t.seed() + 116);  // one eps, the same whatever --samples is
     std::vector<double> eps(k), z(k);
-    for (int i = 0; i < k; ++i) eps[i] = rng.normal(), z[i] = m[i] + sd[i] * eps[i];
+    for (int i = 0; i < k; ++i) eps[i] = flow_rng.normal(), z[i] = m[i] + sd[i] * eps[i];
     t.note(
         "flow: x -> encoder q(z|x) = N(m, diag s^2) -> eps = ({:.3f}) -> z = m + s * eps = "
         "({:.3f})",
@@ -156,6 +187,14 @@ void inserting_q_over_q(tut::Tutorial& t, ad::Rng& rng, const LinearGaussian& mo
       vae::kl_gaussian(q.mean, q.cov, std::vector<double>(k, 0.0), Matrix::identity(k));
   t.check_close("L16", "ELBO = E_q[log p(x|z)] - KL(q||p(z)) vs E_q[log p(x,z)] - E_q[log q]",
                 split, vae::elbo(model, x, q), 1e-12);
+  // With p(x|z) where the joint belongs, the two terms no longer add up to log p(x): they
+  // miss E_q[log p(z)] (eq. 22 of note 003).
+  const double with_conditional =
+      vae::expected_log_likelihood(model, x, q) - vae::expected_log_q(q);
+  t.check_close("L16",
+                "notes' slip (001): E_q[log p(x|z)/q] + KL - log p(x) vs -E_q[log p(z)], not 0",
+                with_conditional + vae::kl_to_posterior(model, x, q) - log_px,
+                -vae::expected_log_prior(q), 1e-9);
 }
 
 // ---------------------------------------------------------------- L23
@@ -181,6 +220,7 @@ void elbo_pieces(tut::Tutorial& t, ad::Rng& rng, const LinearGaussian& model,
     log_prior.add(model.log_prior(z));
     log_q.add(vae::gaussian_log_density(z, q));
   }
+  t.note("(eqs. (20) and (24) end their integrals over z with dx; it is dz, as in (21), (23))");
   t.check_close("L23", "eq. (22) -D/2 log 2pi - 1/2 sum(mu^2 + sigma^2) vs expected_log_prior",
                 eq22, vae::expected_log_prior(q), 1e-12);
   t.check_within_se("L23", "E_q[log p(z)]: Monte Carlo vs eq. (22) (4 SE)", log_prior.mean(),
@@ -208,8 +248,24 @@ void elbo_pieces(tut::Tutorial& t, ad::Rng& rng, const LinearGaussian& model,
 }
 
 // ---------------------------------------------------------------- L08
-void likelihoods(tut::Tutorial& t, ad::Rng& rng) {
+// The maximiser of a unimodal f on [lo, hi], by golden-section search.
+double argmax_golden(const std::function<double(double)>& f, double lo, double hi) {
+  const double g = (std::sqrt(5.0) - 1) / 2;
+  double a = lo, b = hi, c = b - g * (b - a), d = a + g * (b - a);
+  double fc = f(c), fd = f(d);
+  for (int i = 0; i < 200 && b - a > 1e-13 * (1 + std::abs(a)); ++i) {
+    if (fc > fd) {
+      b = d, d = c, fd = fc, c = b - g * (b - a), fc = f(c);
+    } else {
+      a = c, c = d, fc = fd, d = a + g * (b - a), fd = f(d);
+    }
+  }
+  return (a + b) / 2;
+}
+
+void likelihoods(tut::Tutorial& t) {
   t.section("L08", "Gaussian likelihood -> squared error; Bernoulli -> binary cross-entropy");
+  ad::Rng rng(t.seed() + 108);  // the example's x, mu and logits: the same whatever --samples is
   const int d = 4;
   const double sigma = 0.5;
   std::vector<double> x(d), mu_a(d), mu_b(d);
@@ -233,7 +289,13 @@ void likelihoods(tut::Tutorial& t, ad::Rng& rng) {
                 -(squared_error(mu_a) - squared_error(mu_b)) / (2 * sigma * sigma), 1e-12);
   t.note("so -log p(x|z) = |x - mu(z)|^2 / (2 sigma^2) + d log sigma + d/2 log 2pi: squared error");
   t.note("scaled by 1/(2 sigma^2) plus a constant. The slides' 1/2 |x - mu|^2 is sigma = 1 with");
-  t.note("the constant dropped; a different sigma reweights reconstruction against the KL.");
+  t.note("the constant dropped; a different sigma reweights reconstruction against the KL. (The");
+  t.note(
+      "slides' step 'proportional to -sum 1/2 (x_i - mu_i(z))^2' holds only for one fixed sigma");
+  t.note("shared by all i: with their sigma_i(z) the weights 1/sigma_i^2 and the log sigma_i");
+  t.note(
+      "terms stay. Note 004 writes log P(x|z) as proportional to +(x - mu)^T Sigma^-1 (x - mu):");
+  t.note("the sign and the 1/2 are lost; it is -1/2 of that plus a constant, as checked above.)");
   // The slides' normaliser 1/sqrt(2 pi sigma_i) against 1/sqrt(2 pi sigma_i^2), by quadrature.
   const double m = 0.3;
   const double area_right = vae::integrate(
@@ -251,11 +313,34 @@ void likelihoods(tut::Tutorial& t, ad::Rng& rng) {
                 area_right, 1.0, 1e-10);
   t.check_close("L08", "notes' slip: with 000's 1/sqrt(2 pi sigma) it integrates to sqrt(sigma)",
                 area_slide, std::sqrt(sigma), 1e-10);
-  t.note(
-      "(sigma = {}: the slide's normaliser is off by a factor sqrt(sigma) = {:.6f}; in the log it",
-      sigma, std::sqrt(sigma));
-  t.note(
-      "adds 1/2 log sigma_i per coordinate, a constant in z, so the loss's gradient is unchanged)");
+  t.note("(sigma = {}: the slide's normaliser is off by a factor sqrt(sigma) = {:.6f}.) In the",
+         sigma, std::sqrt(sigma));
+  t.note("log it adds 1/2 log sigma_i per coordinate. For a fixed sigma that is a constant; but");
+  t.note("the slide's sigma_i(z) is an output of the decoder, and then the wrong normaliser");
+  t.note("changes the gradient with respect to sigma and biases the variance that is learned.");
+  t.note("Fitting one sigma to residuals r_j by maximum likelihood:");
+  {
+    std::vector<double> r(1000);
+    double mean_r2 = 0;
+    for (double& v : r) v = 0.5 * rng.normal(), mean_r2 += v * v / static_cast<double>(r.size());
+    auto log_lik = [&](double log_s, bool slide) {  // sum_j log N(r_j; 0, s^2), either normaliser
+      const double s2 = std::exp(2 * log_s);
+      double total = 0;
+      for (double v : r)
+        total += -0.5 * std::log(2 * M_PI * (slide ? std::sqrt(s2) : s2)) - v * v / (2 * s2);
+      return total;
+    };
+    const double best = std::exp(2 * argmax_golden([&](double l) { return log_lik(l, false); },
+                                                   std::log(1e-3), std::log(1e3)));
+    const double best_slide = std::exp(2 * argmax_golden([&](double l) { return log_lik(l, true); },
+                                                         std::log(1e-3), std::log(1e3)));
+    t.check_close("L08", "ML sigma^2 with 1/sqrt(2 pi sigma^2) (numerical) vs mean r^2", best,
+                  mean_r2, 1e-6);
+    t.check_close("L08", "ML sigma^2 with 000's 1/sqrt(2 pi sigma) (numerical) vs 2 mean r^2",
+                  best_slide, 2 * mean_r2, 1e-6);
+    t.note("so with the slide's normaliser a learned variance comes out twice the mean squared");
+    t.note("error ({:.4f} instead of {:.4f} for these {} residuals).", best_slide, best, r.size());
+  }
 
   // Bernoulli: log prod theta^x (1-theta)^(1-x) = -BCE(x, theta); on the tape from logits.
   const int pixels = 6;
@@ -286,8 +371,9 @@ void likelihoods(tut::Tutorial& t, ad::Rng& rng) {
 }
 
 // ---------------------------------------------------------------- figure
-void elbo_figures(tut::Tutorial& t, ad::Rng& rng) {
+void elbo_figures(tut::Tutorial& t) {
   t.section("L07", "Figure: the ELBO as q's mean and scale vary, log p(x) the ceiling");
+  ad::Rng rng(t.seed() + 109);  // the figure's model: the same whatever --samples is
   const LinearGaussian model = LinearGaussian::random(3, 1, 0.8, rng);
   const std::vector<double> x = model.sample_x(rng);
   const double log_px = model.log_evidence(x);
@@ -350,7 +436,7 @@ int main(int argc, char** argv) {
   elbo_identity(t, rng, model, x, samples);
   inserting_q_over_q(t, rng, model, x, samples);
   elbo_pieces(t, rng, model, x, samples);
-  likelihoods(t, rng);
-  elbo_figures(t, rng);
+  likelihoods(t);
+  elbo_figures(t);
   return t.finish();
 }

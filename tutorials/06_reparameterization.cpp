@@ -81,6 +81,48 @@ void wrong_gradient(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
                       s.mean, s.se_mean, -2 * (mu - theta), kNse);
   }
 
+  // The loss with a decoder p_theta(x|z) = N(x; z + theta, 1) at x = 0.7 and the KL term:
+  //   L(theta, phi) = -1/L sum_l log p_theta(x|z^(l)) + KL(q_phi || N(0, 1)),
+  // so grad_theta L = -1/L sum_l (x - z^(l) - theta): the KL adds nothing, the minus stays.
+  {
+    const double x_obs = 0.7;
+    const int64_t L = 1000;
+    ad::Rng draws(t.seed() + 61);  // the same z^(l) for every line below
+    const Tensor zl =
+        vae::DiagGaussian{Tensor::full({L, 1}, mu, ad::f64), Tensor::full({L, 1}, logvar, ad::f64)}
+            .sample(draws);
+    const Tensor m1 = Tensor::full({1, 1}, mu, ad::f64),
+                 lv1 = Tensor::full({1, 1}, logvar, ad::f64);
+    auto theta_gradient = [&](bool with_kl) {
+      Tensor th = Tensor::scalar(theta, ad::f64).requires_grad_();
+      Tensor r = x_obs - zl - th;  // log N(x; z + theta, 1) = -r^2/2 - log(2 pi)/2
+      Tensor loss = ad::mean(0.5 * r * r + 0.5 * vae::kLog2Pi);
+      if (with_kl) loss = loss + ad::sum(vae::DiagGaussian{m1, lv1}.kl_to_standard());
+      ad::backward(loss);
+      return th.grad().item();
+    };
+    const double g_with = theta_gradient(true), g_without = theta_gradient(false);
+    double sum_score = 0;  // 1/L sum_l grad_theta log p_theta(x|z^(l)) = mean(x - z - theta)
+    for (double z : zl.to_vector()) sum_score += (x_obs - z - theta) / L;
+    t.check_close("L12", "grad_theta of the loss: with the KL term vs without it (KL has no theta)",
+                  g_with, g_without, 1e-14);
+    t.check_close("L12", "grad_theta L on the tape vs -1/L sum_l grad_theta log p_theta(x|z^(l))",
+                  g_with, -sum_score, 1e-12);
+    t.check_true("L12", "notes' slip (004): +1/L sum grad_theta log p has the opposite sign",
+                 g_with * sum_score < 0,
+                 fmt::format("tape {:+.4f}, 004's form {:+.4f}", g_with, sum_score));
+    t.note(
+        "004 writes the theta-gradient as 1/L sum_{{i=1}}^{{l}} grad_theta log P_theta(x|z^(l)):");
+    t.note("the sum runs over l = 1..L and the minus of L = -E[log p] + KL is lost; a step");
+    t.note("theta - lr * (that) would climb the loss. 000's slide for grad_theta ends in '= 0':");
+    t.note("right for the KL term (the check 'with the KL term vs without it'). The KL it writes");
+    t.note("there, 1/2 sum [sigma_phi^2(mu_phi(z)) + 1 - log(sigma_phi^2(mu_phi(z)) + 1)], is not");
+    t.note(
+        "the KL of the slides around it, 1/2 sum [Sigma_phi(x) + mu_phi(x)^2 - log Sigma_phi(x)");
+    t.note("- 1]; probably garbled in the conversion of the slide (a guess; its theta-gradient is");
+    t.note("0 either way).");
+  }
+
   // grad wrt phi: sampling z and treating it as a constant loses the dependence of q on phi.
   // f(z) = z^2: E = mu^2 + sigma^2, so grad_mu = 2 mu, grad_logvar = sigma^2.
   Tensor m = Tensor::full({n, 1}, mu, ad::f64).requires_grad_();
@@ -143,8 +185,6 @@ void wrong_gradient(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
   p.line("z = mu + sigma eps on the tape", ns, good_run);
   p.legend(tut::LegendPlace::top_right);
   t.save_figure(p);
-  t.note("The slides (000) write the theta-gradient of the KL term as an expression in");
-  t.note("sigma_phi^2(mu_phi(z)) + 1; the KL term has no theta in it, so that gradient is 0.");
 }
 
 // ---------------------------------------------------------------- 2, 3. reparameterization
@@ -170,7 +210,33 @@ void reparameterization(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
   t.note(
       "The slides (000) write g_phi(eps, x) = mu_phi(x) + eps * Sigma_phi(x)^(1/2) ~ N(mu_phi(z),");
   t.note("Sigma_phi(z)): the mean and covariance are functions of x, not z; later g_phi(eps, z)");
-  t.note("should be g_phi(eps, x). 001 writes 'mu = mu_phi(x) + sigma_phi(x) eps' for z = ...");
+  t.note("should be g_phi(eps, x), and in their Monte Carlo sum over l, eps is eps^(l).");
+  t.note("Note 001's handwritten line reads, as converted, 'mu = M_phi(x) + sigma_phi(x) eps': it");
+  t.note("is z = mu_phi(x) + sigma_phi(x) eps. Most likely a misread letter of the conversion,");
+  t.note("which in the same lines turns mu_phi into M_phi and N(eps; 0, 1) into N(eps, 0, 1).");
+  t.note(
+      "Note 004's Monte Carlo phi-gradient, -1/S sum_{{s=1}}^{{S}} log P(x|z^(l)), drops the "
+      "grad_phi");
+  t.note("of each term and mixes the indices s and l: it is -1/S sum_s grad_phi log P(x|z^(s)),");
+  t.note("z^(s) = mu + sigma eps^(s), the kind of estimate whose mean is checked above.");
+  // 004 also writes z^(l) = mu + eps * Sigma_phi(x): the variance where its square root belongs.
+  {
+    const double m0 = mu[0], v0 = std::exp(logvar[0]);  // sigma^2 = 0.67
+    std::vector<double> wrong(n), right(n);
+    ad::Rng noise(t.seed() + 62);
+    for (int64_t i = 0; i < n; ++i) {
+      const double e = noise.normal();
+      wrong[i] = m0 + e * v0, right[i] = m0 + e * std::sqrt(v0);
+    }
+    vae::Summary sw = vae::summarize(wrong), sr = vae::summarize(right);
+    t.check_within_se("L13", "z = mu + eps sigma: sample variance vs sigma^2", sr.variance,
+                      sr.se_variance, v0, kNse);
+    t.check_within_se("L13",
+                      "notes' slip (004): z = mu + eps Sigma has variance Sigma^2, not Sigma",
+                      sw.variance, sw.se_variance, v0 * v0, kNse);
+    t.note("(004 writes z^(l) = mu_phi(x) + eps * Sigma_phi(x); it is Sigma_phi(x)^(1/2), the");
+    t.note(" standard deviation, as 004 itself has it earlier: z = mu + eps * sigma.)");
+  }
 
   t.section("L17", "A deterministic function of a noise variable");
   Tensor m = row(mu).requires_grad_(), lv = row(logvar).requires_grad_();
@@ -212,19 +278,24 @@ void reparameterization(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
                 sigma.flat(1) / 2 * sigma.grad().flat(1), 1e-12);
   t.note("Any real logvar gives sigma = exp(logvar/2) > 0, so the encoder's last layer can be");
   t.note("linear; a sigma output would need a positivity constraint (the notes' footnote 2).");
+  t.note("(003 says this transformation 'can be used to model p(z)': z = g_phi(x, eps) is a");
+  t.note(" draw from q_phi(z|x), the encoder's distribution, not from the prior p(z).)");
 }
 
 // ---------------------------------------------------------------- 4. change of variables
 
 void change_of_variables(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
   t.section("L27", "Change of variables: log q(z) = log p(eps) - sum_i log sigma_i (eqs. 44-45)");
+  t.note("(003 calls Theorem 1.3 'Change of Basis'; it is the change-of-variables formula for");
+  t.note(" densities, with the Jacobian determinant of z = g_phi(eps, x).)");
+  ad::Rng example_rng(t.seed() + 63);  // the 500 eps below: the same whatever --samples is
   const std::vector<double> mu = {0.3, -0.8, 1.5}, logvar = {0.5, -1.0, 0.0};
   const int batch = 500;
   std::vector<double> m(batch * 3), lv(batch * 3);
   for (int r = 0; r < batch; ++r)
     for (int i = 0; i < 3; ++i) m[3 * r + i] = mu[i], lv[3 * r + i] = logvar[i];
   vae::DiagGaussian q{Tensor::from(m, {batch, 3}, ad::f64), Tensor::from(lv, {batch, 3}, ad::f64)};
-  Tensor eps = rng.normal({batch, 3}, ad::f64);
+  Tensor eps = example_rng.normal({batch, 3}, ad::f64);
   Tensor z = q.rsample_from(eps);
   std::vector<double> log_q = q.log_prob(z).to_vector();
   double worst = 0, worst_jac = 0;
@@ -241,7 +312,7 @@ void change_of_variables(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
   // The Jacobian dz/deps by finite differences: diagonal, log|det| vs sum log sigma.
   {
     const double h = 1e-6;
-    Tensor e0 = rng.normal({1, 3}, ad::f64);
+    Tensor e0 = example_rng.normal({1, 3}, ad::f64);
     vae::DiagGaussian q1{row(mu), row(logvar)};
     double log_det = 0;
     for (int i = 0; i < 3; ++i) {
@@ -293,7 +364,8 @@ void change_of_variables(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
 void full_covariance(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
   t.section("L29", "Full covariance: z = mu + L eps with Sigma = L L^T (Cholesky)");
   const int k = 3;
-  vae::Matrix sigma = vae::random_spd(k, rng);
+  ad::Rng example_rng(t.seed() + 64);  // Sigma: the same whatever --samples is
+  vae::Matrix sigma = vae::random_spd(k, example_rng);
   vae::Matrix l = vae::cholesky(sigma);
   const std::vector<double> mu = {0.5, -0.5, 1.0};
   Tensor L = Tensor::from(l.values, {k, k}, ad::f64);

@@ -245,7 +245,8 @@ void baselines(tut::Tutorial& t, double phi, ad::Rng& rng) {
     t.check_within_se("L24", fmt::format("{}: per-sample variance vs {}", c.name, c.closed_text),
                       s.variance, s.se_variance, c.closed, kNse);
   }
-  t.note("Both closed forms in the issue (8 phi^2 + 10 and 8 phi^2 + 6) are verified here.");
+  t.note("Both closed forms (8 phi^2 + 10 and 8 phi^2 + 6) are checked above, by quadrature and");
+  t.note("by sampling.");
   t.note("Still larger than the reparameterization's 4 for every phi: the baseline removes");
   t.note("the phi^4 growth but not the 8 phi^2 term.");
 

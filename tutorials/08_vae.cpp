@@ -180,12 +180,15 @@ void bernoulli_decoder(tut::Tutorial& t, vae::Vae& model, const Tensor& x) {
   // explicit loops in double
   const std::vector<double> l = logits.to_vector(), xv = x64.to_vector();
   const int64_t n = x.dim(0), d = x.dim(1);
-  double total_loop = 0, total_library = 0, total_distribution = 0;
+  double total_loop = 0, total_library = 0, total_distribution = 0, total_index_d = 0;
   for (int64_t i = 0; i < n; ++i) {
     double image = 0;
+    const double theta_d = 1.0 / (1.0 + std::exp(-l[i * d + d - 1]));  // the last pixel's
     for (int64_t j = 0; j < d; ++j) {
       const double theta = 1.0 / (1.0 + std::exp(-l[i * d + j]));
       image += xv[i * d + j] * std::log(theta) + (1 - xv[i * d + j]) * std::log(1 - theta);
+      total_index_d +=
+          xv[i * d + j] * std::log(theta) + (1 - xv[i * d + j]) * std::log(1 - theta_d);
     }
     if (i == 0)
       t.check_close("L22", "log p(x|z) of test image 0: -bce_with_logits vs loops (double)",
@@ -200,6 +203,13 @@ void bernoulli_decoder(tut::Tutorial& t, vae::Vae& model, const Tensor& x) {
                 total_distribution, total_loop, 1e-10);
   t.note("mean log p(x|z=mu) per image: {:.3f} nats ({:.4f} per pixel)", total_loop / n,
          total_loop / n / d);
+  // 003's eq. (4) writes the last factor as (1 - [D_beta(z)]_d)^(1 - x_i), index d.
+  t.check_true(
+      "L22", "notes' slip (003, eqs. 4-5): (1 - theta_d)^(1 - x_i) is another likelihood",
+      std::abs(total_index_d - total_loop) > 1e-3 * std::abs(total_loop),
+      fmt::format("mean {:.3f} vs {:.3f} nats per image", total_index_d / n, total_loop / n));
+  t.note("(eq. (4) and (5) of note 003 write the factor (1 - [D_beta(z)]_d)^(1 - x_i), with the");
+  t.note(" last pixel's theta_d for every pixel; the product runs over theta_i, as the loops do.)");
 }
 
 // ---------------------------------------------------------------- L10
@@ -395,6 +405,9 @@ void latent_distributions(tut::Tutorial& t, vae::Vae& model, const nn::Dataset& 
   t.save_text("latent_posteriors.csv", csv);
   t.note("{} test images; per dimension k: the spread of the means, the mean posterior sd,", n);
   t.note("and the aggregate variance var(mu_k) + mean(sigma_k^2) (1 if q(z) matched p(z))");
+  t.note("(note 004 says q_phi(z|x) 'has a Gaussian distribution (N(0,1))': it is Gaussian with");
+  t.note(" the mean and variance the encoder gives each x, as the numbers below show; N(0, 1) is");
+  t.note(" the prior p(z) that the KL term pulls it towards.)");
   for (int64_t j = 0; j < k; ++j) {
     double mean_mu = 0, mean_sigma = 0, mean_var = 0, closed = 0;
     for (int64_t i = 0; i < n; ++i) {

@@ -58,6 +58,9 @@ Tensor binarize(const Tensor& images, ad::Rng& rng) {
 // ---------------------------------------------------------------- L31, exact model
 void linear_gaussian_iwae(tut::Tutorial& t) {
   t.section("L31", "IWAE on the linear-Gaussian model, where log p(x) is exact");
+  t.note("(note 003 has only the heading of its section on importance weighted autoencoders;");
+  t.note(" the bound L_K = E[log 1/K sum_k p(x, z_k) / q(z_k|x)] used here is not written in the");
+  t.note(" notes: it is the standard IWAE bound of Burda, Grosse and Salakhutdinov)");
   ad::Rng rng(t.seed() + 10);
   const vae::LinearGaussian model = vae::LinearGaussian::random(5, 2, 0.7, rng);
   const std::vector<double> x = model.sample_x(rng);
@@ -202,6 +205,11 @@ void vae_iwae(tut::Tutorial& t, vae::Vae& model, const Tensor& test_x) {
 void cvae_elbo(tut::Tutorial& t, vae::Cvae& model, const Tensor& test_x,
                const std::vector<int>& labels, double vae_neg_elbo) {
   t.section("L33", "The conditional ELBO of the trained CVAE on test images");
+  t.note(
+      "conditional ELBO = E_q(z|x,c)[log p(x|z,c)] - KL(q(z|x,c) || p(z|c)), as note 004 writes");
+  t.note("it. Note 003's eq. (47) takes the expectation over q(z|x); the encoder sees c, so it is");
+  t.note("over q(z|x,c), as here. Both notes leave p(z|c) open; this model uses p(z|c) = N(0, I)");
+  t.note("for every c (the KL below is KL(q(z|x,c) || N(0, I))).");
   ad::NoGrad plain;
   const int64_t n = test_x.dim(0);
   std::vector<double> right, wrong;
@@ -241,7 +249,7 @@ void cvae_elbo(tut::Tutorial& t, vae::Cvae& model, const Tensor& test_x,
 // ---------------------------------------------------------------- L37
 void generate_classes(tut::Tutorial& t, vae::Cvae& model, const nn::Dataset& train,
                       const std::vector<int>& classes) {
-  t.section("L37", "Generating a chosen class: z ~ N(0, I), x = decoder(z, onehot(c))");
+  t.section("L37", "Generating a chosen class: z ~ p(z|c) = N(0, I), x = decoder(z, onehot(c))");
   ad::NoGrad plain;
   const int C = model.config().num_classes;
   const int64_t d = train.pixels_per_image();

@@ -1,0 +1,108 @@
+// The docs pages quote what the tutorials print. For the tutorials that need no training,
+// run each (with its default sizes where that takes a few seconds, else with --quick and
+// only quotes that do not depend on the sample size) and check that a few numbers quoted
+// on its page appear both on the page and in the program's output. The Makefile passes
+// the folder of the built tutorials in TUTORIAL_BIN_DIR (as for tests/test_tutorials.cpp).
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path tutorial_bin_dir() {
+  const char* dir = std::getenv("TUTORIAL_BIN_DIR");
+  return dir ? fs::path(dir) : fs::path("build/release/tutorials");
+}
+
+fs::path docs_dir() { return fs::path(__FILE__).parent_path().parent_path() / "docs"; }
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Runs a tutorial into a temporary folder; returns its exit status and what it printed.
+int run_tutorial(const std::string& name, const std::string& flags, std::string& output) {
+  const fs::path binary = tutorial_bin_dir() / name;
+  const fs::path out = fs::temp_directory_path() / ("docs_quotes_" + name);
+  const fs::path log = fs::temp_directory_path() / ("docs_quotes_" + name + ".log");
+  fs::remove_all(out);
+  const std::string command = "'" + binary.string() + "' " + flags + " --out '" + out.string() +
+                              "' > '" + log.string() + "' 2>&1";
+  const int status = std::system(command.c_str());
+  output = read_file(log);
+  fs::remove_all(out);
+  fs::remove(log);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+struct Quotes {
+  std::string tutorial, flags, page;
+  std::vector<std::string> numbers;  // each must appear on the page and in the output
+};
+
+void check_quotes(const Quotes& q) {
+  INFO("tutorial ", q.tutorial, " ", q.flags, ", page docs/", q.page);
+  REQUIRE(fs::exists(tutorial_bin_dir() / q.tutorial));
+  const std::string page = read_file(docs_dir() / q.page);
+  REQUIRE(!page.empty());
+  std::string output;
+  CHECK(run_tutorial(q.tutorial, q.flags, output) == 0);
+  for (const std::string& number : q.numbers) {
+    INFO("quoted number: ", number);
+    CHECK_MESSAGE(page.find(number) != std::string::npos, "not on the docs page");
+    CHECK_MESSAGE(output.find(number) != std::string::npos, "not in the tutorial's output");
+  }
+}
+
+}  // namespace
+
+TEST_CASE("docs/00: the quoted numbers are what the default run prints") {
+  check_quotes({"00_autodiff_tape", "", "00_autodiff_tape.md", {"3 vs 3", "(|diff| 2.5e-11"}});
+}
+
+TEST_CASE("docs/03: the quoted numbers are what the default run prints") {
+  check_quotes({"03_probability_and_monte_carlo",
+                "",
+                "03_probability_and_monte_carlo.md",
+                {"0.2091", "-0.4947", "0.0039", "3.4146", "0.968284", "0.103453", "1.7125"}});
+}
+
+TEST_CASE("docs/04: the quoted numbers are what the default run prints") {
+  check_quotes({"04_kl_divergence",
+                "",
+                "04_kl_divergence.md",
+                {"0.09722263", "0.0974550", "0.1405979", "0.0874047", "0.0852996", "0.0963702",
+                 "0.1853, -0.1737, 1.2259", "1.765403", "3.687712", "1.870007"}});
+}
+
+TEST_CASE("docs/05: the quoted numbers are what the default run prints") {
+  check_quotes({"05_elbo",
+                "",
+                "05_elbo.md",
+                {"95.3507", "-8.0468", "-10.0397", "+10.0523", "3.09997", "3.9858", "0.1550",
+                 "0.2437", "0.4874", "0.7071"}});
+}
+
+TEST_CASE("docs/06: the quoted numbers are what the default run prints") {
+  check_quotes({"06_reparameterization",
+                "",
+                "06_reparameterization.md",
+                {"-1.1892", "+1.1892", "0.449", "0.670"}});
+}
+
+TEST_CASE("docs/07: closed-form numbers quoted on the page, with --quick") {
+  // --quick changes only the sample sizes; these numbers are closed forms and quadratures.
+  check_quotes({"07_score_function_vs_reparameterization",
+                "--quick",
+                "07_score_function_vs_reparameterization.md",
+                {"51.5625", "12.9"}});
+}
