@@ -4,7 +4,9 @@
 #   make tutorials QUICK=1  the same with --quick (small sizes)
 #   make test             install what is missing, build, run the doctest suite
 #   make test SANITIZE=1  the same under AddressSanitizer + UndefinedBehaviorSanitizer
-#   make bench            gemm benchmark against OpenBLAS (writes out/bench/gemm.csv)
+#   make bench            gemm against OpenBLAS, the VAE training step (out/bench/*.csv)
+#   make bench-torch      the VAE training step, ours and PyTorch's side by side
+#   make crosscheck       our VAEs' loss, gradients and training against PyTorch's
 #   make deps             only install the Debian packages
 #   make clean
 #
@@ -32,6 +34,7 @@ endif
 DEBIAN_PACKAGES := doctest-dev libfmt-dev libstb-dev libcli11-dev zlib1g-dev \
                    gnuplot-nox graphviz dataset-fashion-mnist
 BENCH_PACKAGES  := libopenblas-dev
+TORCH_PACKAGES  := python3-torch
 
 LIB_SRCS      := $(wildcard autodiff/*.cpp nn/*.cpp vae/*.cpp tutorials/common/*.cpp)
 TEST_SRCS     := $(wildcard tests/*.cpp)
@@ -48,7 +51,8 @@ BENCHES    := $(BENCH_SRCS:bench/%.cpp=$(BUILD)/bench/%)
 QUICK_FLAG := $(if $(filter 1,$(QUICK)),--quick,)
 
 .PHONY: all deps bench-deps test tutorials bench clean build-tests build-tutorials \
-        run-tests run-tutorials run-bench readme-figures
+        run-tests run-tutorials run-bench readme-figures bench-torch crosscheck \
+        run-bench-torch run-crosscheck
 .DEFAULT_GOAL := all
 # Keep the object files of tutorials and benchmarks (make would delete them as
 # intermediates of a chained rule and rebuild them every time).
@@ -92,6 +96,15 @@ tutorials: deps
 bench: bench-deps
 	@$(MAKE) --no-print-directory run-bench
 
+# PyTorch (Debian's python3-torch, run by /usr/bin/python3) only for these two.
+bench-torch: bench-deps
+	$(call install_packages,$(TORCH_PACKAGES))
+	@$(MAKE) --no-print-directory run-bench-torch
+
+crosscheck: bench-deps
+	$(call install_packages,$(TORCH_PACKAGES))
+	@$(MAKE) --no-print-directory run-crosscheck
+
 # Runs doctest, then repeats its count as one plain "N passed, N failed" line.
 run-tests: $(TEST_BIN) $(TUTORIALS)
 	@set -o pipefail; TUTORIAL_BIN_DIR=$(BUILD)/tutorials $(TEST_BIN) | tee $(BUILD)/test.log; \
@@ -105,8 +118,15 @@ run-tutorials: $(TUTORIALS)
 	  echo "==== $$t $(QUICK_FLAG)"; $$t $(QUICK_FLAG) --out out/$$(basename $$t); \
 	done
 
+# crosscheck is not a benchmark: bench/crosscheck.py runs it.
 run-bench: $(BENCHES)
-	@set -e; for b in $(BENCHES); do echo "==== $$b"; $$b --out out/bench; done
+	@set -e; for b in $(filter-out %/crosscheck,$(BENCHES)); do echo "==== $$b"; $$b --out out/bench; done
+
+run-bench-torch: $(BUILD)/bench/train_step
+	/usr/bin/python3 bench/torch_train_step.py --ours $(BUILD)/bench/train_step --out out/bench
+
+run-crosscheck: $(BUILD)/bench/crosscheck
+	/usr/bin/python3 bench/crosscheck.py --bin $(BUILD)/bench/crosscheck
 
 # ---- compile and link ----
 $(BUILD)/%.o: %.cpp

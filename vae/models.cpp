@@ -64,14 +64,21 @@ ElboTerms Vae::elbo(const ad::Tensor& x, ad::Rng& rng, int L, double beta) {
 
 ElboTerms Vae::elbo_from_eps(const ad::Tensor& x, const std::vector<ad::Tensor>& eps, double beta) {
   if (eps.empty()) throw std::invalid_argument("Vae::elbo_from_eps: no noise given");
-  const double batch = static_cast<double>(x.dim(0));
+  return negative_elbo(
+      encode(x), [&](const ad::Tensor& z) { return negative_log_likelihood(decode(z), x); }, eps,
+      beta);
+}
+
+ElboTerms negative_elbo(const DiagGaussian& q, const NegativeLogLikelihood& nll,
+                        const std::vector<ad::Tensor>& eps, double beta) {
+  if (eps.empty()) throw std::invalid_argument("negative_elbo: no noise given");
+  const double batch = static_cast<double>(q.mu.dim(0));
   const double L = static_cast<double>(eps.size());
-  DiagGaussian q = encode(x);  // q_phi(z|x)
   ad::Tensor reconstruction;
   for (const ad::Tensor& e : eps) {
-    ad::Tensor z = q.rsample_from(e);  // z^[l] = mu + exp(logvar / 2) * eps^[l]
-    ad::Tensor nll = ad::sum(negative_log_likelihood(decode(z), x));  // over the batch
-    reconstruction = reconstruction.defined() ? reconstruction + nll : nll;
+    ad::Tensor z = q.rsample_from(e);    // z^[l] = mu + exp(logvar / 2) * eps^[l]
+    ad::Tensor total = ad::sum(nll(z));  // -log p_theta(x | z^[l]), summed over the batch
+    reconstruction = reconstruction.defined() ? reconstruction + total : total;
   }
   reconstruction = reconstruction / (L * batch);        // 1/L sum_l, mean over the batch
   ad::Tensor kl = ad::sum(q.kl_to_standard()) / batch;  // 1/2 sum_k (...), mean over the batch

@@ -21,6 +21,7 @@
 //   ad::Tensor images = model.sample(64, rng);         // decode z ~ N(0, I)
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "autodiff/rng.h"
@@ -49,6 +50,18 @@ struct ElboTerms {
   ad::Tensor reconstruction;  // 1/L sum_l -log p_theta(x | z^[l])
   ad::Tensor kl;              // KL(q_phi(z|x) || N(0, I)), analytic
 };
+
+// The -ELBO estimate every VAE with a diagonal Gaussian encoder shares (vae::Vae,
+// vae::ConvVae): given q = q_phi(z|x) for a batch, a function `nll` mapping a latent
+// batch z [batch, k] to -log p_theta(x | z) of each example ([batch]: it decodes z and
+// scores x), and L noise tensors eps [batch, k],
+//   reconstruction = 1/(L batch) sum_l sum_i nll(mu + exp(logvar/2) * eps^[l])_i
+//   kl             = 1/batch sum_i KL(q_phi(z|x_i) || N(0, I))   (analytic)
+//   loss           = reconstruction + beta * kl
+// all recorded on the tape. Throws when eps is empty.
+using NegativeLogLikelihood = std::function<ad::Tensor(const ad::Tensor& z)>;
+ElboTerms negative_elbo(const DiagGaussian& q, const NegativeLogLikelihood& nll,
+                        const std::vector<ad::Tensor>& eps, double beta = 1.0);
 
 class Vae : public nn::Module {
  public:

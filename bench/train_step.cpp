@@ -1,0 +1,335 @@
+// train_step: how long one training step of the VAEs takes, and how much memory an
+// epoch of training needs.
+//
+//   train_step [--out DIR] [--models mlp_vae,conv_vae] [--threads 1,2] [--steps 200]
+//              [--warmup 20] [--no-rss] [--loaded]
+//
+// The models (float32, batch 128, Adam with lr 1e-3, Fashion-MNIST training images as
+// grey intensities in [0, 1], batches from nn::BatchIterator):
+//   mlp_vae   vae::Vae 784 -> 400 -> (20 mu, 20 logvar), 20 -> 400 -> 784 logits: the VAE
+//             of pytorch/examples (its fc21 and fc22 are our encoder's last Linear, side
+//             by side); Bernoulli decoder, BCE summed over pixels + analytic KL, L = 1
+//   conv_vae  vae::ConvVae with a 2-D latent (the Keras demo's layers, vae/conv_vae.h)
+//
+// A step is what a training loop does per batch: zero_grad, the forward pass (elbo, which
+// draws the noise), backward and the Adam update; drawing the batch is not counted.
+// For each model and thread count (omp_set_num_threads) it takes --warmup steps, then
+// times --steps steps one by one and reports the median, the 10th and 90th percentiles
+// (linear interpolation between order statistics) and examples/s = 128 / median.
+//
+// peak_rss_mb is the peak resident memory (getrusage's ru_maxrss) of a separate process
+// that loads the data and trains one full epoch of the model on 1 thread: this program
+// run again with the hidden flag --epoch-rss MODEL, which prints one line
+// "epoch_rss,MODEL,MB,SECONDS" for the parent to read. --no-rss skips it.
+//
+// --loaded repeats every measurement while two busy-looping child processes compete for
+// the cores (as on a shared machine), in a second table and DIR/train_step_loaded.csv.
+//
+// Output: a table, and DIR/train_step.csv with the columns
+//   model,impl,threads,median_ms,p10_ms,p90_ms,examples_per_s,peak_rss_mb   (impl "ours")
+#include <fmt/core.h>
+#include <omp.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "autodiff/atomic_file.h"
+#include "autodiff/autodiff.h"
+#include "autodiff/isa.h"
+#include "nn/dataset.h"
+#include "nn/nn.h"
+#include "vae/conv_vae.h"
+#include "vae/models.h"
+
+namespace {
+
+constexpr int64_t kBatch = 128;
+constexpr double kLearningRate = 1e-3;
+
+// ---- the two models behind one interface ----------------------------------------------
+
+struct Model {
+  virtual ~Model() = default;
+  virtual nn::Module& module() = 0;
+  virtual vae::ElboTerms elbo(const ad::Tensor& x, ad::Rng& rng) = 0;
+  virtual nn::ImageLayout layout() const = 0;
+};
+
+struct MlpVae : Model {
+  vae::Vae vae;
+  explicit MlpVae(ad::Rng& rng) : vae({.input_dim = 784, .hidden = {400}, .latent_dim = 20}, rng) {}
+  nn::Module& module() override { return vae; }
+  vae::ElboTerms elbo(const ad::Tensor& x, ad::Rng& rng) override { return vae.elbo(x, rng); }
+  nn::ImageLayout layout() const override { return nn::ImageLayout::flat; }
+};
+
+struct ConvVae : Model {
+  vae::ConvVae vae;
+  explicit ConvVae(ad::Rng& rng) : vae({.latent_dim = 2}, rng) {}
+  nn::Module& module() override { return vae; }
+  vae::ElboTerms elbo(const ad::Tensor& x, ad::Rng& rng) override { return vae.elbo(x, rng); }
+  nn::ImageLayout layout() const override { return nn::ImageLayout::nchw; }
+};
+
+const std::vector<std::string> kModels = {"mlp_vae", "conv_vae"};
+
+std::unique_ptr<Model> make_model(const std::string& name, ad::Rng& rng) {
+  if (name == "mlp_vae") return std::make_unique<MlpVae>(rng);
+  if (name == "conv_vae") return std::make_unique<ConvVae>(rng);
+  throw std::invalid_argument("unknown model '" + name + "'");
+}
+
+// One training step; returns the loss.
+double step(Model& model, nn::Adam& adam, const ad::Tensor& x, ad::Rng& rng) {
+  adam.zero_grad();
+  vae::ElboTerms terms = model.elbo(x, rng);
+  ad::backward(terms.loss);
+  adam.step();
+  return terms.loss.item();
+}
+
+// ---- measuring ------------------------------------------------------------------------
+
+struct Row {
+  std::string model;
+  int threads = 1;
+  double median_ms = 0, p10_ms = 0, p90_ms = 0;
+  double peak_rss_mb = -1;  // < 0: not measured
+  double examples_per_s() const { return kBatch / (median_ms * 1e-3); }
+};
+
+// The q-quantile (0..1) of sorted values, interpolating linearly between order
+// statistics (numpy.percentile's default, so PyTorch's numbers are computed the same way).
+double quantile(const std::vector<double>& sorted, double q) {
+  const double pos = q * static_cast<double>(sorted.size() - 1);
+  const size_t lo = static_cast<size_t>(std::floor(pos));
+  const size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
+}
+
+Row measure_steps(const std::string& name, const nn::Dataset& train, int threads, int steps,
+                  int warmup) {
+  omp_set_num_threads(threads);
+  ad::Rng rng(42);
+  std::unique_ptr<Model> model = make_model(name, rng);
+  nn::Adam adam(model->module(), {.lr = kLearningRate});
+  // Full batches only, so that every timed step has 128 examples.
+  nn::BatchIterator batches(
+      train, {.batch_size = kBatch, .drop_last = true, .layout = model->layout(), .seed = 1});
+  nn::Batch batch;
+  auto next_batch = [&] {
+    if (!batches.next(batch)) batches.next(batch);  // the epoch ended: start the next
+  };
+  std::vector<double> ms;
+  double loss = 0;
+  for (int i = 0; i < warmup + steps; ++i) {
+    next_batch();
+    const auto start = std::chrono::steady_clock::now();
+    loss = step(*model, adam, batch.x, rng);
+    const auto end = std::chrono::steady_clock::now();
+    if (i >= warmup) ms.push_back(std::chrono::duration<double, std::milli>(end - start).count());
+  }
+  if (!std::isfinite(loss))
+    throw std::runtime_error(fmt::format("{} diverged (loss {})", name, loss));
+  std::sort(ms.begin(), ms.end());
+  return {name, threads, quantile(ms, 0.5), quantile(ms, 0.1), quantile(ms, 0.9)};
+}
+
+// The hidden child mode: one epoch on 1 thread, then the peak resident memory.
+int run_epoch_rss(const std::string& name) {
+  omp_set_num_threads(1);
+  const auto start = std::chrono::steady_clock::now();
+  // The pixels as the files' bytes (47 MB rather than 188 MB of floats): the
+  // BatchIterator turns each batch into the same floats in [0, 1].
+  const nn::Dataset train =
+      nn::load_fashion_mnist(nn::Split::train, {}, nn::PixelStorage::bytes);
+  ad::Rng rng(42);
+  std::unique_ptr<Model> model = make_model(name, rng);
+  nn::Adam adam(model->module(), {.lr = kLearningRate});
+  nn::BatchIterator batches(train, {.batch_size = kBatch, .layout = model->layout(), .seed = 1});
+  double loss = 0;
+  for (nn::Batch batch; batches.next(batch);) loss = step(*model, adam, batch.x, rng);
+  if (!std::isfinite(loss)) throw std::runtime_error("the epoch diverged");
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  fmt::print("epoch_rss,{},{:.1f},{:.2f}\n", name, usage.ru_maxrss / 1024.0, seconds);
+  return 0;
+}
+
+// Runs this program again in --epoch-rss mode and reads its line.
+double epoch_rss_mb(const std::string& name) {
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe");
+  const std::string command = "'" + self + "' --epoch-rss " + name;
+  FILE* child = popen(command.c_str(), "r");
+  if (!child) throw std::runtime_error("cannot start " + command);
+  double mb = -1, seconds = 0;
+  char line[256];
+  while (std::fgets(line, sizeof line, child)) {
+    char model[64] = {};
+    if (std::sscanf(line, "epoch_rss,%63[^,],%lf,%lf", model, &mb, &seconds) == 3) break;
+  }
+  if (pclose(child) != 0 || mb < 0)
+    throw std::runtime_error("the --epoch-rss " + name + " child failed");
+  fmt::print("  one epoch of {} on 1 thread: {:.1f} s, peak RSS {:.0f} MB\n", name, seconds, mb);
+  return mb;
+}
+
+// Two processes that do nothing but spin, killed when this object goes away (and with
+// this program if it dies first: PR_SET_PDEATHSIG).
+class BusyLoops {
+ public:
+  explicit BusyLoops(int count) {
+    for (int i = 0; i < count; ++i) {
+      const pid_t pid = fork();
+      if (pid < 0) throw std::runtime_error("fork failed");
+      if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        volatile unsigned long spin = 0;
+        for (;;) spin = spin + 1;
+      }
+      pids_.push_back(pid);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let them get going
+  }
+  ~BusyLoops() {
+    for (pid_t pid : pids_) kill(pid, SIGKILL);
+    for (pid_t pid : pids_) waitpid(pid, nullptr, 0);
+  }
+  BusyLoops(const BusyLoops&) = delete;
+  BusyLoops& operator=(const BusyLoops&) = delete;
+
+ private:
+  std::vector<pid_t> pids_;
+};
+
+// ---- report ---------------------------------------------------------------------------
+
+std::string rss_text(double mb) { return mb < 0 ? "" : fmt::format("{:.1f}", mb); }
+
+void print_table(const std::string& title, const std::vector<Row>& rows) {
+  fmt::print("\n{}\n", title);
+  fmt::print("{:<9} {:<5} {:>7} {:>10} {:>8} {:>8} {:>11} {:>12}\n", "model", "impl", "threads",
+             "median ms", "p10 ms", "p90 ms", "examples/s", "peak RSS MB");
+  for (const Row& r : rows)
+    fmt::print("{:<9} {:<5} {:>7} {:>10.2f} {:>8.2f} {:>8.2f} {:>11.0f} {:>12}\n", r.model, "ours",
+               r.threads, r.median_ms, r.p10_ms, r.p90_ms, r.examples_per_s(),
+               r.peak_rss_mb < 0 ? "-" : rss_text(r.peak_rss_mb));
+}
+
+void write_csv(const std::filesystem::path& path, const std::vector<Row>& rows) {
+  ad::write_file_atomic(path, [&](std::ostream& os) {
+    os << "model,impl,threads,median_ms,p10_ms,p90_ms,examples_per_s,peak_rss_mb\n";
+    for (const Row& r : rows)
+      os << fmt::format("{},ours,{},{:.4f},{:.4f},{:.4f},{:.1f},{}\n", r.model, r.threads,
+                        r.median_ms, r.p10_ms, r.p90_ms, r.examples_per_s(),
+                        rss_text(r.peak_rss_mb));
+  });
+  fmt::print("wrote {}\n", path.string());
+}
+
+// Under load, the rate of each thread count as a fraction of the idle rate.
+void print_load_effect(const std::vector<Row>& idle, const std::vector<Row>& loaded) {
+  fmt::print("\nunder load / idle (examples/s):\n");
+  for (size_t i = 0; i < idle.size() && i < loaded.size(); ++i)
+    fmt::print("  {:<9} {} thread{}: {:.2f}\n", idle[i].model, idle[i].threads,
+               idle[i].threads == 1 ? " " : "s",
+               loaded[i].examples_per_s() / idle[i].examples_per_s());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  CLI::App cli("The training step of the VAEs: time per step and peak memory of an epoch",
+               "train_step");
+  std::string out_dir;
+  std::vector<std::string> models = kModels;
+  std::vector<int> threads = {1, 2};
+  int steps = 200, warmup = 20;
+  bool no_rss = false, loaded = false;
+  std::string epoch_rss;
+  cli.add_option("--out", out_dir, "folder for train_step.csv (none: only the table)");
+  cli.add_option("--models", models, "models to measure, comma-separated")
+      ->delimiter(',')
+      ->check(CLI::IsMember(kModels))
+      ->capture_default_str();
+  cli.add_option("--threads", threads, "thread counts, comma-separated")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cli.add_option("--steps", steps, "timed steps per measurement")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  cli.add_option("--warmup", warmup, "untimed steps first")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
+  cli.add_flag("--no-rss", no_rss, "skip the one-epoch peak-memory runs");
+  cli.add_flag("--loaded", loaded, "measure again with two busy processes competing for the cores");
+  cli.add_option("--epoch-rss", epoch_rss, "(internal) train one epoch, print the peak RSS")
+      ->check(CLI::IsMember(kModels))
+      ->group("");
+  cli.failure_message(CLI::FailureMessage::help);
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return cli.exit(e) == 0 ? 0 : 2;
+  }
+
+  if (!epoch_rss.empty()) return run_epoch_rss(epoch_rss);
+
+  fmt::print(
+      "train_step: float32, batch {}, Adam lr {}, Fashion-MNIST training images (grey), "
+      "{} timed steps after {} warm-up; gemm {}, {} hardware threads\n",
+      kBatch, kLearningRate, steps, warmup, ad::to_string(ad::best_isa()),
+      std::thread::hardware_concurrency());
+  const nn::Dataset train =
+      nn::load_fashion_mnist(nn::Split::train, {}, nn::PixelStorage::bytes);
+
+  std::vector<Row> idle;
+  for (const std::string& name : models) {
+    ad::Rng rng(42);
+    fmt::print("  {}: {} parameters\n", name, make_model(name, rng)->module().parameter_count());
+    const double rss = no_rss ? -1 : epoch_rss_mb(name);
+    for (int t : threads) {
+      idle.push_back(measure_steps(name, train, t, steps, warmup));
+      idle.back().peak_rss_mb = rss;
+    }
+  }
+  print_table("idle machine:", idle);
+  if (!out_dir.empty()) write_csv(std::filesystem::path(out_dir) / "train_step.csv", idle);
+
+  if (loaded) {
+    std::vector<Row> busy;
+    {
+      BusyLoops load(2);
+      for (const Row& r : idle) {
+        busy.push_back(measure_steps(r.model, train, r.threads, steps, warmup));
+        busy.back().peak_rss_mb = r.peak_rss_mb;  // memory does not depend on the load
+      }
+    }
+    print_table("with two busy-looping processes competing for the cores:", busy);
+    print_load_effect(idle, busy);
+    if (!out_dir.empty()) write_csv(std::filesystem::path(out_dir) / "train_step_loaded.csv", busy);
+  }
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "train_step: %s\n", e.what());
+  return 1;
+}
