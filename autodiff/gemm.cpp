@@ -13,6 +13,7 @@
 
 #include "autodiff/gemm_kernels.h"
 #include "autodiff/parallel.h"
+#include "autodiff/scratch.h"
 
 namespace ad {
 
@@ -81,27 +82,8 @@ void gemm_reference(Operand<T> a, Operand<T> b, int64_t m, int64_t n, int64_t k,
 
 // ---- packing --------------------------------------------------------------------
 
-// Scratch memory for packed panels, kept per thread between calls: large allocations
-// would otherwise be fresh mmap'ed pages (page faults) on every call. 64-byte aligned
-// so that the microkernel's vector loads never straddle a cache line.
-template <class T>
-class PackBuffer {
- public:
-  T* get(int64_t count) {
-    if (count > capacity_) {
-      data_.reset(static_cast<T*>(::operator new (count * sizeof(T), std::align_val_t{64})));
-      capacity_ = count;
-    }
-    return data_.get();
-  }
-
- private:
-  struct AlignedDelete {
-    void operator()(T* p) const { ::operator delete (p, std::align_val_t{64}); }
-  };
-  std::unique_ptr<T, AlignedDelete> data_;
-  int64_t capacity_ = 0;
-};
+// Packed panels live in per-thread Scratch buffers (scratch.h), kept between calls: large
+// allocations would otherwise be fresh mmap'ed pages (page faults) on every call.
 
 // ---- blocked driver -------------------------------------------------------------
 
@@ -153,7 +135,7 @@ void gemm_blocked(const GemmKernel<T>& kernel, Operand<T> a, Operand<T> b, int64
   const int64_t kc = balanced_block(k, kernel.kc, 1);
   const int64_t mc = balanced_block(m, kernel.mc, kernel.mr);
   const int64_t nc = balanced_block(n, kernel.nc, kernel.nr);
-  thread_local PackBuffer<T> a_buffer, b_buffer;
+  thread_local Scratch<T> a_buffer, b_buffer;
   T* const packed_a = a_buffer.get(kc * mc);  // the A block's panels
   T* const packed_b = b_buffer.get(kc * nc);  // the B block's panels
   const bool reuse_b = m > kernel.mr;         // several A panels read each B panel

@@ -25,6 +25,7 @@
 #include <new>
 
 #include "autodiff/parallel.h"
+#include "autodiff/scratch.h"
 
 namespace nn::conv_kernels {
 
@@ -69,27 +70,9 @@ void fold_add(const T* patches, const Geometry& g, T* image);
 
 // ---- scratch memory ----------------------------------------------------------------
 
-// A buffer that only grows, 64-byte aligned (whole cache lines for the gemm's loads).
-// Kept in thread_local variables, so the steady state of a training loop allocates
-// nothing: the same pages are reused call after call and stay mapped (and warm).
-template <class T>
-class Scratch {
- public:
-  T* get(int64_t count) {  // at least count elements; their values are left as they were
-    if (count > capacity_) {
-      data_.reset(static_cast<T*>(::operator new (count * sizeof(T), std::align_val_t{64})));
-      capacity_ = count;
-    }
-    return data_.get();
-  }
-
- private:
-  struct AlignedDelete {
-    void operator()(T* p) const { ::operator delete (p, std::align_val_t{64}); }
-  };
-  std::unique_ptr<T, AlignedDelete> data_;
-  int64_t capacity_ = 0;
-};
+// A growing aligned buffer (autodiff/scratch.h), kept in thread_local variables, so the
+// steady state of a training loop allocates nothing.
+using ad::Scratch;
 
 // ---- splitting a batch over threads ------------------------------------------------
 
