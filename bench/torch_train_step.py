@@ -3,7 +3,7 @@
 
     /usr/bin/python3 bench/torch_train_step.py [--ours build/release/bench/train_step]
         [--out out/bench] [--models mlp_vae,conv_vae] [--threads 1,2] [--steps 200]
-        [--warmup 20] [--no-rss] [--loaded]
+        [--warmup 20] [--no-rss] [--loaded] [--max-seconds 600]
 
 (`make bench-torch` runs it with the defaults.) The same two models, data, batch size,
 optimiser and timing protocol as train_step.cpp:
@@ -13,15 +13,18 @@ optimiser and timing protocol as train_step.cpp:
   conv_vae  the Keras VAE demo in PyTorch's layer forms (as vae/conv_vae.h), latent 2
 
 float32, batch 128, Adam lr 1e-3, Fashion-MNIST training images as grey intensities in
-[0, 1] (read from the IDX .gz files), -ELBO = BCE on logits summed over pixels +
+[0, 1] (read from the IDX .gz files and kept as their bytes, as train_step.cpp does, each
+batch converted to floats when it is drawn), -ELBO = BCE on logits summed over pixels +
 analytic KL, averaged over the batch, L = 1. pytorch/examples sums its loss over the
 batch instead of averaging it and applies a sigmoid before F.binary_cross_entropy; Adam
 is invariant to the constant factor (up to its eps), and BCE on logits is the same
 function computed stably, so this is the same training.
 
 A step = zero_grad + forward (which draws eps) + backward + Adam step, timed one by one
-after the warm-up steps; median, p10 and p90 (numpy.percentile, linear interpolation,
-as train_step.cpp) and examples/s = 128 / median. Each thread setting runs in its own
+after the warm-up steps (a PyTorch measurement stops after --max-seconds, with at least
+10 steps timed, and says so: under load PyTorch's 2 threads can take seconds per step);
+median, p10 and p90 (numpy.percentile, linear interpolation, as train_step.cpp) and
+examples/s = 128 / median. Each thread setting runs in its own
 process with OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and MKL_NUM_THREADS set to n before
 torch is imported, and torch.set_num_threads(n). Peak RSS: ru_maxrss of a process that
 trains one epoch on 1 thread.
@@ -65,22 +68,37 @@ COLUMNS = ["model", "impl", "threads", "median_ms", "p10_ms", "p90_ms", "example
 def read_idx(path):
     """An IDX file (gzip-compressed) as a numpy array of its unsigned bytes."""
     with gzip.open(path, "rb") as f:
-        data = f.read()
-    zero, dtype, rank = struct.unpack(">HBB", data[:4])
-    if zero != 0 or dtype != 0x08:
-        raise ValueError(f"{path}: not an IDX file of unsigned bytes")
-    dims = struct.unpack(">" + "I" * rank, data[4:4 + 4 * rank])
-    values = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank)
-    if values.size != int(np.prod(dims)):
-        raise ValueError(f"{path}: {values.size} values for dimensions {dims}")
-    return values.reshape(dims)
+        zero, dtype, rank = struct.unpack(">HBB", f.read(4))
+        if zero != 0 or dtype != 0x08:
+            raise ValueError(f"{path}: not an IDX file of unsigned bytes")
+        dims = struct.unpack(">" + "I" * rank, f.read(4 * rank))
+        values = np.empty(dims, dtype=np.uint8)  # read straight into it: no second copy
+        view, filled = memoryview(values.reshape(-1)), 0
+        while filled < values.size:
+            n = f.readinto(view[filled:])
+            if not n:
+                raise ValueError(f"{path}: {filled} values for dimensions {dims}")
+            filled += n
+    return values
 
 
 def load_images(split="train"):
     """[N, 784] float32 in [0, 1]: byte / 255 in float32, as nn::load_fashion_mnist."""
+    return to_intensities(load_bytes(split))
+
+
+def load_bytes(split="train"):
+    """[N, 784] uint8: the files' bytes (what train_step.cpp keeps, nn::PixelStorage::bytes)."""
     prefix = "train" if split == "train" else "t10k"
     raw = read_idx(os.path.join(DATA_DIR, f"{prefix}-images-idx3-ubyte.gz"))
-    return raw.reshape(raw.shape[0], -1).astype(np.float32) / np.float32(255)
+    return raw.reshape(raw.shape[0], -1)
+
+
+def to_intensities(pixels):
+    """uint8 pixels (numpy array or torch tensor) -> float32 byte / 255."""
+    if isinstance(pixels, np.ndarray):
+        return pixels.astype(np.float32) / np.float32(255)
+    return pixels.float() / 255
 
 
 # ---- our checkpoint format (nn/checkpoint.h), version 1 ---------------------------------
@@ -222,20 +240,23 @@ def import_torch(threads):
     return torch, nn, F
 
 
-def worker_steps(name, threads, steps, warmup):
-    """Times the steps; prints one line: steps,NAME,THREADS,MEDIAN,P10,P90,LOSS,BLAS."""
+def worker_steps(name, threads, steps, warmup, max_seconds):
+    """Times the steps; prints one line: steps,NAME,THREADS,MEDIAN,P10,P90,LOSS,BLAS,TIMED.
+    Stops early (TIMED < steps) once max_seconds have passed with 10 steps timed."""
     torch, nn, F = import_torch(threads)
     torch.manual_seed(42)
-    images = torch.from_numpy(load_images("train"))
+    images = torch.from_numpy(load_bytes("train"))  # floats made per batch, untimed
     model = build_model(name, torch, nn)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     g = torch.Generator().manual_seed(1)
     order, pos = torch.randperm(images.shape[0], generator=g), 0
-    times, loss = [], float("nan")
+    times, loss, began = [], float("nan"), time.perf_counter()
     for i in range(warmup + steps):
+        if len(times) >= 10 and time.perf_counter() - began > max_seconds:
+            break
         if pos + BATCH > images.shape[0]:  # full batches only, as train_step.cpp
             order, pos = torch.randperm(images.shape[0], generator=g), 0
-        x = shaped(images[order[pos:pos + BATCH]], model.layout)
+        x = shaped(to_intensities(images[order[pos:pos + BATCH]]), model.layout)
         pos += BATCH
         start = time.perf_counter()
         opt.zero_grad()
@@ -250,7 +271,8 @@ def worker_steps(name, threads, steps, warmup):
     if not np.isfinite(loss):
         raise RuntimeError(f"{name} diverged (loss {loss})")
     p10, median, p90 = np.percentile(times, [10, 50, 90])
-    print(f"steps,{name},{threads},{median:.4f},{p10:.4f},{p90:.4f},{loss:.3f},{blas_library()}")
+    print(f"steps,{name},{threads},{median:.4f},{p10:.4f},{p90:.4f},{loss:.3f},{blas_library()},"
+          f"{len(times)}")
 
 
 def worker_epoch_rss(name):
@@ -258,12 +280,12 @@ def worker_epoch_rss(name):
     start = time.perf_counter()
     torch, nn, F = import_torch(1)
     torch.manual_seed(42)
-    images = torch.from_numpy(load_images("train"))
+    images = torch.from_numpy(load_bytes("train"))  # as train_step.cpp: bytes, floats per batch
     model = build_model(name, torch, nn)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     order = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(1))
     for pos in range(0, images.shape[0], BATCH):
-        x = shaped(images[order[pos:pos + BATCH]], model.layout)
+        x = shaped(to_intensities(images[order[pos:pos + BATCH]]), model.layout)
         opt.zero_grad()
         eps = torch.randn(x.shape[0], model.latent_dim)
         total, _, _ = negative_elbo(model, x, eps, torch, F)
@@ -293,9 +315,13 @@ def run_child(args, env=None):
 
 def torch_steps(name, threads, a):
     out = run_child([sys.executable, os.path.abspath(__file__), "--worker-steps", name,
-                     str(threads), str(a.steps), str(a.warmup)], env=thread_env(threads))
+                     str(threads), str(a.steps), str(a.warmup), str(a.max_seconds)],
+                    env=thread_env(threads))
     line = [l for l in out.splitlines() if l.startswith("steps,")][-1].split(",")
     median, p10, p90 = (float(v) for v in line[3:6])
+    if int(line[8]) < a.steps:
+        print(f"  (PyTorch {name} on {threads} thread(s): only {line[8]} steps timed, "
+              f"stopped by --max-seconds {a.max_seconds:g})")
     return {"model": name, "impl": "pytorch", "threads": threads, "median_ms": median,
             "p10_ms": p10, "p90_ms": p90, "examples_per_s": BATCH / (median * 1e-3),
             "peak_rss_mb": None}, line[7]
@@ -432,13 +458,15 @@ def main():
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--no-rss", action="store_true")
     parser.add_argument("--loaded", action="store_true")
-    parser.add_argument("--worker-steps", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--max-seconds", type=float, default=600,
+                        help="stop a PyTorch measurement after this long (at least 10 steps)")
+    parser.add_argument("--worker-steps", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--worker-epoch-rss", help=argparse.SUPPRESS)
     a = parser.parse_args()  # a bad flag: usage and exit status 2
     try:
         if a.worker_steps:
-            name, threads, steps, warmup = a.worker_steps
-            return worker_steps(name, int(threads), int(steps), int(warmup))
+            name, threads, steps, warmup, max_seconds = a.worker_steps
+            return worker_steps(name, int(threads), int(steps), int(warmup), float(max_seconds))
         if a.worker_epoch_rss:
             return worker_epoch_rss(a.worker_epoch_rss)
         a.models = a.models.split(",")
