@@ -1,9 +1,16 @@
 #include "tutorials/common/tutorial.h"
 
+#include <unistd.h>
+
 #include <cmath>
+#include <fstream>
+#include <new>
 #include <utility>
 
+#include "autodiff/anomaly.h"
 #include "autodiff/atomic_file.h"
+#include "nn/checkpoint.h"
+#include "nn/idx.h"
 #include "tutorials/common/plot.h"
 
 namespace tut {
@@ -68,6 +75,41 @@ Tutorial::Tutorial(std::string name, std::string description, std::ostream& out,
   cli_.failure_message(CLI::FailureMessage::help);
 }
 
+int report_errors(std::string_view program, const std::function<int()>& body, std::ostream& err) {
+  auto fail = [&](std::string_view what, std::string_view advice) {
+    err << fmt::format("{}: error: {}{}\n", program, what, advice) << std::flush;
+    return 1;
+  };
+  try {
+    return body();
+  } catch (const nn::DataError& e) {
+    return fail(e.what(), "");  // (its message names the file and says what was expected)
+  } catch (const nn::CheckpointError& e) {
+    return fail(e.what(), "");
+  } catch (const ad::AnomalyError& e) {
+    return fail(e.what(), " (see docs/anomaly_mode.md)");
+  } catch (const std::bad_alloc&) {
+    return fail("out of memory", "; try --quick, or smaller sizes (e.g. --batch)");
+  } catch (const std::exception& e) {
+    return fail(e.what(), "");
+  } catch (...) {
+    return fail("an unknown error", "");
+  }
+}
+
+namespace {
+// Whether a file can be created in `folder` (a folder that exists may still be read-only,
+// or on a read-only file system, or the name of a file).
+std::optional<std::string> cannot_write_in(const fs::path& folder) {
+  std::error_code error;
+  if (!fs::is_directory(folder, error)) return "it exists and is not a folder";
+  const fs::path probe = folder / fmt::format(".write_test_{}", ::getpid());
+  if (!std::ofstream(probe)) return std::string("files cannot be created in it");
+  fs::remove(probe, error);
+  return std::nullopt;
+}
+}  // namespace
+
 std::optional<int> Tutorial::parse(int argc, const char* const* argv) {
   try {
     cli_.parse(argc, argv);
@@ -81,8 +123,15 @@ std::optional<int> Tutorial::parse(int argc, const char* const* argv) {
   std::error_code error;
   fs::create_directories(out_dir_, error);
   if (error) {
-    err_ << fmt::format("{}: cannot create the output folder '{}': {}\n", name_, out_dir_,
-                        error.message());
+    err_ << fmt::format("{}: error: cannot create the output folder '{}': {}; choose another "
+                        "with --out DIR\n",
+                        name_, out_dir_, error.message());
+    return 1;
+  }
+  if (auto why = cannot_write_in(out_dir_)) {
+    err_ << fmt::format("{}: error: cannot write in the output folder '{}': {}; choose "
+                        "another with --out DIR\n",
+                        name_, out_dir_, *why);
     return 1;
   }
 
