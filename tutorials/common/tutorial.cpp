@@ -66,13 +66,24 @@ Tutorial::Tutorial(std::string name, std::string description, std::ostream& out,
       cli_(std::move(description), name_),
       out_dir_("out/" + name_) {
   cli_.add_option("--seed", seed_, "seed of the random number generator (same seed, same numbers)")
-      ->check(CLI::NonNegativeNumber)  // "-1" would otherwise wrap around to 2^64 - 1
+      ->check(seed_check())
       ->capture_default_str();
   cli_.add_option("--out", out_dir_, "folder for figures (PNG + CSV + gnuplot script) and data")
       ->capture_default_str();
   cli_.add_flag("--quick", quick_, "small problem sizes for a fast run");
   // On a bad flag, show the whole usage rather than only "run with --help".
   cli_.failure_message(CLI::FailureMessage::help);
+}
+
+const CLI::Validator& seed_check() {
+  static const CLI::Validator check(
+      [](std::string& text) -> std::string {
+        const bool digits = !text.empty() && text.size() <= 19 &&
+                            text.find_first_not_of("0123456789") == std::string::npos;
+        return digits ? "" : "must be a whole number from 0 to 10^19 - 1, got '" + text + "'";
+      },
+      "INT >= 0");
+  return check;
 }
 
 int report_errors(std::string_view program, const std::function<int()>& body, std::ostream& err) {
@@ -97,18 +108,23 @@ int report_errors(std::string_view program, const std::function<int()>& body, st
   }
 }
 
-namespace {
-// Whether a file can be created in `folder` (a folder that exists may still be read-only,
-// or on a read-only file system, or the name of a file).
-std::optional<std::string> cannot_write_in(const fs::path& folder) {
+std::optional<std::string> output_folder_problem(const fs::path& folder) {
   std::error_code error;
-  if (!fs::is_directory(folder, error)) return "it exists and is not a folder";
-  const fs::path probe = folder / fmt::format(".write_test_{}", ::getpid());
-  if (!std::ofstream(probe)) return std::string("files cannot be created in it");
-  fs::remove(probe, error);
-  return std::nullopt;
+  std::string why;
+  if (fs::exists(folder, error) && !fs::is_directory(folder, error))
+    why = fmt::format("the output folder '{}' exists and is not a folder", folder.string());
+  else if (fs::create_directories(folder, error); error)
+    why = fmt::format("cannot create the output folder '{}': {}", folder.string(), error.message());
+  // A folder that exists may still be read-only (or on a read-only file system): try.
+  else if (const fs::path probe = folder / fmt::format(".write_test_{}", ::getpid());
+           !std::ofstream(probe))
+    why = fmt::format("cannot write in the output folder '{}': files cannot be created in it",
+                      folder.string());
+  else
+    fs::remove(probe, error);
+  if (why.empty()) return std::nullopt;
+  return why + "; choose another with --out DIR";
 }
-}  // namespace
 
 std::optional<int> Tutorial::parse(int argc, const char* const* argv) {
   try {
@@ -120,18 +136,8 @@ std::optional<int> Tutorial::parse(int argc, const char* const* argv) {
     return cli_exit_code == 0 ? 0 : usage_exit_code;
   }
 
-  std::error_code error;
-  fs::create_directories(out_dir_, error);
-  if (error) {
-    err_ << fmt::format("{}: error: cannot create the output folder '{}': {}; choose another "
-                        "with --out DIR\n",
-                        name_, out_dir_, error.message());
-    return 1;
-  }
-  if (auto why = cannot_write_in(out_dir_)) {
-    err_ << fmt::format("{}: error: cannot write in the output folder '{}': {}; choose "
-                        "another with --out DIR\n",
-                        name_, out_dir_, *why);
+  if (auto problem = output_folder_problem(out_dir_)) {
+    err_ << fmt::format("{}: error: {}\n", name_, *problem);
     return 1;
   }
 

@@ -55,6 +55,15 @@ inline constexpr int usage_exit_code = 2;
 int report_errors(std::string_view program, const std::function<int()>& body,
                   std::ostream& err = std::cerr);
 
+// A CLI11 check for a seed: only the digits of a whole number >= 0. (CLI::NonNegativeNumber
+// would print the largest double in its message, and "-1" must not wrap to 2^64 - 1.)
+const CLI::Validator& seed_check();
+
+// Creates `folder` if it does not exist and tries to create a file in it. Returns what is
+// wrong ("cannot write in the output folder 'x': ...; choose another with --out DIR"), or
+// nothing: a program checks before its work rather than failing at its first figure.
+std::optional<std::string> output_folder_problem(const std::filesystem::path& folder);
+
 class Tutorial {
  public:
   // name: the program's name, e.g. "00_autodiff_tape"; it is also the default
