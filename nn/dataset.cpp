@@ -41,6 +41,7 @@ Dataset Dataset::subset(const std::vector<int64_t>& indices) const {
   part.class_names = class_names;
   part.name = name;
   part.source = source;
+  part.labels_source = labels_source;
   const int64_t pixels = pixels_per_image(), count = static_cast<int64_t>(indices.size());
   for (int64_t i : indices)
     if (i < 0 || i >= size())
@@ -103,6 +104,7 @@ Dataset load_mnist_format(const fs::path& dir, Split split, PixelStorage storage
   data.cols = raw.cols;
   data.name = fmt::format("{} {}", dir.filename().string(), file_prefix(split));
   data.source = images_path.string();
+  data.labels_source = labels_path.string();
   data.labels.assign(raw_labels.begin(), raw_labels.end());
   if (storage == PixelStorage::bytes) {
     data.pixel_bytes = std::move(raw.pixels);
@@ -165,7 +167,8 @@ void check_dataset(const Dataset& data, const DataNeeds& needs) {
       if (data.labels[i] < 0 || data.labels[i] >= needs.num_classes)
         throw DataError(fmt::format(
             "{}: example {} has label {}, but this program knows {} classes (labels 0 to {})",
-            described(data), i, data.labels[i], needs.num_classes, needs.num_classes - 1));
+            data.labels_source.empty() ? described(data) : data.labels_source, i, data.labels[i],
+            needs.num_classes, needs.num_classes - 1));
 }
 
 void check_same_image_size(const Dataset& train, const Dataset& test) {

@@ -52,6 +52,7 @@ struct Dataset {
   std::vector<std::string> class_names;  // label -> name; empty when unknown
   std::string name;                      // for messages, e.g. "fashion-mnist train"
   std::string source;                    // the images file it was read from, for messages
+  std::string labels_source;             // and the labels file
 
   int64_t size() const { return static_cast<int64_t>(labels.size()); }
   PixelStorage storage() const { return images.defined() ? PixelStorage::floats : PixelStorage::bytes; }

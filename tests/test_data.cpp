@@ -313,7 +313,7 @@ TEST_CASE("data: a valid file that does not fit the program is refused, naming t
   CHECK(contains(message, train_file));
   CHECK(contains(message, "holds images of 2x3 pixels, but this program is built for 28x28"));
   message = data_error_of([&] { nn::check_dataset(train, {.num_classes = 10}); });
-  CHECK(contains(message, train_file));
+  CHECK(contains(message, (folder.path / "train-labels-idx1-ubyte.gz").string()));
   CHECK(contains(message, "example 2 has label 12, but this program knows 10 classes"));
   message = data_error_of([&] { nn::check_dataset(train, {.min_examples = 1001}); });
   CHECK(contains(message, "holds 5 examples, but this program needs at least 1001"));
