@@ -39,6 +39,11 @@ Image read_png(const fs::path& path, Channels channels) {
   if (pixels == nullptr)
     throw DataError(
         fmt::format("{}: cannot decode it as an image ({})", path.string(), stbi_failure_reason()));
+  if (width <= 0 || height <= 0) {  // stb_image accepts e.g. a PNM header of size 0
+    stbi_image_free(pixels);
+    throw DataError(fmt::format("{}: cannot decode it as an image (it claims {}x{} pixels)",
+                                path.string(), width, height));
+  }
   Image image;
   image.width = width;
   image.height = height;
