@@ -32,22 +32,9 @@ std::string data_error_of(F f) {
 
 namespace {
 
-std::string big_endian(uint32_t value) {
-  return {static_cast<char>(value >> 24), static_cast<char>(value >> 16),
-          static_cast<char>(value >> 8), static_cast<char>(value)};
-}
-
-// The bytes of an IDX images file: header, then the pixels as given.
-std::string idx_images(uint32_t count, uint32_t rows, uint32_t cols,
-                       const std::vector<uint8_t>& pixels, uint32_t magic = nn::kIdxImagesMagic) {
-  return big_endian(magic) + big_endian(count) + big_endian(rows) + big_endian(cols) +
-         std::string(pixels.begin(), pixels.end());
-}
-
-std::string idx_labels(const std::vector<uint8_t>& labels) {
-  return big_endian(nn::kIdxLabelsMagic) + big_endian(static_cast<uint32_t>(labels.size())) +
-         std::string(labels.begin(), labels.end());
-}
+using test_helpers::big_endian;
+using test_helpers::idx_images;
+using test_helpers::idx_labels;
 
 void write_plain(const fs::path& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
