@@ -31,7 +31,9 @@
 #include "nn/progress.h"
 #include "tutorials/common/data.h"
 #include "tutorials/common/plot.h"
+#include "tutorials/common/training.h"
 #include "tutorials/common/tutorial.h"
+#include "vae/autoencoder.h"
 
 using ad::Tensor;
 
@@ -40,47 +42,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-// ---------------------------------------------------------------- the model
-// g_phi: sizes[0] -> sizes[1] -> ... -> sizes.back() (the code z), ReLU between layers, a
-// linear code; f_theta: the mirror image, with a sigmoid at the end so pixels lie in (0, 1).
-// Parameter names: encoder.0.weight, encoder.0.bias, encoder.2.weight, ..., decoder.4.bias.
-struct Autoencoder : nn::Module {
-  nn::Sequential encoder, decoder;
-
-  Autoencoder(const std::vector<int64_t>& sizes, ad::Rng& rng, ad::DType dtype = ad::f32) {
-    for (size_t i = 0; i + 1 < sizes.size(); ++i) {
-      if (i > 0) encoder.add<nn::ReLU>();
-      encoder.add<nn::Linear>(sizes[i], sizes[i + 1], rng, true, dtype);
-    }
-    for (size_t i = sizes.size() - 1; i > 0; --i) {
-      decoder.add<nn::Linear>(sizes[i], sizes[i - 1], rng, true, dtype);
-      if (i > 1) decoder.add<nn::ReLU>();
-    }
-    register_module("encoder", encoder);
-    register_module("decoder", decoder);
-  }
-  Tensor encode(const Tensor& x) { return encoder(x); }               // z = g_phi(x)
-  Tensor decode(const Tensor& z) { return ad::sigmoid(decoder(z)); }  // f_theta(z)
-  Tensor reconstruct(const Tensor& x) { return decode(encode(x)); }
-
-  // The Linear layers in the order of named_parameters() (weight, bias, weight, ...).
-  std::vector<nn::Linear*> linear_layers() {
-    std::vector<nn::Linear*> layers;
-    for (nn::Sequential* s : {&encoder, &decoder})
-      for (size_t i = 0; i < s->size(); ++i)
-        if (auto* linear = dynamic_cast<nn::Linear*>(&(*s)[i])) layers.push_back(linear);
-    return layers;
-  }
-};
-
-const std::vector<int64_t> kSizes = {784, 256, 64, 2};
-
-// The notes' cost: 1/n sum_i ||target_i - f(g(input_i))||^2, through the library's loss.
-Tensor ae_cost(Autoencoder& model, const Tensor& input, const Tensor& target) {
-  return nn::mse(model.reconstruct(input), target, nn::Reduction::sum) /
-         static_cast<double>(input.dim(0));
 }
 
 // The same cost as an explicit loop over images and pixels, in double.
@@ -95,25 +56,6 @@ double ae_cost_by_loop(const Tensor& reconstruction, const Tensor& target) {
     total += image;
   }
   return total / static_cast<double>(n);
-}
-
-// x^ = clamp(x + noise * eps, 0, 1), eps ~ N(0, I): the corruption of the denoising AE.
-Tensor corrupt(const Tensor& x, double noise, ad::Rng& rng) {
-  ad::NoGrad plain;
-  return ad::clamp(x + rng.normal(x.shape(), x.dtype()) * noise, 0.0, 1.0);
-}
-
-// ||target_i - f(g(input_i))||^2 of every row, without recording.
-std::vector<double> per_image_error(Autoencoder& model, const Tensor& input, const Tensor& target) {
-  ad::NoGrad plain;
-  std::vector<double> errors;
-  for (int64_t start = 0; start < input.dim(0); start += 1000) {
-    const int64_t end = std::min(input.dim(0), start + 1000);
-    Tensor diff =
-        model.reconstruct(ad::slice(input, 0, start, end)) - ad::slice(target, 0, start, end);
-    for (double e : ad::sum(diff * diff, 1).to_vector()) errors.push_back(e);
-  }
-  return errors;
 }
 
 struct MeanSe {
@@ -147,16 +89,16 @@ void costs(tut::Tutorial& t, const nn::Dataset& train, double noise, ad::Rng& rn
          train.pixels_per_image());
 
   ad::Rng init_rng(t.seed() + 1);
-  Autoencoder model(kSizes, init_rng);
+  vae::Autoencoder model(tut::autoencoder_sizes(train.pixels_per_image()), init_rng);
   Tensor x = ad::slice(train.images, 0, 0, 128);
-  Tensor x_noisy = corrupt(x, noise, rng);
+  Tensor x_noisy = vae::corrupt(x, noise, rng);
   {
     ad::NoGrad plain;
-    const double library = ae_cost(model, x, x).item();
+    const double library = model.cost(x, x).item();
     const double loop = ae_cost_by_loop(model.reconstruct(x), x);
     t.check_close("L01", "AE cost of 128 images: nn::mse(sum)/n vs a loop over pixels (double)",
                   library, loop, 1e-5);
-    const double library_dae = ae_cost(model, x_noisy, x).item();
+    const double library_dae = model.cost(x_noisy, x).item();
     const double loop_dae = ae_cost_by_loop(model.reconstruct(x_noisy), x);
     t.check_close("L01", "denoising cost: nn::mse(sum)/n vs a loop over pixels (double)",
                   library_dae, loop_dae, 1e-5);
@@ -164,7 +106,7 @@ void costs(tut::Tutorial& t, const nn::Dataset& train, double noise, ad::Rng& rn
 
   // The gradient of the cost, by the tape and by finite differences, on a tiny AE 6-4-2.
   ad::Rng tiny_rng(t.seed() + 2);
-  Autoencoder tiny({6, 4, 2}, tiny_rng, ad::f64);
+  vae::Autoencoder tiny({6, 4, 2}, tiny_rng, ad::f64);
   Tensor tiny_x = tiny_rng.uniform({5, 6}, 0.0, 1.0, ad::f64);
   std::vector<nn::Linear*> layers = tiny.linear_layers();
   auto cost_of = [&](const std::vector<Tensor>& p) {
@@ -172,7 +114,7 @@ void costs(tut::Tutorial& t, const nn::Dataset& train, double noise, ad::Rng& rn
       layers[i]->weight = p[2 * i];
       layers[i]->bias = p[2 * i + 1];
     }
-    return ae_cost(tiny, tiny_x, tiny_x);
+    return tiny.cost(tiny_x, tiny_x);
   };
   std::vector<Tensor> values;
   for (const Tensor& p : tiny.parameters()) values.push_back(p.detach());
@@ -191,27 +133,27 @@ struct History {
 
 // Trains with Adam on the (denoising, if noise > 0) cost; validation uses a fixed
 // corrupted copy `validation_input` of the clean `validation_target`.
-History train_model(Autoencoder& model, nn::Adam& adam, const nn::Dataset& train,
+History train_model(vae::Autoencoder& model, nn::Adam& adam, const nn::Dataset& train,
                     const Tensor& validation_input, const Tensor& validation_target, int epochs,
                     int64_t batch_size, double noise, uint64_t seed, ad::Rng& noise_rng) {
   History h;
   h.epochs.push_back(0);
-  h.validation.push_back(mean_of(per_image_error(model, validation_input, validation_target)));
+  h.validation.push_back(mean_of(model.squared_errors(validation_input, validation_target)));
   nn::BatchIterator batches(train, {.batch_size = batch_size, .seed = seed});
   nn::Progress progress(epochs, batches.examples_per_epoch());
   const auto start = Clock::now();
   for (int epoch = 0; epoch < epochs; ++epoch) {
     progress.start_epoch(epoch);
     for (nn::Batch batch; batches.next(batch);) {
-      Tensor input = noise > 0 ? corrupt(batch.x, noise, noise_rng) : batch.x;
+      Tensor input = noise > 0 ? vae::corrupt(batch.x, noise, noise_rng) : batch.x;
       adam.zero_grad();
-      Tensor loss = ae_cost(model, input, batch.x);
+      Tensor loss = model.cost(input, batch.x);
       const double value = loss.item();
       ad::backward(loss);
       adam.step();
       progress.add(batch.size(), value);
     }
-    const double validation = mean_of(per_image_error(model, validation_input, validation_target));
+    const double validation = mean_of(model.squared_errors(validation_input, validation_target));
     h.train.push_back(progress.end_epoch(fmt::format("validation {:.3f}", validation)));
     h.validation.push_back(validation);
     h.epochs.push_back(epoch + 1);
@@ -263,11 +205,12 @@ int main(int argc, char** argv) {
   if (quick)
     t.note("--quick: 10000 training images, 1 epoch; the full run uses 50000 and 10 epochs");
   ad::Rng noise_rng(t.seed() + 4);  // fixed corrupted copies for validation and test
-  const Tensor validation_noisy = corrupt(validation.images, noise, noise_rng);
-  const Tensor test_noisy = corrupt(test.images, noise, noise_rng);
+  const Tensor validation_noisy = vae::corrupt(validation.images, noise, noise_rng);
+  const Tensor test_noisy = vae::corrupt(test.images, noise, noise_rng);
 
   ad::Rng ae_rng(t.seed() + 5), dae_rng(t.seed() + 6);
-  Autoencoder ae(kSizes, ae_rng), dae(kSizes, dae_rng);
+  const std::vector<int64_t> sizes = tut::autoencoder_sizes(train.pixels_per_image());
+  vae::Autoencoder ae(sizes, ae_rng), dae(sizes, dae_rng);
   nn::Adam ae_adam(ae, {.lr = lr}), dae_adam(dae, {.lr = lr});
   t.note(
       "both: MLP 784-256-64-2-64-256-784, ReLU, sigmoid output, {} parameters; Adam lr {}, "
@@ -310,10 +253,10 @@ int main(int argc, char** argv) {
     Tensor diff = test.images - mean_image;
     baseline = ad::sum(diff * diff, 1).to_vector();
   }
-  const std::vector<double> ae_clean = per_image_error(ae, test.images, test.images);
-  const std::vector<double> dae_clean = per_image_error(dae, test.images, test.images);
-  const std::vector<double> ae_noisy = per_image_error(ae, test_noisy, test.images);
-  const std::vector<double> dae_noisy = per_image_error(dae, test_noisy, test.images);
+  const std::vector<double> ae_clean = ae.squared_errors(test.images, test.images);
+  const std::vector<double> dae_clean = dae.squared_errors(test.images, test.images);
+  const std::vector<double> ae_noisy = ae.squared_errors(test_noisy, test.images);
+  const std::vector<double> dae_noisy = dae.squared_errors(test_noisy, test.images);
   const MeanSe b = mean_se(baseline), a = mean_se(ae_clean), dc = mean_se(dae_clean),
                an = mean_se(ae_noisy), dn = mean_se(dae_noisy);
   t.note("mean ||x - x_rec||^2 per test image (+- standard error), {} images:", test.size());
@@ -368,10 +311,10 @@ int main(int argc, char** argv) {
   t.note("saved {} and denoising_autoencoder.ckpt ({} parameters each, with Adam's state)",
          ckpt.string(), ae.parameter_count());
   ad::Rng other_rng(t.seed() + 99);
-  Autoencoder reloaded(kSizes, other_rng);  // different initial weights, then overwritten
+  vae::Autoencoder reloaded(sizes, other_rng);  // different initial weights, then overwritten
   nn::load_checkpoint(ckpt, reloaded);
   reloaded.eval();
   t.check_close("L01", "test error of the reloaded AE vs the trained AE",
-                mean_of(per_image_error(reloaded, test.images, test.images)), a.mean, 0.0);
+                mean_of(reloaded.squared_errors(test.images, test.images)), a.mean, 0.0);
   return t.finish();
 }

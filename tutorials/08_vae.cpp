@@ -35,7 +35,9 @@
 #include "nn/progress.h"
 #include "tutorials/common/data.h"
 #include "tutorials/common/plot.h"
+#include "tutorials/common/training.h"
 #include "tutorials/common/tutorial.h"
+#include "vae/autoencoder.h"
 #include "vae/distributions.h"
 #include "vae/estimators.h"
 #include "vae/kl.h"
@@ -472,24 +474,6 @@ void latent_distributions(tut::Tutorial& t, vae::Vae& model, const nn::Dataset& 
 }
 
 // ---------------------------------------------------------------- L35
-// Tutorial 01's autoencoder, rebuilt with the same parameter names so its checkpoint loads.
-struct Autoencoder : nn::Module {
-  nn::Sequential encoder, decoder;
-  explicit Autoencoder(ad::Rng& rng) {
-    const std::vector<int64_t> sizes = {784, 256, 64, 2};
-    for (size_t i = 0; i + 1 < sizes.size(); ++i) {
-      if (i > 0) encoder.add<nn::ReLU>();
-      encoder.add<nn::Linear>(sizes[i], sizes[i + 1], rng);
-    }
-    for (size_t i = sizes.size() - 1; i > 0; --i) {
-      decoder.add<nn::Linear>(sizes[i], sizes[i - 1], rng);
-      if (i > 1) decoder.add<nn::ReLU>();
-    }
-    register_module("encoder", encoder);
-    register_module("decoder", decoder);
-  }
-};
-
 // Codes [n, 2] -> the mean code of each class, and how far `point` is from the nearest
 // code, in units of the codes' overall standard deviation (a "hole" measure).
 struct Codes {
@@ -549,11 +533,11 @@ void between_clusters(tut::Tutorial& t, vae::Vae& model, const nn::Dataset& test
   for (auto [a, b] : pairs) rows.push_back(interpolate(vae_codes, a, b, vae_decode));
   std::optional<Codes> ae_codes;
   ad::Rng ae_rng(t.seed() + 40);
-  Autoencoder ae(ae_rng);
+  vae::Autoencoder ae(tut::autoencoder_sizes(test.pixels_per_image()), ae_rng);
   if (std::filesystem::exists(checkpoint)) {
     nn::load_checkpoint(checkpoint, ae);
-    ae_codes = class_centres(ae.encoder(test.images), test);
-    auto ae_decode = [&](const Tensor& z) { return ad::sigmoid(ae.decoder(z)); };
+    ae_codes = class_centres(ae.encode(test.images), test);
+    auto ae_decode = [&](const Tensor& z) { return ae.decode(z); };
     for (auto [a, b] : pairs) rows.push_back(interpolate(*ae_codes, a, b, ae_decode));
     t.note("loaded tutorial 01's autoencoder from {}", checkpoint);
   } else {
