@@ -3,9 +3,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <stdexcept>
 
 #include "autodiff/ops.h"
+#include "autodiff/shape.h"
 #include "autodiff/tape.h"
 #include "vae/distributions.h"
 
@@ -71,7 +71,7 @@ std::vector<ad::Tensor> replicate_rows(const std::vector<ad::Tensor>& phi, int64
   std::vector<ad::Tensor> rows;
   for (const ad::Tensor& p : phi) {
     if (!(p.rank() == 1 || (p.rank() == 2 && p.dim(0) == 1)))
-      throw std::invalid_argument("replicate_rows: each parameter must be [k] or [1, k]");
+      throw ad::Error("replicate_rows: each parameter must be [k] or [1, k]");
     const int64_t k = p.numel();
     std::vector<double> values(n * k);
     for (int64_t r = 0; r < n; ++r)
