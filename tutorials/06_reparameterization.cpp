@@ -62,67 +62,75 @@ void histogram(const std::vector<double>& x, double lo, double hi, int bins,
 
 // ---------------------------------------------------------------- 1. the wrong gradient
 
-void wrong_gradient(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
-  t.section("L12", "The wrong gradient: grad_phi E_q[f] != E_q[grad_phi f] with z held fixed");
-  const double mu = 0.5, logvar = std::log(0.64), theta = -1.0;
-  const double s2 = std::exp(logvar);
-  t.note("q_phi = N(mu, sigma^2), phi = (mu, logvar) = ({}, {:.4f}), sigma = {}", mu, logvar,
-         std::sqrt(s2));
+// The example of section 1: q_phi = N(mu, sigma^2) with phi = (mu, logvar), and a
+// decoder parameter theta.
+struct WrongGradientExample {
+  double mu = 0.5, logvar = std::log(0.64), theta = -1.0;
+};
 
-  // grad wrt theta is easy: theta is not in q, so the gradient goes inside the expectation.
+// grad wrt theta is easy: theta is not in q, so the gradient goes inside the expectation.
+void theta_gradient_inside(tut::Tutorial& t, const WrongGradientExample& e, int64_t n,
+                           ad::Rng& rng) {
+  const double mu = e.mu, logvar = e.logvar, theta = e.theta;
   // E_q[(z - theta)^2] = (mu - theta)^2 + sigma^2;  d/dtheta = -2 (mu - theta).
-  {
-    Tensor m = Tensor::full({n, 1}, mu, ad::f64), lv = Tensor::full({n, 1}, logvar, ad::f64);
-    Tensor th = Tensor::full({n, 1}, theta, ad::f64).requires_grad_();
-    Tensor z = vae::DiagGaussian{m, lv}.sample(rng);
-    ad::backward(ad::sum(ad::pow(z - th, 2)));
-    vae::Summary s = vae::summarize(th.grad().to_vector());
-    t.check_within_se("L12", "d/dtheta E_q[(z - theta)^2]: E_q[grad_theta f] vs -2 (mu - theta)",
-                      s.mean, s.se_mean, -2 * (mu - theta), kNse);
-  }
+  Tensor m = Tensor::full({n, 1}, mu, ad::f64), lv = Tensor::full({n, 1}, logvar, ad::f64);
+  Tensor th = Tensor::full({n, 1}, theta, ad::f64).requires_grad_();
+  Tensor z = vae::DiagGaussian{m, lv}.sample(rng);
+  ad::backward(ad::sum(ad::pow(z - th, 2)));
+  vae::Summary s = vae::summarize(th.grad().to_vector());
+  t.check_within_se("L12", "d/dtheta E_q[(z - theta)^2]: E_q[grad_theta f] vs -2 (mu - theta)",
+                    s.mean, s.se_mean, -2 * (mu - theta), kNse);
+}
 
+void theta_gradient_of_loss(tut::Tutorial& t, const WrongGradientExample& e) {
+  const double mu = e.mu, logvar = e.logvar, theta = e.theta;
   // The loss with a decoder p_theta(x|z) = N(x; z + theta, 1) at x = 0.7 and the KL term:
   //   L(theta, phi) = -1/L sum_l log p_theta(x|z^(l)) + KL(q_phi || N(0, 1)),
   // so grad_theta L = -1/L sum_l (x - z^(l) - theta): the KL adds nothing, the minus stays.
-  {
-    const double x_obs = 0.7;
-    const int64_t L = 1000;
-    ad::Rng draws(t.seed() + 61);  // the same z^(l) for every line below
-    const Tensor zl =
-        vae::DiagGaussian{Tensor::full({L, 1}, mu, ad::f64), Tensor::full({L, 1}, logvar, ad::f64)}
-            .sample(draws);
-    const Tensor m1 = Tensor::full({1, 1}, mu, ad::f64),
-                 lv1 = Tensor::full({1, 1}, logvar, ad::f64);
-    auto theta_gradient = [&](bool with_kl) {
-      Tensor th = Tensor::scalar(theta, ad::f64).requires_grad_();
-      Tensor r = x_obs - zl - th;  // log N(x; z + theta, 1) = -r^2/2 - log(2 pi)/2
-      Tensor loss = ad::mean(0.5 * r * r + 0.5 * vae::kLog2Pi);
-      if (with_kl) loss = loss + ad::sum(vae::DiagGaussian{m1, lv1}.kl_to_standard());
-      ad::backward(loss);
-      return th.grad().item();
-    };
-    const double g_with = theta_gradient(true), g_without = theta_gradient(false);
-    double sum_score = 0;  // 1/L sum_l grad_theta log p_theta(x|z^(l)) = mean(x - z - theta)
-    for (double z : zl.to_vector()) sum_score += (x_obs - z - theta) / L;
-    t.check_close("L12", "grad_theta of the loss: with the KL term vs without it (KL has no theta)",
-                  g_with, g_without, 1e-14);
-    t.check_close("L12", "grad_theta L on the tape vs -1/L sum_l grad_theta log p_theta(x|z^(l))",
-                  g_with, -sum_score, 1e-12);
-    t.check_true("L12", "notes' slip (004): +1/L sum grad_theta log p has the opposite sign",
-                 g_with * sum_score < 0,
-                 fmt::format("tape {:+.4f}, 004's form {:+.4f}", g_with, sum_score));
-    t.note(
-        "004 writes the theta-gradient as 1/L sum_{{i=1}}^{{l}} grad_theta log P_theta(x|z^(l)):");
-    t.note("the sum runs over l = 1..L and the minus of L = -E[log p] + KL is lost; a step");
-    t.note("theta - lr * (that) would climb the loss. 000's slide for grad_theta ends in '= 0':");
-    t.note("right for the KL term (the check 'with the KL term vs without it'). The KL it writes");
-    t.note("there, 1/2 sum [sigma_phi^2(mu_phi(z)) + 1 - log(sigma_phi^2(mu_phi(z)) + 1)], is not");
-    t.note(
-        "the KL of the slides around it, 1/2 sum [Sigma_phi(x) + mu_phi(x)^2 - log Sigma_phi(x)");
-    t.note("- 1]; probably garbled in the conversion of the slide (a guess; its theta-gradient is");
-    t.note("0 either way).");
-  }
+  const double x_obs = 0.7;
+  const int64_t L = 1000;
+  ad::Rng draws(t.seed() + 61);  // the same z^(l) for every line below
+  const Tensor zl =
+      vae::DiagGaussian{Tensor::full({L, 1}, mu, ad::f64), Tensor::full({L, 1}, logvar, ad::f64)}
+          .sample(draws);
+  const Tensor m1 = Tensor::full({1, 1}, mu, ad::f64),
+               lv1 = Tensor::full({1, 1}, logvar, ad::f64);
+  auto theta_gradient = [&](bool with_kl) {
+    Tensor th = Tensor::scalar(theta, ad::f64).requires_grad_();
+    Tensor r = x_obs - zl - th;  // log N(x; z + theta, 1) = -r^2/2 - log(2 pi)/2
+    Tensor loss = ad::mean(0.5 * r * r + 0.5 * vae::kLog2Pi);
+    if (with_kl) loss = loss + ad::sum(vae::DiagGaussian{m1, lv1}.kl_to_standard());
+    ad::backward(loss);
+    return th.grad().item();
+  };
+  const double g_with = theta_gradient(true), g_without = theta_gradient(false);
+  double sum_score = 0;  // 1/L sum_l grad_theta log p_theta(x|z^(l)) = mean(x - z - theta)
+  for (double z : zl.to_vector()) sum_score += (x_obs - z - theta) / L;
+  t.check_close("L12", "grad_theta of the loss: with the KL term vs without it (KL has no theta)",
+                g_with, g_without, 1e-14);
+  t.check_close("L12", "grad_theta L on the tape vs -1/L sum_l grad_theta log p_theta(x|z^(l))",
+                g_with, -sum_score, 1e-12);
+  t.check_true("L12", "notes' slip (004): +1/L sum grad_theta log p has the opposite sign",
+               g_with * sum_score < 0,
+               fmt::format("tape {:+.4f}, 004's form {:+.4f}", g_with, sum_score));
+  t.note(
+      "004 writes the theta-gradient as 1/L sum_{{i=1}}^{{l}} grad_theta log P_theta(x|z^(l)):");
+  t.note("the sum runs over l = 1..L and the minus of L = -E[log p] + KL is lost; a step");
+  t.note("theta - lr * (that) would climb the loss. 000's slide for grad_theta ends in '= 0':");
+  t.note("right for the KL term (the check 'with the KL term vs without it'). The KL it writes");
+  t.note("there, 1/2 sum [sigma_phi^2(mu_phi(z)) + 1 - log(sigma_phi^2(mu_phi(z)) + 1)], is not");
+  t.note(
+      "the KL of the slides around it, 1/2 sum [Sigma_phi(x) + mu_phi(x)^2 - log Sigma_phi(x)");
+  t.note("- 1]; probably garbled in the conversion of the slide (a guess; its theta-gradient is");
+  t.note("0 either way).");
+}
 
+// The phi-gradients the wrong way (z sampled and held fixed) and the right way (z = mu +
+// sigma eps on the tape); returns the per-sample d/dlogvar of each, for the figure.
+std::pair<std::vector<double>, std::vector<double>> phi_gradients(tut::Tutorial& t,
+                                                                  const WrongGradientExample& e,
+                                                                  int64_t n, ad::Rng& rng) {
+  const double mu = e.mu, logvar = e.logvar, s2 = std::exp(logvar);
   // grad wrt phi: sampling z and treating it as a constant loses the dependence of q on phi.
   // f(z) = z^2: E = mu^2 + sigma^2, so grad_mu = 2 mu, grad_logvar = sigma^2.
   Tensor m = Tensor::full({n, 1}, mu, ad::f64).requires_grad_();
@@ -163,9 +171,13 @@ void wrong_gradient(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
   t.check_close("L12", "... each sample gives exactly -1/2: their variance vs 0", good.variance,
                 0.0, 0, 1e-20);
 
-  // Figure: running estimates of d/dlogvar E_q[log q] against n.
+  return {lv.grad().to_vector(), lv2.grad().to_vector()};
+}
+
+void plot_wrong_gradient(tut::Tutorial& t, const std::vector<double>& a,
+                         const std::vector<double>& b) {
+  const int64_t n = static_cast<int64_t>(a.size());
   std::vector<double> ns, naive_run, good_run, exact;
-  std::vector<double> a = lv.grad().to_vector(), b = lv2.grad().to_vector();
   double sa = 0, sb = 0;
   for (int64_t i = 0; i < n; ++i) {
     sa += a[i];
@@ -185,6 +197,17 @@ void wrong_gradient(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
   p.line("z = mu + sigma eps on the tape", ns, good_run);
   p.legend(tut::LegendPlace::top_right);
   t.save_figure(p);
+}
+
+void wrong_gradient(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
+  t.section("L12", "The wrong gradient: grad_phi E_q[f] != E_q[grad_phi f] with z held fixed");
+  const WrongGradientExample e;
+  t.note("q_phi = N(mu, sigma^2), phi = (mu, logvar) = ({}, {:.4f}), sigma = {}", e.mu, e.logvar,
+         std::sqrt(std::exp(e.logvar)));
+  theta_gradient_inside(t, e, n, rng);
+  theta_gradient_of_loss(t, e);
+  const auto [held_fixed, on_the_tape] = phi_gradients(t, e, n, rng);
+  plot_wrong_gradient(t, held_fixed, on_the_tape);
 }
 
 // ---------------------------------------------------------------- 2, 3. reparameterization
