@@ -212,11 +212,34 @@ void wrong_gradient(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
 
 // ---------------------------------------------------------------- 2, 3. reparameterization
 
+// The example of sections 2 and 3: q = N(mu, diag(exp(logvar))) in two dimensions and
+// f(z) = |z - c|^2.
+const std::vector<double> kMu = {0.5, -1.0}, kLogvar = {-0.4, 0.6}, kC = {1.0, 0.0};
+
+// 004 also writes z^(l) = mu + eps * Sigma_phi(x): the variance where its square root belongs.
+void variance_where_sd_belongs(tut::Tutorial& t, int64_t n) {
+  const double m0 = kMu[0], v0 = std::exp(kLogvar[0]);  // sigma^2 = 0.67
+  std::vector<double> wrong(n), right(n);
+  ad::Rng noise(t.seed() + 62);
+  for (int64_t i = 0; i < n; ++i) {
+    const double e = noise.normal();
+    wrong[i] = m0 + e * v0, right[i] = m0 + e * std::sqrt(v0);
+  }
+  vae::Summary sw = vae::summarize(wrong), sr = vae::summarize(right);
+  t.check_within_se("L13", "z = mu + eps sigma: sample variance vs sigma^2", sr.variance,
+                    sr.se_variance, v0, kNse);
+  t.check_within_se("L13",
+                    "notes' slip (004): z = mu + eps Sigma has variance Sigma^2, not Sigma",
+                    sw.variance, sw.se_variance, v0 * v0, kNse);
+  t.note("(004 writes z^(l) = mu_phi(x) + eps * Sigma_phi(x); it is Sigma_phi(x)^(1/2), the");
+  t.note(" standard deviation, as 004 itself has it earlier: z = mu + eps * sigma.)");
+}
+
 void reparameterization(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
   t.section("L13", "z = mu + sigma * eps on the tape: unbiased, checked in closed form");
   // f(z) = sum_i (z_i - c_i)^2: E = sum (mu_i - c_i)^2 + sigma_i^2,
   // grad_mu = 2 (mu - c), grad_logvar = sigma^2; per-sample variance of 2 (z - c) is 4 sigma^2.
-  const std::vector<double> mu = {0.5, -1.0}, logvar = {-0.4, 0.6}, c = {1.0, 0.0};
+  const std::vector<double>&mu = kMu, &logvar = kLogvar, &c = kC;
   auto f = vae::of_z([c](const Tensor& z) { return ad::sum(ad::pow(z - row(c), 2), -1); });
   vae::GradientSamples g = vae::reparameterization_gradients(vae::diag_gaussian_family(),
                                                              {vec(mu), vec(logvar)}, n, f, rng);
@@ -242,25 +265,11 @@ void reparameterization(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
       "grad_phi");
   t.note("of each term and mixes the indices s and l: it is -1/S sum_s grad_phi log P(x|z^(s)),");
   t.note("z^(s) = mu + sigma eps^(s), the kind of estimate whose mean is checked above.");
-  // 004 also writes z^(l) = mu + eps * Sigma_phi(x): the variance where its square root belongs.
-  {
-    const double m0 = mu[0], v0 = std::exp(logvar[0]);  // sigma^2 = 0.67
-    std::vector<double> wrong(n), right(n);
-    ad::Rng noise(t.seed() + 62);
-    for (int64_t i = 0; i < n; ++i) {
-      const double e = noise.normal();
-      wrong[i] = m0 + e * v0, right[i] = m0 + e * std::sqrt(v0);
-    }
-    vae::Summary sw = vae::summarize(wrong), sr = vae::summarize(right);
-    t.check_within_se("L13", "z = mu + eps sigma: sample variance vs sigma^2", sr.variance,
-                      sr.se_variance, v0, kNse);
-    t.check_within_se("L13",
-                      "notes' slip (004): z = mu + eps Sigma has variance Sigma^2, not Sigma",
-                      sw.variance, sw.se_variance, v0 * v0, kNse);
-    t.note("(004 writes z^(l) = mu_phi(x) + eps * Sigma_phi(x); it is Sigma_phi(x)^(1/2), the");
-    t.note(" standard deviation, as 004 itself has it earlier: z = mu + eps * sigma.)");
-  }
+  variance_where_sd_belongs(t, n);
+}
 
+void deterministic_function_of_noise(tut::Tutorial& t) {
+  const std::vector<double>&mu = kMu, &logvar = kLogvar, &c = kC;
   t.section("L17", "A deterministic function of a noise variable");
   Tensor m = row(mu).requires_grad_(), lv = row(logvar).requires_grad_();
   ad::Rng a(7), b(7);
@@ -280,6 +289,10 @@ void reparameterization(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
   t.note("gradcheck of f(mu + exp(logvar/2) eps) with eps fixed: {}", r.str());
   t.check_less("L17", "worst relative error, tape vs finite differences", r.worst_error, 1e-6);
 
+}
+
+void log_variance_form(tut::Tutorial& t) {
+  const std::vector<double>&mu = kMu, &logvar = kLogvar, &c = kC;
   t.section("L26", "The log-variance form z = mu + exp(logvar / 2) * eps (eq. 43)");
   // dz/dlogvar = sigma eps / 2, on the tape vs by hand.
   ad::Rng noise(3);
@@ -655,6 +668,8 @@ int main(int argc, char** argv) {
 
   wrong_gradient(t, samples, rng);
   reparameterization(t, samples, rng);
+  deterministic_function_of_noise(t);
+  log_variance_form(t);
   change_of_variables(t, samples, rng);
   full_covariance(t, samples, rng);
   inverse_cdf(t, samples, rng);
