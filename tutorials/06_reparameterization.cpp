@@ -561,6 +561,64 @@ void inverse_cdf(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
 
 // ---------------------------------------------------------------- 7. Uniform(0, phi)
 
+// The parameter phi of Uniform(0, phi) in the section's example.
+constexpr double kUniformPhi = 2.0;
+
+// A jump in f moves with phi too: f(z) = 1[z < c], E = c / phi, gradient -c / phi^2.
+// On the tape the step is 1/2 + 1/2 (c - z) / |c - z|, whose derivative is 0 wherever it
+// exists, so the pathwise estimate is 0.
+void step_function(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
+  const double phi = kUniformPhi;
+  const double c = 1.0;
+  t.note("f(z) = 1[z < {}]: E = c/phi, gradient -c/phi^2 = {:.4f}. The pathwise derivative of", c,
+       -c / (phi * phi));
+  t.note("1[phi u < c] is 0 wherever it exists, so the pathwise estimate is 0: biased, because");
+  t.note("f(g_phi(u)) jumps at u = c/phi, which moves with phi (f must be differentiable).");
+  Tensor p3 = Tensor::full({n, 1}, phi, ad::f64).requires_grad_();
+  Tensor d = c - p3 * open_uniform(n, rng);
+  Tensor step = 0.5 + 0.5 * d / ad::abs(d);
+  vae::Summary value = vae::summarize(step.to_vector());
+  ad::backward(ad::sum(step));
+  vae::Summary grad = vae::summarize(p3.grad().to_vector());
+  t.check_within_se("L25", "step f: E[1[phi u < c]] by sampling vs c / phi", value.mean,
+                    value.se_mean, c / phi, kNse);
+  t.check_close("L25", "step f: pathwise gradient (mean over samples) vs 0", grad.mean, 0.0, 0,
+                1e-12);
+  t.check_true("L25", "... which is not the exact gradient -c / phi^2",
+               std::abs(grad.mean + c / (phi * phi)) > 0.1,
+               fmt::format("{:.4f} vs {:.4f}", grad.mean, -c / (phi * phi)));
+}
+
+// Estimator means against phi.
+void plot_uniform_support(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
+  std::vector<double> phis, ex, sf, pw, mphi, msf, mpw;
+  for (double x = 0.5; x <= 3.0001; x += 0.05) {
+    phis.push_back(x);
+    ex.push_back(2 * x / 3);
+    sf.push_back(-x / 3);
+  }
+  const int64_t m = std::max<int64_t>(1000, n / 10);
+  for (double x : {0.75, 1.5, 2.25, 3.0}) {
+    double a = 0, b = 0;
+    for (int64_t i = 0; i < m; ++i) {
+      const double u = rng.uniform(), v = rng.uniform();
+      a += -(x * u) * (x * u) / x;
+      b += 2 * x * v * v;
+    }
+    mphi.push_back(x);
+    msf.push_back(a / m);
+    mpw.push_back(b / m);
+  }
+  tut::Plot p("uniform_support", "Uniform(0, phi), f(z) = z^2: gradient estimates against phi");
+  p.xlabel("phi").ylabel("d/dphi E[z^2]");
+  p.line("exact 2 phi / 3", phis, ex);
+  p.line("support held fixed: -phi / 3", phis, sf, tut::LineStyle::dashed);
+  p.points("pathwise z = phi u (Monte Carlo)", mphi, mpw);
+  p.points("support held fixed (Monte Carlo)", mphi, msf);
+  p.legend(tut::LegendPlace::top_left);
+  t.save_figure(p);
+}
+
 void uniform_support(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
   t.section("L25", "When the support depends on phi: z ~ Uniform(0, phi), f(z) = z^2");
   t.note("E[z^2] = phi^2 / 3, so the exact gradient is 2 phi / 3.");
@@ -570,7 +628,7 @@ void uniform_support(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
   t.note("because Leibniz's rule has a boundary term the trick drops: f(phi) q(phi) = phi.");
   t.note("Reparameterizing z = phi u, u ~ U(0, 1), moves phi out of the support: the noise's");
   t.note("support [0, 1] is fixed, and E[d/dphi f(phi u)] = E[2 phi u^2] = 2 phi / 3.");
-  const double phi = 2.0;
+  const double phi = kUniformPhi;
   std::vector<double> naive(n), pathwise(n);
   {
     // Both on the tape: the naive one through log q_phi(z) = -log(phi), z held fixed.
@@ -599,57 +657,8 @@ void uniform_support(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
                     sn.mean + phi, sn.se_mean, exact, kNse);
   t.check_within_se("L25", "pathwise z = phi u (noise support fixed): mean vs 2 phi / 3", sp.mean,
                     sp.se_mean, exact, kNse);
-  // A jump in f moves with phi too: f(z) = 1[z < c], E = c / phi, gradient -c / phi^2.
-  // On the tape the step is 1/2 + 1/2 (c - z) / |c - z|, whose derivative is 0 wherever it
-  // exists, so the pathwise estimate is 0.
-  const double c = 1.0;
-  t.note("f(z) = 1[z < {}]: E = c/phi, gradient -c/phi^2 = {:.4f}. The pathwise derivative of", c,
-         -c / (phi * phi));
-  t.note("1[phi u < c] is 0 wherever it exists, so the pathwise estimate is 0: biased, because");
-  t.note("f(g_phi(u)) jumps at u = c/phi, which moves with phi (f must be differentiable).");
-  {
-    Tensor p3 = Tensor::full({n, 1}, phi, ad::f64).requires_grad_();
-    Tensor d = c - p3 * open_uniform(n, rng);
-    Tensor step = 0.5 + 0.5 * d / ad::abs(d);
-    vae::Summary value = vae::summarize(step.to_vector());
-    ad::backward(ad::sum(step));
-    vae::Summary grad = vae::summarize(p3.grad().to_vector());
-    t.check_within_se("L25", "step f: E[1[phi u < c]] by sampling vs c / phi", value.mean,
-                      value.se_mean, c / phi, kNse);
-    t.check_close("L25", "step f: pathwise gradient (mean over samples) vs 0", grad.mean, 0.0, 0,
-                  1e-12);
-    t.check_true("L25", "... which is not the exact gradient -c / phi^2",
-                 std::abs(grad.mean + c / (phi * phi)) > 0.1,
-                 fmt::format("{:.4f} vs {:.4f}", grad.mean, -c / (phi * phi)));
-  }
-
-  // Figure: estimator means against phi.
-  std::vector<double> phis, ex, sf, pw, mphi, msf, mpw;
-  for (double x = 0.5; x <= 3.0001; x += 0.05) {
-    phis.push_back(x);
-    ex.push_back(2 * x / 3);
-    sf.push_back(-x / 3);
-  }
-  const int64_t m = std::max<int64_t>(1000, n / 10);
-  for (double x : {0.75, 1.5, 2.25, 3.0}) {
-    double a = 0, b = 0;
-    for (int64_t i = 0; i < m; ++i) {
-      const double u = rng.uniform(), v = rng.uniform();
-      a += -(x * u) * (x * u) / x;
-      b += 2 * x * v * v;
-    }
-    mphi.push_back(x);
-    msf.push_back(a / m);
-    mpw.push_back(b / m);
-  }
-  tut::Plot p("uniform_support", "Uniform(0, phi), f(z) = z^2: gradient estimates against phi");
-  p.xlabel("phi").ylabel("d/dphi E[z^2]");
-  p.line("exact 2 phi / 3", phis, ex);
-  p.line("support held fixed: -phi / 3", phis, sf, tut::LineStyle::dashed);
-  p.points("pathwise z = phi u (Monte Carlo)", mphi, mpw);
-  p.points("support held fixed (Monte Carlo)", mphi, msf);
-  p.legend(tut::LegendPlace::top_left);
-  t.save_figure(p);
+  step_function(t, n, rng);
+  plot_uniform_support(t, n, rng);
 }
 
 }  // namespace
