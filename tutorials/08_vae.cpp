@@ -4,9 +4,9 @@
 //   q_phi(z|x)   = N(mu, diag(exp(logvar))),  [mu, logvar] = encoder_phi(x)
 //   p_theta(x|z) = prod_i theta_i^x_i (1 - theta_i)^(1 - x_i),  theta = sigmoid(decoder_theta(z))
 //   p(z)         = N(0, I)
-//   -ELBO(x)     ~= 1/L sum_l -log p_theta(x | z^[l]) + 1/2 sum_k (sigma_k^2 + mu_k^2 - 1 -
-//   logvar_k) z^[l]        = mu + exp(logvar / 2) * eps^[l],  eps^[l] ~ N(0, I)
-//   (reparameterization)
+//   -ELBO(x)     ~= 1/L sum_l -log p_theta(x | z^[l])
+//                   + 1/2 sum_k (sigma_k^2 + mu_k^2 - 1 - logvar_k)
+//   z^[l]        = mu + exp(logvar / 2) * eps^[l],  eps^[l] ~ N(0, I)   (reparameterization)
 //
 // Checked, each two ways: the Bernoulli log-likelihood (L22); the L-sample loss, its mean
 // and its variance ~ 1/L (L10); the computation graph before and after reparameterization

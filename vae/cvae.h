@@ -2,10 +2,9 @@
 // the label c of an image is given to both networks, as a one-hot vector concatenated to
 // their inputs,
 //
-//   encoder (phi):   [x, onehot(c)] -> h -> [mu, logvar]      q_phi(z|x,c) = N(mu,
-//   diag(exp(logvar))) decoder (theta): [z, onehot(c)] -> h -> logits l          p_theta(x|z,c) =
-//   Bernoulli(sigmoid(l)) prior:           p(z|c) = p(z) = N(0, I)                    (the prior
-//   ignores c, as in 004)
+//   encoder (phi):   [x, onehot(c)] -> h -> [mu, logvar]   q_phi(z|x,c)   = N(mu, diag(exp(logvar)))
+//   decoder (theta): [z, onehot(c)] -> h -> logits l        p_theta(x|z,c) = Bernoulli(sigmoid(l))
+//   prior:           p(z|c) = p(z) = N(0, I)                (the prior ignores c, as in 004)
 //
 // and the conditional ELBO bounds the conditional evidence:
 //   log p(x|c) >= E_q(z|x,c)[log p_theta(x|z,c)] - KL(q_phi(z|x,c) || N(0, I)).

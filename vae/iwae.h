@@ -30,8 +30,8 @@
 namespace vae {
 
 // log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x), z_k = mu + exp(logvar/2) * eps[k],
-// for any model with a diagonal Gaussian encoder and the prior N(0, I) (as vae::negative_elbo):
-// q = q_phi(z|x) of the batch, nll(z) = -log p_theta(x|z) of each example ([batch]), eps
+// for any model with a diagonal Gaussian encoder and the prior N(0, I) (as
+// vae::negative_elbo): q = q_phi(z|x) of the batch, nll(z) = -log p_theta(x|z) of each example ([batch]), eps
 // K tensors [batch, latent_dim]. Returns [batch, K], recorded.
 ad::Tensor iwae_log_weights(const DiagGaussian& q, const NegativeLogLikelihood& nll,
                             const std::vector<ad::Tensor>& eps);
