@@ -22,7 +22,7 @@ float intensity(uint8_t byte) { return byte / 255.0f; }
 
 int Dataset::num_classes() const {
   if (!class_names.empty()) return static_cast<int>(class_names.size());
-  return labels.empty() ? 0 : *std::max_element(labels.begin(), labels.end()) + 1;
+  return labels.empty() ? 0 : static_cast<int>(*std::max_element(labels.begin(), labels.end()) + 1);
 }
 
 ad::Tensor Dataset::images_nchw() const {

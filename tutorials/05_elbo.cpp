@@ -263,11 +263,12 @@ double argmax_golden(const std::function<double(double)>& f, double lo, double h
   return (a + b) / 2;
 }
 
-void likelihoods(tut::Tutorial& t) {
-  t.section("L08", "Gaussian likelihood -> squared error; Bernoulli -> binary cross-entropy");
-  ad::Rng rng(t.seed() + 108);  // the example's x, mu and logits: the same whatever --samples is
+// The sigma of the Gaussian likelihood examples.
+constexpr double kLikelihoodSigma = 0.5;
+
+void gaussian_likelihood(tut::Tutorial& t, ad::Rng& rng) {
+  const double sigma = kLikelihoodSigma;
   const int d = 4;
-  const double sigma = 0.5;
   std::vector<double> x(d), mu_a(d), mu_b(d);
   for (int i = 0; i < d; ++i) x[i] = rng.normal(), mu_a[i] = rng.normal(), mu_b[i] = rng.normal();
   auto squared_error = [&](const std::vector<double>& mu) {
@@ -296,7 +297,11 @@ void likelihoods(tut::Tutorial& t) {
   t.note(
       "terms stay. Note 004 writes log P(x|z) as proportional to +(x - mu)^T Sigma^-1 (x - mu):");
   t.note("the sign and the 1/2 are lost; it is -1/2 of that plus a constant, as checked above.)");
-  // The slides' normaliser 1/sqrt(2 pi sigma_i) against 1/sqrt(2 pi sigma_i^2), by quadrature.
+}
+
+// The slides' normaliser 1/sqrt(2 pi sigma_i) against 1/sqrt(2 pi sigma_i^2), by quadrature.
+void slide_normaliser(tut::Tutorial& t) {
+  const double sigma = kLikelihoodSigma;
   const double m = 0.3;
   const double area_right = vae::integrate(
       [&](double v) {
@@ -319,29 +324,33 @@ void likelihoods(tut::Tutorial& t) {
   t.note("the slide's sigma_i(z) is an output of the decoder, and then the wrong normaliser");
   t.note("changes the gradient with respect to sigma and biases the variance that is learned.");
   t.note("Fitting one sigma to residuals r_j by maximum likelihood:");
-  {
-    std::vector<double> r(1000);
-    double mean_r2 = 0;
-    for (double& v : r) v = 0.5 * rng.normal(), mean_r2 += v * v / static_cast<double>(r.size());
-    auto log_lik = [&](double log_s, bool slide) {  // sum_j log N(r_j; 0, s^2), either normaliser
-      const double s2 = std::exp(2 * log_s);
-      double total = 0;
-      for (double v : r)
-        total += -0.5 * std::log(2 * M_PI * (slide ? std::sqrt(s2) : s2)) - v * v / (2 * s2);
-      return total;
-    };
-    const double best = std::exp(2 * argmax_golden([&](double l) { return log_lik(l, false); },
-                                                   std::log(1e-3), std::log(1e3)));
-    const double best_slide = std::exp(2 * argmax_golden([&](double l) { return log_lik(l, true); },
-                                                         std::log(1e-3), std::log(1e3)));
-    t.check_close("L08", "ML sigma^2 with 1/sqrt(2 pi sigma^2) (numerical) vs mean r^2", best,
-                  mean_r2, 1e-6);
-    t.check_close("L08", "ML sigma^2 with 000's 1/sqrt(2 pi sigma) (numerical) vs 2 mean r^2",
-                  best_slide, 2 * mean_r2, 1e-6);
-    t.note("so with the slide's normaliser a learned variance comes out twice the mean squared");
-    t.note("error ({:.4f} instead of {:.4f} for these {} residuals).", best_slide, best, r.size());
-  }
+}
 
+// Fitting one sigma to residuals by maximum likelihood, with either normaliser.
+void learned_variance_bias(tut::Tutorial& t, ad::Rng& rng) {
+  std::vector<double> r(1000);
+  double mean_r2 = 0;
+  for (double& v : r) v = 0.5 * rng.normal(), mean_r2 += v * v / static_cast<double>(r.size());
+  auto log_lik = [&](double log_s, bool slide) {  // sum_j log N(r_j; 0, s^2), either normaliser
+    const double s2 = std::exp(2 * log_s);
+    double total = 0;
+    for (double v : r)
+      total += -0.5 * std::log(2 * M_PI * (slide ? std::sqrt(s2) : s2)) - v * v / (2 * s2);
+    return total;
+  };
+  const double best = std::exp(2 * argmax_golden([&](double l) { return log_lik(l, false); },
+                                                 std::log(1e-3), std::log(1e3)));
+  const double best_slide = std::exp(2 * argmax_golden([&](double l) { return log_lik(l, true); },
+                                                       std::log(1e-3), std::log(1e3)));
+  t.check_close("L08", "ML sigma^2 with 1/sqrt(2 pi sigma^2) (numerical) vs mean r^2", best,
+                mean_r2, 1e-6);
+  t.check_close("L08", "ML sigma^2 with 000's 1/sqrt(2 pi sigma) (numerical) vs 2 mean r^2",
+                best_slide, 2 * mean_r2, 1e-6);
+  t.note("so with the slide's normaliser a learned variance comes out twice the mean squared");
+  t.note("error ({:.4f} instead of {:.4f} for these {} residuals).", best_slide, best, r.size());
+}
+
+void bernoulli_likelihood(tut::Tutorial& t, ad::Rng& rng) {
   // Bernoulli: log prod theta^x (1-theta)^(1-x) = -BCE(x, theta); on the tape from logits.
   const int pixels = 6;
   std::vector<double> logits(pixels), target(pixels);
@@ -368,6 +377,15 @@ void likelihoods(tut::Tutorial& t) {
                1e-12);
   t.note("note 003's eq. (26) (Bernoulli ELBO) prints 1/L sum_l with nothing after it: the");
   t.note("likelihood term sum_i x_i log theta_i + (1 - x_i) log(1 - theta_i) at z^(l) is dropped.");
+}
+
+void likelihoods(tut::Tutorial& t) {
+  t.section("L08", "Gaussian likelihood -> squared error; Bernoulli -> binary cross-entropy");
+  ad::Rng rng(t.seed() + 108);  // the example's x, mu and logits: the same whatever --samples is
+  gaussian_likelihood(t, rng);
+  slide_normaliser(t);
+  learned_variance_bias(t, rng);
+  bernoulli_likelihood(t, rng);
 }
 
 // ---------------------------------------------------------------- figure

@@ -4,8 +4,8 @@
 // checked numerically, computed two independent ways, and printed on one line with the
 // notes' catalogue ID, both numbers and the verdict:
 //
-//   [L05] KL(q||p), closed form vs quadrature:   0.3068528 vs 0.3068528   (|diff| 2.1e-11, tol
-//   1e-06 rel)   ok
+//   [L05] KL(q||p), closed form vs quadrature:   0.3068528 vs 0.3068528
+//         (|diff| 2.1e-11, tol 1e-06 rel)   ok            (on one line when printed)
 //
 // The program exits non-zero when any check failed, so `make tutorials` doubles as a
 // test of the whole project.
