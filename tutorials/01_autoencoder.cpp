@@ -283,7 +283,7 @@ void checkpoint(tut::Tutorial& t, TwoAutoencoders& m, const nn::Dataset& test,
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   tut::Tutorial t("01_autoencoder",
                   "Stacked and denoising autoencoders on Fashion-MNIST: the VAE's baseline");
   std::string data_dir;
@@ -291,9 +291,11 @@ int main(int argc, char** argv) {
   double noise = 0.5;
   tut::add_data_flag(t, data_dir);
   tut::add_training_flags(t, training, "training epochs of each model (--quick: 1)");
-  t.flags().add_option("--noise", noise, "standard deviation of the denoising AE's input noise");
+  t.flags()
+      .add_option("--noise", noise, "standard deviation of the denoising AE's input noise")
+      ->check(tut::finite_in(0, 10));
   if (auto exit_code = t.parse(argc, argv)) return *exit_code;
-  if (t.quick()) training.epochs = 1;
+  if (t.quick() && !t.given("--epochs")) training.epochs = 1;
 
   const auto data = tut::load_image_splits(t, data_dir);
   if (!data) return 1;
@@ -310,4 +312,9 @@ int main(int argc, char** argv) {
   figures(t, models, data->test, noisy);
   checkpoint(t, models, data->test, ae_test_error);
   return t.finish();
+}
+
+// Any error after the flags are read ends the program with one line and exit status 1.
+int main(int argc, char** argv) {
+  return tut::report_errors("01_autoencoder", [&] { return run(argc, argv); });
 }

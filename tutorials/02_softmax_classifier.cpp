@@ -532,7 +532,7 @@ void sample_predictions(tut::Tutorial& t, const std::vector<double>& theta_i, in
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   tut::Tutorial t("02_softmax_classifier",
                   "A softmax classifier parameterises a multinomial; the sampled log-likelihood");
   std::string data_dir;
@@ -540,13 +540,13 @@ int main(int argc, char** argv) {
   int repeats = 20000;
   tut::add_data_flag(t, data_dir);
   tut::add_training_flags(t, training);
-  t.flags().add_option("--repeats", repeats,
-                       "repetitions of the K-sample estimate per image (--quick: 2000)");
+  t.flags()
+      .add_option("--repeats", repeats,
+                  "repetitions of the K-sample estimate per image (--quick: 2000)")
+      ->check(CLI::Range(2, 10000000));
   if (auto exit_code = t.parse(argc, argv)) return *exit_code;
-  if (t.quick()) {
-    training.epochs = 1;
-    repeats = std::min(repeats, 2000);
-  }
+  if (t.quick() && !t.given("--epochs")) training.epochs = 1;
+  if (t.quick() && !t.given("--repeats")) repeats = 2000;
 
   const auto data = tut::load_image_splits(t, data_dir);
   if (!data) return 1;
@@ -556,4 +556,9 @@ int main(int argc, char** argv) {
   sample_predictions(t, theta[0], test.labels[0], test.class_names);
   sampled_estimate(t, theta, test.labels, test.class_names, repeats);
   return t.finish();
+}
+
+// Any error after the flags are read ends the program with one line and exit status 1.
+int main(int argc, char** argv) {
+  return tut::report_errors("02_softmax_classifier", [&] { return run(argc, argv); });
 }

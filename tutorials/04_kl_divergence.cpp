@@ -383,7 +383,7 @@ void asymmetry_figures(tut::Tutorial& t) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   tut::Tutorial t("04_kl_divergence",
                   "KL divergence: discrete example, Gaussian closed form and its proof, the VAE's "
                   "diagonal case");
@@ -393,7 +393,7 @@ int main(int argc, char** argv) {
       .add_option("--samples", samples, "Monte Carlo samples (--quick: 20000)")
       ->check(CLI::Range(100, 100000000));
   if (auto exit_code = t.parse(argc, argv)) return *exit_code;
-  if (t.quick()) samples = std::min(samples, 20000);
+  if (t.quick() && !t.given("--samples")) samples = 20000;
   ad::Rng rng(t.seed());  // the Monte Carlo samples
   // The examples' parameters come from their own streams, so --quick and --samples change
   // only the number of samples, never the distributions.
@@ -404,4 +404,9 @@ int main(int argc, char** argv) {
   diagonal_kl(t, rng, diagonal_rng, dim, samples);
   asymmetry_figures(t);
   return t.finish();
+}
+
+// Any error after the flags are read ends the program with one line and exit status 1.
+int main(int argc, char** argv) {
+  return tut::report_errors("04_kl_divergence", [&] { return run(argc, argv); });
 }

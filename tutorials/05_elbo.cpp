@@ -434,19 +434,19 @@ void elbo_figures(tut::Tutorial& t) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   tut::Tutorial t("05_elbo",
                   "The ELBO on the linear-Gaussian model: bound, gap, pieces, likelihoods");
   int latent_dim = 2, data_dim = 5, samples = 100000;
   double sigma = 0.7;
   t.flags().add_option("--latent-dim", latent_dim, "k")->check(CLI::Range(1, 20));
   t.flags().add_option("--data-dim", data_dim, "d")->check(CLI::Range(1, 50));
-  t.flags().add_option("--sigma", sigma, "decoder noise sigma")->check(CLI::PositiveNumber);
+  t.flags().add_option("--sigma", sigma, "decoder noise sigma")->check(tut::finite_positive());
   t.flags()
       .add_option("--samples", samples, "Monte Carlo samples (--quick: 10000)")
       ->check(CLI::Range(100, 100000000));
   if (auto exit_code = t.parse(argc, argv)) return *exit_code;
-  if (t.quick()) samples = std::min(samples, 10000);
+  if (t.quick() && !t.given("--samples")) samples = 10000;
   ad::Rng rng(t.seed());
 
   const LinearGaussian model = LinearGaussian::random(data_dim, latent_dim, sigma, rng);
@@ -457,4 +457,9 @@ int main(int argc, char** argv) {
   likelihoods(t);
   elbo_figures(t);
   return t.finish();
+}
+
+// Any error after the flags are read ends the program with one line and exit status 1.
+int main(int argc, char** argv) {
+  return tut::report_errors("05_elbo", [&] { return run(argc, argv); });
 }

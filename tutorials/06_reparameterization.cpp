@@ -663,16 +663,16 @@ void uniform_support(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   tut::Tutorial t("06_reparameterization",
                   "The reparameterization trick: wrong gradient, z = mu + sigma eps, change of "
                   "variables, full covariance, inverse CDF, and where it needs care");
   int64_t samples = 200000;
   t.flags()
-      .add_option("--samples", samples, "Monte Carlo samples per check")
+      .add_option("--samples", samples, "Monte Carlo samples per check (--quick: 20000)")
       ->check(CLI::Range(int64_t{1000}, int64_t{10000000}));
   if (auto exit_code = t.parse(argc, argv)) return *exit_code;
-  if (t.quick()) samples = std::min<int64_t>(samples, 20000);
+  if (t.quick() && !t.given("--samples")) samples = 20000;
   ad::Rng rng(t.seed());
 
   wrong_gradient(t, samples, rng);
@@ -684,4 +684,9 @@ int main(int argc, char** argv) {
   inverse_cdf(t, samples, rng);
   uniform_support(t, samples, rng);
   return t.finish();
+}
+
+// Any error after the flags are read ends the program with one line and exit status 1.
+int main(int argc, char** argv) {
+  return tut::report_errors("06_reparameterization", [&] { return run(argc, argv); });
 }

@@ -540,28 +540,35 @@ void your_comparison(tut::Tutorial& t, const std::string& f_key, double k, doubl
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   tut::Tutorial t("07_score_function_vs_reparameterization",
                   "Score function vs reparameterization: the notes' Example 1.5 and beyond");
   double phi = 1.5, k = 1.0, baseline = 0.0;
   int64_t N = 1000, repeats = 200;
   std::string f_key = "square", estimator = "both";
-  t.flags().add_option("--phi", phi, "the parameter phi of q = N(phi, 1)");
+  t.flags()
+      .add_option("--phi", phi, "the parameter phi of q = N(phi, 1)")
+      ->check(tut::finite_in(-100, 100));
   t.flags()
       .add_option("--f", f_key, "test function for your comparison")
       ->check(CLI::IsMember({"square", "shifted", "gauss", "cos"}));
-  t.flags().add_option("--k", k, "the k of (x-k)^2, exp(-k x^2), cos(k x)");
+  t.flags()
+      .add_option("--k", k, "the k of (x-k)^2, exp(-k x^2), cos(k x)")
+      ->check(tut::finite_in(-100, 100));
   t.flags()
       .add_option("--N", N, "samples per estimate in your comparison")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(int64_t{1}, int64_t{10000000}));
   t.flags()
       .add_option("--estimator", estimator, "which estimator(s) in your comparison")
       ->check(CLI::IsMember({"both", "score", "reparam"}));
-  t.flags().add_option("--baseline", baseline, "constant baseline b for the score function");
   t.flags()
-      .add_option("--repeats", repeats, "independent estimates in your comparison")
+      .add_option("--baseline", baseline, "constant baseline b for the score function")
+      ->check(tut::finite_number());
+  t.flags()
+      .add_option("--repeats", repeats, "independent estimates in your comparison (--quick: 100)")
       ->check(CLI::Range(int64_t{3}, int64_t{1000000}));
   if (auto exit_code = t.parse(argc, argv)) return *exit_code;
+  if (t.quick() && !t.given("--repeats")) repeats = 100;
   ad::Rng rng(t.seed());
 
   example_1_5(t, phi, rng);
@@ -570,7 +577,11 @@ int main(int argc, char** argv) {
   other_functions(t, 0.5, rng);
   gradient_descent(t, rng);
   kl_estimators(t, rng);
-  your_comparison(t, f_key, k, phi, N, estimator, baseline,
-                  t.quick() ? std::min<int64_t>(repeats, 100) : repeats, rng);
+  your_comparison(t, f_key, k, phi, N, estimator, baseline, repeats, rng);
   return t.finish();
+}
+
+// Any error after the flags are read ends the program with one line and exit status 1.
+int main(int argc, char** argv) {
+  return tut::report_errors("07_score_function_vs_reparameterization", [&] { return run(argc, argv); });
 }

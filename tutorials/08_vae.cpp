@@ -670,7 +670,7 @@ void latent_scatter(tut::Tutorial& t, vae::Vae& model, const nn::Dataset& test,
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   tut::Tutorial t("08_vae", "The variational autoencoder on binarised Fashion-MNIST");
   std::string data_dir, ae_checkpoint = "out/01_autoencoder/autoencoder.ckpt";
   tut::TrainingFlags training{.epochs = 10, .batch = 128, .lr = 1e-3};
@@ -683,7 +683,7 @@ int main(int argc, char** argv) {
   t.flags().add_option("--ae-checkpoint", ae_checkpoint, "tutorial 01's autoencoder (for L35)");
   if (auto exit_code = t.parse(argc, argv)) return *exit_code;
   const bool quick = t.quick();
-  if (quick) training.epochs = 1;
+  if (quick && !t.given("--epochs")) training.epochs = 1;
 
   const auto splits = tut::load_image_splits(t, data_dir);
   if (!splits) return 1;
@@ -702,9 +702,15 @@ int main(int argc, char** argv) {
   latent_distributions(t, model, data.test, data.test_x);
   figures(t, model, data.test, data.test_x);
   latent_scatter(t, model, data.test, data.test_x);
-  between_clusters(t, model, data.test, data.test_x, ae_checkpoint);
-
+  // Saved before the comparison with tutorial 01's autoencoder, which reads another
+  // program's file: if that one is damaged, the trained VAE is kept all the same.
   nn::save_checkpoint(t.out_path("vae.ckpt"), model, adam);
   t.note("saved {}", t.out_path("vae.ckpt").string());
+  between_clusters(t, model, data.test, data.test_x, ae_checkpoint);
   return t.finish();
+}
+
+// Any error after the flags are read ends the program with one line and exit status 1.
+int main(int argc, char** argv) {
+  return tut::report_errors("08_vae", [&] { return run(argc, argv); });
 }

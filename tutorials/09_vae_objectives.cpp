@@ -468,7 +468,7 @@ void alternating_vs_joint(tut::Tutorial& t, const nn::Dataset& train_set,
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   tut::Tutorial t("09_vae_objectives",
                   "The VAE's loss terms, the decoder noise level, alternating updates");
   std::string data_dir;
@@ -480,10 +480,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(2, 1000000));
   tut::add_batch_and_lr_flags(t, training);
   if (auto exit_code = t.parse(argc, argv)) return *exit_code;
-  if (t.quick()) {
-    steps = 60;
-    training.batch = 32;
-  }
+  if (t.quick() && !t.given("--steps")) steps = 60;
+  if (t.quick() && !t.given("--batch")) training.batch = 32;
 
   auto data = tut::load_image_splits(t, data_dir);
   if (!data) return 1;
@@ -502,4 +500,9 @@ int main(int argc, char** argv) {
   alternating_vs_joint(t, data->train, curve_x, base, joint);
   t.note("total time {:.1f} s", tut::seconds_since(start));
   return t.finish();
+}
+
+// Any error after the flags are read ends the program with one line and exit status 1.
+int main(int argc, char** argv) {
+  return tut::report_errors("09_vae_objectives", [&] { return run(argc, argv); });
 }

@@ -382,7 +382,7 @@ std::vector<int> classes_to_generate(int chosen, int num_classes) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   tut::Tutorial t("10_iwae_and_cvae", "The IWAE bound and the conditional VAE");
   std::string data_dir;
   tut::TrainingFlags training{.epochs = 3, .batch = 128, .lr = 1e-3};
@@ -393,7 +393,7 @@ int main(int argc, char** argv) {
       .add_option("--class", chosen, "generate only this class (default: every class)")
       ->check(CLI::Range(0, 9));
   if (auto exit_code = t.parse(argc, argv)) return *exit_code;
-  if (t.quick()) training.epochs = 1;
+  if (t.quick() && !t.given("--epochs")) training.epochs = 1;
 
   linear_gaussian_iwae(t);
 
@@ -415,4 +415,9 @@ int main(int argc, char** argv) {
   cvae_elbo(t, cvae, data.test_x, data.test.labels, vae_loss);
   generate_classes(t, cvae, data.train, classes_to_generate(chosen, cvae.config().num_classes));
   return t.finish();
+}
+
+// Any error after the flags are read ends the program with one line and exit status 1.
+int main(int argc, char** argv) {
+  return tut::report_errors("10_iwae_and_cvae", [&] { return run(argc, argv); });
 }

@@ -19,15 +19,6 @@ std::vector<int64_t> autoencoder_sizes(int64_t input_dim, int64_t code_dim) {
 
 namespace {
 
-// CLI11's PositiveNumber lets "inf" through; a learning rate must be finite.
-const CLI::Validator finite_positive(
-    [](std::string& text) -> std::string {
-      double value = 0;
-      if (!CLI::detail::lexical_cast(text, value) || !std::isfinite(value) || !(value > 0))
-        return fmt::format("must be a finite number > 0, got {}", text);
-      return {};
-    },
-    "FLOAT > 0");
 
 }  // namespace
 
@@ -38,7 +29,7 @@ void add_batch_and_lr_flags(Tutorial& t, TrainingFlags& flags) {
       ->capture_default_str();
   t.flags()
       .add_option("--lr", flags.lr, "Adam learning rate")
-      ->check(finite_positive)
+      ->check(finite_positive())
       ->capture_default_str();
 }
 

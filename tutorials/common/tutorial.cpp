@@ -70,7 +70,8 @@ Tutorial::Tutorial(std::string name, std::string description, std::ostream& out,
       ->capture_default_str();
   cli_.add_option("--out", out_dir_, "folder for figures (PNG + CSV + gnuplot script) and data")
       ->capture_default_str();
-  cli_.add_flag("--quick", quick_, "small problem sizes for a fast run");
+  cli_.add_flag("--quick", quick_,
+                "small problem sizes for a fast run (a size given by its own flag is kept)");
   // On a bad flag, show the whole usage rather than only "run with --help".
   cli_.failure_message(CLI::FailureMessage::help);
 }
@@ -84,6 +85,32 @@ const CLI::Validator& seed_check() {
       },
       "INT >= 0");
   return check;
+}
+
+namespace {
+CLI::Validator finite_check(std::function<bool(double)> allowed, const std::string& what,
+                            const std::string& description) {
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        double value = 0;
+        if (!CLI::detail::lexical_cast(text, value) || !std::isfinite(value) || !allowed(value))
+          return fmt::format("must be {}, got {}", what, text);
+        return {};
+      },
+      description);
+}
+}  // namespace
+
+CLI::Validator finite_number() {
+  return finite_check([](double) { return true; }, "a finite number", "FLOAT");
+}
+CLI::Validator finite_positive() {
+  return finite_check([](double x) { return x > 0; }, "a finite number > 0", "FLOAT > 0");
+}
+CLI::Validator finite_in(double low, double high) {
+  return finite_check([=](double x) { return x >= low && x <= high; },
+                      fmt::format("a number from {} to {}", low, high),
+                      fmt::format("FLOAT in [{}, {}]", low, high));
 }
 
 int report_errors(std::string_view program, const std::function<int()>& body, std::ostream& err) {

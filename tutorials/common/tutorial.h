@@ -59,6 +59,12 @@ int report_errors(std::string_view program, const std::function<int()>& body,
 // would print the largest double in its message, and "-1" must not wrap to 2^64 - 1.)
 const CLI::Validator& seed_check();
 
+// CLI11 checks for floating-point flags. CLI::PositiveNumber and CLI::Range let "inf"
+// (and Range "nan") through; these do not, and say the allowed range in --help.
+CLI::Validator finite_number();                       // any finite number
+CLI::Validator finite_positive();                     // finite and > 0
+CLI::Validator finite_in(double low, double high);    // finite, low <= x <= high
+
 // Creates `folder` if it does not exist and tries to create a file in it. Returns what is
 // wrong ("cannot write in the output folder 'x': ...; choose another with --out DIR"), or
 // nothing: a program checks before its work rather than failing at its first figure.
@@ -83,6 +89,9 @@ class Tutorial {
   std::optional<int> parse(int argc, const char* const* argv);
 
   const std::string& name() const { return name_; }
+  // Whether `flag` ("--epochs") was on the command line. --quick shrinks only the sizes
+  // whose flags were not given: an explicit flag wins.
+  bool given(const std::string& flag) const { return cli_.count(flag) > 0; }
   std::uint64_t seed() const { return seed_; }
   bool quick() const { return quick_; }
   std::filesystem::path out_dir() const { return out_dir_; }
