@@ -12,8 +12,8 @@
 // conditional ELBO, and that the true label fits better than a wrong one (L33); images
 // generated for a chosen class, and whether they are nearest to that class's mean image (L37).
 //
-//   build/release/tutorials/10_iwae_and_cvae [--data DIR] [--epochs 3] [--batch 128] [--lr 1e-3] [--class C]
-//       [--seed 42] [--out DIR] [--quick]
+//   build/release/tutorials/10_iwae_and_cvae [--data DIR] [--epochs 3] [--batch 128]
+//       [--lr 1e-3] [--class C] [--seed 42] [--out DIR] [--quick]
 #include <fmt/format.h>
 
 #include <algorithm>
