@@ -22,7 +22,7 @@ float intensity(uint8_t byte) { return byte / 255.0f; }
 
 int Dataset::num_classes() const {
   if (!class_names.empty()) return static_cast<int>(class_names.size());
-  return labels.empty() ? 0 : *std::max_element(labels.begin(), labels.end()) + 1;
+  return labels.empty() ? 0 : static_cast<int>(*std::max_element(labels.begin(), labels.end()) + 1);
 }
 
 ad::Tensor Dataset::images_nchw() const {
@@ -137,8 +137,8 @@ fs::path default_data_dir() {
 Dataset load_fashion_mnist(Split split, const fs::path& dir, PixelStorage storage) {
   Dataset data = load_mnist_format(dir.empty() ? default_data_dir() : dir, split, storage);
   const auto& names = fashion_mnist_class_names();
-  for (int label : data.labels)
-    if (label >= static_cast<int>(names.size()))
+  for (int64_t label : data.labels)
+    if (label >= static_cast<int64_t>(names.size()))
       throw DataError(fmt::format("{}: label {} found, but Fashion-MNIST has only {} classes",
                                   data.name, label, names.size()));
   data.class_names = names;

@@ -51,7 +51,7 @@ struct Dataset {
   // loading, like `images` (a Tensor is a handle): copying a Dataset, as a BatchIterator
   // does, shares the pixels instead of doubling the largest buffer of a training run.
   std::shared_ptr<const std::vector<uint8_t>> pixel_bytes;
-  std::vector<int> labels;               // N labels in [0, num_classes)
+  std::vector<int64_t> labels;           // N labels in [0, num_classes) (nn::cross_entropy's type)
   int64_t rows = 0, cols = 0;            // the size of each image
   std::vector<std::string> class_names;  // label -> name; empty when unknown
   std::string name;                      // for messages, e.g. "fashion-mnist train"
@@ -115,7 +115,7 @@ struct BatchOptions {
 
 struct Batch {
   ad::Tensor x;                  // the images, see BatchOptions::layout
-  std::vector<int> y;            // their labels
+  std::vector<int64_t> y;        // their labels
   std::vector<int64_t> indices;  // their positions in the dataset
   int epoch = 0;                 // the epoch this batch belongs to, counting from 0
   int64_t size() const { return static_cast<int64_t>(y.size()); }

@@ -228,7 +228,7 @@ TEST_CASE("data: load_mnist_format reads a directory in the MNIST layout, .gz or
   CHECK(train.cols == 3);
   CHECK(train.images.shape() == ad::Shape{4, 6});
   CHECK(train.images.dtype() == ad::f32);
-  CHECK(train.labels == std::vector<int>{3, 1, 4, 1});
+  CHECK(train.labels == std::vector<int64_t>{3, 1, 4, 1});
   CHECK(train.num_classes() == 5);  // no class names: largest label + 1
   for (int i = 0; i < 4; ++i)
     for (int j = 0; j < 6; ++j)
@@ -238,7 +238,7 @@ TEST_CASE("data: load_mnist_format reads a directory in the MNIST layout, .gz or
 
   nn::Dataset first_two = train.first(2);
   CHECK(first_two.size() == 2);
-  CHECK(first_two.labels == std::vector<int>{3, 1});
+  CHECK(first_two.labels == std::vector<int64_t>{3, 1});
   const std::vector<double> all_values = train.images.to_vector();
   CHECK(first_two.images.to_vector() ==
         std::vector<double>(all_values.begin(), all_values.begin() + 12));
@@ -246,7 +246,7 @@ TEST_CASE("data: load_mnist_format reads a directory in the MNIST layout, .gz or
 
   nn::Dataset test = nn::load_mnist_format(folder.path, nn::Split::test);
   CHECK(test.size() == 1);
-  CHECK(test.labels == std::vector<int>{5});
+  CHECK(test.labels == std::vector<int64_t>{5});
 }
 
 TEST_CASE("data: load_mnist_format names the file when files are missing or disagree") {
@@ -449,7 +449,7 @@ TEST_CASE("data: the installed Fashion-MNIST test set has 10000 images, 1000 per
   CHECK(test.num_classes() == 10);
   CHECK(test.class_names[9] == "Ankle boot");
   std::map<int, int> per_class;
-  for (int label : test.labels) ++per_class[label];
+  for (int64_t label : test.labels) ++per_class[label];
   CHECK(per_class.size() == 10);
   for (auto [label, count] : per_class) {
     CAPTURE(label);

@@ -157,7 +157,7 @@ TEST_CASE("CVAE: negative conditional ELBO equals a hand computation (double)") 
   vae::Cvae model(
       {.input_dim = 4, .num_classes = 3, .hidden = {5}, .latent_dim = 2, .dtype = ad::f64}, rng);
   const ad::Tensor x = ad::Tensor::from(kBinary, {3, 4}, ad::f64);
-  const std::vector<int> labels = {2, 0, 1};
+  const std::vector<int64_t> labels = {2, 0, 1};
   std::vector<ad::Tensor> eps = {rng.normal({3, 2}, ad::f64), rng.normal({3, 2}, ad::f64)};
   vae::ElboTerms terms = model.elbo_from_eps(x, labels, eps);
 

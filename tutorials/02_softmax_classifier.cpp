@@ -56,10 +56,6 @@ struct Stats {
   double se() const { return n > 1 ? std::sqrt(m2 / static_cast<double>(n - 1) / n) : 0.0; }
 };
 
-std::vector<int64_t> to_int64(const std::vector<int>& labels) {
-  return std::vector<int64_t>(labels.begin(), labels.end());
-}
-
 // ---------------------------------------------------------------- the model
 // f_beta: 784 -> 256 -> 128 -> 10 with ReLU; the output are the logits, theta = softmax.
 struct Classifier : nn::Module {
@@ -104,7 +100,7 @@ std::vector<std::vector<double>> predict(Classifier& model, const Tensor& images
 struct Evaluation {
   double cross_entropy = 0, accuracy = 0;
 };
-Evaluation evaluate(const std::vector<std::vector<double>>& theta, const std::vector<int>& labels) {
+Evaluation evaluate(const std::vector<std::vector<double>>& theta, const std::vector<int64_t>& labels) {
   Evaluation e;
   for (size_t i = 0; i < theta.size(); ++i) {
     e.cross_entropy -= std::log(theta[i][labels[i]]);
@@ -138,7 +134,7 @@ void cross_entropy_three_ways(tut::Tutorial& t, const nn::Dataset& train) {
   Classifier model(kSizes, rng);
   const int64_t n = 64, classes = 10;
   Tensor x = ad::slice(train.images, 0, 0, n);
-  std::vector<int> labels(train.labels.begin(), train.labels.begin() + n);
+  std::vector<int64_t> labels(train.labels.begin(), train.labels.begin() + n);
   Tensor z = model.logits(x).detach().requires_grad_();  // a leaf, to look at d CE / d z
   const std::vector<double> zv = z.to_vector();
 
@@ -174,7 +170,7 @@ void cross_entropy_three_ways(tut::Tutorial& t, const nn::Dataset& train) {
                   1e-6);
   }
   // (c) the library's loss from logits, and its gradient softmax - one-hot.
-  Tensor ce = nn::cross_entropy(z, to_int64(labels), nn::Reduction::mean);
+  Tensor ce = nn::cross_entropy(z, labels, nn::Reduction::mean);
   t.check_close("L21", "CE: nn::cross_entropy(logits, labels, mean) vs a double loop", ce.item(),
                 reference, 1e-6);
   ad::backward(ce);
@@ -217,7 +213,7 @@ History train_model(Classifier& model, nn::Adam& adam, const nn::Dataset& train,
     for (nn::Batch batch; batches.next(batch);) {
       adam.zero_grad();
       Tensor loss =
-          nn::cross_entropy(model.logits(batch.x), to_int64(batch.y), nn::Reduction::mean);
+          nn::cross_entropy(model.logits(batch.x), batch.y, nn::Reduction::mean);
       const double value = loss.item();
       ad::backward(loss);
       adam.step();
@@ -258,7 +254,7 @@ struct KResult {
 };
 
 void sampled_estimate(tut::Tutorial& t, const std::vector<std::vector<double>>& theta,
-                      const std::vector<int>& labels, const std::vector<std::string>& class_names,
+                      const std::vector<int64_t>& labels, const std::vector<std::string>& class_names,
                       int repeats) {
   t.section("L21", "The sampled estimate of log p(y|x), eqs. (15)-(17), against the exact value");
   t.note("(15) log p(y^(i) | x^(i)) = log E_{{y ~ theta^(i)}}[1{{y^(i) = y}}]");
@@ -303,7 +299,7 @@ void sampled_estimate(tut::Tutorial& t, const std::vector<std::vector<double>>& 
 
   for (size_t which = 0; which < chosen.size(); ++which) {
     const size_t i = chosen[which];
-    const int y = labels[i];
+    const int64_t y = labels[i];
     const double p = theta[i][y];
     const std::string name = class_names.empty() ? fmt::format("class {}", y) : class_names[y];
     t.note(

@@ -26,7 +26,7 @@ Cvae::Cvae(const CvaeConfig& config, ad::Rng& rng) : config_(config) {
   register_module("decoder", decoder);
 }
 
-ad::Tensor Cvae::one_hot(const std::vector<int>& labels) const {
+ad::Tensor Cvae::one_hot(const std::vector<int64_t>& labels) const {
   const int64_t n = static_cast<int64_t>(labels.size()), C = config_.num_classes;
   std::vector<double> v(static_cast<size_t>(n * C), 0.0);
   for (int64_t i = 0; i < n; ++i) {
@@ -38,7 +38,7 @@ ad::Tensor Cvae::one_hot(const std::vector<int>& labels) const {
   return ad::Tensor::from(v, {n, C}, config_.dtype);
 }
 
-DiagGaussian Cvae::encode(const ad::Tensor& x, const std::vector<int>& labels) {
+DiagGaussian Cvae::encode(const ad::Tensor& x, const std::vector<int64_t>& labels) {
   if (static_cast<int64_t>(labels.size()) != x.dim(0))
     throw std::invalid_argument("Cvae::encode: one label per example needed");
   ad::Tensor h = encoder(ad::concat({x, one_hot(labels).to(x.dtype())}, 1));
@@ -46,13 +46,13 @@ DiagGaussian Cvae::encode(const ad::Tensor& x, const std::vector<int>& labels) {
   return {ad::slice(h, 1, 0, k), ad::slice(h, 1, k, 2 * k)};
 }
 
-ad::Tensor Cvae::decode(const ad::Tensor& z, const std::vector<int>& labels) {
+ad::Tensor Cvae::decode(const ad::Tensor& z, const std::vector<int64_t>& labels) {
   if (static_cast<int64_t>(labels.size()) != z.dim(0))
     throw std::invalid_argument("Cvae::decode: one label per example needed");
   return decoder(ad::concat({z, one_hot(labels).to(z.dtype())}, 1));
 }
 
-ad::Tensor Cvae::decode_mean(const ad::Tensor& z, const std::vector<int>& labels) {
+ad::Tensor Cvae::decode_mean(const ad::Tensor& z, const std::vector<int64_t>& labels) {
   return ad::sigmoid(decode(z, labels));
 }
 
@@ -60,7 +60,7 @@ ad::Tensor Cvae::negative_log_likelihood(const ad::Tensor& logits, const ad::Ten
   return ad::sum(nn::bce_with_logits(logits, x, nn::Reduction::none), -1);
 }
 
-ElboTerms Cvae::elbo(const ad::Tensor& x, const std::vector<int>& labels, ad::Rng& rng, int L,
+ElboTerms Cvae::elbo(const ad::Tensor& x, const std::vector<int64_t>& labels, ad::Rng& rng, int L,
                      double beta) {
   if (L < 1) throw std::invalid_argument("Cvae::elbo: L must be at least 1");
   std::vector<ad::Tensor> eps;
@@ -68,7 +68,7 @@ ElboTerms Cvae::elbo(const ad::Tensor& x, const std::vector<int>& labels, ad::Rn
   return elbo_from_eps(x, labels, eps, beta);
 }
 
-ElboTerms Cvae::elbo_from_eps(const ad::Tensor& x, const std::vector<int>& labels,
+ElboTerms Cvae::elbo_from_eps(const ad::Tensor& x, const std::vector<int64_t>& labels,
                               const std::vector<ad::Tensor>& eps, double beta) {
   if (eps.empty()) throw std::invalid_argument("Cvae::elbo_from_eps: no noise given");
   const double batch = static_cast<double>(x.dim(0));
@@ -85,9 +85,9 @@ ElboTerms Cvae::elbo_from_eps(const ad::Tensor& x, const std::vector<int>& label
   return {reconstruction + kl * beta, reconstruction, kl};
 }
 
-ad::Tensor Cvae::generate(int label, int64_t n, ad::Rng& rng) {
+ad::Tensor Cvae::generate(int64_t label, int64_t n, ad::Rng& rng) {
   ad::Tensor z = rng.normal({n, config_.latent_dim}, config_.dtype);  // z ~ p(z) = N(0, I)
-  return decode_mean(z, std::vector<int>(static_cast<size_t>(n), label));
+  return decode_mean(z, std::vector<int64_t>(static_cast<size_t>(n), label));
 }
 
 }  // namespace vae
