@@ -35,6 +35,7 @@
 #include "autodiff/vecmath.h"
 #include "nn/optim.h"
 #include "nn/optim_kernels.h"
+#include "tutorials/common/tutorial.h"
 
 namespace {
 
@@ -289,10 +290,12 @@ std::string csv_line(const Row& r) {
 
 }  // namespace
 
-int main(int argc, char** argv) try {
+static int run(int argc, char** argv) {
   int exit_code = 0;
   const std::optional<Options> options = parse_options(argc, argv, exit_code);
   if (!options) return exit_code;
+  if (!options->out_dir.empty())  // before the measurements, not after
+    if (auto problem = tut::output_folder_problem(options->out_dir)) throw std::runtime_error(*problem);
   const Budget budget = options->quick ? Budget{0.005, 3} : Budget{0.02, 11};
   const std::vector<ad::Isa> isas = ad::supported_isas();
   fmt::print("vecmath_bench: n = {} floats, ISAs:", kN);
@@ -324,7 +327,8 @@ int main(int argc, char** argv) try {
     fmt::print("wrote {}\n", path.string());
   }
   return 0;
-} catch (const std::exception& e) {
-  std::fprintf(stderr, "vecmath_bench: %s\n", e.what());
-  return 1;
+}
+
+int main(int argc, char** argv) {
+  return tut::report_errors("vecmath_bench", [&] { return run(argc, argv); });
 }

@@ -78,10 +78,14 @@ void Optimizer::load_state(const std::vector<NamedTensor>& state) {
   ad::Tensor step_tensor;
   for (const NamedTensor& s : state)
     if (s.name == kind_ + "/step") step_tensor = s.tensor;
+  // The count becomes an int64 and the exponent t of the bias corrections 1 - beta^t:
+  // NaN, inf or a value past 2^53 (where doubles stop holding every whole number) would
+  // make that conversion undefined or the corrections meaningless, so they are refused.
   const double step = step_tensor.item();
-  if (!(step >= 0) || step != std::floor(step))
-    throw ad::Error(
-        fmt::format("{} load_state: step count {} is not a whole number >= 0", kind_, step));
+  constexpr double kMaxStep = 9007199254740992.0;  // 2^53
+  if (!(step >= 0 && step <= kMaxStep) || step != std::floor(step))
+    throw ad::Error(fmt::format(
+        "{} load_state: step count {:.6g} is not a whole number from 0 to 2^53", kind_, step));
 
   // All checks passed: copy.
   for (const NamedTensor& s : state) {
