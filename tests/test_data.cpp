@@ -298,6 +298,39 @@ TEST_CASE("data: the validation split is seeded, disjoint and complete") {
   CHECK_THROWS_AS(nn::split_validation(data, 51, rng), std::invalid_argument);
 }
 
+TEST_CASE("data: a valid file that does not fit the program is refused, naming the file") {
+  TemporaryFolder folder;
+  // 5 training images of 2x3 with labels up to 12, and test images of 3x3.
+  write_gzip(folder.path / "train-images-idx3-ubyte.gz", idx_images(5, 2, 3, test_pixels(5, 6)));
+  write_gzip(folder.path / "train-labels-idx1-ubyte.gz", idx_labels({0, 1, 12, 3, 4}));
+  write_gzip(folder.path / "t10k-images-idx3-ubyte.gz", idx_images(2, 3, 3, test_pixels(2, 9)));
+  write_gzip(folder.path / "t10k-labels-idx1-ubyte.gz", idx_labels({0, 1}));
+  const nn::Dataset train = nn::load_mnist_format(folder.path, nn::Split::train);
+  const nn::Dataset test = nn::load_mnist_format(folder.path, nn::Split::test);
+  const std::string train_file = (folder.path / "train-images-idx3-ubyte.gz").string();
+
+  std::string message = data_error_of([&] { nn::check_dataset(train, {.rows = 28, .cols = 28}); });
+  CHECK(contains(message, train_file));
+  CHECK(contains(message, "holds images of 2x3 pixels, but this program is built for 28x28"));
+  message = data_error_of([&] { nn::check_dataset(train, {.num_classes = 10}); });
+  CHECK(contains(message, (folder.path / "train-labels-idx1-ubyte.gz").string()));
+  CHECK(contains(message, "example 2 has label 12, but this program knows 10 classes"));
+  message = data_error_of([&] { nn::check_dataset(train, {.min_examples = 1001}); });
+  CHECK(contains(message, "holds 5 examples, but this program needs at least 1001"));
+  message = data_error_of([&] { nn::check_same_image_size(train, test); });
+  CHECK(contains(message, "t10k-images-idx3-ubyte.gz"));
+  CHECK(contains(message, "holds images of 3x3 pixels, but"));
+  CHECK(contains(message, "holds 2x3 ones"));
+  nn::check_dataset(train, {.rows = 2, .cols = 3, .num_classes = 13, .min_examples = 5});  // fits
+
+  // Holding out every example would leave nothing to train on.
+  ad::Rng rng(1);
+  message = test_helpers::error_of<std::invalid_argument>([&] { nn::split_validation(train, 5, rng); });
+  CHECK(contains(message, "keep some to train on"));
+  CHECK(contains(message, train_file));
+  CHECK(nn::split_validation(train, 4, rng).train.size() == 1);
+}
+
 // ---------------------------------------------------------------------------------
 // Mini-batches
 
@@ -358,7 +391,10 @@ TEST_CASE("data: pixels kept as bytes give the same batches as pixels kept as fl
   CHECK(floats.storage() == nn::PixelStorage::floats);
   CHECK(bytes.storage() == nn::PixelStorage::bytes);
   CHECK_FALSE(bytes.images.defined());
-  CHECK(bytes.pixel_bytes.size() == 30);
+  CHECK(bytes.pixel_bytes->size() == 30);
+  // A BatchIterator keeps a copy of its Dataset: the copy shares the pixels.
+  nn::BatchIterator sharing(bytes, {.batch_size = 2});
+  CHECK(sharing.data().pixel_bytes.get() == bytes.pixel_bytes.get());
   CHECK(contains(data_error_of([&] { bytes.images_nchw(); }), "BatchIterator"));
   // The same subset, order and binarisation draws, so the same values bit for bit.
   for (bool binarize : {false, true}) {

@@ -29,6 +29,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -41,6 +42,27 @@ class Plot;
 
 // Exit code for a command line that could not be parsed (as for shell built-ins).
 inline constexpr int usage_exit_code = 2;
+
+// Runs a program's work and turns any error that escapes it into one line on `err`,
+// "<program>: error: <what was wrong>", and exit status 1: never an uncaught exception
+// (terminate, abort, exit 134). The messages of the project's errors say which file or
+// value was wrong; the line adds what to do where the kind of error tells.
+//
+//   static int run(int argc, char** argv) { ... parse, train, check ...; return t.finish(); }
+//   int main(int argc, char** argv) {
+//     return tut::report_errors("08_vae", [&] { return run(argc, argv); });
+//   }
+int report_errors(std::string_view program, const std::function<int()>& body,
+                  std::ostream& err = std::cerr);
+
+// A CLI11 check for a seed: only the digits of a whole number >= 0. (CLI::NonNegativeNumber
+// would print the largest double in its message, and "-1" must not wrap to 2^64 - 1.)
+const CLI::Validator& seed_check();
+
+// Creates `folder` if it does not exist and tries to create a file in it. Returns what is
+// wrong ("cannot write in the output folder 'x': ...; choose another with --out DIR"), or
+// nothing: a program checks before its work rather than failing at its first figure.
+std::optional<std::string> output_folder_problem(const std::filesystem::path& folder);
 
 class Tutorial {
  public:
@@ -56,7 +78,7 @@ class Tutorial {
   // Parses the standard flags (--seed, --out, --quick) and the added ones, creates
   // the output folder and prints a header. Returns an exit code when the program
   // should stop right away: 0 after --help, usage_exit_code after a bad flag
-  // (the usage is printed), 1 if the output folder cannot be created.
+  // (the usage is printed), 1 if the output folder cannot be created or written.
   //   if (auto exit_code = t.parse(argc, argv)) return *exit_code;
   std::optional<int> parse(int argc, const char* const* argv);
 
