@@ -33,6 +33,7 @@
 
 #include "autodiff/atomic_file.h"
 #include "autodiff/vecmath.h"
+#include "nn/optim.h"
 #include "nn/optim_kernels.h"
 #include "tutorials/common/tutorial.h"
 
@@ -183,12 +184,7 @@ std::vector<Bench> benches() {
        }},
       {"adam_update",
        [](ad::Isa isa, Inputs& in) {
-         const nn::AdamStep s{.lr = 1e-3f,
-                              .beta1 = 0.9f,
-                              .beta2 = 0.999f,
-                              .eps = 1e-8f,
-                              .correction1 = 0.1f,
-                              .correction2 = 0.001f};
+         const nn::AdamStep s = nn::adam_step(1, {.lr = 1e-3});
          nn::adam_update(isa, in.w.data(), in.m.data(), in.v.data(), in.g.data(), kN, s);
        }},
   };

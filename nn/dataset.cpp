@@ -55,8 +55,9 @@ Dataset Dataset::subset(const std::vector<int64_t>& indices) const {
     part.images = ad::Tensor::empty({count, pixels});
     copy_images(images.data<float>(), part.images.data<float>());
   } else {
-    part.pixel_bytes.resize(static_cast<size_t>(count * pixels));
-    copy_images(pixel_bytes.data(), part.pixel_bytes.data());
+    auto bytes = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(count * pixels));
+    copy_images(pixel_bytes->data(), bytes->data());
+    part.pixel_bytes = std::move(bytes);
   }
   for (int64_t i : indices) part.labels.push_back(labels[i]);
   return part;
@@ -107,7 +108,7 @@ Dataset load_mnist_format(const fs::path& dir, Split split, PixelStorage storage
   data.labels_source = labels_path.string();
   data.labels.assign(raw_labels.begin(), raw_labels.end());
   if (storage == PixelStorage::bytes) {
-    data.pixel_bytes = std::move(raw.pixels);
+    data.pixel_bytes = std::make_shared<const std::vector<uint8_t>>(std::move(raw.pixels));
     return data;
   }
   data.images = ad::Tensor::empty({raw.count, raw.rows * raw.cols});
@@ -263,7 +264,7 @@ bool BatchIterator::next(Batch& batch) {
       if (data_.storage() == PixelStorage::floats)
         std::copy_n(data_.images.data<float>() + first, pixels, image.data());
       else
-        for (int64_t p = 0; p < pixels; ++p) image[p] = intensity(data_.pixel_bytes[first + p]);
+        for (int64_t p = 0; p < pixels; ++p) image[p] = intensity((*data_.pixel_bytes)[first + p]);
       T* row = x + k * pixels;
       if (options_.binarize) {
         // A new Bernoulli draw per pixel on every visit, so the model never sees the same

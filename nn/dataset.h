@@ -22,6 +22,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -46,7 +47,10 @@ enum class PixelStorage { floats, bytes };
 
 struct Dataset {
   ad::Tensor images;                     // [N, rows*cols], f32 in [0, 1] (PixelStorage::floats)
-  std::vector<uint8_t> pixel_bytes;      // N * rows*cols bytes 0..255 (PixelStorage::bytes)
+  // N * rows*cols bytes 0..255 (PixelStorage::bytes). Shared and never written after
+  // loading, like `images` (a Tensor is a handle): copying a Dataset, as a BatchIterator
+  // does, shares the pixels instead of doubling the largest buffer of a training run.
+  std::shared_ptr<const std::vector<uint8_t>> pixel_bytes;
   std::vector<int64_t> labels;           // N labels in [0, num_classes) (nn::cross_entropy's type)
   int64_t rows = 0, cols = 0;            // the size of each image
   std::vector<std::string> class_names;  // label -> name; empty when unknown

@@ -378,7 +378,10 @@ TEST_CASE("data: pixels kept as bytes give the same batches as pixels kept as fl
   CHECK(floats.storage() == nn::PixelStorage::floats);
   CHECK(bytes.storage() == nn::PixelStorage::bytes);
   CHECK_FALSE(bytes.images.defined());
-  CHECK(bytes.pixel_bytes.size() == 30);
+  CHECK(bytes.pixel_bytes->size() == 30);
+  // A BatchIterator keeps a copy of its Dataset: the copy shares the pixels.
+  nn::BatchIterator sharing(bytes, {.batch_size = 2});
+  CHECK(sharing.data().pixel_bytes.get() == bytes.pixel_bytes.get());
   CHECK(contains(data_error_of([&] { bytes.images_nchw(); }), "BatchIterator"));
   // The same subset, order and binarisation draws, so the same values bit for bit.
   for (bool binarize : {false, true}) {

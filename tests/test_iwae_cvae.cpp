@@ -12,7 +12,7 @@
 #include "nn/nn.h"
 #include "tests/nn_reference.h"
 #include "vae/cvae.h"
-#include "vae/estimators.h"
+#include "vae/statistics.h"
 #include "vae/iwae.h"
 #include "vae/linear_gaussian.h"
 #include "vae/models.h"
@@ -21,9 +21,6 @@ using test_helpers::dense;
 using test_helpers::linear_layers;
 
 namespace {
-
-// Mean and standard error of the mean of a sample (vae::summarize).
-using MeanSe = vae::Summary;
 
 // 3 images of 4 pixels. No all-zero image: the hidden biases start at 0, so an all-zero
 // input would sit exactly on the ReLU kink and break the finite differences.
@@ -92,22 +89,22 @@ TEST_CASE("IWAE on the linear-Gaussian model: L_1 <= L_10 <= L_100 <= log p(x), 
     gap100.push_back(log_px - c);
   }
   // E[L_1] is the ELBO, in closed form for this model
-  const MeanSe m1 = vae::summarize(l1);
+  const vae::Summary m1 = vae::summarize(l1);
   CHECK(std::abs(m1.mean - vae::elbo(model, x, q)) < 4 * m1.se_mean);
   for (const auto& d : {d10_1, d100_10}) {
-    const MeanSe m = vae::summarize(d);
+    const vae::Summary m = vae::summarize(d);
     INFO("paired difference " << m.mean << " +- " << m.se_mean);
     CHECK(m.mean > 4 * m.se_mean);  // each step up is positive, far beyond its standard error
   }
   // L_100 <= log p(x): the gap (about 0.01 nats here) is not resolved by 1000 repeats, so
   // only "no evidence against the bound" is checked: mean gap > -3 se
-  const MeanSe g100 = vae::summarize(gap100);
+  const vae::Summary g100 = vae::summarize(gap100);
   CHECK(g100.mean > -3 * g100.se_mean);
   // convergence: the gap log p(x) - L_K shrinks like 1/K; at K = 2000 it is tiny
   const double gap1 = log_px - vae::elbo(model, x, q);  // = KL(q || p(z|x))
   std::vector<double> gap2000;
   for (int r = 0; r < 50; ++r) gap2000.push_back(log_px - vae::iwae_bound(model, x, q, 2000, rng));
-  const MeanSe g = vae::summarize(gap2000);
+  const vae::Summary g = vae::summarize(gap2000);
   INFO("gap K=1 " << gap1 << ", K=100 " << vae::summarize(gap100).mean << ", K=2000 " << g.mean
                   << " +- " << g.se_mean);
   CHECK(gap1 > 0.1);

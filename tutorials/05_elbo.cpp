@@ -47,6 +47,31 @@ Gaussian random_q(int k, ad::Rng& rng, const Gaussian& near) {
 }
 
 // ---------------------------------------------------------------- L07
+// 003: 'minimizing the KL divergence is equivalent to maximizing the ELBO w.r.t. theta and
+// phi'. log p_theta(x) = ELBO + KL is constant in phi (q) but not in theta (the model).
+void max_elbo_vs_min_kl(tut::Tutorial& t, const LinearGaussian& model, const std::vector<double>& x,
+                        const Gaussian& q, const Gaussian& post) {
+  const int k = model.latent_dim();
+  const double log_px = model.log_evidence(x);
+  ad::Rng q2_rng(t.seed() + 107);  // the same q2 whatever --samples is
+  const Gaussian q2 = random_q(k, q2_rng, post);
+  LinearGaussian model2 = model;
+  for (double& w : model2.w.values) w *= 1.1;  // another theta, same q
+  const double d_elbo_phi = vae::elbo(model, x, q2) - vae::elbo(model, x, q);
+  const double d_kl_phi = vae::kl_to_posterior(model, x, q2) - vae::kl_to_posterior(model, x, q);
+  const double d_elbo_theta = vae::elbo(model2, x, q) - vae::elbo(model, x, q);
+  const double d_kl_theta = vae::kl_to_posterior(model2, x, q) - vae::kl_to_posterior(model, x, q);
+  t.check_close("L07", "same theta, another q: change of ELBO vs minus change of KL", d_elbo_phi,
+                -d_kl_phi, 1e-9);
+  t.check_close("L07", "another theta (W x 1.1), same q: ELBO change + KL change vs log p change",
+                d_elbo_theta + d_kl_theta, model2.log_evidence(x) - log_px, 1e-9);
+  t.check_true("L07", "notes' slip (003): so with respect to theta, max ELBO != min KL",
+               std::abs(d_elbo_theta + d_kl_theta) > 1e-3,
+               fmt::format("ELBO {:+.4f}, KL {:+.4f}", d_elbo_theta, d_kl_theta));
+  t.note("(003 says minimising the KL is equivalent to maximising the ELBO w.r.t. theta and phi;");
+  t.note(" it holds w.r.t. phi only, since log p_theta(x) = ELBO + KL depends on theta.)");
+}
+
 void elbo_identity(tut::Tutorial& t, ad::Rng& rng, const LinearGaussian& model,
                    const std::vector<double>& x, int samples) {
   t.section("L07", "log p(x) = ELBO + KL(q(z|x) || p(z|x)), checked exactly");
@@ -110,25 +135,7 @@ void elbo_identity(tut::Tutorial& t, ad::Rng& rng, const LinearGaussian& model,
   t.note("(000 says the loss L 'is the lower bound of the log-likelihood' and calls it the");
   t.note(" ELBO, 004 writes L <= log P(x); both then write log p(x) >= -L, which is right.)");
 
-  // 003: 'minimizing the KL divergence is equivalent to maximizing the ELBO w.r.t. theta and
-  // phi'. log p_theta(x) = ELBO + KL is constant in phi (q) but not in theta (the model).
-  ad::Rng q2_rng(t.seed() + 107);  // the same q2 whatever --samples is
-  const Gaussian q2 = random_q(k, q2_rng, post);
-  LinearGaussian model2 = model;
-  for (double& w : model2.w.values) w *= 1.1;  // another theta, same q
-  const double d_elbo_phi = vae::elbo(model, x, q2) - vae::elbo(model, x, q);
-  const double d_kl_phi = vae::kl_to_posterior(model, x, q2) - vae::kl_to_posterior(model, x, q);
-  const double d_elbo_theta = vae::elbo(model2, x, q) - vae::elbo(model, x, q);
-  const double d_kl_theta = vae::kl_to_posterior(model2, x, q) - vae::kl_to_posterior(model, x, q);
-  t.check_close("L07", "same theta, another q: change of ELBO vs minus change of KL", d_elbo_phi,
-                -d_kl_phi, 1e-9);
-  t.check_close("L07", "another theta (W x 1.1), same q: ELBO change + KL change vs log p change",
-                d_elbo_theta + d_kl_theta, model2.log_evidence(x) - log_px, 1e-9);
-  t.check_true("L07", "notes' slip (003): so with respect to theta, max ELBO != min KL",
-               std::abs(d_elbo_theta + d_kl_theta) > 1e-3,
-               fmt::format("ELBO {:+.4f}, KL {:+.4f}", d_elbo_theta, d_kl_theta));
-  t.note("(003 says minimising the KL is equivalent to maximising the ELBO w.r.t. theta and phi;");
-  t.note(" it holds w.r.t. phi only, since log p_theta(x) = ELBO + KL depends on theta.)");
+  max_elbo_vs_min_kl(t, model, x, q, post);
 }
 
 // ---------------------------------------------------------------- L16

@@ -477,10 +477,11 @@ struct InverseCdf {
   std::string gradient_text;
 };
 
-void inverse_cdf(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
-  t.section("L30", "Other distributions through the inverse CDF: z = F_phi^-1(u), u ~ U(0, 1)");
+// Exponential(lambda), Logistic(m, s) and Gumbel(m, beta), each with its inverse CDF, moments,
+// density and one pathwise gradient known in closed form.
+std::vector<InverseCdf> inverse_cdf_cases() {
   const double lambda = 2.0, m = 0.5, s = 0.7, gm = -0.3, beta = 0.8;
-  const std::vector<InverseCdf> cases = {
+  return {
       {"Exponential",
        "z = -log(1 - u) / lambda",
        {lambda},
@@ -525,6 +526,11 @@ void inverse_cdf(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
        kEulerGamma,
        "d/dbeta E[z] = Euler's gamma"},
   };
+}
+
+void inverse_cdf(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
+  t.section("L30", "Other distributions through the inverse CDF: z = F_phi^-1(u), u ~ U(0, 1)");
+  const std::vector<InverseCdf> cases = inverse_cdf_cases();
   tut::Plot p("inverse_cdf", "Inverse-CDF samples (histograms) against the densities");
   p.xlabel("z").ylabel("density").x_range(-3, 4);
   for (const InverseCdf& c : cases) {

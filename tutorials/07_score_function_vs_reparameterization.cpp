@@ -422,6 +422,45 @@ void gradient_descent(tut::Tutorial& t, ad::Rng& rng) {
 
 // ---------------------------------------------------------------- L28
 
+// The L-sample AEVB estimate of the KL's gradient: its variance against L, measured and
+// predicted (v_mu / L and v_lv / L).
+void kl_gradient_variance_vs_L(tut::Tutorial& t, const vae::Family& q,
+                               const vae::Integrand& kl_hat, double mu, double logvar,
+                               double v_mu, double v_lv, ad::Rng& rng) {
+  std::vector<double> Ls, measured_mu, measured_lv, line_mu, line_lv;
+  const int64_t repeats = t.quick() ? 200 : 400;
+  for (int64_t L : {1, 10, 100}) {
+    auto draw = [&](int64_t rows) {
+      return vae::reparameterization_gradients(
+          q, {Tensor::from({mu}, {1}, ad::f64), Tensor::from({logvar}, {1}, ad::f64)}, rows, kl_hat,
+          rng);
+    };
+    vae::Summary em = vae::summarize(vae::repeated_estimates(draw, L, repeats, 0));
+    vae::Summary el = vae::summarize(vae::repeated_estimates(draw, L, repeats, 1));
+    t.check_within_se(
+        "L28",
+        fmt::format("L = {:>3}: variance of the L-sample MC-KL gradient (logvar) vs closed/L", L),
+        el.variance, el.se_variance, v_lv / L, kNse);
+    Ls.push_back(L);
+    measured_mu.push_back(em.variance);
+    measured_lv.push_back(el.variance);
+  }
+  std::vector<double> grid;
+  for (double e = 0; e <= 2.0001; e += 0.05) {
+    grid.push_back(std::pow(10.0, e));
+    line_mu.push_back(v_mu / grid.back());
+    line_lv.push_back(v_lv / grid.back());
+  }
+  tut::Plot p("kl_gradient_variance",
+              "Monte Carlo KL: variance of the L-sample gradient (the analytic KL has none)");
+  p.xlabel("L (samples)").ylabel("variance").log_x().log_y();
+  p.line("wrt mu: sigma^2 / L", grid, line_mu);
+  p.line("wrt logvar: sigma^2 (mu^2 + 2 sigma^2) / (4L)", grid, line_lv, tut::LineStyle::dashed);
+  p.points("wrt mu, measured", Ls, measured_mu);
+  p.points("wrt logvar, measured", Ls, measured_lv);
+  t.save_figure(p);
+}
+
 void kl_estimators(tut::Tutorial& t, ad::Rng& rng) {
   t.section("L28", "AEVB: the KL term in closed form vs by Monte Carlo, gradient variance");
   const double mu = 0.8, logvar = -0.6;
@@ -469,39 +508,7 @@ void kl_estimators(tut::Tutorial& t, ad::Rng& rng) {
   t.note("variance {:.4g} / L (mu) and {:.4g} / L (logvar): the closed form is free accuracy.",
          v_mu, v_lv);
 
-  // The L-sample AEVB estimate: variance against L.
-  std::vector<double> Ls, measured_mu, measured_lv, line_mu, line_lv;
-  const int64_t repeats = t.quick() ? 200 : 400;
-  for (int64_t L : {1, 10, 100}) {
-    auto draw = [&](int64_t rows) {
-      return vae::reparameterization_gradients(
-          q, {Tensor::from({mu}, {1}, ad::f64), Tensor::from({logvar}, {1}, ad::f64)}, rows, kl_hat,
-          rng);
-    };
-    vae::Summary em = vae::summarize(vae::repeated_estimates(draw, L, repeats, 0));
-    vae::Summary el = vae::summarize(vae::repeated_estimates(draw, L, repeats, 1));
-    t.check_within_se(
-        "L28",
-        fmt::format("L = {:>3}: variance of the L-sample MC-KL gradient (logvar) vs closed/L", L),
-        el.variance, el.se_variance, v_lv / L, kNse);
-    Ls.push_back(L);
-    measured_mu.push_back(em.variance);
-    measured_lv.push_back(el.variance);
-  }
-  std::vector<double> grid;
-  for (double e = 0; e <= 2.0001; e += 0.05) {
-    grid.push_back(std::pow(10.0, e));
-    line_mu.push_back(v_mu / grid.back());
-    line_lv.push_back(v_lv / grid.back());
-  }
-  tut::Plot p("kl_gradient_variance",
-              "Monte Carlo KL: variance of the L-sample gradient (the analytic KL has none)");
-  p.xlabel("L (samples)").ylabel("variance").log_x().log_y();
-  p.line("wrt mu: sigma^2 / L", grid, line_mu);
-  p.line("wrt logvar: sigma^2 (mu^2 + 2 sigma^2) / (4L)", grid, line_lv, tut::LineStyle::dashed);
-  p.points("wrt mu, measured", Ls, measured_mu);
-  p.points("wrt logvar, measured", Ls, measured_lv);
-  t.save_figure(p);
+  kl_gradient_variance_vs_L(t, q, kl_hat, mu, logvar, v_mu, v_lv, rng);
 }
 
 // ---------------------------------------------------------------- your comparison

@@ -12,8 +12,8 @@
 // conditional ELBO, and that the true label fits better than a wrong one (L33); images
 // generated for a chosen class, and whether they are nearest to that class's mean image (L37).
 //
-//   build/release/tutorials/10_iwae_and_cvae [--data DIR] [--epochs 3] [--class C]
-//       [--seed 42] [--out DIR] [--quick]
+//   build/release/tutorials/10_iwae_and_cvae [--data DIR] [--epochs 3] [--batch 128]
+//       [--lr 1e-3] [--class C] [--seed 42] [--out DIR] [--quick]
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -30,7 +30,7 @@
 #include "tutorials/common/training.h"
 #include "tutorials/common/tutorial.h"
 #include "vae/cvae.h"
-#include "vae/estimators.h"
+#include "vae/statistics.h"
 #include "vae/iwae.h"
 #include "vae/linear_gaussian.h"
 #include "vae/models.h"
@@ -38,9 +38,6 @@
 using ad::Tensor;
 
 namespace {
-
-// Mean and standard error of the mean of a sample (vae::summarize).
-using MeanSe = vae::Summary;
 
 // ---------------------------------------------------------------- L31, exact model
 void linear_gaussian_iwae(tut::Tutorial& t) {
@@ -74,7 +71,7 @@ void linear_gaussian_iwae(tut::Tutorial& t) {
   std::string csv = "K,mean,se,log_px\n";
   std::vector<double> kx, means, exact;
   for (size_t i = 0; i < Ks.size(); ++i) {
-    const MeanSe m = vae::summarize(est[i]);
+    const vae::Summary m = vae::summarize(est[i]);
     t.note("K = {:3}: L_K = {:.5f} +- {:.5f}   gap log p(x) - L_K = {:.5f}", Ks[i], m.mean,
            m.se_mean, log_px - m.mean);
     csv += fmt::format("{},{},{},{}\n", Ks[i], m.mean, m.se_mean, log_px);
@@ -83,19 +80,19 @@ void linear_gaussian_iwae(tut::Tutorial& t) {
     exact.push_back(log_px);
   }
   t.save_text("linear_gaussian_iwae.csv", csv);
-  const MeanSe l1 = vae::summarize(est[0]);
+  const vae::Summary l1 = vae::summarize(est[0]);
   t.check_within_se("L31", "mean of L_1 (one weight) vs the closed-form ELBO", l1.mean, l1.se_mean,
                     elbo, 4.0);
   for (auto [a, b] : std::vector<std::pair<size_t, size_t>>{{0, 2}, {2, 4}}) {
     std::vector<double> d;
     for (int r = 0; r < repeats; ++r) d.push_back(est[b][r] - est[a][r]);
-    const MeanSe m = vae::summarize(d);
+    const vae::Summary m = vae::summarize(d);
     t.check_true("L31",
                  fmt::format("L_{} - L_{} > 0, paired: {:.5f} +- {:.5f} (> 4 se)", Ks[b], Ks[a],
                              m.mean, m.se_mean),
                  m.mean > 4 * m.se_mean);
   }
-  const MeanSe last = vae::summarize(est.back());
+  const vae::Summary last = vae::summarize(est.back());
   t.check_within_se("L31", fmt::format("L_{} vs the exact log p(x)", Ks.back()), last.mean,
                     last.se_mean, log_px, 3.0);
   tut::Plot p("linear_gaussian_iwae", "IWAE bound L_K on the linear-Gaussian model");
@@ -147,10 +144,10 @@ void vae_iwae(tut::Tutorial& t, vae::Vae& model, const Tensor& test_x) {
   std::string csv = "K,mean,se,diff_from_L1,diff_se\n";
   std::vector<double> kx, means, lo, hi;
   for (size_t j = 0; j < Ks.size(); ++j) {
-    const MeanSe m = vae::summarize(est[j]);
+    const vae::Summary m = vae::summarize(est[j]);
     std::vector<double> d;
     for (int64_t i = 0; i < n; ++i) d.push_back(est[j][i] - est[0][i]);
-    const MeanSe dm = vae::summarize(d);
+    const vae::Summary dm = vae::summarize(d);
     t.note("K = {:2}: L_K = {:.3f} +- {:.3f} nats;  L_K - L_1 = {:.3f} +- {:.3f} (paired)", Ks[j],
            m.mean, m.se_mean, dm.mean, dm.se_mean);
     csv += fmt::format("{},{},{},{},{}\n", Ks[j], m.mean, m.se_mean, dm.mean, dm.se_mean);
@@ -165,7 +162,7 @@ void vae_iwae(tut::Tutorial& t, vae::Vae& model, const Tensor& test_x) {
   for (auto [a, b] : std::vector<std::pair<size_t, size_t>>{{0, 2}, {2, 5}}) {
     std::vector<double> d;
     for (int64_t i = 0; i < n; ++i) d.push_back(est[b][i] - est[a][i]);
-    const MeanSe m = vae::summarize(d);
+    const vae::Summary m = vae::summarize(d);
     t.check_true("L31",
                  fmt::format("L_{} - L_{} > 0 on test images, paired: {:.4f} +- {:.4f} (> 4 se)",
                              Ks[b], Ks[a], m.mean, m.se_mean),
@@ -208,7 +205,7 @@ void cvae_elbo(tut::Tutorial& t, vae::Cvae& model, const Tensor& test_x,
       for (size_t i = 0; i < r.size(); ++i) out->push_back(-(r[i] + k[i]));
     }
   }
-  const MeanSe m = vae::summarize(right);
+  const vae::Summary m = vae::summarize(right);
   t.note("conditional ELBO (true label c, L = 1): {:.2f} +- {:.2f} nats per image", m.mean,
          m.se_mean);
   t.note("(the VAE above without labels: ELBO {:.2f}; log p(x|c) and log p(x) are different",
@@ -216,7 +213,7 @@ void cvae_elbo(tut::Tutorial& t, vae::Cvae& model, const Tensor& test_x,
   t.note(" quantities, log p(x|c) = log p(x) + log p(c|x) - log p(c), so this is no check)");
   std::vector<double> d;
   for (size_t i = 0; i < right.size(); ++i) d.push_back(right[i] - wrong[i]);
-  const MeanSe dm = vae::summarize(d);
+  const vae::Summary dm = vae::summarize(d);
   t.check_true("L33",
                fmt::format("the true label fits better than c+1 mod 10 (same eps, paired): "
                            "ELBO difference {:.2f} +- {:.2f} (> 4 se)",
