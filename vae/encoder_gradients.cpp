@@ -217,13 +217,24 @@ double ParameterStatistics::stddev() const {
   return std::sqrt(s / static_cast<double>(variance.size()));
 }
 
-double ParameterStatistics::snr() const {
+namespace {
+// sqrt(1/P sum_j (m_j^2 - v_j / R)): the root mean square of E g without the noise floor.
+double signal_rms(const ParameterStatistics& s) {
   double signal = 0;
-  for (size_t j = 0; j < mean.size(); ++j)
-    signal += mean[j] * mean[j] - variance[j] / static_cast<double>(repeats);
+  for (size_t j = 0; j < s.mean.size(); ++j)
+    signal += s.mean[j] * s.mean[j] - s.variance[j] / static_cast<double>(s.repeats);
+  return std::sqrt(std::max(signal, 0.0) / static_cast<double>(s.mean.size()));
+}
+}  // namespace
+
+double ParameterStatistics::snr() const { return snr_against(*this); }
+
+double ParameterStatistics::snr_against(const ParameterStatistics& reference) const {
+  if (reference.mean.size() != mean.size())
+    throw std::invalid_argument("ParameterStatistics::snr_against: " + reference.name +
+                                " differs in size from " + name);
   const double noise = stddev();
-  if (noise == 0) return 0;
-  return std::sqrt(std::max(signal, 0.0) / static_cast<double>(mean.size())) / noise;
+  return noise == 0 ? 0.0 : signal_rms(reference) / noise;
 }
 
 std::vector<ParameterStatistics> encoder_gradient_statistics(EncoderGradientEstimator& estimator,

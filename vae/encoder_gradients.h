@@ -153,6 +153,10 @@ struct ParameterStatistics {
   // |E g| / std g for the tensor: sqrt(max(0, 1/P sum_j (mean_j^2 - variance_j / R))) /
   // stddev(); mean_j^2 - variance_j / R removes the noise floor of the R-repeat mean.
   double snr() const;
+  // The same ratio with E g taken from another, more precise estimate of the same gradient
+  // (e.g. the reparameterization estimator at large L): sqrt(1/P sum_j (m_j^2 - v_j / R))
+  // of the reference over this estimator's stddev().
+  double snr_against(const ParameterStatistics& reference) const;
 };
 
 // Runs the estimator `repeats` times on the same batch x with fresh noise and returns
