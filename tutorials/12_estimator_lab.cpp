@@ -29,7 +29,9 @@
 #include "tutorials/common/data.h"
 #include "tutorials/common/plot.h"
 #include "tutorials/common/tutorial.h"
+#include "vae/discrete_vae.h"
 #include "vae/encoder_gradients.h"
+#include "vae/estimators.h"
 #include "vae/models.h"
 
 using ad::Tensor;
@@ -52,6 +54,7 @@ struct Settings {
   int64_t latent = 10;  // k
   int steps = 1500;     // part 2: training steps per estimator
   int warm_up = 200;    // batches to fit a baseline on before it is measured
+  int exact_steps = 500;  // part 3: steps of training the small discrete VAE exactly
 };
 
 // One fixed binarisation x_i ~ Bernoulli(intensity_i) of a set of images.
@@ -278,6 +281,226 @@ void training_curves(tut::Tutorial& t, const nn::Dataset& train, const Tensor& t
          final_loss["reparam L=4"]);
 }
 
+// ---------------------------------------------------------------- part 3: discrete latents (L25)
+
+// How far one estimator's mean is from the exact gradient g*, and how noisy one estimate is,
+// both relative to |g*|:
+//   bias  = sqrt(max(0, sum_j (m_j - g*_j)^2 - v_j / R)) / |g*|   (the noise floor removed)
+//   noise = sqrt(sum_j v_j) / |g*|
+struct BiasNoise {
+  double bias = 0, noise = 0, floor = 0;  // floor: sqrt(sum_j v_j / R) / |g*|
+  vae::MeanAgreement agreement;
+  vae::Summary along;  // u . g over the R estimates, u = g* / |g*| (exact: |g*|)
+};
+BiasNoise bias_and_noise(const std::vector<vae::ParameterStatistics>& est,
+                         const std::vector<vae::ParameterStatistics>& exact) {
+  double squared_error = 0, variance = 0, norm = 0;
+  for (size_t t = 0; t < est.size(); ++t)
+    for (size_t j = 0; j < est[t].mean.size(); ++j) {
+      squared_error += std::pow(est[t].mean[j] - exact[t].mean[j], 2);
+      variance += est[t].variance[j];
+      norm += exact[t].mean[j] * exact[t].mean[j];
+    }
+  const double R = static_cast<double>(est.front().repeats);
+  norm = std::sqrt(norm);
+  return {std::sqrt(std::max(squared_error - variance / R, 0.0)) / norm, std::sqrt(variance) / norm,
+          std::sqrt(variance / R) / norm, vae::compare_means(est, exact), {}};
+}
+
+std::vector<nn::NamedTensor> named_with(const std::string& prefix, const nn::Module& m) {
+  std::vector<nn::NamedTensor> out;
+  for (const nn::NamedTensor& p : m.named_parameters()) out.push_back({prefix + p.name, p.tensor});
+  return out;
+}
+
+void discrete_bias_and_variance(tut::Tutorial& t, const nn::Dataset& train, const Tensor& x,
+                                const Settings& s) {
+  t.section("L25", "Discrete latents: the relaxation's bias against the score function's variance");
+  const int64_t K = 4, C = 4;
+  t.note("a VAE with K = {} categorical latents of C = {} classes ({} codes, few enough to sum", K,
+         C, static_cast<int>(std::pow(C, K)));
+  t.note("the ELBO over all of them), trained {} steps on that exact gradient; then on a fixed",
+         s.exact_steps);
+  t.note("batch of {} test images, R = {} estimates of grad_phi -ELBO by each estimator", x.dim(0),
+         s.repeats);
+  ad::Rng init(t.seed() + 300), rng(t.seed() + 301);
+  vae::DiscreteVae model({.input_dim = train.pixels_per_image(), .hidden = kHidden,
+                          .variables = K, .classes = C}, init);
+  nn::Adam adam(model, {.lr = 1e-3});
+  nn::BatchIterator batches(train, {.batch_size = s.batch, .binarize = true, .seed = t.seed() + 302});
+  nn::Batch b;
+  for (int step = 0; step < s.exact_steps; ++step) {
+    while (!batches.next(b)) {
+    }
+    adam.zero_grad();
+    ad::backward(model.exact_negative_elbo(b.x));
+    adam.step();
+  }
+  {
+    ad::NoGrad plain;
+    const double exact = model.exact_negative_elbo(x).item();
+    std::vector<double> draws;
+    for (int r = 0; r < s.repeats; ++r) draws.push_back(model.negative_elbo(x, 1, rng));
+    const vae::Summary mc = vae::summarize(draws);
+    t.check_within_se("L25", "-ELBO: sum over all codes vs Monte Carlo with one code per image",
+                      mc.mean, mc.se_mean, exact, 4.0);
+  }
+  const std::vector<nn::NamedTensor> encoder = named_with("encoder.", model.encoder),
+                                     decoder = named_with("decoder.", model.decoder);
+  model.zero_grad();
+  ad::backward(model.exact_negative_elbo(x));
+  const std::vector<vae::ParameterStatistics> exact = vae::exact_statistics(encoder);
+  model.zero_grad();
+  // u = g* / |g*|, the exact gradient's direction over all encoder coordinates
+  std::vector<double> direction;
+  for (const vae::ParameterStatistics& e : exact)
+    direction.insert(direction.end(), e.mean.begin(), e.mean.end());
+  double exact_norm = 0;
+  for (double v : direction) exact_norm += v * v;
+  exact_norm = std::sqrt(exact_norm);
+  for (double& v : direction) v /= exact_norm;
+
+  using vae::DiscreteEstimator;
+  std::vector<vae::DiscreteEstimatorConfig> configs = {
+      {DiscreteEstimator::score_function, Baseline::none, 1, 1.0},
+      {DiscreteEstimator::score_function, Baseline::moving_average, 1, 1.0},
+      {DiscreteEstimator::score_function, Baseline::learned, 1, 1.0},
+      {DiscreteEstimator::score_function, Baseline::leave_one_out, 10, 1.0},
+  };
+  const std::vector<double> temperatures = {0.1, 0.2, 0.5, 1.0, 2.0};
+  for (double tau : temperatures) configs.push_back({DiscreteEstimator::gumbel_softmax, Baseline::none, 1, tau});
+  const std::vector<Tensor> warm = training_batches(train, s.batch, s.warm_up, t.seed() + 303);
+  std::string csv =
+      "estimator,L,relative_bias,relative_noise,noise_floor,within_3se,along_exact,along_exact_se\n";
+  std::vector<double> gumbel_bias, gumbel_noise;
+  std::map<std::string, BiasNoise> by_name;
+  t.note("  {:<16} {:>3} {:>12} {:>12} {:>12} {:>20}", "estimator", "L", "bias / |g*|",
+         "std / |g*|", "within 3 se", "u.g / |g*| (+- se)");
+  for (const vae::DiscreteEstimatorConfig& config : configs) {
+    vae::DiscreteGradientEstimator estimator(config, x.dim(1), rng);
+    for (const Tensor& w : warm) {
+      Tensor signal;
+      {
+        ad::NoGrad plain;
+        signal = estimator.surrogate(model, w, rng).learning_signal;
+      }
+      estimator.update_baseline(w, signal);
+    }
+    std::vector<std::vector<double>> projections;
+    const auto stats = vae::gradient_statistics(
+        encoder, decoder, s.repeats, [&] { return estimator.surrogate(model, x, rng).loss; },
+        {direction}, &projections);
+    BiasNoise bn = bias_and_noise(stats, exact);
+    bn.along = vae::summarize(projections[0]);
+    by_name[estimator.name()] = bn;
+    t.note("  {:<16} {:>3} {:>12.3g} {:>12.3g} {:>11.1f}% {:>12.3f} +- {:.3f}", estimator.name(),
+           config.samples, bn.bias, bn.noise, 100 * bn.agreement.within_3,
+           bn.along.mean / exact_norm, bn.along.se_mean / exact_norm);
+    csv += fmt::format("{},{},{},{},{},{},{},{}\n", estimator.name(), config.samples, bn.bias,
+                       bn.noise, bn.floor, bn.agreement.within_3, bn.along.mean / exact_norm,
+                       bn.along.se_mean / exact_norm);
+    if (config.estimator == DiscreteEstimator::gumbel_softmax) {
+      gumbel_bias.push_back(bn.bias);
+      gumbel_noise.push_back(bn.noise);
+    }
+  }
+  t.note("(bias: |mean of the R estimates - g*| with the noise floor sqrt(sum var / R) removed)");
+  t.save_text("discrete_bias_variance.csv", csv);
+  // Unbiased: the mean of u . g over the R estimates against u . g* = |g*|. (The per-coordinate
+  // fractions are not checked here: where q puts nearly all its mass on one class, the rare
+  // other class carries the gradient, and R draws rarely see it, so the sample variance
+  // understates the variance; along u these coordinates weigh little.)
+  for (const auto& [name, bn] : by_name) {
+    if (name.rfind("score", 0) != 0) continue;
+    t.check_within_se("L25", fmt::format("{}: u . E[g] against |g*| = {:.4g}", name, exact_norm),
+                      bn.along.mean, bn.along.se_mean, exact_norm, 4.0);
+  }
+  // Biased: at the largest temperature the relaxed sample is a smooth function of the noise
+  // (no rare events), so the per-coordinate z's are trustworthy, and most are far off.
+  const BiasNoise& hot = by_name[fmt::format("gumbel tau={:g}", temperatures.back())];
+  t.check_true("L25",
+               fmt::format("the relaxation at tau = {:g} is biased: {:.1f}% of {} coordinates "
+                           "within 3 se of g* (< 90%)",
+                           temperatures.back(), 100 * hot.agreement.within_3,
+                           hot.agreement.coordinates),
+               hot.agreement.within_3 < 0.9,
+               fmt::format("relative bias {:.3g}, mean z^2 {:.1f}", hot.bias, hot.agreement.mean_z2));
+  tut::Plot plot("discrete_bias_variance",
+                 "Gumbel-softmax bias and noise against temperature; score function noise (lines)");
+  plot.xlabel("temperature tau").ylabel("relative to |exact gradient|").log_x().log_y();
+  plot.line("Gumbel-softmax bias", temperatures, gumbel_bias);
+  plot.line("Gumbel-softmax std of one estimate", temperatures, gumbel_noise);
+  for (const std::string name : {"score", "score+rloo"}) {
+    const double v = by_name[name].noise;
+    plot.line(fmt::format("{} std (bias 0)", name), std::vector<double>{temperatures.front(), temperatures.back()},
+              std::vector<double>{v, v}, tut::LineStyle::dashed);
+  }
+  t.save_figure(plot);
+}
+
+// The K = 20, C = 10 discrete VAE trained with each estimator for the same steps.
+void discrete_training(tut::Tutorial& t, const nn::Dataset& train, const Tensor& test_x,
+                       const Settings& s) {
+  t.section("L25", "Training a VAE with 20 categorical latents of 10 classes");
+  t.note("{} steps of Adam (lr 1e-3), batch {}; test -ELBO with one hard code per image", s.steps,
+         s.batch);
+  using vae::DiscreteEstimator;
+  const std::vector<vae::DiscreteEstimatorConfig> configs = {
+      {DiscreteEstimator::score_function, Baseline::none, 1, 1.0},
+      {DiscreteEstimator::score_function, Baseline::moving_average, 1, 1.0},
+      {DiscreteEstimator::score_function, Baseline::learned, 1, 1.0},
+      {DiscreteEstimator::score_function, Baseline::leave_one_out, 4, 1.0},
+      {DiscreteEstimator::gumbel_softmax, Baseline::none, 1, 0.5},
+      {DiscreteEstimator::gumbel_softmax, Baseline::none, 1, 1.0},
+      {DiscreteEstimator::gumbel_softmax, Baseline::none, 1, 2.0},
+  };
+  tut::Plot plot("discrete_training_curves", "Test -ELBO of the categorical VAE by estimator");
+  plot.xlabel("training step").ylabel("test -ELBO (nats)");
+  std::string csv = "estimator,step,test_negative_elbo\n";
+  std::map<std::string, double> first, last;
+  const int every = std::max(1, s.steps / 10);
+  for (const vae::DiscreteEstimatorConfig& config : configs) {
+    ad::Rng init(t.seed() + 400), rng(t.seed() + 401);
+    vae::DiscreteVae model({.input_dim = train.pixels_per_image(), .hidden = kHidden}, init);
+    vae::DiscreteGradientEstimator estimator(config, train.pixels_per_image(), rng);
+    nn::Adam adam(model, {.lr = 1e-3});
+    nn::BatchIterator batches(train, {.batch_size = s.batch, .binarize = true, .seed = t.seed() + 402});
+    const std::string name =
+        estimator.name() + (config.samples > 1 ? fmt::format(" L={}", config.samples) : "");
+    std::vector<double> steps, losses;
+    const auto start = Clock::now();
+    nn::Batch b;
+    for (int step = 0; step <= s.steps; ++step) {
+      if (step % every == 0 || step == s.steps) {
+        ad::Rng eval(t.seed() + 403);
+        steps.push_back(step);
+        losses.push_back(model.negative_elbo(test_x, 1, eval));
+        csv += fmt::format("{},{},{}\n", name, step, losses.back());
+      }
+      if (step == s.steps) break;
+      while (!batches.next(b)) {
+      }
+      adam.zero_grad();
+      vae::SurrogateLoss loss = estimator.surrogate(model, b.x, rng);
+      ad::backward(loss.loss);
+      estimator.update_baseline(b.x, loss.learning_signal);
+      adam.step();
+    }
+    first[name] = losses.front();
+    last[name] = losses.back();
+    t.note("  {:<20} test -ELBO {:8.2f} -> {:8.2f}   ({:.1f} s)", name, losses.front(),
+           losses.back(), seconds_since(start));
+    plot.line(name, steps, losses,
+              config.estimator == DiscreteEstimator::gumbel_softmax ? tut::LineStyle::solid
+                                                                    : tut::LineStyle::dashed);
+  }
+  t.save_figure(plot);
+  t.save_text("discrete_training_curves.csv", csv);
+  for (const std::string name : {"score+rloo L=4", "gumbel tau=1"})
+    t.check_less("L25", fmt::format("{} lowers the test -ELBO from its start", name), last[name],
+                 first[name]);
+}
+
 // ---------------------------------------------------------------- the SNR table and figure
 
 void save_snr(tut::Tutorial& t, const std::vector<Measurement>& all) {
@@ -356,6 +579,7 @@ int main(int argc, char** argv) {
     s.batch = 16;
     s.steps = 60;
     s.warm_up = 20;
+    s.exact_steps = 30;
   }
   auto data = tut::load_image_splits(t, data_dir);
   if (!data) return 1;
@@ -388,5 +612,9 @@ int main(int argc, char** argv) {
 
   // ---- part 2
   training_curves(t, train, test_x, s);
+
+  // ---- part 3
+  discrete_bias_and_variance(t, train, fixed_batch, s);
+  discrete_training(t, train, test_x, s);
   return t.finish();
 }

@@ -20,16 +20,11 @@ ad::Tensor standard_normal_log_prob(const ad::Tensor& z) {
   return ad::sum(-0.5 * kLog2Pi - 0.5 * z * z, -1);
 }
 
-// x [n, d] stacked L times, [L n, d]: row l n + i is x_i, the example of sample (l, i).
-ad::Tensor tile_rows(const ad::Tensor& x, int64_t L) {
-  return L == 1 ? x : ad::concat(std::vector<ad::Tensor>(L, x), 0);
-}
-
 // log p_theta(x | z^[l]) of every sample: z [L, n, k] -> [L, n], one decoder pass.
 ad::Tensor log_likelihood_of_samples(const LatentModel& model, const ad::Tensor& x,
                                      const ad::Tensor& z) {
   const int64_t L = z.dim(0), n = z.dim(1), k = z.dim(2);
-  ad::Tensor per_row = model.log_likelihood(tile_rows(x, L), ad::reshape(z, {L * n, k}));
+  ad::Tensor per_row = model.log_likelihood(repeat_rows(x, L), ad::reshape(z, {L * n, k}));
   return ad::reshape(per_row, {L, n});
 }
 
@@ -61,6 +56,10 @@ class FrozenParameters {
 };
 
 }  // namespace
+
+ad::Tensor repeat_rows(const ad::Tensor& x, int64_t L) {
+  return L == 1 ? x : ad::concat(std::vector<ad::Tensor>(L, x), 0);
+}
 
 LatentModel latent_model(Vae& vae) {
   LatentModel m;
@@ -123,26 +122,19 @@ double LearnedBaseline::fit(const ad::Tensor& x, const ad::Tensor& f) {
 
 // ---------------------------------------------------------------- the estimators
 
-EncoderGradientEstimator::EncoderGradientEstimator(const EstimatorConfig& config,
-                                                   int64_t input_dim, ad::Rng& rng)
-    : config_(config) {
-  if (config.samples < 1)
-    throw std::invalid_argument("EncoderGradientEstimator: L (samples) must be at least 1");
-  if (config.estimator == Estimator::reparameterization && config.baseline != Baseline::none)
-    throw std::invalid_argument(
-        "EncoderGradientEstimator: a baseline belongs to the score-function estimator");
-  if (config.baseline == Baseline::leave_one_out && config.samples < 2)
+ControlVariate::ControlVariate(Baseline kind, int samples, int64_t input_dim, ad::Rng& rng)
+    : kind_(kind) {
+  if (kind == Baseline::leave_one_out && samples < 2)
     throw std::invalid_argument(fmt::format(
-        "EncoderGradientEstimator: the leave-one-out baseline needs L >= 2 samples, got {}",
-        config.samples));
-  if (config.baseline == Baseline::learned)
+        "ControlVariate: the leave-one-out baseline needs L >= 2 samples, got {}", samples));
+  if (kind == Baseline::learned)
     learned_ = std::make_unique<LearnedBaseline>(input_dim, 64, rng, ad::f32);
 }
 
-ad::Tensor EncoderGradientEstimator::baseline_values(const ad::Tensor& x, const ad::Tensor& f) {
+ad::Tensor ControlVariate::values(const ad::Tensor& x, const ad::Tensor& f) {
   ad::NoGrad constant;
   const double L = static_cast<double>(f.dim(0));
-  switch (config_.baseline) {
+  switch (kind_) {
     case Baseline::none: return ad::Tensor::zeros(f.shape(), f.dtype());
     case Baseline::moving_average:
       return ad::Tensor::full(f.shape(), average_.value(), f.dtype());
@@ -154,14 +146,29 @@ ad::Tensor EncoderGradientEstimator::baseline_values(const ad::Tensor& x, const 
   return {};
 }
 
-void EncoderGradientEstimator::update_baseline(const ad::Tensor& x, const ad::Tensor& f) {
-  if (config_.baseline == Baseline::moving_average) {
+void ControlVariate::update(const ad::Tensor& x, const ad::Tensor& f) {
+  if (kind_ == Baseline::moving_average) {
     ad::NoGrad constant;
     average_.update(ad::mean(f).item());
-  } else if (config_.baseline == Baseline::learned) {
+  } else if (kind_ == Baseline::learned) {
     learned_->fit(x.to(ad::f32), f.to(ad::f32));
   }
 }
+
+namespace {
+const EstimatorConfig& checked(const EstimatorConfig& config) {
+  if (config.samples < 1)
+    throw std::invalid_argument("EncoderGradientEstimator: L (samples) must be at least 1");
+  if (config.estimator == Estimator::reparameterization && config.baseline != Baseline::none)
+    throw std::invalid_argument(
+        "EncoderGradientEstimator: a baseline belongs to the score-function estimator");
+  return config;
+}
+}  // namespace
+
+EncoderGradientEstimator::EncoderGradientEstimator(const EstimatorConfig& config,
+                                                   int64_t input_dim, ad::Rng& rng)
+    : config_(checked(config)), baseline_(config.baseline, config.samples, input_dim, rng) {}
 
 SurrogateLoss EncoderGradientEstimator::surrogate(const LatentModel& model, const ad::Tensor& x,
                                                   ad::Rng& rng) {
@@ -195,7 +202,7 @@ SurrogateLoss EncoderGradientEstimator::surrogate(const LatentModel& model, cons
       out.learning_signal = analytic ? log_lik.detach()
                                      : log_lik + standard_normal_log_prob(z) - log_q;
     }
-    const ad::Tensor weight = out.learning_signal - baseline_values(x, out.learning_signal);
+    const ad::Tensor weight = out.learning_signal - baseline_.values(x, out.learning_signal);
     // grad: -1/(L n) sum (f - b) grad_phi log q  - 1/(L n) sum grad_theta log p(x|z)  (+ grad KL)
     out.loss = kl - ad::mean(weight * log_q) - ad::mean(log_lik);
   }
@@ -237,37 +244,72 @@ double ParameterStatistics::snr_against(const ParameterStatistics& reference) co
   return noise == 0 ? 0.0 : signal_rms(reference) / noise;
 }
 
-std::vector<ParameterStatistics> encoder_gradient_statistics(EncoderGradientEstimator& estimator,
-                                                             const LatentModel& model,
-                                                             const ad::Tensor& x, int repeats,
-                                                             ad::Rng& rng) {
-  if (repeats < 2)
-    throw std::invalid_argument("encoder_gradient_statistics: need at least 2 repeats");
-  FrozenParameters frozen(model.decoder_parameters);
+std::vector<ParameterStatistics> gradient_statistics(
+    const std::vector<nn::NamedTensor>& params, const std::vector<nn::NamedTensor>& fixed,
+    int repeats, const std::function<ad::Tensor()>& surrogate,
+    const std::vector<std::vector<double>>& directions,
+    std::vector<std::vector<double>>* projections) {
+  if (repeats < 2) throw std::invalid_argument("gradient_statistics: need at least 2 repeats");
+  if (!directions.empty() && projections == nullptr)
+    throw std::invalid_argument("gradient_statistics: directions given but nowhere to project");
+  if (projections) projections->assign(directions.size(), {});
+  int64_t coordinates = 0;
+  for (const nn::NamedTensor& p : params) coordinates += p.tensor.numel();
+  for (const std::vector<double>& u : directions)
+    if (static_cast<int64_t>(u.size()) != coordinates)
+      throw std::invalid_argument(fmt::format(
+          "gradient_statistics: a direction has {} coordinates, the parameters {}", u.size(),
+          coordinates));
+  FrozenParameters frozen(fixed);
   std::vector<ParameterStatistics> stats;
-  for (const nn::NamedTensor& p : model.encoder_parameters) {
+  for (const nn::NamedTensor& p : params) {
     const size_t size = static_cast<size_t>(p.tensor.numel());
     stats.push_back({p.name, p.tensor.shape(), repeats, std::vector<double>(size, 0.0),
                      std::vector<double>(size, 0.0)});
   }
   for (int r = 0; r < repeats; ++r) {
-    for (nn::NamedTensor p : model.encoder_parameters) p.tensor.zero_grad();
-    ad::backward(estimator.surrogate(model, x, rng).loss);
+    for (nn::NamedTensor p : params) p.tensor.zero_grad();
+    ad::backward(surrogate());
     // Welford's update per coordinate; `variance` holds the sum of squares until the end.
+    std::vector<double> projected(directions.size(), 0.0);
+    size_t offset = 0;  // of this tensor's first coordinate in a direction vector
     for (size_t t = 0; t < stats.size(); ++t) {
-      const ad::Tensor grad = model.encoder_parameters[t].tensor.grad();
+      const ad::Tensor grad = params[t].tensor.grad();
       const std::vector<double> g =
           grad.defined() ? grad.to_vector() : std::vector<double>(stats[t].mean.size(), 0.0);
       for (size_t j = 0; j < g.size(); ++j) {
         const double delta = g[j] - stats[t].mean[j];
         stats[t].mean[j] += delta / (r + 1);
         stats[t].variance[j] += delta * (g[j] - stats[t].mean[j]);
+        for (size_t d = 0; d < directions.size(); ++d)
+          projected[d] += directions[d][offset + j] * g[j];
       }
+      offset += g.size();
     }
+    for (size_t d = 0; d < directions.size(); ++d) (*projections)[d].push_back(projected[d]);
   }
   for (ParameterStatistics& s : stats)
     for (double& v : s.variance) v /= repeats - 1;
-  for (nn::NamedTensor p : model.encoder_parameters) p.tensor.zero_grad();
+  for (nn::NamedTensor p : params) p.tensor.zero_grad();
+  return stats;
+}
+
+std::vector<ParameterStatistics> encoder_gradient_statistics(EncoderGradientEstimator& estimator,
+                                                             const LatentModel& model,
+                                                             const ad::Tensor& x, int repeats,
+                                                             ad::Rng& rng) {
+  return gradient_statistics(model.encoder_parameters, model.decoder_parameters, repeats,
+                             [&] { return estimator.surrogate(model, x, rng).loss; });
+}
+
+std::vector<ParameterStatistics> exact_statistics(const std::vector<nn::NamedTensor>& params) {
+  std::vector<ParameterStatistics> stats;
+  for (const nn::NamedTensor& p : params) {
+    const ad::Tensor grad = p.tensor.grad();
+    std::vector<double> g =
+        grad.defined() ? grad.to_vector() : std::vector<double>(p.tensor.numel(), 0.0);
+    stats.push_back({p.name, p.tensor.shape(), 1, g, std::vector<double>(g.size(), 0.0)});
+  }
   return stats;
 }
 

@@ -106,6 +106,25 @@ class LearnedBaseline : public nn::Module {
   std::unique_ptr<nn::Adam> adam_;
 };
 
+// The control variate b of a score-function estimator, of any latent distribution: the
+// learning signal f is [L, n] (sample l of example i), x the batch [n, d].
+class ControlVariate {
+ public:
+  // input_dim sizes the learned baseline's network. Throws for leave-one-out with L < 2.
+  ControlVariate(Baseline kind, int samples, int64_t input_dim, ad::Rng& rng);
+  // b for each sample, [L, n], from state fixed before the samples were drawn (or, for
+  // leave-one-out, from the other samples); zeros when there is none. Not recorded.
+  ad::Tensor values(const ad::Tensor& x, const ad::Tensor& f);
+  // Feeds a finished estimate's f to the moving-average or learned baseline.
+  void update(const ad::Tensor& x, const ad::Tensor& f);
+  Baseline kind() const { return kind_; }
+
+ private:
+  Baseline kind_;
+  MovingAverage average_;
+  std::unique_ptr<LearnedBaseline> learned_;
+};
+
 // The estimator's output for one batch.
 struct SurrogateLoss {
   ad::Tensor loss;             // recorded: grad loss = the estimate of grad -ELBO
@@ -124,18 +143,16 @@ class EncoderGradientEstimator {
   SurrogateLoss surrogate(const LatentModel& model, const ad::Tensor& x, ad::Rng& rng);
   // Feeds the learning signal of a finished estimate to the moving-average or learned
   // baseline (the next estimate uses it); a no-op for the others.
-  void update_baseline(const ad::Tensor& x, const ad::Tensor& learning_signal);
-  // The baseline b for each sample, [L, n], from state fixed before the samples were drawn
-  // (or, for leave-one-out, from the other samples); zeros when there is none.
-  ad::Tensor baseline_values(const ad::Tensor& x, const ad::Tensor& learning_signal);
+  void update_baseline(const ad::Tensor& x, const ad::Tensor& learning_signal) {
+    baseline_.update(x, learning_signal);
+  }
 
   const EstimatorConfig& config() const { return config_; }
   std::string name() const { return estimator_name(config_); }
 
  private:
   EstimatorConfig config_;
-  MovingAverage average_;
-  std::unique_ptr<LearnedBaseline> learned_;
+  ControlVariate baseline_;
 };
 
 // ---- comparing estimators ----
@@ -167,6 +184,24 @@ std::vector<ParameterStatistics> encoder_gradient_statistics(EncoderGradientEsti
                                                              const LatentModel& model,
                                                              const ad::Tensor& x, int repeats,
                                                              ad::Rng& rng);
+
+// The same for any estimator: `surrogate` records a loss whose gradient is one estimate;
+// it runs `repeats` times and the statistics of `params`' gradients are returned, with the
+// `fixed` parameters' requires_grad off meanwhile. With `projections`, each estimate g is
+// also projected on every direction u (a vector over all of params' coordinates, in order):
+// (*projections)[d][r] = u_d . g_r.
+std::vector<ParameterStatistics> gradient_statistics(
+    const std::vector<nn::NamedTensor>& params, const std::vector<nn::NamedTensor>& fixed,
+    int repeats, const std::function<ad::Tensor()>& surrogate,
+    const std::vector<std::vector<double>>& directions = {},
+    std::vector<std::vector<double>>* projections = nullptr);
+
+// The current gradients of `params` as statistics of one exact value (variance 0,
+// repeats 1): a reference for compare_means.
+std::vector<ParameterStatistics> exact_statistics(const std::vector<nn::NamedTensor>& params);
+
+// x [n, d] stacked L times, [L n, d]: row l n + i is x_i (the example of sample l of x_i).
+ad::Tensor repeat_rows(const ad::Tensor& x, int64_t L);
 
 // Fits the moving-average or learned baseline on each of the given batches in turn
 // without touching the model (nothing else is recorded).
