@@ -32,6 +32,8 @@
 #include "vae/discrete_vae.h"
 #include "vae/encoder_gradients.h"
 #include "vae/estimators.h"
+#include "vae/full_cov_vae.h"
+#include "vae/kl.h"
 #include "vae/models.h"
 
 using ad::Tensor;
@@ -55,6 +57,7 @@ struct Settings {
   int steps = 1500;     // part 2: training steps per estimator
   int warm_up = 200;    // batches to fit a baseline on before it is measured
   int exact_steps = 500;  // part 3: steps of training the small discrete VAE exactly
+  int full_epochs = 5;    // part 4: epochs of the full-covariance and diagonal VAEs
 };
 
 // One fixed binarisation x_i ~ Bernoulli(intensity_i) of a set of images.
@@ -501,6 +504,155 @@ void discrete_training(tut::Tutorial& t, const nn::Dataset& train, const Tensor&
                  first[name]);
 }
 
+// ---------------------------------------------------------------- part 4: full covariance (L29)
+
+// -ELBO of each test image with one sample z (the same noise for every call), not recorded.
+std::vector<double> per_image_negative_elbo(vae::FullCovVae& model, const Tensor& x, uint64_t seed) {
+  ad::NoGrad plain;
+  ad::Rng rng(seed);
+  const vae::CholeskyGaussian q = model.encode(x);
+  const Tensor z = q.rsample_from(rng.normal({x.dim(0), model.config().latent_dim}, x.dtype()));
+  return (q.kl_to_standard() - model.log_likelihood(x, z)).to_vector();
+}
+std::vector<double> per_image_negative_elbo(vae::Vae& model, const Tensor& x, uint64_t seed) {
+  ad::NoGrad plain;
+  ad::Rng rng(seed);
+  const vae::DiagGaussian q = model.encode(x);
+  const Tensor z = q.rsample_from(rng.normal({x.dim(0), model.config().latent_dim}, x.dtype()));
+  return (q.kl_to_standard() + model.negative_log_likelihood(model.decode(z), x)).to_vector();
+}
+
+// The closed forms of N(mu, L L^T) checked on one test image of the untrained model.
+void cholesky_checks(tut::Tutorial& t, vae::FullCovVae& model, const Tensor& image, int draws) {
+  ad::NoGrad plain;
+  const int64_t k = model.config().latent_dim;
+  // the image repeated: every row has the same q, so the rows are `draws` samples of it
+  const vae::CholeskyGaussian q = model.encode(vae::repeat_rows(image, draws));
+  ad::Rng rng(t.seed() + 500);
+  const Tensor eps = rng.normal({draws, k}, ad::f32);
+  const Tensor z = q.rsample_from(eps);
+  const std::vector<double> mu = ad::slice(q.mu, 0, 0, 1).to_vector();
+  const std::vector<double> factor = ad::slice(q.L, 0, 0, 1).to_vector();
+  vae::Matrix l(static_cast<int>(k), static_cast<int>(k));
+  for (int64_t a = 0; a < k; ++a)
+    for (int64_t b = 0; b < k; ++b) l(a, b) = factor[a * k + b];
+  const vae::Matrix sigma = l * vae::transpose(l);
+  const double kl = q.kl_to_standard().to_vector()[0];
+  t.check_close("L29", "KL(N(mu, L L^T) || N(0, I)): the Cholesky form vs the general formula (L05)",
+                kl, vae::kl_gaussian(mu, sigma, std::vector<double>(k, 0.0),
+                                     vae::Matrix::identity(static_cast<int>(k))),
+                1e-4);
+  // KL = E_q[log q(z) - log p(z)], log q from the change of variables (eq. 44)
+  const Tensor log_ratio = q.log_prob_from_eps(eps) - ad::sum(-0.5 * vae::kLog2Pi - 0.5 * z * z, -1);
+  const vae::Summary mc = vae::summarize(log_ratio.to_vector());
+  t.check_within_se("L29", fmt::format("KL by Monte Carlo over {} draws, log q by the change of variables", draws),
+                    mc.mean, mc.se_mean, kl, 4.0);
+  // the sample covariance of z = mu + L eps against Sigma = L L^T, entry by entry: the
+  // standard error of a sample covariance is sqrt((S_aa S_bb + S_ab^2) / draws)
+  const std::vector<double> zs = z.to_vector();
+  double worst = 0;
+  for (int64_t a = 0; a < k; ++a)
+    for (int64_t b = 0; b <= a; ++b) {
+      double c = 0;
+      for (int64_t r = 0; r < draws; ++r) c += (zs[r * k + a] - mu[a]) * (zs[r * k + b] - mu[b]);
+      c /= draws;
+      const double se = std::sqrt((sigma(a, a) * sigma(b, b) + sigma(a, b) * sigma(a, b)) / draws);
+      worst = std::max(worst, std::abs(c - sigma(a, b)) / se);
+    }
+  t.check_true("L29",
+               fmt::format("sample covariance of mu + L eps vs L L^T: every one of the {} entries "
+                           "within 4 se", k * (k + 1) / 2),
+               worst < 4.0, fmt::format("largest |z| {:.2f}", worst));
+}
+
+void full_covariance(tut::Tutorial& t, const nn::Dataset& train, const Tensor& test_x,
+                     const Settings& s) {
+  t.section("L29", "A full-covariance Gaussian posterior through a Cholesky factor");
+  const int64_t k = s.latent;
+  t.note("encoder_phi(x) = [mu | d | l]: L_ii = exp(d_i), L_ij = l_(ij) below the diagonal;");
+  t.note("z = mu + L eps; KL = 1/2 (sum_ij L_ij^2 + |mu|^2 - k) - sum_i d_i; k = {}", k);
+  ad::Rng init(t.seed() + 501), rng(t.seed() + 502);
+  vae::FullCovVae full({.input_dim = train.pixels_per_image(), .hidden = kHidden, .latent_dim = k},
+                       init);
+  vae::Vae diagonal({.input_dim = train.pixels_per_image(), .hidden = kHidden, .latent_dim = k},
+                    init);
+  cholesky_checks(t, full, ad::slice(test_x, 0, 0, 1), t.quick() ? 2000 : 20000);
+
+  t.note("training both VAEs (the same widths, k = {}) for {} epochs, batch 128, Adam 1e-3", k,
+         s.full_epochs);
+  nn::Adam adam_full(full, {.lr = 1e-3}), adam_diagonal(diagonal, {.lr = 1e-3});
+  nn::BatchIterator batches(train, {.batch_size = 128, .binarize = true, .seed = t.seed() + 503});
+  std::vector<double> epochs, loss_full, loss_diagonal;
+  std::string csv = "epoch,full_covariance,diagonal\n";
+  const uint64_t eval_seed = t.seed() + 504;
+  auto evaluate = [&](int epoch) {
+    epochs.push_back(epoch);
+    loss_full.push_back(vae::summarize(per_image_negative_elbo(full, test_x, eval_seed)).mean);
+    loss_diagonal.push_back(vae::summarize(per_image_negative_elbo(diagonal, test_x, eval_seed)).mean);
+    csv += fmt::format("{},{},{}\n", epoch, loss_full.back(), loss_diagonal.back());
+  };
+  evaluate(0);
+  const auto start = Clock::now();
+  for (int epoch = 1; epoch <= s.full_epochs; ++epoch) {
+    for (nn::Batch b; batches.next(b);) {  // the same batches for both models
+      adam_full.zero_grad();
+      ad::backward(full.negative_elbo(b.x, rng));
+      adam_full.step();
+      adam_diagonal.zero_grad();
+      ad::backward(diagonal.elbo(b.x, rng).loss);
+      adam_diagonal.step();
+    }
+    evaluate(epoch);
+    t.note("  epoch {}: test -ELBO full covariance {:.2f}, diagonal {:.2f}", epoch, loss_full.back(),
+           loss_diagonal.back());
+  }
+  t.note("  {:.1f} s", seconds_since(start));
+  t.save_text("full_covariance_curves.csv", csv);
+  tut::Plot curves("full_covariance_curves", "Test -ELBO: full-covariance vs diagonal posterior");
+  curves.xlabel("epoch").ylabel("test -ELBO (nats)");
+  curves.line("full covariance (Cholesky)", epochs, loss_full);
+  curves.line("diagonal", epochs, loss_diagonal, tut::LineStyle::dashed);
+  t.save_figure(curves);
+
+  // the paired difference per test image (the same images and noise for both)
+  const std::vector<double> a = per_image_negative_elbo(full, test_x, eval_seed),
+                            b = per_image_negative_elbo(diagonal, test_x, eval_seed);
+  std::vector<double> difference;
+  for (size_t i = 0; i < a.size(); ++i) difference.push_back(a[i] - b[i]);
+  const vae::Summary d = vae::summarize(difference);
+  t.note("test -ELBO, full minus diagonal: {:+.2f} +- {:.2f} nats per image (paired over {} images)",
+         d.mean, d.se_mean, difference.size());
+  t.check_less("L29", "training lowers the full-covariance VAE's test -ELBO", loss_full.back(),
+               loss_full.front());
+
+  // the learned posterior correlations rho_ab = Sigma_ab / sqrt(Sigma_aa Sigma_bb)
+  ad::NoGrad plain;
+  const std::vector<double> cov = full.encode(test_x).covariance().to_vector();
+  std::vector<double> rho;
+  for (int64_t i = 0; i < test_x.dim(0); ++i) {
+    const double* S = cov.data() + i * k * k;
+    for (int64_t p = 0; p < k; ++p)
+      for (int64_t q = 0; q < p; ++q)
+        rho.push_back(std::abs(S[p * k + q]) / std::sqrt(S[p * k + p] * S[q * k + q]));
+  }
+  std::sort(rho.begin(), rho.end());
+  const vae::Summary r = vae::summarize(rho);
+  const auto quantile = [&](double p) { return rho[static_cast<size_t>(p * (rho.size() - 1))]; };
+  t.note("learned |correlations| over {} pairs x {} images: mean {:.3f}, median {:.3f}, 90% {:.3f}, max {:.3f}",
+         k * (k - 1) / 2, test_x.dim(0), r.mean, quantile(0.5), quantile(0.9), rho.back());
+  t.note("(the diagonal VAE's are 0 by construction)");
+  t.check_true("L29", "every learned correlation lies in [0, 1] (Sigma = L L^T is a covariance)",
+               rho.front() >= 0 && rho.back() <= 1 + 1e-6,
+               fmt::format("{:.3g} .. {:.3g}", rho.front(), rho.back()));
+  std::vector<double> fraction;
+  for (size_t i = 0; i < rho.size(); ++i) fraction.push_back((i + 0.5) / static_cast<double>(rho.size()));
+  tut::Plot spread("posterior_correlations",
+                   "Learned posterior |correlations| of the full-covariance VAE (sorted)");
+  spread.xlabel("fraction of (image, pair)").ylabel("|rho_ab| = |Sigma_ab| / sqrt(Sigma_aa Sigma_bb)");
+  spread.line("full covariance", fraction, rho);
+  t.save_figure(spread);
+}
+
 // ---------------------------------------------------------------- the SNR table and figure
 
 void save_snr(tut::Tutorial& t, const std::vector<Measurement>& all) {
@@ -580,6 +732,7 @@ int main(int argc, char** argv) {
     s.steps = 60;
     s.warm_up = 20;
     s.exact_steps = 30;
+    s.full_epochs = 1;
   }
   auto data = tut::load_image_splits(t, data_dir);
   if (!data) return 1;
@@ -616,5 +769,8 @@ int main(int argc, char** argv) {
   // ---- part 3
   discrete_bias_and_variance(t, train, fixed_batch, s);
   discrete_training(t, train, test_x, s);
+
+  // ---- part 4
+  full_covariance(t, train, test_x, s);
   return t.finish();
 }
