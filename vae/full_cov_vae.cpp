@@ -43,6 +43,12 @@ FullCovVae::FullCovVae(const FullCovVaeConfig& config, ad::Rng& rng) : config_(c
   nn::add_mlp(decoder, widths, rng, config.dtype);
   register_module("encoder", encoder);
   register_module("decoder", decoder);
+  // The strictly lower entries start at 0 (their columns of the last layer zeroed), so the
+  // model starts as a diagonal VAE and learns correlations only where they pay.
+  auto& last = dynamic_cast<nn::Linear&>(encoder[encoder.size() - 1]);
+  for (int64_t row = 0; row < last.in_features; ++row)
+    for (int64_t col = 2 * k; col < 2 * k + strictly_lower; ++col)
+      last.weight.set_flat(row * last.out_features + col, 0.0);
   // Element (i, j) of L reads entry lower_index_[i k + j] of [l | 0]: the next strictly
   // lower entry (row by row) when i > j, else the zero in the last column.
   int64_t next = 0;
