@@ -205,6 +205,30 @@ struct Curve {
   std::vector<double> steps, test_loss;
 };
 
+// `steps` Adam steps on the estimator's surrogate loss, each on the next training batch;
+// evaluate() (a test -ELBO) is recorded into c at step 0, every steps / 20 and at the end.
+template <class GradientEstimator, class Surrogate, class Evaluate>
+void train_steps(nn::Adam& adam, nn::BatchIterator& batches, int steps,
+                 GradientEstimator& estimator, const Surrogate& surrogate,
+                 const Evaluate& evaluate, Curve& c) {
+  const int every = std::max(1, steps / 20);
+  nn::Batch b;
+  for (int step = 0; step <= steps; ++step) {
+    if (step % every == 0 || step == steps) {
+      c.steps.push_back(step);
+      c.test_loss.push_back(evaluate());
+    }
+    if (step == steps) break;
+    while (!batches.next(b)) {  // false at the end of an epoch: the next call starts another
+    }
+    adam.zero_grad();
+    const vae::SurrogateLoss loss = surrogate(b.x);
+    ad::backward(loss.loss);
+    estimator.update_baseline(b.x, loss.learning_signal);
+    adam.step();
+  }
+}
+
 // -ELBO on the test images with the reparameterization estimate at L = 1, the same noise
 // for every model and every evaluation (mean over the images).
 double test_negative_elbo(vae::Vae& model, const Tensor& test_x, uint64_t seed) {
@@ -223,23 +247,10 @@ Curve train_with(tut::Tutorial& t, const vae::EstimatorConfig& config, const nn:
   nn::Adam adam(model, {.lr = 1e-3});
   nn::BatchIterator batches(train, {.batch_size = s.batch, .binarize = true, .seed = t.seed() + 202});
   Curve c{estimator.name() + (config.samples > 1 ? fmt::format(" L={}", config.samples) : ""), {}, {}};
-  const int every = std::max(1, s.steps / 20);
   const auto start = Clock::now();
-  nn::Batch b;
-  for (int step = 0; step <= s.steps; ++step) {
-    if (step % every == 0 || step == s.steps) {
-      c.steps.push_back(step);
-      c.test_loss.push_back(test_negative_elbo(model, test_x, t.seed() + 203));
-    }
-    if (step == s.steps) break;
-    while (!batches.next(b)) {
-    }
-    adam.zero_grad();
-    vae::SurrogateLoss loss = estimator.surrogate(lm, b.x, rng);
-    ad::backward(loss.loss);
-    estimator.update_baseline(b.x, loss.learning_signal);
-    adam.step();
-  }
+  train_steps(
+      adam, batches, s.steps, estimator, [&](const Tensor& x) { return estimator.surrogate(lm, x, rng); },
+      [&] { return test_negative_elbo(model, test_x, t.seed() + 203); }, c);
   t.note("  {:<26} test -ELBO {:8.2f} -> {:8.2f}   ({:.1f} s)", c.name, c.test_loss.front(),
          c.test_loss.back(), seconds_since(start));
   return c;
@@ -476,7 +487,6 @@ void discrete_training(tut::Tutorial& t, const nn::Dataset& train, const Tensor&
   plot.xlabel("training step").ylabel("test -ELBO (nats)");
   std::string csv = "estimator,step,test_negative_elbo\n";
   std::map<std::string, double> first, last;
-  const int every = std::max(1, s.steps / 20);
   for (const vae::DiscreteEstimatorConfig& config : configs) {
     ad::Rng init(t.seed() + 400), rng(t.seed() + 401);
     vae::DiscreteVae model({.input_dim = train.pixels_per_image(), .hidden = kHidden}, init);
@@ -485,25 +495,19 @@ void discrete_training(tut::Tutorial& t, const nn::Dataset& train, const Tensor&
     nn::BatchIterator batches(train, {.batch_size = s.batch, .binarize = true, .seed = t.seed() + 402});
     const std::string name =
         estimator.name() + (config.samples > 1 ? fmt::format(" L={}", config.samples) : "");
-    std::vector<double> steps, losses;
+    Curve c{name, {}, {}};
     const auto start = Clock::now();
-    nn::Batch b;
-    for (int step = 0; step <= s.steps; ++step) {
-      if (step % every == 0 || step == s.steps) {
-        ad::Rng eval(t.seed() + 403);
-        steps.push_back(step);
-        losses.push_back(model.negative_elbo(test_x, 1, eval));
-        csv += fmt::format("{},{},{}\n", name, step, losses.back());
-      }
-      if (step == s.steps) break;
-      while (!batches.next(b)) {
-      }
-      adam.zero_grad();
-      vae::SurrogateLoss loss = estimator.surrogate(model, b.x, rng);
-      ad::backward(loss.loss);
-      estimator.update_baseline(b.x, loss.learning_signal);
-      adam.step();
-    }
+    train_steps(
+        adam, batches, s.steps, estimator,
+        [&](const Tensor& x) { return estimator.surrogate(model, x, rng); },
+        [&] {
+          ad::Rng eval(t.seed() + 403);  // the same codes at every evaluation
+          return model.negative_elbo(test_x, 1, eval);
+        },
+        c);
+    const std::vector<double>&steps = c.steps, &losses = c.test_loss;
+    for (size_t i = 0; i < steps.size(); ++i)
+      csv += fmt::format("{},{},{}\n", name, steps[i], losses[i]);
     first[name] = losses.front();
     last[name] = losses.back();
     t.note("  {:<20} test -ELBO {:8.2f} -> {:8.2f}   ({:.1f} s)", name, losses.front(),
