@@ -315,6 +315,8 @@ std::vector<ParameterStatistics> exact_statistics(const std::vector<nn::NamedTen
 
 void warm_up_baseline(EncoderGradientEstimator& estimator, const LatentModel& model,
                       const std::vector<ad::Tensor>& batches, ad::Rng& rng) {
+  const Baseline kind = estimator.config().baseline;
+  if (kind != Baseline::moving_average && kind != Baseline::learned) return;  // nothing to fit
   for (const ad::Tensor& x : batches) {
     ad::Tensor signal;
     {
