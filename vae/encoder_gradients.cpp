@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <stdexcept>
 
 #include "autodiff/ops.h"
@@ -281,9 +282,9 @@ std::vector<ParameterStatistics> gradient_statistics(
         const double delta = g[j] - stats[t].mean[j];
         stats[t].mean[j] += delta / (r + 1);
         stats[t].variance[j] += delta * (g[j] - stats[t].mean[j]);
-        for (size_t d = 0; d < directions.size(); ++d)
-          projected[d] += directions[d][offset + j] * g[j];
       }
+      for (size_t d = 0; d < directions.size(); ++d)
+        projected[d] += std::inner_product(g.begin(), g.end(), directions[d].begin() + offset, 0.0);
       offset += g.size();
     }
     for (size_t d = 0; d < directions.size(); ++d) (*projections)[d].push_back(projected[d]);
