@@ -103,10 +103,63 @@ TEST_CASE("backward on a cleared tape, from a non-scalar, or without grads says 
   Tensor h = x * 3.0;
   backward(sum(h));
   CHECK(contains(error_of([&] { backward(sum(h * 2.0)); }), "earlier backward cleared"));
-  tape().clear();  // the failed attempt left its entries on the tape
+  CHECK(tape().entries().empty());  // the failed attempt cleared the tape
 
   Tensor c = Tensor::scalar(1.0, f64);
   CHECK(contains(error_of([&] { backward(c * 2.0); }), "forget .requires_grad_()"));
+}
+
+TEST_CASE("a value whose history was freed is marked so, and backward through it throws") {
+  Tensor x = Tensor::from({1, 2}, {2}, f64).requires_grad_().named("x");
+  Tensor h = exp(x).named("h");
+  CHECK(h.node()->tape_id == 2);  // v1 = x, v2 = exp(v1)
+  CHECK(h.node()->tape_entry == 0);
+  backward(sum(h));  // clears the tape: h's history is gone
+  CHECK(h.node()->tape_id == 0);
+  CHECK(h.node()->tape_entry == kHistoryFreed);
+  CHECK(x.node()->tape_entry == kLeaf);  // a leaf stays a leaf
+  const std::vector<double> first = x.grad().to_vector();
+
+  // Reused as an input, h is numbered on the new tape but printed as what it is ...
+  Tensor y = sum(h * x);
+  CHECK(contains(tape().str(), "(history freed)"));
+  // ... and the gradient that reaches it is an error, not a silent zero. d y / d x has a
+  // path through x too: that part must not be added to x.grad() either.
+  CHECK(contains(error_of([&] { backward(y); }), "v1 (an input of mul) was computed on a tape"));
+  CHECK(tape().entries().empty());
+  CHECK(x.grad().to_vector() == first);
+
+  // The loss itself from a cleared tape.
+  CHECK(contains(error_of([&] { backward(h); }), "no longer on the tape"));
+  // Its detached value is an ordinary constant.
+  Tensor z = sum(h.detach() * x);
+  backward(z);
+  CHECK(x.grad().flat(1) == doctest::Approx(first[1] + std::exp(2.0)));
+}
+
+TEST_CASE("a backward that throws leaves the tape cleared and no gradient changed") {
+  Tensor a = Tensor::scalar(2.0, f64).requires_grad_();
+  Tensor b = Tensor::scalar(3.0, f64).requires_grad_();
+  backward(a * b);  // a.grad = 3, b.grad = 2
+  // An op whose backward fails, recorded first so that the sweep has already passed b's
+  // gradient on (it would accumulate 5) when it reaches it.
+  Tensor bad = Tensor::scalar(a.item(), f64);
+  tape().record("failing", {a}, bad, [](const Tensor&) -> Grads {
+    throw Error("failing: backward not available");
+  });
+  Tensor loss = bad + b * 5.0;
+  CHECK(contains(error_of([&] { backward(loss); }), "failing: backward not available"));
+  CHECK(tape().entries().empty());
+  CHECK(a.grad().item() == 3.0);
+  CHECK(b.grad().item() == 2.0);  // not 2 + 5
+  // keep_tape does not keep a tape a failed backward went through either.
+  Tensor again = a * 1.0;
+  bad = Tensor::scalar(1.0, f64);
+  tape().record("failing", {a}, bad, [](const Tensor&) -> Grads { throw Error("x"); });
+  BackwardOptions keep;
+  keep.keep_tape = true;
+  CHECK_THROWS_AS(backward(sum(again + bad), keep), Error);
+  CHECK(tape().entries().empty());
 }
 
 TEST_CASE("NoGrad records nothing and detach cuts a path") {

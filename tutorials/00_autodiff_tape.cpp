@@ -39,31 +39,30 @@ std::string brief(const Tensor& t) {
 
 // Prints one step of the reverse sweep: the entry, its output's adjoint and what it
 // passes to each input.
-void print_sweep_step(const ad::Entry& e, const ad::Grads& grads) {
+void print_sweep_step(const ad::Entry& e, const Tensor& adjoint, const ad::Grads& grads) {
   const ad::Tape& tape = ad::tape();
   std::string to_inputs;
   for (size_t i = 0; i < grads.size(); ++i)
-    if (grads[i].defined() && e.inputs[i]->requires_grad)  // constants get no adjoint
+    if (grads[i].defined() && e.inputs[i].requires_grad())  // constants get no adjoint
       to_inputs += fmt::format("{}{}bar += {}", to_inputs.empty() ? "" : ";  ",
-                               tape.var_name(*e.inputs[i]), brief(grads[i]));
-  fmt::print("    {:<4} = {:<12} {}bar = {:<28} ->  {}\n", tape.var_name(*e.output), e.op,
-             tape.var_name(*e.output), brief(Tensor(e.output->grad)), to_inputs);
+                               tape.var_name(e.inputs[i]), brief(grads[i]));
+  fmt::print("    {:<4} = {:<12} {}bar = {:<28} ->  {}\n", tape.var_name(e.output), e.op,
+             tape.var_name(e.output), brief(adjoint), to_inputs);
 }
 
 // The Wengert list as CSV: one row per variable with its value and adjoint.
 std::string wengert_csv() {
   const ad::Tape& tape = ad::tape();
   std::string csv = "var,op,inputs,shape,value,adjoint\n";
-  auto row = [&](const ad::Node& n, const std::string& op, const std::string& inputs) {
-    Tensor value(std::shared_ptr<ad::Node>(std::shared_ptr<ad::Node>{}, const_cast<ad::Node*>(&n)));
-    csv += fmt::format("{},{},\"{}\",{},\"{}\",\"{}\"\n", tape.var_name(n), op, inputs,
-                       ad::to_string(n.shape), brief(value), brief(Tensor(n.grad)));
+  auto row = [&](const Tensor& v, const std::string& op, const std::string& inputs) {
+    csv += fmt::format("{},{},\"{}\",{},\"{}\",\"{}\"\n", tape.var_name(v), op, inputs,
+                       ad::to_string(v.shape()), brief(v), brief(v.grad()));
   };
-  for (const auto& leaf : tape.leaves()) row(*leaf, leaf->name.empty() ? "input" : leaf->name, "");
+  for (const Tensor& leaf : tape.leaves()) row(leaf, leaf.name().empty() ? "input" : leaf.name(), "");
   for (const ad::Entry& e : tape.entries()) {
     std::string inputs;
-    for (const auto& in : e.inputs) inputs += (inputs.empty() ? "" : " ") + tape.var_name(*in);
-    row(*e.output, e.op, inputs);
+    for (const Tensor& in : e.inputs) inputs += (inputs.empty() ? "" : " ") + tape.var_name(in);
+    row(e.output, e.op, inputs);
   }
   return csv;
 }
