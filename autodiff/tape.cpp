@@ -127,6 +127,7 @@ std::vector<Tensor> reverse_sweep(Tape& t, const Tensor& loss, Tensor seed,
     const int out = e.output.node()->tape_id;
     if (!adjoint[out].defined()) continue;  // not on a path to the loss
     Tensor g = keep || (!wanted.empty() && wanted[out]) ? adjoint[out] : std::move(adjoint[out]);
+    const bool g_on_tape = g.requires_grad();
     Grads grads = e.backward(g);
     if (options.on_entry) options.on_entry(e, g, grads);
     g = Tensor();  // (so that a gradient which is a view of it can be adopted below)
@@ -142,6 +143,14 @@ std::vector<Tensor> reverse_sweep(Tape& t, const Tensor& loss, Tensor seed,
             fmt::format("backward of {}: gradient of input {} has shape {}, the input has "
                         "shape {} (a missing sum_to?)",
                         e.op, j + 1, to_string(grads[j].shape()), to_string(in.shape())));
+      // Every gradient is linear in g: one computed from a g on the tape that is not on the
+      // tape itself came from a kernel that records nothing (a fused backward).
+      if (create_graph && g_on_tape && !grads[j].requires_grad())
+        throw Error(fmt::format(
+            "backward of {}: this op's backward is a kernel that records nothing, so "
+            "create_graph cannot differentiate it again; give it a backward written with "
+            "ops under ad::differentiable_backward()",
+            e.op));
       accumulate(adjoint[in.node()->tape_id], std::move(grads[j]), create_graph);
     }
   }
@@ -210,7 +219,10 @@ std::string Tape::str(const PrintOptions& options) const {
     return s;
   };
   for (const Tensor& leaf : leaves_) {
-    std::string what = leaf.name().empty() ? "input" : leaf.name();
+    // An unnamed one-element constant (a seed, the 2 of "x * 2") prints as its value.
+    std::string what = !leaf.name().empty() ? leaf.name()
+                       : leaf.numel() == 1  ? fmt::format("{:g}", leaf.item())
+                                            : "input";
     lines.emplace_back(leaf.node()->tape_id,
                        fmt::format("{:<24} {:<10} ({}){}",
                                    fmt::format("{} = {}", var_name(leaf), what),
@@ -261,15 +273,15 @@ std::string Tape::to_dot(const PrintOptions& options) const {
 
 void backward(const Tensor& loss, const BackwardOptions& options) {
   Tape& t = tape();
-  Tensor seed = checked_seed("backward", loss, options);
-  Node& root = *loss.node();
-  if (root.tape_entry == kLeaf) {  // the loss is itself a leaf: d loss / d loss = seed
-    Tensor g = root.grad ? Tensor(root.grad) : Tensor();
-    accumulate(g, seed, options.create_graph);
-    root.grad = g.node_ptr();
-    return;
-  }
   try {
+    Tensor seed = checked_seed("backward", loss, options);
+    Node& root = *loss.node();
+    if (root.tape_entry == kLeaf) {  // the loss is itself a leaf: d loss / d loss = seed
+      Tensor g = loss.grad();
+      accumulate(g, seed, options.create_graph);
+      root.grad = g.node_ptr();
+      return;
+    }
     std::vector<Tensor> adjoint = reverse_sweep(t, loss, std::move(seed), options);
     // The sweep went through: now (and only now) the leaves' gradients change.
     GradMode recording(options.create_graph);
@@ -299,23 +311,23 @@ void backward(const Tensor& loss, const BackwardOptions& options) {
 std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs,
                          const BackwardOptions& options) {
   Tape& t = tape();
-  Tensor seed = checked_seed("grad", output, options);
-  for (size_t i = 0; i < inputs.size(); ++i)
-    if (!inputs[i].defined() || !inputs[i].requires_grad())
-      throw Error(fmt::format(
-          "grad: input {} does not require grad, so no gradient is computed for it; mark it "
-          "with .requires_grad_() before the forward pass",
-          i));
   std::vector<Tensor> result;
-  if (output.node()->tape_entry == kLeaf) {  // the output is itself a leaf
-    for (const Tensor& in : inputs)
-      result.push_back(in.node() == output.node() ? seed.clone()
-                                                  : Tensor::zeros(in.shape(), in.dtype()));
-    return result;
-  }
   try {
+    Tensor seed = checked_seed("grad", output, options);
+    for (size_t i = 0; i < inputs.size(); ++i)
+      if (!inputs[i].defined() || !inputs[i].requires_grad())
+        throw Error(fmt::format(
+            "grad: input {} does not require grad, so no gradient is computed for it; mark "
+            "it with .requires_grad_() before the forward pass",
+            i));
+    if (output.node()->tape_entry == kLeaf) {  // the output is itself a leaf
+      for (const Tensor& in : inputs)
+        result.push_back(in.node() == output.node() ? seed.clone()
+                                                    : Tensor::zeros(in.shape(), in.dtype()));
+      return result;
+    }
     std::vector<char> wanted(t.size() + 1, 0);
-    for (const Tensor& in : inputs) wanted[in.node()->tape_id] = 1;  // (0 when not on the tape)
+    for (const Tensor& in : inputs) wanted[in.node()->tape_id] = 1;  // (0: not on the tape)
     std::vector<Tensor> adjoint = reverse_sweep(t, output, std::move(seed), options, wanted);
     for (const Tensor& in : inputs) {
       const int id = in.node()->tape_id;

@@ -112,14 +112,14 @@ bool grad_enabled();
 inline bool differentiable_backward() { return grad_enabled(); }
 
 struct BackwardOptions {
-  Tensor seed;             // d loss / d loss; required when the loss is not a scalar
+  Tensor seed = {};        // d loss / d loss; required when the loss is not a scalar
   bool keep_tape = false;  // keep entries (and intermediate adjoints) for another look
   // Record the backward pass itself on the tape, so that the gradients can be
   // differentiated again. Implies keep_tape (the gradients' history is the tape).
   bool create_graph = false;
   // Called for each entry visited, after its backward ran, with the adjoint of its output
   // and the gradients it passes to its inputs (tutorial 00 prints the sweep).
-  std::function<void(const Entry&, const Tensor& adjoint, const Grads&)> on_entry;
+  std::function<void(const Entry&, const Tensor& adjoint, const Grads&)> on_entry = {};
 };
 
 // Seeds d loss / d loss (1 for a scalar), walks the tape from the loss's entry back to
