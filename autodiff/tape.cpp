@@ -60,16 +60,6 @@ void accumulate(Tensor& adjoint, Tensor g, bool create_graph) {
   }
 }
 
-// Sets whether ops record, for as long as it lives.
-class GradMode {
- public:
-  explicit GradMode(bool enabled) : previous_(g_grad_enabled) { g_grad_enabled = enabled; }
-  ~GradMode() { g_grad_enabled = previous_; }
-
- private:
-  bool previous_;
-};
-
 std::string freed_message(const Tape& t, const Tensor& value, const std::string& used_by) {
   return fmt::format(
       "backward: {}{} was computed on a tape that an earlier backward cleared, so the "
@@ -164,10 +154,8 @@ Tape& tape() {
   return t;
 }
 
-NoGrad::NoGrad() : previous_(g_grad_enabled) { g_grad_enabled = false; }
-NoGrad::~NoGrad() { g_grad_enabled = previous_; }
-EnableGrad::EnableGrad() : previous_(g_grad_enabled) { g_grad_enabled = true; }
-EnableGrad::~EnableGrad() { g_grad_enabled = previous_; }
+GradMode::GradMode(bool enabled) : previous_(g_grad_enabled) { g_grad_enabled = enabled; }
+GradMode::~GradMode() { g_grad_enabled = previous_; }
 bool grad_enabled() { return g_grad_enabled; }
 
 void Tape::number(const Tensor& input) {

@@ -81,28 +81,25 @@ class Tape {
 // The tape ops record on (one per thread).
 Tape& tape();
 
-// While a NoGrad object lives, ops record nothing and outputs do not require grad.
-class NoGrad {
+// Sets whether ops record, for as long as it lives (then restores what was before).
+class GradMode {
  public:
-  NoGrad();
-  ~NoGrad();
-  NoGrad(const NoGrad&) = delete;
-  NoGrad& operator=(const NoGrad&) = delete;
+  explicit GradMode(bool enabled);
+  ~GradMode();
+  GradMode(const GradMode&) = delete;
+  GradMode& operator=(const GradMode&) = delete;
 
  private:
   bool previous_;
 };
+// While a NoGrad object lives, ops record nothing and outputs do not require grad.
+struct NoGrad : GradMode {
+  NoGrad() : GradMode(false) {}
+};
 // The opposite, for code that must record even when called under NoGrad (gradgradcheck
 // differentiates a function that itself calls ad::grad).
-class EnableGrad {
- public:
-  EnableGrad();
-  ~EnableGrad();
-  EnableGrad(const EnableGrad&) = delete;
-  EnableGrad& operator=(const EnableGrad&) = delete;
-
- private:
-  bool previous_;
+struct EnableGrad : GradMode {
+  EnableGrad() : GradMode(true) {}
 };
 bool grad_enabled();
 
