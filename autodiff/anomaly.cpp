@@ -95,36 +95,36 @@ std::string summary(const Tensor& t) {
   return fmt::format("{} finite, from {:.4g} to {:.4g}", shape, s.min, s.max);
 }
 
-Tensor view(const std::shared_ptr<Node>& node) { return Tensor(node); }
-
-// The name of a node on the tape ("v6"), or "an input" when it is not numbered.
-std::string name_of(const Tape& tape, const Node& node) {
-  return tape.holds(node) ? tape.var_name(node) : "an input";
+// The name of a value on the tape ("v6"), or "an input" when it is not numbered.
+std::string name_of(const Tape& tape, const Tensor& value) {
+  const std::string name = tape.var_name(value);
+  return name == "?" ? "an input" : name;
 }
 
 // "v7 = log(v6)", as Tape::str prints the entry.
 std::string entry_line(const Tape& tape, const Entry& e) {
   std::string args;
-  for (const auto& in : e.inputs) args += (args.empty() ? "" : ", ") + tape.var_name(*in);
+  for (const Tensor& in : e.inputs) args += (args.empty() ? "" : ", ") + tape.var_name(in);
   if (!e.attrs.empty()) args += ", " + e.attrs;
-  return fmt::format("{} = {}({})", tape.var_name(*e.output), e.op, args);
+  return fmt::format("{} = {}({})", tape.var_name(e.output), e.op, args);
 }
 
 // The entry that produced `output` if the tape recorded it.
-const Entry* entry_of(const Tape& tape, const Node& output) {
-  if (!tape.holds(output) || output.tape_entry < 0) return nullptr;
-  const Entry& e = tape.entries()[output.tape_entry];
-  return e.output.get() == &output ? &e : nullptr;
+const Entry* entry_of(const Tape& tape, const Tensor& output) {
+  const int index = output.node()->tape_entry;
+  if (index < 0 || index >= static_cast<int>(tape.entries().size())) return nullptr;
+  const Entry& e = tape.entries()[index];
+  return e.output.node() == output.node() ? &e : nullptr;
 }
 
 // "v7 = mul(v6, v5): [2x1] finite, all 100; v3: [2x1] ...": each input with the entry that
 // made it, so the message shows one more step back along the tape.
-std::string inputs_summary(const Tape& tape, const std::vector<std::shared_ptr<Node>>& inputs) {
+std::string inputs_summary(const Tape& tape, const std::vector<Tensor>& inputs) {
   std::string s;
-  for (const auto& in : inputs) {
-    const Entry* made_by = entry_of(tape, *in);
+  for (const Tensor& in : inputs) {
+    const Entry* made_by = entry_of(tape, in);
     s += fmt::format("{}{}: {}", s.empty() ? "" : "; ",
-                     made_by ? entry_line(tape, *made_by) : name_of(tape, *in), summary(view(in)));
+                     made_by ? entry_line(tape, *made_by) : name_of(tape, in), summary(in));
   }
   return s;
 }
@@ -141,11 +141,9 @@ void record_checked(Tape& tape, std::string op, const std::vector<Tensor>& input
   const Scan s = scan(output);
   if (s.bad == 0) return;
   CheckingScope describing;
-  std::vector<std::shared_ptr<Node>> nodes;
-  for (const Tensor& in : inputs) nodes.push_back(in.node_ptr());
   // Recorded ops are named by their tape entry; ops that were not (no input requires
   // grad, or under NoGrad) by the op and its arguments.
-  const Entry* e = entry_of(tape, *output.node());
+  const Entry* e = entry_of(tape, output);
   std::string line;
   if (e != nullptr) {
     line = entry_line(tape, *e);
@@ -156,10 +154,10 @@ void record_checked(Tape& tape, std::string op, const std::vector<Tensor>& input
   }
   std::string ins;
   if (e != nullptr) {
-    ins = inputs_summary(tape, nodes);
+    ins = inputs_summary(tape, inputs);
   } else {
-    for (size_t i = 0; i < nodes.size(); ++i)
-      ins += fmt::format("{}x{}: {}", i ? "; " : "", i + 1, summary(view(nodes[i])));
+    for (size_t i = 0; i < inputs.size(); ++i)
+      ins += fmt::format("{}x{}: {}", i ? "; " : "", i + 1, summary(inputs[i]));
   }
   throw AnomalyError(fmt::format("anomaly mode: the forward pass of `{}` gave {}; its inputs: {}",
                                  line, what_went_bad(s, output), ins));
@@ -179,8 +177,8 @@ Grads backward_checked(const Tape& tape, const Entry& entry, const Tensor& grad_
     throw AnomalyError(fmt::format(
         "anomaly mode: the backward of `{}` gave {} in the gradient of {}; the gradient "
         "arriving at {} was {}; the inputs of {}: {}",
-        entry_line(tape, entry), what_went_bad(s, grads[j]), name_of(tape, *entry.inputs[j]),
-        tape.var_name(*entry.output), summary(grad_output), entry.op,
+        entry_line(tape, entry), what_went_bad(s, grads[j]), name_of(tape, entry.inputs[j]),
+        tape.var_name(entry.output), summary(grad_output), entry.op,
         inputs_summary(tape, entry.inputs)));
   }
   return grads;

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "autodiff/ops.h"
+#include "autodiff/rng.h"
 #include "autodiff/tape.h"
 
 namespace ad {
@@ -42,6 +44,7 @@ GradcheckResult gradcheck(const TensorFunction& f, const std::vector<Tensor>& in
         std::vector<double> up = f(x).to_vector();
         x[i].set_flat(j, x0 - options.step);
         std::vector<double> down = f(x).to_vector();
+        tape().clear();  // (f may record even here: gradgradcheck's f calls ad::grad)
         x[i].set_flat(j, x0);
         n_out = static_cast<int64_t>(up.size());
         std::vector<double> column(up.size());
@@ -78,6 +81,34 @@ GradcheckResult gradcheck(const TensorFunction& f, const std::vector<Tensor>& in
   }
   result.ok = result.worst_error <= options.tolerance && !std::isnan(result.worst_error);
   return result;
+}
+
+}  // namespace ad
+
+namespace ad {
+
+GradcheckResult gradgradcheck(const TensorFunction& f, const std::vector<Tensor>& inputs,
+                              const GradcheckOptions& options) {
+  Shape output_shape;
+  {
+    NoGrad plain;
+    output_shape = f(inputs).shape();
+  }
+  Rng rng(20240607);
+  std::vector<Tensor> inputs_and_v = inputs;
+  inputs_and_v.push_back(rng.normal(output_shape, f64));  // v
+  const size_t n = inputs.size();
+  auto first_derivative = [&f, n](const std::vector<Tensor>& x_and_v) {
+    EnableGrad recording;  // (gradcheck evaluates it under NoGrad too)
+    const std::vector<Tensor> x(x_and_v.begin(), x_and_v.begin() + static_cast<long>(n));
+    BackwardOptions options;
+    options.seed = x_and_v[n];
+    options.create_graph = true;
+    std::vector<Tensor> parts;
+    for (const Tensor& g : grad(f(x), x, options)) parts.push_back(reshape(g, {-1}));
+    return concat(parts, 0);
+  };
+  return gradcheck(first_derivative, inputs_and_v, options);
 }
 
 }  // namespace ad

@@ -10,6 +10,7 @@
 //   auto r = ad::gradcheck([](const auto& x) { return ad::sum(ad::exp(x[0])); },
 //                          {rng.normal({3, 4}, ad::f64)});
 //   CHECK(r.ok);  // r.str(): "worst error 3.1e-10 at input 0 element 5 ..."
+//   CHECK(ad::gradgradcheck(f, inputs).ok);  // the same for second derivatives
 #pragma once
 #include <functional>
 #include <string>
@@ -36,7 +37,17 @@ struct GradcheckResult {
 
 using TensorFunction = std::function<Tensor(const std::vector<Tensor>&)>;
 
+// Uses the tape (and leaves it empty).
 GradcheckResult gradcheck(const TensorFunction& f, const std::vector<Tensor>& inputs,
                           const GradcheckOptions& options = {});
+
+// Second derivatives: gradcheck of the first derivative, as create_graph computes it.
+// With v a fixed random adjoint for f's output (seeded draw), the function checked is
+//   G(x, v) = d <v, f(x)> / d x = v^T J_f(x)      (ad::grad with create_graph, flattened)
+// so its Jacobian holds sum_k v_k d^2 f_k / dx dx' (each row of the Hessians, against
+// finite differences of G) and, through v, the first derivative itself. An op whose
+// backward is not differentiable fails here with its own error.
+GradcheckResult gradgradcheck(const TensorFunction& f, const std::vector<Tensor>& inputs,
+                              const GradcheckOptions& options = {});
 
 }  // namespace ad

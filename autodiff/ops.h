@@ -56,6 +56,9 @@ Tensor transpose(const Tensor& a, int axis0 = -2, int axis1 = -1);
 Tensor concat(const std::vector<Tensor>& tensors, int axis);
 Tensor slice(const Tensor& a, int axis, int64_t start, int64_t end);          // [start, end)
 Tensor gather(const Tensor& a, int axis, const std::vector<int64_t>& index);  // index select
+// The adjoint of gather (and its backward): slot k of src along `axis` is added into slot
+// index[k] of a zero tensor whose axis has `size` slots (an index given twice collects both).
+Tensor scatter_add(const Tensor& src, int axis, const std::vector<int64_t>& index, int64_t size);
 
 // ---- linear algebra ----
 // [m,k] x [k,n] -> [m,n]; batched [b,m,k] x [b,k,n] -> [b,m,n];

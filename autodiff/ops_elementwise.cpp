@@ -1,5 +1,7 @@
 // Elementwise ops: each forward, then the backward it records, side by side.
-// Backward functions run with recording off, so they are written with ops too.
+// Backward functions are written with ops where that reads as the formula; where a loop
+// (kernels::zip, a vecmath kernel) is faster, the same formula follows in ops for
+// differentiable_backward() (create_graph), whose result must itself be on the tape.
 #include <fmt/format.h>
 
 #include <cmath>
@@ -36,6 +38,15 @@ Tensor broadcast_binary(const char* op, const Tensor& a, const Tensor& b, F f) {
   });
   return out;
 }
+
+// f(a) as a constant: a tensor off the tape, for the piecewise-constant factors of a
+// backward (a sign, a mask), whose own derivative is zero.
+template <class F>
+Tensor constant_map(const Tensor& a, F f) {
+  return kernels::map(a, [f](auto x) { return static_cast<decltype(x)>(f(x)); });
+}
+const auto sign = [](auto x) { return x > 0 ? 1 : x < 0 ? -1 : 0; };
+const auto step = [](auto x) { return x > 0 ? 1 : 0; };
 
 }  // namespace
 
@@ -83,6 +94,7 @@ Tensor pow(const Tensor& a, double p) {
   tape().record(
       "pow", {a}, out,
       [a, p](const Tensor& g) -> Grads {
+        if (differentiable_backward()) return {g * pow(a, p - 1) * p};
         return {kernels::zip(g, a, [p](auto gi, auto x) {  // d a^p / da = p a^(p-1)
           using T = decltype(x);
           return gi * static_cast<T>(p) * std::pow(x, static_cast<T>(p - 1));
@@ -107,6 +119,7 @@ Tensor log(const Tensor& a) {
 Tensor sqrt(const Tensor& a) {
   Tensor out = kernels::map(a, [](auto x) { return std::sqrt(x); });
   tape().record("sqrt", {a}, out, [out](const Tensor& g) -> Grads {
+    if (differentiable_backward()) return {g / (out * 2.0)};  // d sqrt(a)/da = 1 / (2 sqrt(a))
     return {kernels::zip(g, out, [](auto gi, auto s) { return gi / (2 * s); })};
   });
   return out;
@@ -116,6 +129,7 @@ Tensor abs(const Tensor& a) {
   Tensor out = kernels::map(a, [](auto x) { return std::abs(x); });
   tape().record("abs", {a}, out, [a](const Tensor& g) -> Grads {
     // sign(a); at exactly 0 we take the subgradient 0.
+    if (differentiable_backward()) return {g * constant_map(a, sign)};
     return {kernels::zip(g, a, [](auto gi, auto x) {
       return x > 0 ? gi : x < 0 ? -gi : decltype(gi){0};
     })};
@@ -126,6 +140,7 @@ Tensor abs(const Tensor& a) {
 Tensor relu(const Tensor& a) {
   Tensor out = kernels::map_fast(a, &vec::Kernels::relu, [](auto x) { return x > 0 ? x : 0 * x; });
   tape().record("relu", {a}, out, [a](const Tensor& g) -> Grads {
+    if (differentiable_backward()) return {g * constant_map(a, step)};  // 1 where a > 0
     return {kernels::zip_fast(g, a, &vec::Kernels::relu_backward,
                               [](auto gi, auto x) { return x > 0 ? gi : decltype(gi){0}; })};
   });
@@ -136,6 +151,7 @@ Tensor sigmoid(const Tensor& a) {
   Tensor out =
       kernels::map_fast(a, &vec::Kernels::sigmoid, [](auto x) { return stable::sigmoid(x); });
   tape().record("sigmoid", {a}, out, [out](const Tensor& g) -> Grads {
+    if (differentiable_backward()) return {g * out * (1.0 - out)};  // s (1 - s)
     return {kernels::zip_fast(g, out, &vec::Kernels::sigmoid_backward,
                               [](auto gi, auto s) { return gi * s * (1 - s); })};
   });
@@ -145,6 +161,7 @@ Tensor sigmoid(const Tensor& a) {
 Tensor tanh(const Tensor& a) {
   Tensor out = kernels::map_fast(a, &vec::Kernels::tanh, [](auto x) { return std::tanh(x); });
   tape().record("tanh", {a}, out, [out](const Tensor& g) -> Grads {
+    if (differentiable_backward()) return {g * (1.0 - out * out)};  // 1 - tanh^2
     return {kernels::zip(g, out, [](auto gi, auto t) { return gi * (1 - t * t); })};
   });
   return out;
@@ -153,6 +170,7 @@ Tensor tanh(const Tensor& a) {
 Tensor sin(const Tensor& a) {
   Tensor out = kernels::map(a, [](auto x) { return std::sin(x); });
   tape().record("sin", {a}, out, [a](const Tensor& g) -> Grads {
+    if (differentiable_backward()) return {g * cos(a)};
     return {kernels::zip(g, a, [](auto gi, auto x) { return gi * std::cos(x); })};
   });
   return out;
@@ -161,6 +179,7 @@ Tensor sin(const Tensor& a) {
 Tensor cos(const Tensor& a) {
   Tensor out = kernels::map(a, [](auto x) { return std::cos(x); });
   tape().record("cos", {a}, out, [a](const Tensor& g) -> Grads {
+    if (differentiable_backward()) return {-g * sin(a)};
     return {kernels::zip(g, a, [](auto gi, auto x) { return -gi * std::sin(x); })};
   });
   return out;
@@ -171,6 +190,7 @@ Tensor softplus(const Tensor& a) {
       kernels::map_fast(a, &vec::Kernels::softplus, [](auto x) { return stable::softplus(x); });
   tape().record("softplus", {a}, out, [a](const Tensor& g) -> Grads {
     // d softplus(x)/dx = sigmoid(x)
+    if (differentiable_backward()) return {g * sigmoid(a)};
     return {kernels::zip(g, a, [](auto gi, auto x) { return gi * stable::sigmoid(x); })};
   });
   return out;
@@ -181,6 +201,7 @@ Tensor log_sigmoid(const Tensor& a) {
                                  [](auto x) { return stable::log_sigmoid(x); });
   tape().record("log_sigmoid", {a}, out, [a](const Tensor& g) -> Grads {
     // d log sigmoid(x)/dx = 1 - sigmoid(x) = sigmoid(-x)
+    if (differentiable_backward()) return {g * sigmoid(-a)};
     return {kernels::zip(g, a, [](auto gi, auto x) { return gi * stable::sigmoid(-x); })};
   });
   return out;
@@ -195,6 +216,8 @@ Tensor clamp(const Tensor& a, double lo, double hi) {
   tape().record(
       "clamp", {a}, out,
       [a, lo, hi](const Tensor& g) -> Grads {
+        if (differentiable_backward())
+          return {g * constant_map(a, [lo, hi](auto x) { return x >= lo && x <= hi ? 1 : 0; })};
         return {kernels::zip(g, a, [lo, hi](auto gi, auto x) {
           return (x >= lo && x <= hi) ? gi : decltype(gi){0};  // flat (zero slope) where clamped
         })};

@@ -55,6 +55,9 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
         fmt::format("matmul: batch sizes differ ({} vs {}) in {}", a.dim(0), b.dim(0), shapes()));
   Tensor out = matmul_kernel(a, false, b, false);
   tape().record("matmul", {a, b}, out, [a, b](const Tensor& g) -> Grads {
+    if (differentiable_backward())  // the same products, recorded (create_graph)
+      return {a.requires_grad() ? matmul(g, transpose(b)) : Tensor(),
+              b.requires_grad() ? matmul(transpose(a), g) : Tensor()};
     Tensor da = a.requires_grad() ? matmul_kernel(g, false, b, true) : Tensor();  // G B^T
     Tensor db = b.requires_grad() ? matmul_kernel(a, true, g, false) : Tensor();  // A^T G
     return {da, db};
@@ -83,6 +86,18 @@ Tensor column_sums(const Tensor& g, int64_t rows, int64_t cols) {
   return out;
 }
 
+// affine's backward as recorded ops, for create_graph: dx = G W^T, dW = x^T G (with the
+// batch folded into the rows), db = G's rows summed.
+Grads affine_backward_recorded(const Tensor& g, const Tensor& x, const Tensor& w,
+                               const Tensor& b, int64_t rows, int64_t in) {
+  Tensor dx, dw, db;
+  if (x.requires_grad()) dx = matmul(g, transpose(w));
+  if (w.requires_grad())
+    dw = matmul(transpose(reshape(x, {rows, in})), reshape(g, {rows, w.dim(1)}));
+  if (b.requires_grad()) db = sum_to(g, b.shape());
+  return {dx, dw, db};
+}
+
 }  // namespace
 
 Tensor affine(const Tensor& x, const Tensor& w, const Tensor& b) {
@@ -107,6 +122,7 @@ Tensor affine(const Tensor& x, const Tensor& w, const Tensor& b) {
             out_features, T(1), y, out_features);
   });
   tape().record("affine", {x, w, b}, out, [x, w, b, rows, in, out_features](const Tensor& g) -> Grads {
+    if (differentiable_backward()) return affine_backward_recorded(g, x, w, b, rows, in);
     Tensor dx, dw, db;
     dispatch(g.dtype(), [&](auto zero) {
       using T = decltype(zero);

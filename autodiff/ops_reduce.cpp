@@ -89,7 +89,18 @@ Tensor mean_impl(const Tensor& a, AxisView v, const Shape& out_shape, const Shap
   return out;
 }
 
-Tensor max_impl(const Tensor& a, AxisView v, const Shape& out_shape, std::string attrs) {
+// 1 at each slice's winning position (winner[o * inner + i] of n), 0 elsewhere: a constant.
+Tensor winner_mask(AxisView v, const std::vector<int64_t>& winner, const Shape& shape,
+                   DType dtype) {
+  Tensor mask = Tensor::zeros(shape, dtype);
+  for (int64_t o = 0; o < v.outer; ++o)
+    for (int64_t i = 0; i < v.inner; ++i)
+      mask.set_flat((o * v.n + winner[o * v.inner + i]) * v.inner + i, 1.0);
+  return mask;
+}
+
+Tensor max_impl(const Tensor& a, AxisView v, const Shape& out_shape, const Shape& kept,
+               std::string attrs) {
   if (v.n == 0) throw Error(fmt::format("max: empty axis in shape {}", to_string(a.shape())));
   Tensor out = Tensor::empty(out_shape, a.dtype());
   // Remember which of the n positions won, for backward.
@@ -109,8 +120,12 @@ Tensor max_impl(const Tensor& a, AxisView v, const Shape& out_shape, std::string
   });
   tape().record(
       "max", {a}, out,
-      [v, winner, in = a.shape()](const Tensor& g) -> Grads {
-        // The gradient flows only to the first maximal element of each slice.
+      [v, winner, kept, in = a.shape()](const Tensor& g) -> Grads {
+        // The gradient flows only to the first maximal element of each slice: g spread
+        // over the slice times a constant one-hot mask of the winners (recorded ops), or,
+        // without create_graph, written straight into the winners' places.
+        if (differentiable_backward())
+          return {spread(g, kept, in) * winner_mask(v, *winner, in, g.dtype())};
         Tensor da = Tensor::zeros(in, g.dtype());
         dispatch(g.dtype(), [&](auto zero) {
           using T = decltype(zero);
@@ -151,12 +166,12 @@ Tensor mean(const Tensor& a, int axis, bool keepdim) {
                    reduced_shape(a.shape(), ax, true), axis_attrs(ax, keepdim));
 }
 
-Tensor max(const Tensor& a) { return max_impl(a, whole(a), {}, ""); }
+Tensor max(const Tensor& a) { return max_impl(a, whole(a), {}, ones_like_rank(a), ""); }
 
 Tensor max(const Tensor& a, int axis, bool keepdim) {
   int ax = normalize_axis("max", axis, a.rank());
   return max_impl(a, kernels::axis_view(a.shape(), ax), reduced_shape(a.shape(), ax, keepdim),
-                  axis_attrs(ax, keepdim));
+                  reduced_shape(a.shape(), ax, true), axis_attrs(ax, keepdim));
 }
 
 Tensor logsumexp(const Tensor& a, int axis, bool keepdim) {

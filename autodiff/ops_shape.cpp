@@ -1,5 +1,5 @@
 // Shape ops: they move values around without arithmetic, so each backward moves the
-// gradient back the same way (reshape <-> reshape, slice <-> pad, gather <-> scatter-add).
+// gradient back the same way (reshape <-> reshape, slice <-> pad, gather <-> scatter_add).
 #include <fmt/format.h>
 
 #include "autodiff/kernels.h"
@@ -27,7 +27,18 @@ void copy_runs(const Tensor& src, Tensor& dst, int64_t rows, int64_t len, int64_
 }
 
 // The backward of slice: g placed at [start, start + len) of a zero tensor of `shape`.
+// Under create_graph the same as recorded ops: g between two blocks of zeros (concat).
 Tensor pad_slice(const Tensor& g, const Shape& shape, int axis, int64_t start) {
+  if (differentiable_backward()) {
+    std::vector<Tensor> parts;
+    Shape zeros_shape = shape;
+    zeros_shape[axis] = start;
+    if (start > 0) parts.push_back(Tensor::zeros(zeros_shape, g.dtype()));
+    parts.push_back(g);
+    zeros_shape[axis] = shape[axis] - start - g.dim(axis);
+    if (zeros_shape[axis] > 0) parts.push_back(Tensor::zeros(zeros_shape, g.dtype()));
+    return concat(parts, axis);
+  }
   Tensor out = Tensor::zeros(shape, g.dtype());
   auto v = kernels::axis_view(shape, axis);
   const int64_t len = g.dim(axis);
@@ -161,16 +172,32 @@ Tensor gather(const Tensor& a, int axis, const std::vector<int64_t>& index) {
     copy_runs(a, out, v.outer, v.inner, index[k] * v.inner, n * v.inner, k * v.inner, m * v.inner);
   tape().record(
       "gather", {a}, out,
-      [in = a.shape(), ax, index, v](const Tensor& g) -> Grads {
-        // Scatter-add: an index picked twice receives both gradients.
-        Tensor da = Tensor::zeros(in, g.dtype());
-        const int64_t m = static_cast<int64_t>(index.size());
-        for (int64_t k = 0; k < m; ++k)
-          copy_runs(g, da, v.outer, v.inner, k * v.inner, m * v.inner, index[k] * v.inner,
-                    v.n * v.inner, /*accumulate=*/true);
-        return {da};
-      },
+      [n, ax, index](const Tensor& g) -> Grads { return {scatter_add(g, ax, index, n)}; },
       fmt::format("axis={}, {} indices", ax, index.size()));
+  return out;
+}
+
+Tensor scatter_add(const Tensor& src, int axis, const std::vector<int64_t>& index, int64_t size) {
+  const int ax = normalize_axis("scatter_add", axis, src.rank());
+  const int64_t m = static_cast<int64_t>(index.size());
+  if (src.dim(ax) != m)
+    throw Error(fmt::format("scatter_add: {} indices for axis {} of size {} in shape {}", m, ax,
+                            src.dim(ax), to_string(src.shape())));
+  for (int64_t i : index)
+    if (i < 0 || i >= size)
+      throw Error(fmt::format("scatter_add: index {} is out of range for a target axis of size {}",
+                              i, size));
+  Shape out_shape = src.shape();
+  out_shape[ax] = size;
+  Tensor out = Tensor::zeros(out_shape, src.dtype());
+  auto v = kernels::axis_view(out_shape, ax);
+  for (int64_t k = 0; k < m; ++k)  // input slot k -> output slot index[k], added
+    copy_runs(src, out, v.outer, v.inner, k * v.inner, m * v.inner, index[k] * v.inner,
+              size * v.inner, /*accumulate=*/true);
+  tape().record(
+      "scatter_add", {src}, out,
+      [ax, index](const Tensor& g) -> Grads { return {gather(g, ax, index)}; },
+      fmt::format("axis={}, {} indices, size={}", ax, index.size(), size));
   return out;
 }
 

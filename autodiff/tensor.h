@@ -23,6 +23,11 @@
 
 namespace ad {
 
+// Node::tape_entry for a value no entry computed (made by hand, or under NoGrad), and for
+// one whose entry was freed by Tape::clear (its history is gone).
+inline constexpr int kLeaf = -1;
+inline constexpr int kHistoryFreed = -2;
+
 // The node behind a Tensor. Ops and the tape hold shared pointers to nodes.
 struct Node {
   Shape shape;
@@ -30,12 +35,10 @@ struct Node {
   bool requires_grad = false;
   std::shared_ptr<Node> grad;  // d loss / d this node, same shape; null until backward
   std::string name;            // optional label shown by the tape printer
-  // Where this node sits on the tape (see tape.h): which recording of the tape it
-  // belongs to, the entry that produced it (-1 for a leaf) and its printed number.
-  uint64_t tape_generation = 0;
-  int tape_entry = -1;
-  int tape_id = -1;
-  bool from_op = false;  // produced by a recorded op (so not a true leaf)
+  // Its place on the tape (tape.h explains both): the v-number it prints as (0 when it
+  // is not on the tape) and the entry that computed it.
+  int tape_id = 0;
+  int tape_entry = kLeaf;
 };
 
 class Tensor {

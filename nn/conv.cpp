@@ -472,6 +472,56 @@ ad::Grads conv_grads(const ad::Tensor& bias, ad::Tensor dx, ad::Tensor dw, ad::T
   return {dx, dw};
 }
 
+// ---- the backward passes as recorded ops, for create_graph ----
+// The fast backward passes above record nothing; to differentiate a gradient again, the
+// same formulas run as ops whose own backward passes exist: the backward of the reference
+// convolutions (im2col / col2im, matmul, transpose, reshape), written out.
+
+bool wants_grad(const ad::Tensor& t) { return t.defined() && t.requires_grad(); }
+
+// db = dY summed over the batch and the pixels, per channel.
+ad::Tensor channel_sums(const ad::Tensor& dy) {
+  return ad::reshape(ad::sum_to(dy, {dy.dim(1), 1, 1}), {dy.dim(1)});
+}
+
+// conv2d, with the weight as W [C_out, K] and dY_n as [P, C_out]:
+//   dx = col2im(dY W),  dW = sum_n dY_n^T im2col(x)_n,  db = channel sums of dY.
+ad::Grads conv2d_backward_recorded(const ad::Tensor& dy, const ad::Tensor& x,
+                                   const ad::Tensor& weight, const ad::Tensor& bias,
+                                   int64_t stride, int64_t padding) {
+  const int64_t n = x.dim(0), c_out = weight.dim(0), k = weight.dim(2);
+  const ad::Tensor dY = ad::transpose(ad::reshape(dy, {n, c_out, -1}), 1, 2);  // [N, P, C_out]
+  const ad::Tensor w = ad::reshape(weight, {c_out, -1});                       // [C_out, K]
+  ad::Tensor dx, dw, db;
+  if (wants_grad(x))
+    dx = col2im(ad::matmul(dY, w), x.dim(1), x.dim(2), x.dim(3), k, stride, padding);
+  if (wants_grad(weight)) {
+    const ad::Tensor cols = im2col(x, k, stride, padding);  // [N, P, K]
+    dw = ad::reshape(ad::sum(ad::matmul(ad::transpose(dY, 1, 2), cols), 0), weight.shape());
+  }
+  if (wants_grad(bias)) db = channel_sums(dy);
+  return conv_grads(bias, dx, dw, db);
+}
+
+// conv_transpose2d, with the weight as W [C_in, K] and x_n as rows [HW, C_in]:
+//   dcols = im2col(dY),  dx = (dcols W^T) as [C_in, H, W],  dW = sum_n rows_n^T dcols_n.
+ad::Grads conv_transpose2d_backward_recorded(const ad::Tensor& dy, const ad::Tensor& x,
+                                             const ad::Tensor& weight, const ad::Tensor& bias,
+                                             int64_t stride, int64_t padding) {
+  const int64_t n = x.dim(0), c_in = weight.dim(0), k = weight.dim(2);
+  const ad::Tensor dcols = im2col(dy, k, stride, padding);  // [N, HW, K]
+  const ad::Tensor w = ad::reshape(weight, {c_in, -1});      // [C_in, K]
+  ad::Tensor dx, dw, db;
+  if (wants_grad(x))
+    dx = ad::reshape(ad::transpose(ad::matmul(dcols, ad::transpose(w)), 1, 2), x.shape());
+  if (wants_grad(weight)) {
+    const ad::Tensor rows = ad::transpose(ad::reshape(x, {n, c_in, -1}), 1, 2);  // [N, HW, C_in]
+    dw = ad::reshape(ad::sum(ad::matmul(ad::transpose(rows, 1, 2), dcols), 0), weight.shape());
+  }
+  if (wants_grad(bias)) db = channel_sums(dy);
+  return conv_grads(bias, dx, dw, db);
+}
+
 std::string conv_attrs(int64_t k, int64_t stride, int64_t padding) {
   return fmt::format("k={}, stride={}, padding={}", k, stride, padding);
 }
@@ -494,7 +544,9 @@ ad::Tensor conv2d(const ad::Tensor& x, const ad::Tensor& weight, const ad::Tenso
   });
   ad::tape().record(
       "conv2d", conv_inputs(x, weight, bias), y,
-      [x, weight, bias, g, c_out](const ad::Tensor& dy) -> ad::Grads {
+      [x, weight, bias, g, c_out, stride, padding](const ad::Tensor& dy) -> ad::Grads {
+        if (ad::differentiable_backward())
+          return conv2d_backward_recorded(dy, x, weight, bias, stride, padding);
         ad::Tensor dx = grad_buffer(x), dw = grad_buffer(weight), db = grad_buffer(bias);
         ad::dispatch(x.dtype(), [&](auto zero) {
           using T = decltype(zero);
@@ -530,7 +582,9 @@ ad::Tensor conv_transpose2d(const ad::Tensor& x, const ad::Tensor& weight, const
   });
   ad::tape().record(
       "conv_transpose2d", conv_inputs(x, weight, bias), y,
-      [x, weight, bias, g, c_in](const ad::Tensor& dy) -> ad::Grads {
+      [x, weight, bias, g, c_in, stride, padding](const ad::Tensor& dy) -> ad::Grads {
+        if (ad::differentiable_backward())
+          return conv_transpose2d_backward_recorded(dy, x, weight, bias, stride, padding);
         ad::Tensor dx = grad_buffer(x), dw = grad_buffer(weight), db = grad_buffer(bias);
         ad::dispatch(x.dtype(), [&](auto zero) {
           using T = decltype(zero);

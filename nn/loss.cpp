@@ -64,6 +64,9 @@ ad::Tensor bce_per_element(const ad::Tensor& logits, const ad::Tensor& target) {
   }
   ad::tape().record("bce_with_logits", {logits, target}, loss,
                     [logits, target, f32](const ad::Tensor& g) -> ad::Grads {
+                      if (ad::differentiable_backward())  // the same formulas, recorded
+                        return {g * (ad::sigmoid(logits) - target),
+                                target.requires_grad() ? -g * logits : ad::Tensor()};
                       ad::Tensor dl;
                       if (f32) {
                         dl = ad::Tensor::empty(logits.shape(), ad::f32);

@@ -94,6 +94,8 @@ TEST_CASE("backward on a cleared tape, from a non-scalar, or without grads says 
 
   Tensor v = x * 2.0;
   CHECK(contains(error_of([&] { backward(v); }), "shape [2], not a single value"));
+  CHECK(tape().entries().empty());  // a backward that throws clears the tape: compute again
+  v = x * 2.0;
   BackwardOptions seeded;
   seeded.seed = Tensor::from({1, 10}, {2}, f64);
   backward(v, seeded);
@@ -103,10 +105,63 @@ TEST_CASE("backward on a cleared tape, from a non-scalar, or without grads says 
   Tensor h = x * 3.0;
   backward(sum(h));
   CHECK(contains(error_of([&] { backward(sum(h * 2.0)); }), "earlier backward cleared"));
-  tape().clear();  // the failed attempt left its entries on the tape
+  CHECK(tape().entries().empty());  // the failed attempt cleared the tape
 
   Tensor c = Tensor::scalar(1.0, f64);
   CHECK(contains(error_of([&] { backward(c * 2.0); }), "forget .requires_grad_()"));
+}
+
+TEST_CASE("a value whose history was freed is marked so, and backward through it throws") {
+  Tensor x = Tensor::from({1, 2}, {2}, f64).requires_grad_().named("x");
+  Tensor h = exp(x).named("h");
+  CHECK(h.node()->tape_id == 2);  // v1 = x, v2 = exp(v1)
+  CHECK(h.node()->tape_entry == 0);
+  backward(sum(h));  // clears the tape: h's history is gone
+  CHECK(h.node()->tape_id == 0);
+  CHECK(h.node()->tape_entry == kHistoryFreed);
+  CHECK(x.node()->tape_entry == kLeaf);  // a leaf stays a leaf
+  const std::vector<double> first = x.grad().to_vector();
+
+  // Reused as an input, h is numbered on the new tape but printed as what it is ...
+  Tensor y = sum(h * x);
+  CHECK(contains(tape().str(), "(history freed)"));
+  // ... and the gradient that reaches it is an error, not a silent zero. d y / d x has a
+  // path through x too: that part must not be added to x.grad() either.
+  CHECK(contains(error_of([&] { backward(y); }), "v1 (an input of mul) was computed on a tape"));
+  CHECK(tape().entries().empty());
+  CHECK(x.grad().to_vector() == first);
+
+  // The loss itself from a cleared tape.
+  CHECK(contains(error_of([&] { backward(h); }), "no longer on the tape"));
+  // Its detached value is an ordinary constant.
+  Tensor z = sum(h.detach() * x);
+  backward(z);
+  CHECK(x.grad().flat(1) == doctest::Approx(first[1] + std::exp(2.0)));
+}
+
+TEST_CASE("a backward that throws leaves the tape cleared and no gradient changed") {
+  Tensor a = Tensor::scalar(2.0, f64).requires_grad_();
+  Tensor b = Tensor::scalar(3.0, f64).requires_grad_();
+  backward(a * b);  // a.grad = 3, b.grad = 2
+  // An op whose backward fails, recorded first so that the sweep has already passed b's
+  // gradient on (it would accumulate 5) when it reaches it.
+  Tensor bad = Tensor::scalar(a.item(), f64);
+  tape().record("failing", {a}, bad, [](const Tensor&) -> Grads {
+    throw Error("failing: backward not available");
+  });
+  Tensor loss = bad + b * 5.0;
+  CHECK(contains(error_of([&] { backward(loss); }), "failing: backward not available"));
+  CHECK(tape().entries().empty());
+  CHECK(a.grad().item() == 3.0);
+  CHECK(b.grad().item() == 2.0);  // not 2 + 5
+  // keep_tape does not keep a tape a failed backward went through either.
+  Tensor again = a * 1.0;
+  bad = Tensor::scalar(1.0, f64);
+  tape().record("failing", {a}, bad, [](const Tensor&) -> Grads { throw Error("x"); });
+  BackwardOptions keep;
+  keep.keep_tape = true;
+  CHECK_THROWS_AS(backward(sum(again + bad), keep), Error);
+  CHECK(tape().entries().empty());
 }
 
 TEST_CASE("NoGrad records nothing and detach cuts a path") {
@@ -213,4 +268,104 @@ TEST_CASE("Rng: a seed gives the same numbers on every machine") {
     int64_t k = r.below(7);
     CHECK((k >= 0 && k < 7));
   }
+}
+
+// ---- ad::grad and create_graph: derivatives that are themselves on the tape ----
+
+TEST_CASE("grad returns the gradients backward would add, and touches no grad()") {
+  Rng rng(11);
+  Tensor x = rng.normal({3, 2}, f64).requires_grad_();
+  Tensor w = rng.normal({2, 4}, f64).requires_grad_();
+  backward(sum(matmul(x, w)));  // some earlier gradient in x.grad() and w.grad()
+  const std::vector<double> x_before = x.grad().to_vector(), w_before = w.grad().to_vector();
+
+  auto loss_of = [&] { return sum(tanh(matmul(x, w)) * 2.0); };
+  std::vector<Tensor> g = grad(loss_of(), {x, w});
+  CHECK(tape().entries().empty());  // cleared, as by backward
+  CHECK(x.grad().to_vector() == x_before);
+  CHECK(w.grad().to_vector() == w_before);
+  CHECK_FALSE(g[0].requires_grad());  // without create_graph: plain values
+
+  x.zero_grad();
+  w.zero_grad();
+  backward(loss_of());
+  for (int64_t i = 0; i < x.numel(); ++i) CHECK(g[0].flat(i) == x.grad().flat(i));
+  for (int64_t i = 0; i < w.numel(); ++i) CHECK(g[1].flat(i) == w.grad().flat(i));
+
+  // An intermediate as an input: its adjoint. A tensor the output does not depend on: 0.
+  Tensor h = matmul(x, w);
+  Tensor unused = Tensor::ones({2}, f64).requires_grad_();
+  std::vector<Tensor> gh = grad(sum(h * h), {h, unused});
+  for (int64_t i = 0; i < h.numel(); ++i) CHECK(gh[0].flat(i) == doctest::Approx(2 * h.flat(i)));
+  CHECK(gh[1].to_vector() == std::vector<double>{0, 0});
+
+  Tensor c = Tensor::ones({2}, f64);
+  CHECK(contains(error_of([&] { grad(sum(x) + sum(c), {c}); }), "input 0 does not require grad"));
+  CHECK(tape().entries().empty());
+}
+
+TEST_CASE("create_graph: d/dphi of (d/dphi f) for f = (phi + eps)^3, and its tape") {
+  Tensor phi = Tensor::scalar(1.0, f64).requires_grad_().named("phi");
+  Tensor eps = Tensor::scalar(0.5, f64).named("eps");
+  Tensor f = pow(phi + eps, 3);
+  Tensor df = grad(f, {phi}, {.create_graph = true})[0];  // 3 (phi + eps)^2
+  CHECK(df.requires_grad());
+  CHECK(df.item() == doctest::Approx(3 * 1.5 * 1.5));
+  const size_t first_order_entries = tape().entries().size();
+  CHECK(first_order_entries > 2);  // add, pow, and the recorded backward of pow
+  CHECK(contains(tape().str(), "pow(v3, 2)"));  // its backward: p a^(p-1)
+  Tensor d2f = grad(df, {phi})[0];  // 6 (phi + eps)
+  CHECK(d2f.item() == doctest::Approx(6 * 1.5));
+  CHECK(tape().entries().empty());
+
+  // backward with create_graph leaves a differentiable phi.grad() on a kept tape.
+  Tensor g = pow(phi + eps, 3);
+  backward(g, {.create_graph = true});
+  CHECK(phi.grad().requires_grad());
+  Tensor d2 = grad(phi.grad(), {phi})[0];
+  CHECK(d2.item() == doctest::Approx(9.0));
+  phi.zero_grad();
+}
+
+TEST_CASE("a Hessian-vector product matches finite differences of the gradient") {
+  // f(x) = sum(exp(A x) * sin(x)) + logsumexp(x x^T ...), through matmul, exp, sin and a
+  // reduction: H v = d/dx <grad f(x), v>.
+  Rng rng(4);
+  Tensor a = rng.normal({4, 4}, f64, 0, 0.5);
+  auto f = [&](const Tensor& x) {
+    Tensor ax = matmul(a, reshape(x, {4, 1}));
+    return sum(exp(reshape(ax, {4})) * sin(x)) + logsumexp(x * x, 0);
+  };
+  Tensor x = rng.normal({4}, f64).requires_grad_();
+  Tensor v = rng.normal({4}, f64);
+  Tensor gx = grad(f(x), {x}, {.create_graph = true})[0];
+  Tensor hv = grad(sum(gx * v), {x})[0];
+
+  const double h = 1e-5;
+  auto gradient_at = [&](double t) {
+    Tensor xt = (x.detach() + v * t).requires_grad_();
+    return grad(f(xt), {xt})[0];
+  };
+  Tensor up = gradient_at(h), down = gradient_at(-h);
+  for (int64_t i = 0; i < 4; ++i)
+    CHECK(hv.flat(i) == doctest::Approx((up.flat(i) - down.flat(i)) / (2 * h)).epsilon(1e-7));
+}
+
+TEST_CASE("create_graph through a backward that records nothing is an error naming the op") {
+  // An op with a hand-written backward kernel (no recorded ops): d sin(x) = g cos(x) by loop.
+  auto sine_by_kernel = [](const Tensor& x) {
+    Tensor out = Tensor::from({std::sin(x.item())}, {}, f64);
+    tape().record("sine_by_kernel", {x}, out, [x](const Tensor& g) -> Grads {
+      return {Tensor::from({g.item() * std::cos(x.item())}, {}, f64)};
+    });
+    return out;
+  };
+  Tensor x = Tensor::scalar(0.3, f64).requires_grad_();
+  CHECK(grad(sine_by_kernel(x) * 2.0, {x})[0].item() == doctest::Approx(2 * std::cos(0.3)));
+  std::string msg = error_of([&] {
+    gradgradcheck([&](const std::vector<Tensor>& v) { return sine_by_kernel(v[0]); }, {x.detach()});
+  });
+  CHECK(contains(msg, "backward of sine_by_kernel"));
+  CHECK(contains(msg, "create_graph cannot differentiate it again"));
+  CHECK(tape().entries().empty());
 }

@@ -8,11 +8,13 @@
 // Part 1 uses the integrand of the notes' Example 1.5 (document 003, eq. 40):
 //   f(phi) = (phi + eps)^2 for one fixed eps,  d f / d phi = 2 (phi + eps)  (eq. 41).
 // Part 2 does the same for a tiny two-layer network and checks every gradient
-// against finite differences.
+// against finite differences. Parts 3 and 4 record the reverse sweep itself
+// (create_graph): a second derivative of f, and a Hessian-vector product of the network.
 //
 //   build/release/tutorials/00_autodiff_tape [--phi 1] [--eps 0.5] [--seed 42] [--out DIR]
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "autodiff/autodiff.h"
@@ -39,31 +41,30 @@ std::string brief(const Tensor& t) {
 
 // Prints one step of the reverse sweep: the entry, its output's adjoint and what it
 // passes to each input.
-void print_sweep_step(const ad::Entry& e, const ad::Grads& grads) {
+void print_sweep_step(const ad::Entry& e, const Tensor& adjoint, const ad::Grads& grads) {
   const ad::Tape& tape = ad::tape();
   std::string to_inputs;
   for (size_t i = 0; i < grads.size(); ++i)
-    if (grads[i].defined() && e.inputs[i]->requires_grad)  // constants get no adjoint
+    if (grads[i].defined() && e.inputs[i].requires_grad())  // constants get no adjoint
       to_inputs += fmt::format("{}{}bar += {}", to_inputs.empty() ? "" : ";  ",
-                               tape.var_name(*e.inputs[i]), brief(grads[i]));
-  fmt::print("    {:<4} = {:<12} {}bar = {:<28} ->  {}\n", tape.var_name(*e.output), e.op,
-             tape.var_name(*e.output), brief(Tensor(e.output->grad)), to_inputs);
+                               tape.var_name(e.inputs[i]), brief(grads[i]));
+  fmt::print("    {:<4} = {:<12} {}bar = {:<28} ->  {}\n", tape.var_name(e.output), e.op,
+             tape.var_name(e.output), brief(adjoint), to_inputs);
 }
 
 // The Wengert list as CSV: one row per variable with its value and adjoint.
 std::string wengert_csv() {
   const ad::Tape& tape = ad::tape();
   std::string csv = "var,op,inputs,shape,value,adjoint\n";
-  auto row = [&](const ad::Node& n, const std::string& op, const std::string& inputs) {
-    Tensor value(std::shared_ptr<ad::Node>(std::shared_ptr<ad::Node>{}, const_cast<ad::Node*>(&n)));
-    csv += fmt::format("{},{},\"{}\",{},\"{}\",\"{}\"\n", tape.var_name(n), op, inputs,
-                       ad::to_string(n.shape), brief(value), brief(Tensor(n.grad)));
+  auto row = [&](const Tensor& v, const std::string& op, const std::string& inputs) {
+    csv += fmt::format("{},{},\"{}\",{},\"{}\",\"{}\"\n", tape.var_name(v), op, inputs,
+                       ad::to_string(v.shape()), brief(v), brief(v.grad()));
   };
-  for (const auto& leaf : tape.leaves()) row(*leaf, leaf->name.empty() ? "input" : leaf->name, "");
+  for (const Tensor& leaf : tape.leaves()) row(leaf, leaf.name().empty() ? "input" : leaf.name(), "");
   for (const ad::Entry& e : tape.entries()) {
     std::string inputs;
-    for (const auto& in : e.inputs) inputs += (inputs.empty() ? "" : " ") + tape.var_name(*in);
-    row(*e.output, e.op, inputs);
+    for (const Tensor& in : e.inputs) inputs += (inputs.empty() ? "" : " ") + tape.var_name(in);
+    row(e.output, e.op, inputs);
   }
   return csv;
 }
@@ -122,21 +123,35 @@ void example_1_5(tut::Tutorial& t, double phi_value, double eps_value) {
       "grad E[x^2]; tutorial 07 compares it with the score-function estimator.");
 }
 
-// Part 2: a two-layer network, loss = mean((tanh(x W1 + b1) W2 + b2 - y)^2).
-void two_layer_network(tut::Tutorial& t, ad::Rng& rng) {
-  t.section("AD", "A tiny two-layer network: the same sweep on matrices");
-  const int64_t batch = 4, in = 3, hidden = 5;
-  Tensor x = rng.normal({batch, in}, ad::f64).named("x");
-  Tensor y = rng.normal({batch, 1}, ad::f64).named("y");
-  std::vector<Tensor> params = {rng.normal({in, hidden}, ad::f64, 0, 0.5).named("W1"),
-                                rng.normal({hidden}, ad::f64, 0, 0.1).named("b1"),
-                                rng.normal({hidden, 1}, ad::f64, 0, 0.5).named("W2"),
-                                rng.normal({1}, ad::f64, 0, 0.1).named("b2")};
-  auto loss_of = [&](const std::vector<Tensor>& p) {
+// Part 2's network: loss = mean((tanh(x W1 + b1) W2 + b2 - y)^2) on a batch of 4.
+struct TwoLayerNetwork {
+  static constexpr int64_t batch = 4, in = 3, hidden = 5;
+  Tensor x, y;
+  std::vector<Tensor> params;  // W1, b1, W2, b2
+
+  explicit TwoLayerNetwork(ad::Rng& rng)
+      : x(rng.normal({batch, in}, ad::f64).named("x")),
+        y(rng.normal({batch, 1}, ad::f64).named("y")),
+        params({rng.normal({in, hidden}, ad::f64, 0, 0.5).named("W1"),
+                rng.normal({hidden}, ad::f64, 0, 0.1).named("b1"),
+                rng.normal({hidden, 1}, ad::f64, 0, 0.5).named("W2"),
+                rng.normal({1}, ad::f64, 0, 0.1).named("b2")}) {}
+
+  Tensor loss(const std::vector<Tensor>& p) const {
     Tensor h = ad::tanh(ad::matmul(x, p[0]) + p[1]);
     Tensor y_hat = ad::matmul(h, p[2]) + p[3];
     return ad::mean(ad::pow(y_hat - y, 2));
-  };
+  }
+};
+
+// Part 2: the same sweep on the network's matrices.
+void two_layer_network(tut::Tutorial& t, TwoLayerNetwork& net) {
+  t.section("AD", "A tiny two-layer network: the same sweep on matrices");
+  const int64_t batch = TwoLayerNetwork::batch;
+  const Tensor& x = net.x;
+  const Tensor& y = net.y;
+  std::vector<Tensor>& params = net.params;
+  auto loss_of = [&](const std::vector<Tensor>& p) { return net.loss(p); };
 
   for (Tensor& p : params) p.requires_grad_();
   Tensor loss = loss_of(params).named("loss");
@@ -172,6 +187,74 @@ void two_layer_network(tut::Tutorial& t, ad::Rng& rng) {
                check.worst_error, 1e-6);
 }
 
+// Part 3: the reverse sweep's own operations recorded (create_graph), so that the
+// derivative d f / d phi is a value on the tape, with a Wengert list of its own.
+void second_derivative(tut::Tutorial& t, double phi_value, double eps_value) {
+  t.section("AD", "A derivative of a derivative: d/dphi (d f/d phi) on the tape");
+  Tensor phi = Tensor::scalar(phi_value, ad::f64).requires_grad_().named("phi");
+  Tensor eps = Tensor::scalar(eps_value, ad::f64).named("eps");
+  Tensor f = ad::pow(phi + eps, 2).named("f");
+  Tensor df = ad::grad(f, {phi}, {.create_graph = true})[0].named("df/dphi");
+  t.note("With create_graph the sweep records its own steps: pow's backward, v3bar =");
+  t.note("v4bar * v3^1 * 2, is appended after f (v5 to v9; v6 = v4bar = 1), and its value is");
+  t.note("d f / d phi = {}:", df.item());
+  fmt::print("{}", indented(ad::tape().str()));
+
+  t.note("Reverse sweep over that list, from df/dphi back to phi:");
+  ad::BackwardOptions sweep;
+  sweep.on_entry = print_sweep_step;
+  const double d2f = ad::grad(df, {phi}, sweep)[0].item();
+  t.check_close("AD", "d/dphi (d f/d phi) from the tape vs 2 (f = (phi + eps)^2)", d2f, 2.0,
+                1e-12);
+  const double h = 1e-5;
+  auto first_derivative_at = [&](double p) {
+    Tensor q = Tensor::scalar(p, ad::f64).requires_grad_();
+    return ad::grad(ad::pow(q + eps, 2), {q})[0].item();
+  };
+  t.check_close("AD", "d/dphi (d f/d phi) vs central difference of the tape's d f/d phi", d2f,
+                (first_derivative_at(phi_value + h) - first_derivative_at(phi_value - h)) / (2 * h),
+                1e-8);
+}
+
+// Part 4: a Hessian-vector product, H v = d/dtheta <grad loss(theta), v>, on the network of
+// part 2: the gradient kept on the tape, its inner product with v differentiated again.
+// H is never formed (26 x 26 here, n x n in general): the cost is about two backward passes.
+void hessian_vector_product(tut::Tutorial& t, const TwoLayerNetwork& net, ad::Rng& rng) {
+  t.section("AD", "A Hessian-vector product on the tiny network");
+  std::vector<Tensor> theta, v;
+  for (const Tensor& p : net.params) {
+    theta.push_back(p.detach().requires_grad_());
+    v.push_back(rng.normal(p.shape(), ad::f64));
+  }
+  std::vector<Tensor> g = ad::grad(net.loss(theta), theta, {.create_graph = true});
+  Tensor g_dot_v = ad::Tensor::scalar(0.0, ad::f64);
+  for (size_t i = 0; i < g.size(); ++i) g_dot_v = g_dot_v + ad::sum(g[i] * v[i]);
+  t.note("The tape holds the forward pass and the recorded backward: {} variables",
+         ad::tape().size());
+  std::vector<Tensor> hv = ad::grad(g_dot_v, theta);
+
+  // (grad(theta + h v) - grad(theta - h v)) / 2h, every entry.
+  const double h = 1e-5;
+  auto gradient_at = [&](double step) {
+    std::vector<Tensor> moved;
+    for (size_t i = 0; i < theta.size(); ++i)
+      moved.push_back((theta[i].detach() + v[i] * step).requires_grad_());
+    return ad::grad(net.loss(moved), moved);
+  };
+  std::vector<Tensor> up = gradient_at(h), down = gradient_at(-h);
+  double worst = 0;
+  for (size_t i = 0; i < hv.size(); ++i)
+    for (int64_t j = 0; j < hv[i].numel(); ++j) {
+      const double numeric = (up[i].flat(j) - down[i].flat(j)) / (2 * h);
+      worst = std::max(worst, std::abs(hv[i].flat(j) - numeric) /
+                                  std::max({1.0, std::abs(numeric), std::abs(hv[i].flat(j))}));
+    }
+  t.note("H v for W1's first row: {:.6g} {:.6g} {:.6g} ...", hv[0].flat(0), hv[0].flat(1),
+         hv[0].flat(2));
+  t.check_less("AD", "H v from the tape vs central differences of the gradient (worst entry)",
+               worst, 1e-6);
+}
+
 }  // namespace
 
 static int run(int argc, char** argv) {
@@ -185,9 +268,12 @@ static int run(int argc, char** argv) {
   t.flags().add_option("--eps", eps, "the fixed noise value eps")->check(tut::finite_number());
   if (auto exit_code = t.parse(argc, argv)) return *exit_code;
   ad::Rng rng(t.seed());
+  TwoLayerNetwork network(rng);
 
   example_1_5(t, phi, eps);
-  two_layer_network(t, rng);
+  two_layer_network(t, network);
+  second_derivative(t, phi, eps);
+  hessian_vector_product(t, network, rng);
   return t.finish();
 }
 
