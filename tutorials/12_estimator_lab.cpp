@@ -212,7 +212,8 @@ std::vector<Measurement> measure_checkpoint(tut::Tutorial& t, vae::Vae& model,
     // of every estimate is a number whose mean and standard error the R repeats give; for
     // two unbiased estimators z_d = (difference of the means) / se is about N(0, 1). The
     // check asks max_d |z_d| < 4.5: for unbiased estimators a false alarm has probability
-    // below kDirections * 7e-6 whatever the dependence between directions (Bonferroni).
+    // below kDirections * 7e-6 for normal z (about kDirections * 2e-5 with Student's t
+    // tails at R = 100), whatever the dependence between directions (Bonferroni).
     // Every coordinate of phi enters every direction. The per-coordinate fraction within
     // 3 se is printed too, but not checked: the coordinates share the same R draws, so
     // the fraction moves like a handful of tests, not like 10^5 independent ones.
