@@ -3,6 +3,7 @@
 #include "autodiff/gemm.h"
 #include "autodiff/isa.h"
 #include "autodiff/parallel.h"
+#include "autodiff/anomaly.h"
 #include "autodiff/gradcheck.h"
 #include "autodiff/ops.h"
 #include "autodiff/rng.h"

@@ -85,14 +85,26 @@ class Pool {
     }
   }
 
-  // Spins briefly (a new job usually follows within microseconds), then sleeps.
+  // Waits for the next job in three stages, cheapest wake-up first:
+  //  - 50 us spinning on the counter: the next kernel of a training step usually
+  //    follows within microseconds;
+  //  - then up to 1 ms calling yield() between looks: still no sleep and wake-up
+  //    (a futex round trip, tens of microseconds on a virtual machine) when the caller
+  //    spends a few hundred microseconds on one-thread work between two parallel
+  //    kernels, yet the core goes to any other program that wants it;
+  //  - then sleeping until the caller wakes it.
+  // (A VAE step measured both ways on 2 cores: the yield stage saved 0.2-0.3 ms of
+  // 2.5 ms, and under load it was no slower than going to sleep after 50 us.)
   uint64_t wait_for_new_generation(uint64_t seen) {
-    const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
-    while (generation_.load() == seen && std::chrono::steady_clock::now() < spin_until) {
+    using clock = std::chrono::steady_clock;
+    const auto spin_until = clock::now() + std::chrono::microseconds(50);
+    const auto yield_until = spin_until + std::chrono::microseconds(1000);
+    while (generation_.load() == seen && clock::now() < spin_until) {
 #if defined(__x86_64__)
       __builtin_ia32_pause();  // tells the core this is a spin loop
 #endif
     }
+    while (generation_.load() == seen && clock::now() < yield_until) std::this_thread::yield();
     if (generation_.load() == seen) {
       sleeping_.fetch_add(1);  // before the check below, so a caller that misses it...
       std::unique_lock<std::mutex> lock(sleep_mutex_);

@@ -11,7 +11,9 @@
 //
 // Helper threads start on first use and then wait for work: they spin for a few
 // microseconds (a training step calls a kernel every few tens of microseconds, and
-// waking a sleeping thread costs about as much) and then sleep until the next call.
+// waking a sleeping thread costs about as much), then keep looking for up to a
+// millisecond while yielding the core to any other program, and then sleep until the
+// next call.
 // The number of threads is OpenMP's setting, so OMP_NUM_THREADS and omp_set_num_threads
 // work as usual; a call from inside a parallel part runs all its parts on that thread.
 #pragma once

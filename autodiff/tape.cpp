@@ -1,5 +1,7 @@
 #include "autodiff/tape.h"
 
+#include "autodiff/anomaly.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -68,6 +70,9 @@ void Tape::number(const std::shared_ptr<Node>& node) {
 
 void Tape::record(std::string op, const std::vector<Tensor>& inputs, const Tensor& output,
                   BackwardFn backward, std::string attrs) {
+  if (anomaly_checks_active()) [[unlikely]]  // (anomaly.h: records, then checks the output)
+    return record_checked(*this, std::move(op), inputs, output, std::move(backward),
+                          std::move(attrs));
   if (!g_grad_enabled) return;
   bool any_requires_grad = false;
   for (const Tensor& in : inputs) any_requires_grad |= in.requires_grad();
@@ -194,7 +199,8 @@ void backward(const Tensor& loss, const BackwardOptions& options) {
   for (int i = root.tape_entry; i >= 0; --i) {
     const Entry& e = t.entries()[i];
     if (!e.output->grad) continue;  // not on a path to the loss
-    Grads grads = e.backward(Tensor(e.output->grad));
+    Grads grads = anomaly_checks_active() ? backward_checked(t, e, Tensor(e.output->grad))
+                                          : e.backward(Tensor(e.output->grad));
     // This adjoint has done its work: every entry that used the value came later on the
     // tape and has run. Freeing it now returns its buffer to the pool for the entries
     // still to come (and lets the loop below adopt a gradient that is a view of it).

@@ -24,11 +24,14 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <optional>
+#include <stdexcept>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -36,6 +39,7 @@
 #include "autodiff/atomic_file.h"
 #include "autodiff/autodiff.h"
 #include "nn/conv.h"
+#include "tutorials/common/tutorial.h"
 
 namespace {
 
@@ -63,7 +67,20 @@ struct Options {
   int threads = 0;  // 0: leave OpenMP's default
 };
 
-const char* const usage = "usage: conv_bench [--out DIR] [--threads N]\n";
+const char* const usage =
+    "usage: conv_bench [--out DIR] [--threads N]\n"
+    "  --out DIR    also write DIR/conv.csv\n"
+    "  --threads N  OpenMP threads, 1 to 256 (default: OpenMP's choice)\n";
+
+// A whole number in [lo, hi], all of `text` (atoi would take "4x" as 4 and overflow on
+// "99999999999"); nothing when it is not.
+std::optional<int> whole_number_in(const char* text, int lo, int hi) {
+  char* end = nullptr;
+  errno = 0;
+  const long value = std::strtol(text, &end, 10);
+  if (end == text || *end != '\0' || errno != 0 || value < lo || value > hi) return std::nullopt;
+  return static_cast<int>(value);
+}
 
 Options parse_options(int argc, char** argv) {
   Options options;
@@ -71,8 +88,8 @@ Options parse_options(int argc, char** argv) {
     const std::string arg = argv[i];
     if (arg == "--out" && i + 1 < argc) {
       options.out_dir = argv[++i];
-    } else if (arg == "--threads" && i + 1 < argc && std::atoi(argv[i + 1]) > 0) {
-      options.threads = std::atoi(argv[++i]);
+    } else if (arg == "--threads" && i + 1 < argc && whole_number_in(argv[i + 1], 1, 256)) {
+      options.threads = *whole_number_in(argv[++i], 1, 256);
     } else if (arg == "--help" || arg == "-h") {
       std::fputs(usage, stdout);
       std::exit(0);
@@ -185,8 +202,10 @@ std::string csv(const std::vector<Row>& rows, int threads) {
 
 }  // namespace
 
-int main(int argc, char** argv) try {
+static int run(int argc, char** argv) {
   const Options options = parse_options(argc, argv);
+  if (!options.out_dir.empty())  // before the measurements, not after
+    if (auto problem = tut::output_folder_problem(options.out_dir)) throw std::runtime_error(*problem);
   if (options.threads > 0) omp_set_num_threads(options.threads);
   const int threads = omp_get_max_threads();
   fmt::print("conv_bench: the Keras VAE demo's convolutions, gemm on {}\n",
@@ -210,7 +229,8 @@ int main(int argc, char** argv) try {
     fmt::print("wrote {}\n", path.string());
   }
   return 0;
-} catch (const std::exception& e) {
-  std::fprintf(stderr, "conv_bench: %s\n", e.what());
-  return 1;
+}
+
+int main(int argc, char** argv) {
+  return tut::report_errors("conv_bench", [&] { return run(argc, argv); });
 }

@@ -35,6 +35,7 @@
 #include "nn/dataset.h"
 #include "nn/nn.h"
 #include "vae/conv_vae.h"
+#include "tutorials/common/tutorial.h"
 #include "vae/models.h"
 
 namespace {
@@ -201,7 +202,7 @@ int run_eval(const std::string& model_name, const fs::path& weights, const fs::p
 
 }  // namespace
 
-int main(int argc, char** argv) try {
+static int run(int argc, char** argv) {
   CLI::App cli("Our side of the comparison with PyTorch (run by bench/crosscheck.py)",
                "crosscheck");
   cli.require_subcommand(1);
@@ -226,6 +227,7 @@ int main(int argc, char** argv) try {
   train->add_option("--weights", weights, "initial parameters (default: our initialisation)");
   train->add_option("--weights-out", weights_out, "checkpoint of the trained parameters");
   train->add_option("--seed", seed, "seed of the initialisation and the noise")
+      ->check(tut::seed_check())
       ->capture_default_str();
 
   CLI::App* eval = cli.add_subcommand("eval", "the test ELBO of given weights");
@@ -242,7 +244,8 @@ int main(int argc, char** argv) try {
   if (*grads) return run_grads(model, weights, data, out, dtype);
   if (*train) return run_train(order, eps, out, weights, weights_out, seed);
   return run_eval(model, weights, eps, out);
-} catch (const std::exception& e) {
-  std::fprintf(stderr, "crosscheck: %s\n", e.what());
-  return 1;
+}
+
+int main(int argc, char** argv) {
+  return tut::report_errors("crosscheck", [&] { return run(argc, argv); });
 }

@@ -42,6 +42,7 @@
 
 #include "autodiff/atomic_file.h"
 #include "autodiff/gemm.h"
+#include "tutorials/common/tutorial.h"
 
 namespace {
 
@@ -63,19 +64,30 @@ struct Options {
   bool openblas_child = false;
 };
 
+const char* const kUsage =
+    "usage: gemm_bench [--out DIR] [--quick] [--help]\n"
+    "  --out DIR  also write DIR/gemm.csv\n"
+    "  --quick    shorter samples (for a smoke run; the numbers are noisier)\n";
+
+// --help prints the usage and exits 0; anything not understood prints it and exits 2.
 Options parse_options(int argc, char** argv) {
   Options options;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--out" && i + 1 < argc)
+    if (arg == "--out" && i + 1 < argc) {
       options.out_dir = argv[++i];
-    else if (arg == "--quick")
+    } else if (arg == "--quick") {
       options.quick = true;
-    else if (arg == "--openblas-child")
+    } else if (arg == "--openblas-child") {
       options.openblas_child = true;
-    else
-      throw std::invalid_argument("usage: gemm_bench [--out DIR] [--quick]  (unknown: " + arg +
-                                  ")");
+    } else if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else {
+      std::fprintf(stderr, "gemm_bench: unknown or incomplete argument '%s'\n%s", arg.c_str(),
+                   kUsage);
+      std::exit(2);
+    }
   }
   return options;
 }
@@ -274,8 +286,10 @@ void check_against_openblas(const Shape& s) {
 
 }  // namespace
 
-int main(int argc, char** argv) try {
+static int run(int argc, char** argv) {
   const Options options = parse_options(argc, argv);
+  if (!options.out_dir.empty())  // before the measurements, not after
+    if (auto problem = tut::output_folder_problem(options.out_dir)) throw std::runtime_error(*problem);
   const Budget budget = options.quick ? Budget{0.005, 5} : Budget{0.03, 15};
 
   if (options.openblas_child) {
@@ -313,7 +327,8 @@ int main(int argc, char** argv) try {
     fmt::print("wrote {}\n", path.string());
   }
   return 0;
-} catch (const std::exception& e) {
-  std::fprintf(stderr, "%s\n", e.what());
-  return 1;
+}
+
+int main(int argc, char** argv) {
+  return tut::report_errors("gemm_bench", [&] { return run(argc, argv); });
 }

@@ -55,6 +55,7 @@
 #include "nn/dataset.h"
 #include "nn/nn.h"
 #include "vae/conv_vae.h"
+#include "tutorials/common/tutorial.h"
 #include "vae/models.h"
 
 namespace {
@@ -256,7 +257,7 @@ void print_load_effect(const std::vector<Row>& idle, const std::vector<Row>& loa
 
 }  // namespace
 
-int main(int argc, char** argv) try {
+static int run(int argc, char** argv) {
   CLI::App cli("The training step of the VAEs: time per step and peak memory of an epoch",
                "train_step");
   std::string out_dir;
@@ -293,6 +294,8 @@ int main(int argc, char** argv) try {
   }
 
   if (!epoch_rss.empty()) return run_epoch_rss(epoch_rss);
+  if (!out_dir.empty())  // before the measurements, not after
+    if (auto problem = tut::output_folder_problem(out_dir)) throw std::runtime_error(*problem);
 
   fmt::print(
       "train_step: float32, batch {}, Adam lr {}, Fashion-MNIST training images (grey), "
@@ -329,7 +332,8 @@ int main(int argc, char** argv) try {
     if (!out_dir.empty()) write_csv(std::filesystem::path(out_dir) / "train_step_loaded.csv", busy);
   }
   return 0;
-} catch (const std::exception& e) {
-  std::fprintf(stderr, "train_step: %s\n", e.what());
-  return 1;
+}
+
+int main(int argc, char** argv) {
+  return tut::report_errors("train_step", [&] { return run(argc, argv); });
 }

@@ -33,7 +33,9 @@
 
 #include "autodiff/atomic_file.h"
 #include "autodiff/vecmath.h"
+#include "nn/optim.h"
 #include "nn/optim_kernels.h"
+#include "tutorials/common/tutorial.h"
 
 namespace {
 
@@ -182,12 +184,7 @@ std::vector<Bench> benches() {
        }},
       {"adam_update",
        [](ad::Isa isa, Inputs& in) {
-         const nn::AdamStep s{.lr = 1e-3f,
-                              .beta1 = 0.9f,
-                              .beta2 = 0.999f,
-                              .eps = 1e-8f,
-                              .correction1 = 0.1f,
-                              .correction2 = 0.001f};
+         const nn::AdamStep s = nn::adam_step(1, {.lr = 1e-3});
          nn::adam_update(isa, in.w.data(), in.m.data(), in.v.data(), in.g.data(), kN, s);
        }},
   };
@@ -293,10 +290,12 @@ std::string csv_line(const Row& r) {
 
 }  // namespace
 
-int main(int argc, char** argv) try {
+static int run(int argc, char** argv) {
   int exit_code = 0;
   const std::optional<Options> options = parse_options(argc, argv, exit_code);
   if (!options) return exit_code;
+  if (!options->out_dir.empty())  // before the measurements, not after
+    if (auto problem = tut::output_folder_problem(options->out_dir)) throw std::runtime_error(*problem);
   const Budget budget = options->quick ? Budget{0.005, 3} : Budget{0.02, 11};
   const std::vector<ad::Isa> isas = ad::supported_isas();
   fmt::print("vecmath_bench: n = {} floats, ISAs:", kN);
@@ -328,7 +327,8 @@ int main(int argc, char** argv) try {
     fmt::print("wrote {}\n", path.string());
   }
   return 0;
-} catch (const std::exception& e) {
-  std::fprintf(stderr, "vecmath_bench: %s\n", e.what());
-  return 1;
+}
+
+int main(int argc, char** argv) {
+  return tut::report_errors("vecmath_bench", [&] { return run(argc, argv); });
 }

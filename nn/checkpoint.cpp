@@ -27,10 +27,36 @@ constexpr char kMagic[8] = {'A', 'D', 'N', 'N', 'C', 'K', 'P', 'T'};
 constexpr uint32_t kVersion = 1;
 constexpr uint32_t kMaxNameLength = 4096;
 
+// Bytes from the file (or a file name) as text a terminal shows faithfully: control
+// characters, quotes and backslashes as escapes, so that a damaged name cannot cut the
+// message at a NUL, break the line or pass for another name.
+std::string printable(const char* bytes, size_t n) {
+  std::string s;
+  for (size_t i = 0; i < n; ++i) {
+    const unsigned char c = static_cast<unsigned char>(bytes[i]);
+    if (c == '\\' || c == '\'')
+      s += {'\\', static_cast<char>(c)};
+    else if (c < 32 || c == 127)
+      s += fmt::format("\\x{:02x}", c);
+    else
+      s += static_cast<char>(c);  // printable ASCII, and UTF-8 bytes of non-English names
+  }
+  return s;
+}
+std::string printable(const std::string& text) { return printable(text.data(), text.size()); }
+
+// A tensor name read from a file, for a message: escaped, and cut after 100 bytes (names
+// may be 4096 bytes long, and a damaged one is noise).
+std::string shown_name(const std::string& name) {
+  constexpr size_t kShown = 100;
+  if (name.size() <= kShown) return printable(name);
+  return fmt::format("{}... ({} bytes)", printable(name.data(), kShown), name.size());
+}
+
 // Every message starts with the file, so a log line says which checkpoint was at fault.
 template <class... Args>
 [[noreturn]] void fail(const fs::path& file, fmt::format_string<Args...> what, Args&&... args) {
-  throw CheckpointError(fmt::format("checkpoint '{}': {}", file.string(),
+  throw CheckpointError(fmt::format("checkpoint '{}': {}", printable(file.string()),
                                     fmt::format(what, std::forward<Args>(args)...)));
 }
 
@@ -88,21 +114,20 @@ class Reader {
 };
 
 std::string read_whole_file(const fs::path& file) {
+  // Only a regular file: opening a FIFO would wait for a writer forever, and a directory
+  // or a device is never a checkpoint.
+  std::error_code error;
+  const fs::file_status status = fs::status(file, error);
+  if (!fs::exists(status)) fail(file, "no such file");
+  if (fs::is_directory(status)) fail(file, "is a directory, not a checkpoint file");
+  if (!fs::is_regular_file(status))
+    fail(file, "not a regular file (a pipe or a device?), so not a checkpoint file");
   std::ifstream in(file, std::ios::binary);
   if (!in) fail(file, "cannot open it for reading ({})", std::strerror(errno));
   std::ostringstream contents;
   contents << in.rdbuf();
   if (in.bad()) fail(file, "reading failed ({})", std::strerror(errno));
   return contents.str();
-}
-
-std::string printable(const char* bytes, size_t n) {
-  std::string s;
-  for (size_t i = 0; i < n; ++i) {
-    const unsigned char c = static_cast<unsigned char>(bytes[i]);
-    s += (c >= 32 && c < 127) ? std::string(1, static_cast<char>(c)) : fmt::format("\\x{:02x}", c);
-  }
-  return s;
 }
 
 // Copies src's values into dst (same dtype and shape, checked by the caller).
@@ -146,7 +171,7 @@ std::vector<ad::Tensor> match(const fs::path& file, const std::vector<NamedTenso
   }
   for (const NamedTensor& t : in_file)  // what is left in by_name was not expected
     if (by_name.count(t.name) && !(skip_optimizer_state && is_optimizer_state(t.name)))
-      fail(file, "the file has tensor '{}' ({}), which the model does not have", t.name,
+      fail(file, "the file has tensor '{}' ({}), which the model does not have", shown_name(t.name),
            describe(t.tensor));
   return out;
 }
@@ -159,7 +184,8 @@ void write_tensors(const fs::path& file, const std::vector<NamedTensor>& tensors
     if (t.name.empty() || t.name.size() > kMaxNameLength)
       fail(file, "cannot save a tensor whose name has {} characters (1 to {} allowed)",
            t.name.size(), kMaxNameLength);
-    if (!names.insert(t.name).second) fail(file, "cannot save tensor '{}' twice", t.name);
+    if (!names.insert(t.name).second)
+      fail(file, "cannot save tensor '{}' twice", shown_name(t.name));
   }
   std::string out;
   out.append(kMagic, sizeof kMagic);
@@ -212,7 +238,7 @@ std::vector<NamedTensor> read_tensors(const fs::path& file) {
            kMaxNameLength);
     std::string name(length, '\0');
     in.read(name.data(), length, "the name of " + record);
-    const std::string what = fmt::format("tensor '{}' ({})", name, record);
+    const std::string what = fmt::format("tensor '{}' ({})", shown_name(name), record);
 
     const uint8_t dtype_code = in.get<uint8_t>("the dtype of " + what);
     if (dtype_code > 1)
@@ -234,8 +260,8 @@ std::vector<NamedTensor> read_tensors(const fs::path& file) {
       if (d < 0) fail(file, "the file is corrupt: {} has shape {}", what, ad::to_string(shape));
       if (d != 0 && n > limit / static_cast<size_t>(d))
         fail(file,
-             "the file is truncated: {} has shape {}, but only {} bytes are left before "
-             "the checksum",
+             "the file is corrupt or truncated: {} has shape {}, more values than the {} "
+             "bytes left before the checksum hold",
              what, ad::to_string(shape), in.remaining());
       n *= static_cast<size_t>(d);
     }
@@ -245,7 +271,7 @@ std::vector<NamedTensor> read_tensors(const fs::path& file) {
       in.read(t.data<T>(), sizeof(T) * n, "the values of " + what);
     });
     if (!names.insert(name).second)
-      fail(file, "the file is corrupt: tensor '{}' appears twice", name);
+      fail(file, "the file is corrupt: tensor '{}' appears twice", shown_name(name));
     tensors.push_back({name, t});
   }
   if (in.remaining() != 0)

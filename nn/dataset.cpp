@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <array>
 #include <stdexcept>
 
 #include "autodiff/ops.h"
@@ -14,15 +15,24 @@ namespace fs = std::filesystem;
 const char* file_prefix(Split split) { return split == Split::train ? "train" : "t10k"; }
 
 namespace {
-// A pixel's byte 0..255 as the intensity 0..1 that models read.
-float intensity(uint8_t byte) { return byte / 255.0f; }
+// A pixel's byte 0..255 as the intensity 0..1 that models read, byte / 255. A byte has
+// only 256 values, so they are divided once and looked up (a division per pixel of
+// every batch took longer than some of the training step's layers).
+float intensity(uint8_t byte) {
+  static const std::array<float, 256> table = [] {
+    std::array<float, 256> t{};
+    for (int b = 0; b < 256; ++b) t[b] = static_cast<float>(b) / 255.0f;
+    return t;
+  }();
+  return table[byte];
+}
 }  // namespace
 
 // ---- Dataset ----
 
 int Dataset::num_classes() const {
   if (!class_names.empty()) return static_cast<int>(class_names.size());
-  return labels.empty() ? 0 : *std::max_element(labels.begin(), labels.end()) + 1;
+  return labels.empty() ? 0 : static_cast<int>(*std::max_element(labels.begin(), labels.end()) + 1);
 }
 
 ad::Tensor Dataset::images_nchw() const {
@@ -40,6 +50,8 @@ Dataset Dataset::subset(const std::vector<int64_t>& indices) const {
   part.cols = cols;
   part.class_names = class_names;
   part.name = name;
+  part.source = source;
+  part.labels_source = labels_source;
   const int64_t pixels = pixels_per_image(), count = static_cast<int64_t>(indices.size());
   for (int64_t i : indices)
     if (i < 0 || i >= size())
@@ -53,8 +65,9 @@ Dataset Dataset::subset(const std::vector<int64_t>& indices) const {
     part.images = ad::Tensor::empty({count, pixels});
     copy_images(images.data<float>(), part.images.data<float>());
   } else {
-    part.pixel_bytes.resize(static_cast<size_t>(count * pixels));
-    copy_images(pixel_bytes.data(), part.pixel_bytes.data());
+    auto bytes = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(count * pixels));
+    copy_images(pixel_bytes->data(), bytes->data());
+    part.pixel_bytes = std::move(bytes);
   }
   for (int64_t i : indices) part.labels.push_back(labels[i]);
   return part;
@@ -101,9 +114,11 @@ Dataset load_mnist_format(const fs::path& dir, Split split, PixelStorage storage
   data.rows = raw.rows;
   data.cols = raw.cols;
   data.name = fmt::format("{} {}", dir.filename().string(), file_prefix(split));
+  data.source = images_path.string();
+  data.labels_source = labels_path.string();
   data.labels.assign(raw_labels.begin(), raw_labels.end());
   if (storage == PixelStorage::bytes) {
-    data.pixel_bytes = std::move(raw.pixels);
+    data.pixel_bytes = std::make_shared<const std::vector<uint8_t>>(std::move(raw.pixels));
     return data;
   }
   data.images = ad::Tensor::empty({raw.count, raw.rows * raw.cols});
@@ -135,21 +150,50 @@ fs::path default_data_dir() {
 
 Dataset load_fashion_mnist(Split split, const fs::path& dir, PixelStorage storage) {
   Dataset data = load_mnist_format(dir.empty() ? default_data_dir() : dir, split, storage);
-  const auto& names = fashion_mnist_class_names();
-  for (int label : data.labels)
-    if (label >= static_cast<int>(names.size()))
-      throw DataError(fmt::format("{}: label {} found, but Fashion-MNIST has only {} classes",
-                                  data.name, label, names.size()));
-  data.class_names = names;
   data.name = fmt::format("fashion-mnist {}", file_prefix(split));
+  check_dataset(data, {.num_classes = static_cast<int>(fashion_mnist_class_names().size())});
+  data.class_names = fashion_mnist_class_names();
   return data;
 }
 
+namespace {
+// "fashion-mnist train (/usr/share/.../train-images-idx3-ubyte.gz)": the file when known.
+std::string described(const Dataset& data) {
+  if (data.source.empty()) return data.name;
+  return data.name.empty() ? data.source : fmt::format("{} ({})", data.source, data.name);
+}
+}  // namespace
+
+void check_dataset(const Dataset& data, const DataNeeds& needs) {
+  if ((needs.rows > 0 && data.rows != needs.rows) || (needs.cols > 0 && data.cols != needs.cols))
+    throw DataError(fmt::format(
+        "{}: holds images of {}x{} pixels, but this program is built for {}x{} images "
+        "(Fashion-MNIST and MNIST are 28x28)",
+        described(data), data.rows, data.cols, needs.rows, needs.cols));
+  if (data.size() < needs.min_examples)
+    throw DataError(fmt::format("{}: holds {} examples, but this program needs at least {}",
+                                described(data), data.size(), needs.min_examples));
+  if (needs.num_classes > 0)
+    for (int64_t i = 0; i < data.size(); ++i)
+      if (data.labels[i] < 0 || data.labels[i] >= needs.num_classes)
+        throw DataError(fmt::format(
+            "{}: example {} has label {}, but this program knows {} classes (labels 0 to {})",
+            data.labels_source.empty() ? described(data) : data.labels_source, i, data.labels[i],
+            needs.num_classes, needs.num_classes - 1));
+}
+
+void check_same_image_size(const Dataset& train, const Dataset& test) {
+  if (train.rows != test.rows || train.cols != test.cols)
+    throw DataError(fmt::format("{}: holds images of {}x{} pixels, but {} holds {}x{} ones",
+                                described(test), test.rows, test.cols, described(train),
+                                train.rows, train.cols));
+}
+
 TrainValidation split_validation(const Dataset& data, int64_t validation_size, ad::Rng& rng) {
-  if (validation_size < 0 || validation_size > data.size())
-    throw std::invalid_argument(
-        fmt::format("split_validation: cannot hold out {} of the {} examples of {}",
-                    validation_size, data.size(), data.name));
+  if (validation_size < 0 || validation_size >= data.size())
+    throw std::invalid_argument(fmt::format(
+        "split_validation: cannot hold out {} of the {} examples of {} and keep some to train on",
+        validation_size, data.size(), described(data)));
   std::vector<int64_t> order(data.size());
   for (int64_t i = 0; i < data.size(); ++i) order[i] = i;
   rng.shuffle(order);
@@ -230,7 +274,8 @@ bool BatchIterator::next(Batch& batch) {
       if (data_.storage() == PixelStorage::floats)
         std::copy_n(data_.images.data<float>() + first, pixels, image.data());
       else
-        for (int64_t p = 0; p < pixels; ++p) image[p] = intensity(data_.pixel_bytes[first + p]);
+        std::transform(data_.pixel_bytes->begin() + first, data_.pixel_bytes->begin() + first + pixels,
+                       image.begin(), intensity);
       T* row = x + k * pixels;
       if (options_.binarize) {
         // A new Bernoulli draw per pixel on every visit, so the model never sees the same

@@ -22,6 +22,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -46,11 +47,16 @@ enum class PixelStorage { floats, bytes };
 
 struct Dataset {
   ad::Tensor images;                     // [N, rows*cols], f32 in [0, 1] (PixelStorage::floats)
-  std::vector<uint8_t> pixel_bytes;      // N * rows*cols bytes 0..255 (PixelStorage::bytes)
-  std::vector<int> labels;               // N labels in [0, num_classes)
+  // N * rows*cols bytes 0..255 (PixelStorage::bytes). Shared and never written after
+  // loading, like `images` (a Tensor is a handle): copying a Dataset, as a BatchIterator
+  // does, shares the pixels instead of doubling the largest buffer of a training run.
+  std::shared_ptr<const std::vector<uint8_t>> pixel_bytes;
+  std::vector<int64_t> labels;           // N labels in [0, num_classes) (nn::cross_entropy's type)
   int64_t rows = 0, cols = 0;            // the size of each image
   std::vector<std::string> class_names;  // label -> name; empty when unknown
   std::string name;                      // for messages, e.g. "fashion-mnist train"
+  std::string source;                    // the images file it was read from, for messages
+  std::string labels_source;             // and the labels file
 
   int64_t size() const { return static_cast<int64_t>(labels.size()); }
   PixelStorage storage() const { return images.defined() ? PixelStorage::floats : PixelStorage::bytes; }
@@ -83,9 +89,23 @@ const std::vector<std::string>& fashion_mnist_class_names();  // "T-shirt/top", 
 std::filesystem::path default_data_dir();
 bool default_data_installed();
 
+// What a program assumes about its data. A file can be a valid MNIST-format file and
+// still not fit: images of another size than the model was built for, labels past its
+// classes, too few examples to hold some out. check_dataset throws nn::DataError naming
+// the file (Dataset::source) and saying what the program needs.
+struct DataNeeds {
+  int64_t rows = 0, cols = 0;  // the image size the model is built for; 0 = any
+  int num_classes = 0;         // every label in [0, num_classes); 0 = any
+  int64_t min_examples = 1;    // at least this many examples
+};
+void check_dataset(const Dataset& data, const DataNeeds& needs);
+// Throws nn::DataError unless the test images have the training images' size.
+void check_same_image_size(const Dataset& train, const Dataset& test);
+
 // A seeded random held-out split: `validation_size` examples drawn without replacement
 // go to `validation`, the rest to `train`. Both keep the original order, and together
-// they hold every example exactly once.
+// they hold every example exactly once. The training part must keep at least one
+// example: 0 <= validation_size < data.size(), else std::invalid_argument.
 struct TrainValidation {
   Dataset train;
   Dataset validation;
@@ -111,7 +131,7 @@ struct BatchOptions {
 
 struct Batch {
   ad::Tensor x;                  // the images, see BatchOptions::layout
-  std::vector<int> y;            // their labels
+  std::vector<int64_t> y;        // their labels
   std::vector<int64_t> indices;  // their positions in the dataset
   int epoch = 0;                 // the epoch this batch belongs to, counting from 0
   int64_t size() const { return static_cast<int64_t>(y.size()); }

@@ -1,6 +1,7 @@
 #include "nn/idx.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -124,10 +125,10 @@ IdxContents read_idx(const fs::path& path, uint32_t expected_magic, const char* 
     expected_bytes *= size;
   }
   if (expected_bytes > kMaxDataBytes)
-    file.fail(
-        fmt::format("the header promises {:.0f} bytes of {}, more than any MNIST-format "
-                    "file (garbled header?)",
-                    expected_bytes, item));
+    file.fail(fmt::format(
+        "the header's sizes {} promise {:.2g} bytes of {}, more than the 64 GiB any "
+        "MNIST-format file could hold (garbled header?)",
+        fmt::join(contents.sizes, " x "), expected_bytes, item));
 
   // Read in chunks, reserving at most 256 MiB up front, so that a garbled header on a
   // small file fails with "found N bytes" and not by exhausting memory.

@@ -18,6 +18,10 @@ namespace fs = std::filesystem;
 
 // ---- single images ----
 
+namespace {
+constexpr int64_t kMaxImagePixels = int64_t{1} << 26;  // 8192 x 8192: far above any figure here
+}  // namespace
+
 Image read_png(const fs::path& path, Channels channels) {
   std::error_code error;
   if (!fs::is_regular_file(path, error))
@@ -25,10 +29,21 @@ Image read_png(const fs::path& path, Channels channels) {
                                 fs::exists(path, error) ? "not a regular file" : "no such file"));
   const int wanted = static_cast<int>(channels);
   int width = 0, height = 0, channels_in_file = 0;
+  // The header first: a few bytes can claim a huge image, and decoding would allocate
+  // for all of it before finding the data missing.
+  if (stbi_info(path.c_str(), &width, &height, &channels_in_file) &&
+      static_cast<int64_t>(width) * height > kMaxImagePixels)
+    throw DataError(fmt::format("{}: claims {}x{} pixels, more than the {} this loader reads",
+                                path.string(), width, height, kMaxImagePixels));
   uint8_t* pixels = stbi_load(path.c_str(), &width, &height, &channels_in_file, wanted);
   if (pixels == nullptr)
     throw DataError(
         fmt::format("{}: cannot decode it as an image ({})", path.string(), stbi_failure_reason()));
+  if (width <= 0 || height <= 0) {  // stb_image accepts e.g. a PNM header of size 0
+    stbi_image_free(pixels);
+    throw DataError(fmt::format("{}: cannot decode it as an image (it claims {}x{} pixels)",
+                                path.string(), width, height));
+  }
   Image image;
   image.width = width;
   image.height = height;

@@ -2,10 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
 
+#include "autodiff/parallel.h"
 #include "nn/optim_kernels.h"
 
 namespace nn {
@@ -76,10 +78,14 @@ void Optimizer::load_state(const std::vector<NamedTensor>& state) {
   ad::Tensor step_tensor;
   for (const NamedTensor& s : state)
     if (s.name == kind_ + "/step") step_tensor = s.tensor;
+  // The count becomes an int64 and the exponent t of the bias corrections 1 - beta^t:
+  // NaN, inf or a value past 2^53 (where doubles stop holding every whole number) would
+  // make that conversion undefined or the corrections meaningless, so they are refused.
   const double step = step_tensor.item();
-  if (!(step >= 0) || step != std::floor(step))
-    throw ad::Error(
-        fmt::format("{} load_state: step count {} is not a whole number >= 0", kind_, step));
+  constexpr double kMaxStep = 9007199254740992.0;  // 2^53
+  if (!(step >= 0 && step <= kMaxStep) || step != std::floor(step))
+    throw ad::Error(fmt::format(
+        "{} load_state: step count {:.6g} is not a whole number from 0 to 2^53", kind_, step));
 
   // All checks passed: copy.
   for (const NamedTensor& s : state) {
@@ -141,31 +147,62 @@ Adam::Adam(const std::vector<NamedTensor>& parameters, const AdamOptions& option
   v_ = add_buffers("v");
 }
 
-void Adam::step() {
-  ++steps_;
-  const double t = static_cast<double>(steps_);
-  const double correction1 = 1.0 - std::pow(options.beta1, t);  // 1 - beta1^t
-  const double correction2 = 1.0 - std::pow(options.beta2, t);  // 1 - beta2^t
+// Float parameters go through the fused kernel (optim_kernels.h), split between the
+// threads: the update is elementwise, so the split changes no result, and it is worth it
+// only for large parameters (a part below ~64K elements costs more to hand over than to do).
+void Adam::update_float_parameters(const AdamStep& s) {
+  struct Slice {
+    float *w, *m, *v;
+    const float* g;
+    int64_t n;
+  };
+  std::vector<Slice> slices;
+  int64_t total = 0;
   for (size_t k = 0; k < params_.size(); ++k) {
     ad::Tensor p = params_[k].tensor, grad = p.grad();
-    if (!grad.defined()) continue;
-    if (p.dtype() == ad::f32) {  // one fused pass, SIMD where the CPU has it (optim_kernels.h)
-      const AdamStep s{float(options.lr), float(options.beta1), float(options.beta2),
-                       float(options.eps), float(correction1), float(correction2)};
-      adam_update(p.data<float>(), m_[k].data<float>(), v_[k].data<float>(), grad.data<float>(),
-                  p.numel(), s);
-      continue;
+    if (!grad.defined() || p.dtype() != ad::f32) continue;
+    slices.push_back({p.data<float>(), m_[k].data<float>(), v_[k].data<float>(),
+                      grad.data<float>(), p.numel()});
+    total += p.numel();
+  }
+  constexpr int64_t kMinPerPart = 1 << 16, kAlign = 16;  // whole 64-byte lines per part
+  const int parts = static_cast<int>(
+      std::clamp<int64_t>(total / kMinPerPart, 1, std::max(1, ad::max_threads())));
+  // Part `part` updates elements [begin, end) of all the slices laid end to end.
+  ad::parallel_for(parts, [&](int part) {
+    const int64_t begin = total * part / parts / kAlign * kAlign;
+    const int64_t end = part + 1 == parts ? total : total * (part + 1) / parts / kAlign * kAlign;
+    int64_t offset = 0;  // where the current slice starts
+    for (const Slice& x : slices) {
+      const int64_t from = std::max(begin, offset) - offset;
+      const int64_t to = std::min(end, offset + x.n) - offset;
+      if (from < to)
+        adam_update(x.w + from, x.m + from, x.v + from, x.g + from, to - from, s);
+      offset += x.n;
     }
-    double* w = p.data<double>();  // float64 (gradient checks): the formula as written
+  });
+}
+
+void Adam::step() {
+  ++steps_;
+  const AdamStep s = adam_step(steps_, options);
+  update_float_parameters(s);
+  // float64 parameters (gradient checks): the same formula, in double.
+  const double t = static_cast<double>(steps_);
+  const double step_size = options.lr / (1.0 - std::pow(options.beta1, t));
+  const double inv_sqrt_c2 = 1.0 / std::sqrt(1.0 - std::pow(options.beta2, t));
+  const double b1 = options.beta1, b2 = options.beta2, eps = options.eps;
+  for (size_t k = 0; k < params_.size(); ++k) {
+    ad::Tensor p = params_[k].tensor, grad = p.grad();
+    if (!grad.defined() || p.dtype() != ad::f64) continue;
+    double* w = p.data<double>();
     double* m = m_[k].data<double>();
     double* v = v_[k].data<double>();
     const double* g = grad.data<double>();
-    const double b1 = options.beta1, b2 = options.beta2, lr = options.lr, eps = options.eps;
     for (int64_t i = 0, n = p.numel(); i < n; ++i) {
       m[i] = b1 * m[i] + (1 - b1) * g[i];
       v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
-      const double m_hat = m[i] / correction1, v_hat = v[i] / correction2;
-      w[i] -= lr * m_hat / (std::sqrt(v_hat) + eps);
+      w[i] -= step_size * (m[i] / (std::sqrt(v[i]) * inv_sqrt_c2 + eps));
     }
   }
 }

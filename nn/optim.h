@@ -89,6 +89,8 @@ class SGD : public Optimizer {
   std::vector<ad::Tensor> velocity_;  // "sgd/velocity/<name>", only with momentum
 };
 
+struct AdamStep;  // optim_kernels.h
+
 struct AdamOptions {
   double lr = 1e-3;  // alpha
   double beta1 = 0.9;
@@ -102,7 +104,8 @@ struct AdamOptions {
 //   m_hat = m / (1 - beta1^t)             bias corrections: m and v start at 0, so early
 //   v_hat = v / (1 - beta2^t)               averages are too small by exactly these factors
 //   p <- p - lr m_hat / (sqrt(v_hat) + eps)
-// The step t is shared by all parameters.
+// The step t is shared by all parameters. The code folds the corrections into two
+// constants per step (nn/optim_kernels.h): the same update, one division per element.
 class Adam : public Optimizer {
  public:
   Adam(const std::vector<NamedTensor>& parameters, const AdamOptions& options = {});
@@ -113,6 +116,7 @@ class Adam : public Optimizer {
   AdamOptions options;  // may be changed between steps
 
  private:
+  void update_float_parameters(const AdamStep& s);
   std::vector<ad::Tensor> m_, v_;
 };
 

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace test_helpers {
 
@@ -32,6 +33,25 @@ struct TemporaryFolder {
   TemporaryFolder(const TemporaryFolder&) = delete;
   TemporaryFolder& operator=(const TemporaryFolder&) = delete;
 };
+
+// The 4 bytes of an IDX header field (big-endian).
+inline std::string big_endian(uint32_t value) {
+  return {static_cast<char>(value >> 24), static_cast<char>(value >> 16),
+          static_cast<char>(value >> 8), static_cast<char>(value)};
+}
+
+// The bytes of an IDX images file: header (magic 0x00000803 unless given), then the pixels.
+inline std::string idx_images(uint32_t count, uint32_t rows, uint32_t cols,
+                              const std::vector<uint8_t>& pixels, uint32_t magic = 0x00000803) {
+  return big_endian(magic) + big_endian(count) + big_endian(rows) + big_endian(cols) +
+         std::string(pixels.begin(), pixels.end());
+}
+
+// The bytes of an IDX labels file (magic 0x00000801).
+inline std::string idx_labels(const std::vector<uint8_t>& labels) {
+  return big_endian(0x00000801) + big_endian(static_cast<uint32_t>(labels.size())) +
+         std::string(labels.begin(), labels.end());
+}
 
 inline bool contains(std::string_view text, std::string_view part) {
   return text.find(part) != std::string_view::npos;

@@ -1,9 +1,11 @@
 // nn checkpoints: round trip of a model and Adam state, the documented byte layout, and
 // damaged or mismatched files (each error names the file and tensor, the model is untouched).
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -199,7 +201,7 @@ TEST_CASE("nn checkpoint: truncated, flipped byte, wrong magic -> error naming t
     expect_load_fails(file, {"magic", "ADNNCKPT", "PK\\x03\\x04"}, model);
   }
   SUBCASE("a file that does not exist") {
-    expect_load_fails(dir.path / "missing.ckpt", {"cannot open"}, model);
+    expect_load_fails(dir.path / "missing.ckpt", {"no such file"}, model);
   }
 }
 
@@ -253,4 +255,67 @@ TEST_CASE("nn checkpoint: a model that does not match -> error naming file, tens
     nn::SGD sgd(model, {.lr = 0.1, .momentum = 0.9});
     expect_load_fails(file, {"'sgd/step'", "another kind of optimiser"}, model, &sgd);
   }
+}
+
+TEST_CASE("nn checkpoint: a step count that is not a whole number in range is refused") {
+  // Each file is well formed (written by write_tensors, so the checksum is right): only the
+  // value of adam/step is wrong. Before, inf and 2^64 loaded (an undefined conversion to
+  // int64, then bias corrections of -inf that silently stopped training).
+  TemporaryFolder dir;
+  ad::Rng rng(8);
+  Net model(rng);
+  nn::Adam adam(model);
+  train_step(model, adam, rng.normal({2, 3}));
+  const fs::path file = dir.path / "step.ckpt";
+  for (double step : {double(INFINITY), -double(INFINITY), double(NAN), -1.0, 2.5, 0x1p64, 0x1p53 + 2}) {
+    CAPTURE(step);
+    std::vector<nn::NamedTensor> tensors = model.named_parameters();
+    for (nn::NamedTensor& s : adam.state())
+      tensors.push_back(s.name == "adam/step" ? nn::NamedTensor{s.name, Tensor::scalar(step, ad::f64)}
+                                              : s);
+    nn::write_tensors(file, tensors);
+    expect_load_fails(file, {"adam load_state", "step count", "whole number from 0 to 2^53"},
+                      model, &adam);
+  }
+  // The largest allowed count loads.
+  std::vector<nn::NamedTensor> tensors = model.named_parameters();
+  for (nn::NamedTensor& s : adam.state())
+    tensors.push_back(s.name == "adam/step" ? nn::NamedTensor{s.name, Tensor::scalar(0x1p53, ad::f64)}
+                                            : s);
+  nn::write_tensors(file, tensors);
+  nn::load_checkpoint(file, model, adam);
+  CHECK(adam.state()[0].tensor.item() == 0x1p53);
+}
+
+TEST_CASE("nn checkpoint: only regular files are read: a FIFO does not hang, a directory is named") {
+  TemporaryFolder dir;
+  ad::Rng rng(9);
+  Net model(rng);
+  expect_load_fails(dir.path, {"is a directory, not a checkpoint file"}, model);
+  const fs::path fifo = dir.path / "pipe.ckpt";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  expect_load_fails(fifo, {"not a regular file"}, model);  // (before: waited for a writer)
+}
+
+TEST_CASE("nn checkpoint: names read from a file are escaped and shortened in messages") {
+  TemporaryFolder dir;
+  ad::Rng rng(10);
+  Net model(rng);
+  const fs::path file = dir.path / "names.ckpt";
+  // A NUL inside a name used to end the message there; a newline broke the log line.
+  auto with_extra = [&](std::string name) {
+    std::vector<nn::NamedTensor> tensors = model.named_parameters();
+    tensors.push_back({std::move(name), Tensor::zeros({2})});
+    return tensors;
+  };
+  nn::write_tensors(file, with_extra(std::string("fc1.weight\0junk\nmore", 20)));
+  std::string message = test_helpers::error_of<nn::CheckpointError>([&] { nn::load_checkpoint(file, model); });
+  INFO(message);
+  CHECK(message.find("fc1.weight\\x00junk\\x0amore") != std::string::npos);
+  CHECK(message.find('\n') == std::string::npos);
+  CHECK(message.find("which the model does not have") != std::string::npos);
+  nn::write_tensors(file, with_extra(std::string(3000, 'w')));
+  message = test_helpers::error_of<nn::CheckpointError>([&] { nn::load_checkpoint(file, model); });
+  CHECK(message.find("... (3000 bytes)") != std::string::npos);
+  CHECK(message.size() < 400);
 }

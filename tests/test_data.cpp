@@ -32,22 +32,9 @@ std::string data_error_of(F f) {
 
 namespace {
 
-std::string big_endian(uint32_t value) {
-  return {static_cast<char>(value >> 24), static_cast<char>(value >> 16),
-          static_cast<char>(value >> 8), static_cast<char>(value)};
-}
-
-// The bytes of an IDX images file: header, then the pixels as given.
-std::string idx_images(uint32_t count, uint32_t rows, uint32_t cols,
-                       const std::vector<uint8_t>& pixels, uint32_t magic = nn::kIdxImagesMagic) {
-  return big_endian(magic) + big_endian(count) + big_endian(rows) + big_endian(cols) +
-         std::string(pixels.begin(), pixels.end());
-}
-
-std::string idx_labels(const std::vector<uint8_t>& labels) {
-  return big_endian(nn::kIdxLabelsMagic) + big_endian(static_cast<uint32_t>(labels.size())) +
-         std::string(labels.begin(), labels.end());
-}
+using test_helpers::big_endian;
+using test_helpers::idx_images;
+using test_helpers::idx_labels;
 
 void write_plain(const fs::path& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
@@ -228,7 +215,7 @@ TEST_CASE("data: load_mnist_format reads a directory in the MNIST layout, .gz or
   CHECK(train.cols == 3);
   CHECK(train.images.shape() == ad::Shape{4, 6});
   CHECK(train.images.dtype() == ad::f32);
-  CHECK(train.labels == std::vector<int>{3, 1, 4, 1});
+  CHECK(train.labels == std::vector<int64_t>{3, 1, 4, 1});
   CHECK(train.num_classes() == 5);  // no class names: largest label + 1
   for (int i = 0; i < 4; ++i)
     for (int j = 0; j < 6; ++j)
@@ -238,7 +225,7 @@ TEST_CASE("data: load_mnist_format reads a directory in the MNIST layout, .gz or
 
   nn::Dataset first_two = train.first(2);
   CHECK(first_two.size() == 2);
-  CHECK(first_two.labels == std::vector<int>{3, 1});
+  CHECK(first_two.labels == std::vector<int64_t>{3, 1});
   const std::vector<double> all_values = train.images.to_vector();
   CHECK(first_two.images.to_vector() ==
         std::vector<double>(all_values.begin(), all_values.begin() + 12));
@@ -246,7 +233,7 @@ TEST_CASE("data: load_mnist_format reads a directory in the MNIST layout, .gz or
 
   nn::Dataset test = nn::load_mnist_format(folder.path, nn::Split::test);
   CHECK(test.size() == 1);
-  CHECK(test.labels == std::vector<int>{5});
+  CHECK(test.labels == std::vector<int64_t>{5});
 }
 
 TEST_CASE("data: load_mnist_format names the file when files are missing or disagree") {
@@ -296,6 +283,39 @@ TEST_CASE("data: the validation split is seeded, disjoint and complete") {
   CHECK(ids(nn::split_validation(data, 12, same_seed).validation) == validation_ids);
   CHECK(ids(nn::split_validation(data, 12, other_seed).validation) != validation_ids);
   CHECK_THROWS_AS(nn::split_validation(data, 51, rng), std::invalid_argument);
+}
+
+TEST_CASE("data: a valid file that does not fit the program is refused, naming the file") {
+  TemporaryFolder folder;
+  // 5 training images of 2x3 with labels up to 12, and test images of 3x3.
+  write_gzip(folder.path / "train-images-idx3-ubyte.gz", idx_images(5, 2, 3, test_pixels(5, 6)));
+  write_gzip(folder.path / "train-labels-idx1-ubyte.gz", idx_labels({0, 1, 12, 3, 4}));
+  write_gzip(folder.path / "t10k-images-idx3-ubyte.gz", idx_images(2, 3, 3, test_pixels(2, 9)));
+  write_gzip(folder.path / "t10k-labels-idx1-ubyte.gz", idx_labels({0, 1}));
+  const nn::Dataset train = nn::load_mnist_format(folder.path, nn::Split::train);
+  const nn::Dataset test = nn::load_mnist_format(folder.path, nn::Split::test);
+  const std::string train_file = (folder.path / "train-images-idx3-ubyte.gz").string();
+
+  std::string message = data_error_of([&] { nn::check_dataset(train, {.rows = 28, .cols = 28}); });
+  CHECK(contains(message, train_file));
+  CHECK(contains(message, "holds images of 2x3 pixels, but this program is built for 28x28"));
+  message = data_error_of([&] { nn::check_dataset(train, {.num_classes = 10}); });
+  CHECK(contains(message, (folder.path / "train-labels-idx1-ubyte.gz").string()));
+  CHECK(contains(message, "example 2 has label 12, but this program knows 10 classes"));
+  message = data_error_of([&] { nn::check_dataset(train, {.min_examples = 1001}); });
+  CHECK(contains(message, "holds 5 examples, but this program needs at least 1001"));
+  message = data_error_of([&] { nn::check_same_image_size(train, test); });
+  CHECK(contains(message, "t10k-images-idx3-ubyte.gz"));
+  CHECK(contains(message, "holds images of 3x3 pixels, but"));
+  CHECK(contains(message, "holds 2x3 ones"));
+  nn::check_dataset(train, {.rows = 2, .cols = 3, .num_classes = 13, .min_examples = 5});  // fits
+
+  // Holding out every example would leave nothing to train on.
+  ad::Rng rng(1);
+  message = test_helpers::error_of<std::invalid_argument>([&] { nn::split_validation(train, 5, rng); });
+  CHECK(contains(message, "keep some to train on"));
+  CHECK(contains(message, train_file));
+  CHECK(nn::split_validation(train, 4, rng).train.size() == 1);
 }
 
 // ---------------------------------------------------------------------------------
@@ -358,7 +378,10 @@ TEST_CASE("data: pixels kept as bytes give the same batches as pixels kept as fl
   CHECK(floats.storage() == nn::PixelStorage::floats);
   CHECK(bytes.storage() == nn::PixelStorage::bytes);
   CHECK_FALSE(bytes.images.defined());
-  CHECK(bytes.pixel_bytes.size() == 30);
+  CHECK(bytes.pixel_bytes->size() == 30);
+  // A BatchIterator keeps a copy of its Dataset: the copy shares the pixels.
+  nn::BatchIterator sharing(bytes, {.batch_size = 2});
+  CHECK(sharing.data().pixel_bytes.get() == bytes.pixel_bytes.get());
   CHECK(contains(data_error_of([&] { bytes.images_nchw(); }), "BatchIterator"));
   // The same subset, order and binarisation draws, so the same values bit for bit.
   for (bool binarize : {false, true}) {
@@ -446,7 +469,7 @@ TEST_CASE("data: the installed Fashion-MNIST test set has 10000 images, 1000 per
   CHECK(test.num_classes() == 10);
   CHECK(test.class_names[9] == "Ankle boot");
   std::map<int, int> per_class;
-  for (int label : test.labels) ++per_class[label];
+  for (int64_t label : test.labels) ++per_class[label];
   CHECK(per_class.size() == 10);
   for (auto [label, count] : per_class) {
     CAPTURE(label);

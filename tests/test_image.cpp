@@ -178,6 +178,22 @@ TEST_CASE("image: a bad PNG folder gets an error naming the file") {
         data_error_of([&] { nn::load_png_folder(folder.path, nn::Channels::gray); });
     CHECK(contains(message, "broken.png: cannot decode it as an image"));
   }
+  SUBCASE("a header that claims no pixels") {
+    // Found by the fuzzer (fuzz/png_loader.cpp): stb_image decoded these 6 bytes, a PNM
+    // header, as an image of width 0, which read_png returned as if it were one.
+    std::ofstream(folder.path / "empty.png", std::ios::binary) << std::string("P6\x89P6=");
+    CHECK(contains(data_error_of([&] { nn::read_png(folder.path / "empty.png", nn::Channels::gray); }),
+                   "empty.png: cannot decode it as an image"));
+  }
+  SUBCASE("a header that claims a huge image") {
+    // IHDR's width and height (bytes 16-23) set to 20000 x 20000: 400 M pixels from 70 bytes.
+    std::string bytes = test_helpers::read_file(folder.path / "a.png");
+    const std::string size = {0, 0, 0x4e, 0x20, 0, 0, 0x4e, 0x20};
+    bytes.replace(16, 8, size);
+    std::ofstream(folder.path / "huge.png", std::ios::binary) << bytes;
+    CHECK(contains(data_error_of([&] { nn::read_png(folder.path / "huge.png", nn::Channels::gray); }),
+                   "huge.png: claims 20000x20000 pixels, more than the 67108864 this loader reads"));
+  }
   SUBCASE("no PNGs, or no folder") {
     fs::create_directories(folder.path / "empty");
     CHECK(contains(

@@ -12,7 +12,7 @@
 #include "nn/nn.h"
 #include "tests/nn_reference.h"
 #include "vae/cvae.h"
-#include "vae/estimators.h"
+#include "vae/statistics.h"
 #include "vae/iwae.h"
 #include "vae/linear_gaussian.h"
 #include "vae/models.h"
@@ -21,9 +21,6 @@ using test_helpers::dense;
 using test_helpers::linear_layers;
 
 namespace {
-
-// Mean and standard error of the mean of a sample (vae::summarize).
-using MeanSe = vae::Summary;
 
 // 3 images of 4 pixels. No all-zero image: the hidden biases start at 0, so an all-zero
 // input would sit exactly on the ReLU kink and break the finite differences.
@@ -92,22 +89,22 @@ TEST_CASE("IWAE on the linear-Gaussian model: L_1 <= L_10 <= L_100 <= log p(x), 
     gap100.push_back(log_px - c);
   }
   // E[L_1] is the ELBO, in closed form for this model
-  const MeanSe m1 = vae::summarize(l1);
+  const vae::Summary m1 = vae::summarize(l1);
   CHECK(std::abs(m1.mean - vae::elbo(model, x, q)) < 4 * m1.se_mean);
   for (const auto& d : {d10_1, d100_10}) {
-    const MeanSe m = vae::summarize(d);
+    const vae::Summary m = vae::summarize(d);
     INFO("paired difference " << m.mean << " +- " << m.se_mean);
     CHECK(m.mean > 4 * m.se_mean);  // each step up is positive, far beyond its standard error
   }
   // L_100 <= log p(x): the gap (about 0.01 nats here) is not resolved by 1000 repeats, so
   // only "no evidence against the bound" is checked: mean gap > -3 se
-  const MeanSe g100 = vae::summarize(gap100);
+  const vae::Summary g100 = vae::summarize(gap100);
   CHECK(g100.mean > -3 * g100.se_mean);
   // convergence: the gap log p(x) - L_K shrinks like 1/K; at K = 2000 it is tiny
   const double gap1 = log_px - vae::elbo(model, x, q);  // = KL(q || p(z|x))
   std::vector<double> gap2000;
   for (int r = 0; r < 50; ++r) gap2000.push_back(log_px - vae::iwae_bound(model, x, q, 2000, rng));
-  const MeanSe g = vae::summarize(gap2000);
+  const vae::Summary g = vae::summarize(gap2000);
   INFO("gap K=1 " << gap1 << ", K=100 " << vae::summarize(gap100).mean << ", K=2000 " << g.mean
                   << " +- " << g.se_mean);
   CHECK(gap1 > 0.1);
@@ -157,7 +154,7 @@ TEST_CASE("CVAE: negative conditional ELBO equals a hand computation (double)") 
   vae::Cvae model(
       {.input_dim = 4, .num_classes = 3, .hidden = {5}, .latent_dim = 2, .dtype = ad::f64}, rng);
   const ad::Tensor x = ad::Tensor::from(kBinary, {3, 4}, ad::f64);
-  const std::vector<int> labels = {2, 0, 1};
+  const std::vector<int64_t> labels = {2, 0, 1};
   std::vector<ad::Tensor> eps = {rng.normal({3, 2}, ad::f64), rng.normal({3, 2}, ad::f64)};
   vae::ElboTerms terms = model.elbo_from_eps(x, labels, eps);
 
@@ -196,6 +193,42 @@ TEST_CASE("CVAE: negative conditional ELBO equals a hand computation (double)") 
   CHECK(images.dim(0) == 5);
   CHECK(images.dim(1) == 4);
   for (double v : images.to_vector()) CHECK((v > 0 && v < 1));
-  CHECK_THROWS_AS(model.one_hot({3}), std::invalid_argument);
+  CHECK_THROWS_AS(model.one_hot({3}), ad::Error);
   ad::tape().clear();
+}
+
+TEST_CASE("IWAE for the CVAE: K = 1 is log p(x|z,c) + log p(z) - log q(z|x,c); L_K grows with K") {
+  ad::Rng rng(9);
+  vae::Cvae model(
+      {.input_dim = 4, .num_classes = 3, .hidden = {5}, .latent_dim = 2, .dtype = ad::f64}, rng);
+  const ad::Tensor x = ad::Tensor::from(kBinary, {3, 4}, ad::f64);
+  const std::vector<int64_t> labels = {2, 0, 1};
+  const ad::Tensor eps = rng.normal({3, 2}, ad::f64);
+  const std::vector<double> bound =
+      vae::iwae_bound_from_eps(model, x, labels, {eps}).to_vector();
+  // the three terms from the model's own pieces, with the same z
+  ad::NoGrad plain;
+  const vae::DiagGaussian q = model.encode(x, labels);
+  const ad::Tensor z = q.rsample_from(eps);
+  const std::vector<double> nll =
+                                model.negative_log_likelihood(model.decode(z, labels), x).to_vector(),
+                            log_q = q.log_prob(z).to_vector(), zv = z.to_vector();
+  for (int i = 0; i < 3; ++i) {
+    const double log_p = -0.5 * (zv[2 * i] * zv[2 * i] + zv[2 * i + 1] * zv[2 * i + 1]) -
+                         vae::kLog2Pi;  // log N(z; 0, I_2)
+    CHECK(bound[i] == doctest::Approx(-nll[i] + log_p - log_q[i]).epsilon(1e-12));
+  }
+  // Averaged over many draws, L_1 <= L_20 (the bound tightens with K)
+  std::vector<double> gain;
+  for (int r = 0; r < 200; ++r) {
+    std::vector<ad::Tensor> draws;
+    for (int k = 0; k < 20; ++k) draws.push_back(rng.normal({3, 2}, ad::f64));
+    const std::vector<double> l1 = vae::iwae_bound_from_eps(model, x, labels, {draws[0]}).to_vector(),
+                              l20 = vae::iwae_bound_from_eps(model, x, labels, draws).to_vector();
+    for (int i = 0; i < 3; ++i) gain.push_back(l20[i] - l1[i]);
+  }
+  const vae::Summary g = vae::summarize(gain);
+  CHECK(g.mean > 4 * g.se_mean);
+  CHECK(vae::iwae_bound(model, x, labels, rng, 5).shape() == ad::Shape{3});
+  CHECK_THROWS_AS(vae::iwae_bound(model, x, labels, rng, 0), ad::Error);
 }

@@ -6,6 +6,7 @@
 // gradients, denormals, NaN); then the reference against nn::Adam::step itself, so that
 // the fused kernel is known to compute what the optimiser computes today.
 #include <doctest/doctest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -31,16 +32,13 @@ std::vector<float> uniform(int64_t n, double lo, double hi, uint64_t seed) {
   return v;
 }
 
-// The step-t constants as nn::Adam computes them (corrections in double, then float).
+// The step-t constants as nn::Adam computes them.
 nn::AdamStep step_at(int t, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
                      double eps = 1e-8) {
-  return {.lr = float(lr),
-          .beta1 = float(beta1),
-          .beta2 = float(beta2),
-          .eps = float(eps),
-          .correction1 = float(1 - std::pow(beta1, t)),
-          .correction2 = float(1 - std::pow(beta2, t))};
+  return nn::adam_step(t, {.lr = lr, .beta1 = beta1, .beta2 = beta2, .eps = eps});
 }
+
+std::vector<double> to_doubles(const std::vector<float>& v) { return {v.begin(), v.end()}; }
 
 // Same bits, or both NaN.
 bool same(float a, float b) {
@@ -178,4 +176,30 @@ TEST_CASE("adam_update, vectorised: the default entry point; a missing ISA throw
     CAPTURE(isa_name);
     CHECK_THROWS_AS(a.update(isa, g, step_at(1)), ad::Error);
   }
+}
+
+TEST_CASE("nn::Adam splits large parameters between threads without changing a bit") {
+  // Two parameters laid end to end (300001 + 70001 elements), so parts cut across both.
+  auto run = [](int threads) {
+    omp_set_num_threads(threads);
+    ad::Tensor a = ad::Tensor::from(to_doubles(uniform(300001, -1, 1, 7)), {300001}, ad::f32)
+                       .requires_grad_();
+    ad::Tensor b = ad::Tensor::from(to_doubles(uniform(70001, -1, 1, 8)), {70001}, ad::f32)
+                       .requires_grad_();
+    nn::Adam adam({{"a", a}, {"b", b}}, {.lr = 1e-2});
+    for (int t = 1; t <= 2; ++t) {
+      adam.zero_grad();
+      ad::backward(ad::sum(a * a) + ad::sum(ad::sin(b)));
+      adam.step();
+    }
+    omp_set_num_threads(1);
+    std::vector<double> all = a.to_vector(), tail = b.to_vector();
+    all.insert(all.end(), tail.begin(), tail.end());
+    return all;
+  };
+  const int saved = omp_get_max_threads();
+  const std::vector<double> one = run(1), two = run(2), three = run(3);
+  omp_set_num_threads(saved);
+  CHECK(one == two);
+  CHECK(one == three);
 }

@@ -14,6 +14,8 @@
 #include "tests/helpers.h"
 #include "tutorials/common/plot.h"
 #include "tutorials/common/tutorial.h"
+#include "autodiff/anomaly.h"
+#include "nn/idx.h"
 
 namespace fs = std::filesystem;
 using test_helpers::contains;
@@ -170,6 +172,44 @@ TEST_CASE("a bad flag prints the usage and asks for exit code 2") {
   tut::Tutorial t3("00_test", "flags", out, err);
   const char* negative_seed[] = {"00_test", "--seed", "-1"};
   CHECK(t3.parse(3, negative_seed) == std::optional<int>(2));
+}
+
+TEST_CASE("parse() refuses an output folder it cannot write in, with a clear message") {
+  TemporaryFolder tmp;
+  std::ostringstream out, err;
+  const std::string file = (tmp.path / "a_file").string();
+  std::ofstream(file) << "x";
+  tut::Tutorial t("00_test", "flags", out, err);
+  const char* to_file[] = {"00_test", "--out", file.c_str()};
+  CHECK(t.parse(3, to_file) == std::optional<int>(1));
+  CHECK(contains(err.str(), "00_test: error: "));
+  CHECK(contains(err.str(), "a_file' exists and is not a folder"));
+  CHECK(contains(err.str(), "choose another with --out DIR"));
+  // A folder that exists but is not writable: /proc (also for root).
+  std::ostringstream err2;
+  tut::Tutorial t2("00_test", "flags", out, err2);
+  const char* read_only[] = {"00_test", "--out", "/proc"};
+  CHECK(t2.parse(3, read_only) == std::optional<int>(1));
+  CHECK(contains(err2.str(), "cannot write in the output folder '/proc': files cannot be created"));
+}
+
+TEST_CASE("report_errors turns any escaping error into one line and exit status 1") {
+  std::ostringstream err;
+  CHECK(tut::report_errors("prog", [] { return 0; }, err) == 0);
+  CHECK(tut::report_errors("prog", [] { return 3; }, err) == 3);
+  CHECK(err.str().empty());
+  auto line_of = [](auto thrower) {
+    std::ostringstream e;
+    CHECK(tut::report_errors("prog", [&]() -> int { thrower(); return 0; }, e) == 1);
+    return e.str();
+  };
+  CHECK(line_of([] { throw nn::DataError("data/x.gz: truncated"); }) ==
+        "prog: error: data/x.gz: truncated\n");
+  CHECK(line_of([] { throw std::bad_alloc(); }) ==
+        "prog: error: out of memory; try --quick, or smaller sizes (e.g. --batch)\n");
+  CHECK(contains(line_of([] { throw ad::AnomalyError("anomaly mode: ..."); }),
+                 "docs/anomaly_mode.md"));
+  CHECK(line_of([] { throw 42; }) == "prog: error: an unknown error\n");
 }
 
 TEST_CASE("--help prints the usage and asks for exit code 0") {

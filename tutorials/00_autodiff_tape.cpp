@@ -174,17 +174,24 @@ void two_layer_network(tut::Tutorial& t, ad::Rng& rng) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   tut::Tutorial t(
       "00_autodiff_tape",
       "The tape, step by step: reverse-mode autodiff on Example 1.5 and a tiny network");
   double phi = 1.0, eps = 0.5;
-  t.flags().add_option("--phi", phi, "the parameter phi of f(phi) = (phi + eps)^2");
-  t.flags().add_option("--eps", eps, "the fixed noise value eps");
+  t.flags()
+      .add_option("--phi", phi, "the parameter phi of f(phi) = (phi + eps)^2")
+      ->check(tut::finite_number());
+  t.flags().add_option("--eps", eps, "the fixed noise value eps")->check(tut::finite_number());
   if (auto exit_code = t.parse(argc, argv)) return *exit_code;
   ad::Rng rng(t.seed());
 
   example_1_5(t, phi, eps);
   two_layer_network(t, rng);
   return t.finish();
+}
+
+// Any error after the flags are read ends the program with one line and exit status 1.
+int main(int argc, char** argv) {
+  return tut::report_errors("00_autodiff_tape", [&] { return run(argc, argv); });
 }

@@ -16,7 +16,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <limits>
 #include <numbers>
@@ -29,7 +28,9 @@
 #include "nn/progress.h"
 #include "tutorials/common/data.h"
 #include "tutorials/common/plot.h"
+#include "tutorials/common/training.h"
 #include "tutorials/common/tutorial.h"
+#include "vae/statistics.h"
 
 using ad::Tensor;
 
@@ -37,28 +38,6 @@ namespace {
 
 constexpr double n_se = 4.0;  // Monte Carlo checks: within 4 standard errors at the fixed seed
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-// Running mean and standard error of the mean (Welford).
-struct Stats {
-  long n = 0;
-  double mean_ = 0, m2 = 0;
-  void add(double v) {
-    ++n;
-    const double delta = v - mean_;
-    mean_ += delta / static_cast<double>(n);
-    m2 += delta * (v - mean_);
-  }
-  double mean() const { return mean_; }
-  double se() const { return n > 1 ? std::sqrt(m2 / static_cast<double>(n - 1) / n) : 0.0; }
-};
-
-std::vector<int64_t> to_int64(const std::vector<int>& labels) {
-  return std::vector<int64_t>(labels.begin(), labels.end());
-}
 
 // ---------------------------------------------------------------- the model
 // f_beta: 784 -> 256 -> 128 -> 10 with ReLU; the output are the logits, theta = softmax.
@@ -104,7 +83,7 @@ std::vector<std::vector<double>> predict(Classifier& model, const Tensor& images
 struct Evaluation {
   double cross_entropy = 0, accuracy = 0;
 };
-Evaluation evaluate(const std::vector<std::vector<double>>& theta, const std::vector<int>& labels) {
+Evaluation evaluate(const std::vector<std::vector<double>>& theta, const std::vector<int64_t>& labels) {
   Evaluation e;
   for (size_t i = 0; i < theta.size(); ++i) {
     e.cross_entropy -= std::log(theta[i][labels[i]]);
@@ -138,7 +117,7 @@ void cross_entropy_three_ways(tut::Tutorial& t, const nn::Dataset& train) {
   Classifier model(kSizes, rng);
   const int64_t n = 64, classes = 10;
   Tensor x = ad::slice(train.images, 0, 0, n);
-  std::vector<int> labels(train.labels.begin(), train.labels.begin() + n);
+  std::vector<int64_t> labels(train.labels.begin(), train.labels.begin() + n);
   Tensor z = model.logits(x).detach().requires_grad_();  // a leaf, to look at d CE / d z
   const std::vector<double> zv = z.to_vector();
 
@@ -174,7 +153,7 @@ void cross_entropy_three_ways(tut::Tutorial& t, const nn::Dataset& train) {
                   1e-6);
   }
   // (c) the library's loss from logits, and its gradient softmax - one-hot.
-  Tensor ce = nn::cross_entropy(z, to_int64(labels), nn::Reduction::mean);
+  Tensor ce = nn::cross_entropy(z, labels, nn::Reduction::mean);
   t.check_close("L21", "CE: nn::cross_entropy(logits, labels, mean) vs a double loop", ce.item(),
                 reference, 1e-6);
   ad::backward(ce);
@@ -205,32 +184,26 @@ struct History {
 };
 
 History train_model(Classifier& model, nn::Adam& adam, const nn::Dataset& train,
-                    const nn::Dataset& validation, int epochs, int64_t batch_size, uint64_t seed) {
+                    const nn::Dataset& validation, const tut::EpochOptions& options) {
   const double base_lr = adam.options.lr;
   History h;
-  nn::BatchIterator batches(train, {.batch_size = batch_size, .seed = seed});
-  nn::Progress progress(epochs, batches.examples_per_epoch());
-  const auto start = Clock::now();
-  for (int epoch = 0; epoch < epochs; ++epoch) {
-    progress.start_epoch(epoch);
-    adam.options.lr = learning_rate(epoch, epochs, base_lr);
-    for (nn::Batch batch; batches.next(batch);) {
-      adam.zero_grad();
-      Tensor loss =
-          nn::cross_entropy(model.logits(batch.x), to_int64(batch.y), nn::Reduction::mean);
-      const double value = loss.item();
-      ad::backward(loss);
-      adam.step();
-      progress.add(batch.size(), value);
-    }
+  auto step = [&](const nn::Batch& batch) {
+    return nn::cross_entropy(model.logits(batch.x), batch.y, nn::Reduction::mean);
+  };
+  auto set_learning_rate = [&](int epoch) {
+    adam.options.lr = learning_rate(epoch, options.epochs, base_lr);
+  };
+  auto after_epoch = [&](int epoch) {
     const Evaluation v = evaluate(predict(model, validation.images), validation.labels);
-    h.train_loss.push_back(progress.end_epoch(
-        fmt::format("validation CE {:.4f}, accuracy {:.2f}%", v.cross_entropy, 100 * v.accuracy)));
     h.validation_loss.push_back(v.cross_entropy);
     h.validation_accuracy.push_back(v.accuracy);
     h.epochs.push_back(epoch + 1);
-  }
-  h.seconds_per_epoch = seconds_since(start) / std::max(epochs, 1);
+    return fmt::format("validation CE {:.4f}, accuracy {:.2f}%", v.cross_entropy, 100 * v.accuracy);
+  };
+  const tut::TrainingLog log =
+      tut::train_epochs(adam, train, options, step, after_epoch, set_learning_rate);
+  h.train_loss = log.train_loss;
+  h.seconds_per_epoch = log.seconds_per_epoch;
   return h;
 }
 
@@ -252,14 +225,15 @@ double conditional_mean(int k, double p) {
 
 struct KResult {
   int k = 0;
-  long no_hit = 0;  // repetitions with H = 0 (estimate -inf)
-  Stats finite;     // the estimate over the other repetitions
-  Stats inner;      // the mean of the indicators, 1/K sum_k 1{...}, over all repetitions
+  long no_hit = 0;          // repetitions with H = 0 (estimate -inf)
+  vae::RunningMean finite;  // the estimate over the other repetitions
+  vae::RunningMean inner;   // the mean of the indicators, 1/K sum_k 1{...}, over all repetitions
 };
 
-void sampled_estimate(tut::Tutorial& t, const std::vector<std::vector<double>>& theta,
-                      const std::vector<int>& labels, const std::vector<std::string>& class_names,
-                      int repeats) {
+// The K values of the experiment, 1 to 1024 in powers of 2.
+const std::vector<int> kKs = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+
+void explain_sampled_estimate(tut::Tutorial& t) {
   t.section("L21", "The sampled estimate of log p(y|x), eqs. (15)-(17), against the exact value");
   t.note("(15) log p(y^(i) | x^(i)) = log E_{{y ~ theta^(i)}}[1{{y^(i) = y}}]");
   t.note(
@@ -273,64 +247,69 @@ void sampled_estimate(tut::Tutorial& t, const std::vector<std::vector<double>>& 
       "E[log(H/K) | H >= 1] = sum_{{h>=1}} Bin(h; K, p) log(h/K) / (1 - (1-p)^K), and for large K");
   t.note(
       "the delta method predicts E[log(H/K)] - log p ~ -Var(H/K) / (2 p^2) = -(1 - p) / (2 K p).");
+}
 
-  const std::vector<int> ks = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
-  const int k_max = ks.back();
-  ad::Rng rng(t.seed() + 11);
-
-  // Three test images whose exact p(y|x) is near 0.9, 0.5 and 0.1.
+// The test images whose exact p(y|x) is nearest each target.
+std::vector<size_t> images_near(const std::vector<std::vector<double>>& theta,
+                                const std::vector<int64_t>& labels,
+                                const std::vector<double>& targets) {
   std::vector<size_t> chosen;
-  for (double target : {0.9, 0.5, 0.1}) {
+  for (double target : targets) {
     size_t best = 0;
     for (size_t i = 0; i < theta.size(); ++i)
       if (std::abs(theta[i][labels[i]] - target) < std::abs(theta[best][labels[best]] - target))
         best = i;
     chosen.push_back(best);
   }
+  return chosen;
+}
 
-  tut::Plot bias_plot("sampled_estimate_bias",
-                      "Bias of eq. (17) given at least one hit: E[log(H/K) | H >= 1] - log p");
-  bias_plot.xlabel("K (samples)").ylabel("bias (nats)").log_x().x_range(1, ks.back());
-  tut::Plot scaled_plot("sampled_estimate_bias_times_k",
-                        "K times the bias of eq. (17) given H >= 1, and the delta method's limit");
-  scaled_plot.xlabel("K (samples)").ylabel("K * bias (nats)").log_x().x_range(1, ks.back());
-  tut::Plot inf_plot("sampled_estimate_minus_inf", "P(eq. (17) = -inf) = P(no hit in K draws)");
-  inf_plot.xlabel("K (samples)").ylabel("probability").log_x().log_y();
-  inf_plot.x_range(1, ks.back()).y_range(1e-5, 1.5);  // (1-p)^K below 1e-5: never seen
+// `repeats` repetitions of K_max draws from theta_i; the estimate with the first K draws
+// of each repetition, for every K of kKs.
+std::vector<KResult> simulate_estimates(const std::vector<double>& theta_i, int64_t y, int repeats,
+                                        ad::Rng& rng) {
+  std::vector<KResult> results;
+  for (int k : kKs) {
+    results.emplace_back();
+    results.back().k = k;
+  }
+  for (int r = 0; r < repeats; ++r) {
+    int hits = 0;
+    size_t next = 0;
+    for (int k = 1; k <= kKs.back(); ++k) {
+      hits += sample_class(theta_i, rng) == y;
+      if (k == results[next].k) {  // the estimate with the first k draws of this repetition
+        KResult& res = results[next++];
+        res.inner.add(double(hits) / k);
+        if (hits == 0)
+          ++res.no_hit;
+        else
+          res.finite.add(std::log(double(hits) / k));
+      }
+    }
+  }
+  return results;
+}
+
+// The three figures of the experiment and its CSV, filled image by image.
+struct EstimateFigures {
+  tut::Plot bias{"sampled_estimate_bias",
+                 "Bias of eq. (17) given at least one hit: E[log(H/K) | H >= 1] - log p"};
+  tut::Plot scaled{"sampled_estimate_bias_times_k",
+                   "K times the bias of eq. (17) given H >= 1, and the delta method's limit"};
+  tut::Plot minus_inf{"sampled_estimate_minus_inf", "P(eq. (17) = -inf) = P(no hit in K draws)"};
   std::string csv =
       "image,class,p,K,P_minus_inf_exact,P_minus_inf_mc,cond_mean_exact,cond_mean_mc,cond_mean_se,"
       "bias_exact,delta_method_bias\n";
 
-  for (size_t which = 0; which < chosen.size(); ++which) {
-    const size_t i = chosen[which];
-    const int y = labels[i];
-    const double p = theta[i][y];
-    const std::string name = class_names.empty() ? fmt::format("class {}", y) : class_names[y];
-    t.note(
-        "test image {} ({}): exact log p(y|x) = log {:.4f} = {:.4f}; {} repetitions of K = 1..{}",
-        i, name, p, std::log(p), repeats, k_max);
+  EstimateFigures() {
+    bias.xlabel("K (samples)").ylabel("bias (nats)").log_x().x_range(1, kKs.back());
+    scaled.xlabel("K (samples)").ylabel("K * bias (nats)").log_x().x_range(1, kKs.back());
+    minus_inf.xlabel("K (samples)").ylabel("probability").log_x().log_y();
+    minus_inf.x_range(1, kKs.back()).y_range(1e-5, 1.5);  // (1-p)^K below 1e-5: never seen
+  }
 
-    std::vector<KResult> results;
-    for (int k : ks) {
-      results.emplace_back();
-      results.back().k = k;
-    }
-    for (int r = 0; r < repeats; ++r) {
-      int hits = 0;
-      size_t next = 0;
-      for (int k = 1; k <= k_max; ++k) {
-        hits += sample_class(theta[i], rng) == y;
-        if (k == results[next].k) {  // the estimate with the first k draws of this repetition
-          KResult& res = results[next++];
-          res.inner.add(double(hits) / k);
-          if (hits == 0)
-            ++res.no_hit;
-          else
-            res.finite.add(std::log(double(hits) / k));
-        }
-      }
-    }
-
+  void add_image(size_t i, int64_t y, double p, const std::vector<KResult>& results, int repeats) {
     std::vector<double> kx, bias_exact, bias_mc, scaled_exact, scaled_mc, delta_scaled, kx_mc_inf,
         inf_exact, inf_mc;
     for (const KResult& res : results) {
@@ -354,51 +333,54 @@ void sampled_estimate(tut::Tutorial& t, const std::vector<std::vector<double>>& 
       }
     }
     const std::string tag = fmt::format("p = {:.2f}", p);
-    bias_plot.line(tag + " exact", kx, bias_exact).points(tag + " sampled", kx, bias_mc);
-    scaled_plot.line(tag + " exact", kx, scaled_exact)
+    bias.line(tag + " exact", kx, bias_exact).points(tag + " sampled", kx, bias_mc);
+    scaled.line(tag + " exact", kx, scaled_exact)
         .points(tag + " sampled", kx, scaled_mc)
         .line(tag + " -(1-p)/(2p)", kx, delta_scaled, tut::LineStyle::dashed);
-    inf_plot.line(tag + " (1-p)^K", kx, inf_exact);
-    if (!kx_mc_inf.empty()) inf_plot.points(tag + " sampled", kx_mc_inf, inf_mc);
-
-    // The checks, for this image.
-    const KResult& k4 = results[2];
-    const KResult& k16 = results[4];
-    const KResult& kmax = results.back();
-    t.check_within_se(
-        "L21", fmt::format("p = {:.2f}: 1/K sum_k 1{{...}} at K = 4 is unbiased for p (15)", p),
-        k4.inner.mean(), k4.inner.se(), p, n_se);
-    const double p_inf4 = prob_no_hit(4, p);
-    t.check_within_se("L21", fmt::format("p = {:.2f}: fraction of -inf at K = 4 vs (1 - p)^4", p),
-                      double(k4.no_hit) / repeats,
-                      std::sqrt(std::max(p_inf4 * (1 - p_inf4), 1e-300) / repeats), p_inf4, n_se);
-    t.check_within_se(
-        "L21", fmt::format("p = {:.2f}: mean of (17) given H >= 1, K = 16, vs binomial sum", p),
-        k16.finite.mean(), k16.finite.se(), conditional_mean(16, p), n_se);
-    t.check_within_se(
-        "L21",
-        fmt::format("p = {:.2f}: mean of (17) given H >= 1, K = {}, vs binomial sum", p, k_max),
-        kmax.finite.mean(), kmax.finite.se(), conditional_mean(k_max, p), n_se);
-    // Exact against the asymptotic theory: the next term of the expansion is O(1/(K p))
-    // relative to the first (about 1/(K p) here), so 5% is ample at K = 1024.
-    t.check_close(
-        "L21",
-        fmt::format("p = {:.2f}: K * bias at K = {} (binomial sum) vs -(1-p)/(2p)", p, k_max),
-        k_max * (conditional_mean(k_max, p) - std::log(p)), -(1 - p) / (2 * p), 0.05);
-    t.check_less("L21",
-                 fmt::format("p = {:.2f}: |bias| shrinks: |bias(K = {})| < |bias(K = 16)| (exact)",
-                             p, k_max),
-                 std::abs(conditional_mean(k_max, p) - std::log(p)),
-                 std::abs(conditional_mean(16, p) - std::log(p)));
+    minus_inf.line(tag + " (1-p)^K", kx, inf_exact);
+    if (!kx_mc_inf.empty()) minus_inf.points(tag + " sampled", kx_mc_inf, inf_mc);
   }
-  t.note("At K = 1 the estimate given a hit is log 1 = 0 > log p: conditioning on a hit makes");
-  t.note(
-      "the small-K bias positive; at large K it is negative, -(1 - p)/(2 K p), the delta method.");
+};
 
-  // The whole test set: eq. (17) for every image with its own K draws.
+// The checks of eqs. (15)-(17) for one image with exact p = theta_y.
+void check_estimates(tut::Tutorial& t, const std::vector<KResult>& results, double p,
+                     int repeats) {
+  const int k_max = kKs.back();
+  const KResult& k4 = results[2];
+  const KResult& k16 = results[4];
+  const KResult& kmax = results.back();
+  t.check_within_se("L21",
+                    fmt::format("p = {:.2f}: 1/K sum_k 1{{...}} at K = 4 is unbiased for p (15)", p),
+                    k4.inner.mean(), k4.inner.se(), p, n_se);
+  const double p_inf4 = prob_no_hit(4, p);
+  t.check_within_se("L21", fmt::format("p = {:.2f}: fraction of -inf at K = 4 vs (1 - p)^4", p),
+                    double(k4.no_hit) / repeats,
+                    std::sqrt(std::max(p_inf4 * (1 - p_inf4), 1e-300) / repeats), p_inf4, n_se);
+  t.check_within_se(
+      "L21", fmt::format("p = {:.2f}: mean of (17) given H >= 1, K = 16, vs binomial sum", p),
+      k16.finite.mean(), k16.finite.se(), conditional_mean(16, p), n_se);
+  t.check_within_se(
+      "L21", fmt::format("p = {:.2f}: mean of (17) given H >= 1, K = {}, vs binomial sum", p, k_max),
+      kmax.finite.mean(), kmax.finite.se(), conditional_mean(k_max, p), n_se);
+  // Exact against the asymptotic theory: the next term of the expansion is O(1/(K p))
+  // relative to the first (about 1/(K p) here), so 5% is ample at K = 1024.
+  t.check_close(
+      "L21", fmt::format("p = {:.2f}: K * bias at K = {} (binomial sum) vs -(1-p)/(2p)", p, k_max),
+      k_max * (conditional_mean(k_max, p) - std::log(p)), -(1 - p) / (2 * p), 0.05);
+  t.check_less(
+      "L21",
+      fmt::format("p = {:.2f}: |bias| shrinks: |bias(K = {})| < |bias(K = 16)| (exact)", p, k_max),
+      std::abs(conditional_mean(k_max, p) - std::log(p)),
+      std::abs(conditional_mean(16, p) - std::log(p)));
+}
+
+// The whole test set: eq. (17) for every image with its own K draws.
+void test_set_estimate(tut::Tutorial& t, const std::vector<std::vector<double>>& theta,
+                       const std::vector<int64_t>& labels, tut::Plot& minus_inf, ad::Rng& rng) {
   const size_t n = theta.size();
-  std::vector<long> no_hit(ks.size(), 0);
-  std::vector<double> exact_fraction(ks.size(), 0), exact_variance(ks.size(), 0);
+  const int k_max = kKs.back();
+  std::vector<long> no_hit(kKs.size(), 0);
+  std::vector<double> exact_fraction(kKs.size(), 0), exact_variance(kKs.size(), 0);
   double exact_mean_log_p = 0;
   for (size_t i = 0; i < n; ++i) {
     const double p = theta[i][labels[i]];
@@ -407,7 +389,7 @@ void sampled_estimate(tut::Tutorial& t, const std::vector<std::vector<double>>& 
     size_t next = 0;
     for (int k = 1; k <= k_max; ++k) {
       hits += sample_class(theta[i], rng) == labels[i];
-      if (k == ks[next]) {
+      if (k == kKs[next]) {
         no_hit[next] += hits == 0;
         const double q = prob_no_hit(k, p);
         exact_fraction[next] += q / n;
@@ -417,17 +399,17 @@ void sampled_estimate(tut::Tutorial& t, const std::vector<std::vector<double>>& 
     }
   }
   std::vector<double> kx, kx_mc, fraction_mc, fraction_exact;
-  for (size_t j = 0; j < ks.size(); ++j) {
-    kx.push_back(ks[j]);
+  for (size_t j = 0; j < kKs.size(); ++j) {
+    kx.push_back(kKs[j]);
     fraction_exact.push_back(exact_fraction[j]);
     if (no_hit[j] > 0) {  // 0 cannot go on a log axis
-      kx_mc.push_back(ks[j]);
+      kx_mc.push_back(kKs[j]);
       fraction_mc.push_back(double(no_hit[j]) / n);
     }
   }
-  inf_plot.line("test set: mean of (1-p_i)^K", kx, fraction_exact, tut::LineStyle::dashed);
-  if (!kx_mc.empty()) inf_plot.points("test set: fraction sampled", kx_mc, fraction_mc);
-  const size_t last = ks.size() - 1;
+  minus_inf.line("test set: mean of (1-p_i)^K", kx, fraction_exact, tut::LineStyle::dashed);
+  if (!kx_mc.empty()) minus_inf.points("test set: fraction sampled", kx_mc, fraction_mc);
+  const size_t last = kKs.size() - 1;
   t.note("test set ({} images): exact mean log p(y|x) = {:.4f} (minus the test cross-entropy);", n,
          exact_mean_log_p);
   t.note("images whose (17) is -inf: K = 1: {}, K = 32: {}, K = {}: {}. The test-set average of",
@@ -436,75 +418,41 @@ void sampled_estimate(tut::Tutorial& t, const std::vector<std::vector<double>>& 
   t.note("images (small p) that matter most; eq. (14) gives the exact value at no cost.");
   t.check_within_se(
       "L21",
-      fmt::format("test set: fraction of -inf estimates at K = {} vs mean (1 - p_i)^K", ks[5]),
+      fmt::format("test set: fraction of -inf estimates at K = {} vs mean (1 - p_i)^K", kKs[5]),
       double(no_hit[5]) / n, std::sqrt(std::max(exact_variance[5], 1e-300)), exact_fraction[5],
       n_se);
-
-  t.save_figure(bias_plot);
-  t.save_figure(scaled_plot);
-  t.save_figure(inf_plot);
-  t.save_text("sampled_estimate.csv", csv);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  tut::Tutorial t("02_softmax_classifier",
-                  "A softmax classifier parameterises a multinomial; the sampled log-likelihood");
-  std::string data_dir;
-  int epochs = 15, repeats = 20000;
-  int64_t batch_size = 128;
-  double lr = 1e-3;
-  tut::add_data_flag(t, data_dir);
-  t.flags().add_option("--epochs", epochs, "training epochs (--quick: 1)");
-  t.flags().add_option("--batch", batch_size, "mini-batch size");
-  t.flags().add_option("--lr", lr, "Adam learning rate");
-  t.flags().add_option("--repeats", repeats,
-                       "repetitions of the K-sample estimate per image (--quick: 2000)");
-  if (auto exit_code = t.parse(argc, argv)) return *exit_code;
-  const bool quick = t.quick();
-  if (quick) {
-    epochs = 1;
-    repeats = std::min(repeats, 2000);
+void sampled_estimate(tut::Tutorial& t, const std::vector<std::vector<double>>& theta,
+                      const std::vector<int64_t>& labels, const std::vector<std::string>& class_names,
+                      int repeats) {
+  explain_sampled_estimate(t);
+  ad::Rng rng(t.seed() + 11);
+  EstimateFigures figures;
+  // Three test images whose exact p(y|x) is near 0.9, 0.5 and 0.1.
+  for (const size_t i : images_near(theta, labels, {0.9, 0.5, 0.1})) {
+    const int64_t y = labels[i];
+    const double p = theta[i][y];
+    const std::string name = class_names.empty() ? fmt::format("class {}", y) : class_names[y];
+    t.note(
+        "test image {} ({}): exact log p(y|x) = log {:.4f} = {:.4f}; {} repetitions of K = 1..{}",
+        i, name, p, std::log(p), repeats, kKs.back());
+    const std::vector<KResult> results = simulate_estimates(theta[i], y, repeats, rng);
+    figures.add_image(i, y, p, results, repeats);
+    check_estimates(t, results, p, repeats);
   }
-
-  auto data = tut::load_image_splits(t, data_dir);
-  if (!data) return 1;
-  const nn::Dataset &train = data->train, &validation = data->validation, &test = data->test;
-
-  cross_entropy_three_ways(t, train);
-
-  t.section("L21", "Training: maximise sum_i log p(y^(i) | x^(i)) (minimise the cross-entropy)");
-  t.note("data: {}", data->description);
-  ad::Rng rng(t.seed());
-  Classifier model(kSizes, rng);
-  nn::Adam adam(model, {.lr = lr});
+  t.note("At K = 1 the estimate given a hit is log 1 = 0 > log p: conditioning on a hit makes");
   t.note(
-      "MLP 784-256-128-10, ReLU, {} parameters; Adam lr {} (cosine decay to 1/50 after the first "
-      "third), batch {}, {} epochs",
-      model.parameter_count(), lr, batch_size, epochs);
-  if (quick) t.note("--quick: 10000 training images, 1 epoch; the full run uses 50000 and 15");
-  const double initial_loss =
-      evaluate(predict(model, validation.images), validation.labels).cross_entropy;
-  History h = train_model(model, adam, train, validation, epochs, batch_size, t.seed() + 7);
-  t.note("epoch time {:.2f} s ({} images per epoch)", h.seconds_per_epoch, train.size());
+      "the small-K bias positive; at large K it is negative, -(1 - p)/(2 K p), the delta method.");
+  test_set_estimate(t, theta, labels, figures.minus_inf, rng);
+  t.save_figure(figures.bias);
+  t.save_figure(figures.scaled);
+  t.save_figure(figures.minus_inf);
+  t.save_text("sampled_estimate.csv", figures.csv);
+}
 
-  const std::vector<std::vector<double>> theta = predict(model, test.images);
-  const Evaluation test_eval = evaluate(theta, test.labels);
-  t.note("test: cross-entropy {:.4f} nats, accuracy {:.2f}% ({} images)", test_eval.cross_entropy,
-         100 * test_eval.accuracy, test.size());
-  t.check_less("L21",
-               "validation cross-entropy: after training < before (log 10 = 2.303 at chance)",
-               h.validation_loss.back(), initial_loss);
-  if (quick) {
-    t.note("(--quick: 1 short epoch; the 88% target is checked on the full run)");
-    t.check_less("L21", "quick run: test accuracy well above chance (> 50%, chance 10%)", 0.5,
-                 test_eval.accuracy);
-  } else {
-    t.check_less_equal("L21", "test accuracy >= 88% (Fashion-MNIST README: MLP 256-128-100, 88.3%)",
-                       0.88, test_eval.accuracy);
-  }
-
+// ---------------------------------------------------------------- training, eq. (14)
+void plot_training(tut::Tutorial& t, const History& h, double test_accuracy) {
   tut::Plot curves("loss_curves", "Cross-entropy per epoch (nats per image)");
   curves.xlabel("epoch").ylabel("-1/n sum_i log p(y^(i) | x^(i))");
   curves.line("train (mean over the epoch)", h.epochs, h.train_loss);
@@ -514,31 +462,103 @@ int main(int argc, char** argv) {
   accuracy.xlabel("epoch").ylabel("accuracy").legend(tut::LegendPlace::bottom_right);
   accuracy.line("validation", h.epochs, h.validation_accuracy);
   accuracy.points("test (after training)", std::vector<double>{h.epochs.back()},
-                  std::vector<double>{test_eval.accuracy});
+                  std::vector<double>{test_accuracy});
   accuracy.line("88% target", std::vector<double>{h.epochs.front(), h.epochs.back()},
                 std::vector<double>{0.88, 0.88}, tut::LineStyle::dashed);
   t.save_figure(accuracy);
+}
 
-  // ---- the network's output as a multinomial: sampling predictions from it
-  t.section("L21", "Example 1.4: y^(i) ~ Multinomial(theta^(i)) for one test image");
-  {
-    const size_t i = 0;
-    ad::Rng sample_rng(t.seed() + 9);
-    const int draws = quick ? 20000 : 200000;
-    std::vector<long> counts(theta[i].size(), 0);
-    for (int d = 0; d < draws; ++d) ++counts[sample_class(theta[i], sample_rng)];
-    t.note("test image {} (label {}), {} draws:", i, test.labels[i], draws);
-    for (size_t c = 0; c < counts.size(); ++c)
-      if (theta[i][c] > 1e-3 || counts[c] > 0)
-        t.note("  class {:<12} theta {:.4f}  sampled frequency {:.4f}",
-               test.class_names.empty() ? std::to_string(c) : test.class_names[c], theta[i][c],
-               double(counts[c]) / draws);
-    const double p = theta[i][test.labels[i]];
-    const double freq = double(counts[test.labels[i]]) / draws;
-    t.check_within_se("L21", "frequency of the true class among the draws vs theta_y", freq,
-                      std::sqrt(p * (1 - p) / draws), p, n_se);
+// Trains the classifier and returns theta^(i) = softmax(f_beta(x^(i))) of every test image.
+std::vector<std::vector<double>> train_classifier(tut::Tutorial& t, const tut::ImageSplits& data,
+                                                  const tut::TrainingFlags& training) {
+  const nn::Dataset &train = data.train, &validation = data.validation, &test = data.test;
+  t.section("L21", "Training: maximise sum_i log p(y^(i) | x^(i)) (minimise the cross-entropy)");
+  t.note("data: {}", data.description);
+  ad::Rng rng(t.seed());
+  Classifier model(kSizes, rng);
+  nn::Adam adam(model, {.lr = training.lr});
+  t.note(
+      "MLP 784-256-128-10, ReLU, {} parameters; Adam lr {} (cosine decay to 1/50 after the first "
+      "third), batch {}, {} epochs",
+      model.parameter_count(), training.lr, training.batch, training.epochs);
+  if (t.quick()) t.note("--quick: 10000 training images, 1 epoch; the full run uses 50000 and 15");
+  const double initial_loss =
+      evaluate(predict(model, validation.images), validation.labels).cross_entropy;
+  const History h = train_model(
+      model, adam, train, validation,
+      {.epochs = training.epochs, .batch_size = training.batch, .seed = t.seed() + 7});
+  t.note("epoch time {:.2f} s ({} images per epoch)", h.seconds_per_epoch, train.size());
+
+  std::vector<std::vector<double>> theta = predict(model, test.images);
+  const Evaluation test_eval = evaluate(theta, test.labels);
+  t.note("test: cross-entropy {:.4f} nats, accuracy {:.2f}% ({} images)", test_eval.cross_entropy,
+         100 * test_eval.accuracy, test.size());
+  t.check_less("L21",
+               "validation cross-entropy: after training < before (log 10 = 2.303 at chance)",
+               h.validation_loss.back(), initial_loss);
+  if (t.quick()) {
+    t.note("(--quick: 1 short epoch; the 88% target is checked on the full run)");
+    t.check_less("L21", "quick run: test accuracy well above chance (> 50%, chance 10%)", 0.5,
+                 test_eval.accuracy);
+  } else {
+    t.check_less_equal("L21", "test accuracy >= 88% (Fashion-MNIST README: MLP 256-128-100, 88.3%)",
+                       0.88, test_eval.accuracy);
   }
+  plot_training(t, h, test_eval.accuracy);
+  return theta;
+}
 
+// ---------------------------------------------------------------- Example 1.4
+// The network's output as a multinomial: sampling predictions from it.
+void sample_predictions(tut::Tutorial& t, const std::vector<double>& theta_i, int64_t label,
+                        const std::vector<std::string>& class_names) {
+  t.section("L21", "Example 1.4: y^(i) ~ Multinomial(theta^(i)) for one test image");
+  const size_t i = 0;
+  ad::Rng sample_rng(t.seed() + 9);
+  const int draws = t.quick() ? 20000 : 200000;
+  std::vector<long> counts(theta_i.size(), 0);
+  for (int d = 0; d < draws; ++d) ++counts[sample_class(theta_i, sample_rng)];
+  t.note("test image {} (label {}), {} draws:", i, label, draws);
+  for (size_t c = 0; c < counts.size(); ++c)
+    if (theta_i[c] > 1e-3 || counts[c] > 0)
+      t.note("  class {:<12} theta {:.4f}  sampled frequency {:.4f}",
+             class_names.empty() ? std::to_string(c) : class_names[c], theta_i[c],
+             double(counts[c]) / draws);
+  const double p = theta_i[label];
+  const double freq = double(counts[label]) / draws;
+  t.check_within_se("L21", "frequency of the true class among the draws vs theta_y", freq,
+                    std::sqrt(p * (1 - p) / draws), p, n_se);
+}
+
+}  // namespace
+
+static int run(int argc, char** argv) {
+  tut::Tutorial t("02_softmax_classifier",
+                  "A softmax classifier parameterises a multinomial; the sampled log-likelihood");
+  std::string data_dir;
+  tut::TrainingFlags training{.epochs = 15, .batch = 128, .lr = 1e-3};
+  int repeats = 20000;
+  tut::add_data_flag(t, data_dir);
+  tut::add_training_flags(t, training);
+  t.flags()
+      .add_option("--repeats", repeats,
+                  "repetitions of the K-sample estimate per image (--quick: 2000)")
+      ->check(CLI::Range(2, 10000000));
+  if (auto exit_code = t.parse(argc, argv)) return *exit_code;
+  if (t.quick() && !t.given("--epochs")) training.epochs = 1;
+  if (t.quick() && !t.given("--repeats")) repeats = 2000;
+
+  const auto data = tut::load_image_splits(t, data_dir);
+  if (!data) return 1;
+  const nn::Dataset& test = data->test;
+  cross_entropy_three_ways(t, data->train);
+  const std::vector<std::vector<double>> theta = train_classifier(t, *data, training);
+  sample_predictions(t, theta[0], test.labels[0], test.class_names);
   sampled_estimate(t, theta, test.labels, test.class_names, repeats);
   return t.finish();
+}
+
+// Any error after the flags are read ends the program with one line and exit status 1.
+int main(int argc, char** argv) {
+  return tut::report_errors("02_softmax_classifier", [&] { return run(argc, argv); });
 }

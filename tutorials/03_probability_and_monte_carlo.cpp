@@ -369,7 +369,7 @@ void nats_and_bits(tut::Tutorial& t, ad::Rng& rng, int samples) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   tut::Tutorial t("03_probability_and_monte_carlo",
                   "Probability and Monte Carlo: Bayes' rule, 1/sqrt(n), evidence, dimension, bits");
   int samples = 200000;
@@ -377,7 +377,7 @@ int main(int argc, char** argv) {
       .add_option("--samples", samples, "Monte Carlo samples (--quick: 20000)")
       ->check(CLI::Range(100, 100000000));
   if (auto exit_code = t.parse(argc, argv)) return *exit_code;
-  if (t.quick()) samples = std::min(samples, 20000);
+  if (t.quick() && !t.given("--samples")) samples = 20000;
   ad::Rng rng(t.seed());
 
   bayes_rule(t, rng, samples);
@@ -386,4 +386,9 @@ int main(int argc, char** argv) {
   naive_vs_proposal(t, rng, t.quick());
   nats_and_bits(t, rng, samples);
   return t.finish();
+}
+
+// Any error after the flags are read ends the program with one line and exit status 1.
+int main(int argc, char** argv) {
+  return tut::report_errors("03_probability_and_monte_carlo", [&] { return run(argc, argv); });
 }

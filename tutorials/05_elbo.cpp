@@ -47,6 +47,31 @@ Gaussian random_q(int k, ad::Rng& rng, const Gaussian& near) {
 }
 
 // ---------------------------------------------------------------- L07
+// 003: 'minimizing the KL divergence is equivalent to maximizing the ELBO w.r.t. theta and
+// phi'. log p_theta(x) = ELBO + KL is constant in phi (q) but not in theta (the model).
+void max_elbo_vs_min_kl(tut::Tutorial& t, const LinearGaussian& model, const std::vector<double>& x,
+                        const Gaussian& q, const Gaussian& post) {
+  const int k = model.latent_dim();
+  const double log_px = model.log_evidence(x);
+  ad::Rng q2_rng(t.seed() + 107);  // the same q2 whatever --samples is
+  const Gaussian q2 = random_q(k, q2_rng, post);
+  LinearGaussian model2 = model;
+  for (double& w : model2.w.values) w *= 1.1;  // another theta, same q
+  const double d_elbo_phi = vae::elbo(model, x, q2) - vae::elbo(model, x, q);
+  const double d_kl_phi = vae::kl_to_posterior(model, x, q2) - vae::kl_to_posterior(model, x, q);
+  const double d_elbo_theta = vae::elbo(model2, x, q) - vae::elbo(model, x, q);
+  const double d_kl_theta = vae::kl_to_posterior(model2, x, q) - vae::kl_to_posterior(model, x, q);
+  t.check_close("L07", "same theta, another q: change of ELBO vs minus change of KL", d_elbo_phi,
+                -d_kl_phi, 1e-9);
+  t.check_close("L07", "another theta (W x 1.1), same q: ELBO change + KL change vs log p change",
+                d_elbo_theta + d_kl_theta, model2.log_evidence(x) - log_px, 1e-9);
+  t.check_true("L07", "notes' slip (003): so with respect to theta, max ELBO != min KL",
+               std::abs(d_elbo_theta + d_kl_theta) > 1e-3,
+               fmt::format("ELBO {:+.4f}, KL {:+.4f}", d_elbo_theta, d_kl_theta));
+  t.note("(003 says minimising the KL is equivalent to maximising the ELBO w.r.t. theta and phi;");
+  t.note(" it holds w.r.t. phi only, since log p_theta(x) = ELBO + KL depends on theta.)");
+}
+
 void elbo_identity(tut::Tutorial& t, ad::Rng& rng, const LinearGaussian& model,
                    const std::vector<double>& x, int samples) {
   t.section("L07", "log p(x) = ELBO + KL(q(z|x) || p(z|x)), checked exactly");
@@ -110,25 +135,7 @@ void elbo_identity(tut::Tutorial& t, ad::Rng& rng, const LinearGaussian& model,
   t.note("(000 says the loss L 'is the lower bound of the log-likelihood' and calls it the");
   t.note(" ELBO, 004 writes L <= log P(x); both then write log p(x) >= -L, which is right.)");
 
-  // 003: 'minimizing the KL divergence is equivalent to maximizing the ELBO w.r.t. theta and
-  // phi'. log p_theta(x) = ELBO + KL is constant in phi (q) but not in theta (the model).
-  ad::Rng q2_rng(t.seed() + 107);  // the same q2 whatever --samples is
-  const Gaussian q2 = random_q(k, q2_rng, post);
-  LinearGaussian model2 = model;
-  for (double& w : model2.w.values) w *= 1.1;  // another theta, same q
-  const double d_elbo_phi = vae::elbo(model, x, q2) - vae::elbo(model, x, q);
-  const double d_kl_phi = vae::kl_to_posterior(model, x, q2) - vae::kl_to_posterior(model, x, q);
-  const double d_elbo_theta = vae::elbo(model2, x, q) - vae::elbo(model, x, q);
-  const double d_kl_theta = vae::kl_to_posterior(model2, x, q) - vae::kl_to_posterior(model, x, q);
-  t.check_close("L07", "same theta, another q: change of ELBO vs minus change of KL", d_elbo_phi,
-                -d_kl_phi, 1e-9);
-  t.check_close("L07", "another theta (W x 1.1), same q: ELBO change + KL change vs log p change",
-                d_elbo_theta + d_kl_theta, model2.log_evidence(x) - log_px, 1e-9);
-  t.check_true("L07", "notes' slip (003): so with respect to theta, max ELBO != min KL",
-               std::abs(d_elbo_theta + d_kl_theta) > 1e-3,
-               fmt::format("ELBO {:+.4f}, KL {:+.4f}", d_elbo_theta, d_kl_theta));
-  t.note("(003 says minimising the KL is equivalent to maximising the ELBO w.r.t. theta and phi;");
-  t.note(" it holds w.r.t. phi only, since log p_theta(x) = ELBO + KL depends on theta.)");
+  max_elbo_vs_min_kl(t, model, x, q, post);
 }
 
 // ---------------------------------------------------------------- L16
@@ -263,11 +270,12 @@ double argmax_golden(const std::function<double(double)>& f, double lo, double h
   return (a + b) / 2;
 }
 
-void likelihoods(tut::Tutorial& t) {
-  t.section("L08", "Gaussian likelihood -> squared error; Bernoulli -> binary cross-entropy");
-  ad::Rng rng(t.seed() + 108);  // the example's x, mu and logits: the same whatever --samples is
+// The sigma of the Gaussian likelihood examples.
+constexpr double kLikelihoodSigma = 0.5;
+
+void gaussian_likelihood(tut::Tutorial& t, ad::Rng& rng) {
+  const double sigma = kLikelihoodSigma;
   const int d = 4;
-  const double sigma = 0.5;
   std::vector<double> x(d), mu_a(d), mu_b(d);
   for (int i = 0; i < d; ++i) x[i] = rng.normal(), mu_a[i] = rng.normal(), mu_b[i] = rng.normal();
   auto squared_error = [&](const std::vector<double>& mu) {
@@ -296,7 +304,11 @@ void likelihoods(tut::Tutorial& t) {
   t.note(
       "terms stay. Note 004 writes log P(x|z) as proportional to +(x - mu)^T Sigma^-1 (x - mu):");
   t.note("the sign and the 1/2 are lost; it is -1/2 of that plus a constant, as checked above.)");
-  // The slides' normaliser 1/sqrt(2 pi sigma_i) against 1/sqrt(2 pi sigma_i^2), by quadrature.
+}
+
+// The slides' normaliser 1/sqrt(2 pi sigma_i) against 1/sqrt(2 pi sigma_i^2), by quadrature.
+void slide_normaliser(tut::Tutorial& t) {
+  const double sigma = kLikelihoodSigma;
   const double m = 0.3;
   const double area_right = vae::integrate(
       [&](double v) {
@@ -319,29 +331,33 @@ void likelihoods(tut::Tutorial& t) {
   t.note("the slide's sigma_i(z) is an output of the decoder, and then the wrong normaliser");
   t.note("changes the gradient with respect to sigma and biases the variance that is learned.");
   t.note("Fitting one sigma to residuals r_j by maximum likelihood:");
-  {
-    std::vector<double> r(1000);
-    double mean_r2 = 0;
-    for (double& v : r) v = 0.5 * rng.normal(), mean_r2 += v * v / static_cast<double>(r.size());
-    auto log_lik = [&](double log_s, bool slide) {  // sum_j log N(r_j; 0, s^2), either normaliser
-      const double s2 = std::exp(2 * log_s);
-      double total = 0;
-      for (double v : r)
-        total += -0.5 * std::log(2 * M_PI * (slide ? std::sqrt(s2) : s2)) - v * v / (2 * s2);
-      return total;
-    };
-    const double best = std::exp(2 * argmax_golden([&](double l) { return log_lik(l, false); },
-                                                   std::log(1e-3), std::log(1e3)));
-    const double best_slide = std::exp(2 * argmax_golden([&](double l) { return log_lik(l, true); },
-                                                         std::log(1e-3), std::log(1e3)));
-    t.check_close("L08", "ML sigma^2 with 1/sqrt(2 pi sigma^2) (numerical) vs mean r^2", best,
-                  mean_r2, 1e-6);
-    t.check_close("L08", "ML sigma^2 with 000's 1/sqrt(2 pi sigma) (numerical) vs 2 mean r^2",
-                  best_slide, 2 * mean_r2, 1e-6);
-    t.note("so with the slide's normaliser a learned variance comes out twice the mean squared");
-    t.note("error ({:.4f} instead of {:.4f} for these {} residuals).", best_slide, best, r.size());
-  }
+}
 
+// Fitting one sigma to residuals by maximum likelihood, with either normaliser.
+void learned_variance_bias(tut::Tutorial& t, ad::Rng& rng) {
+  std::vector<double> r(1000);
+  double mean_r2 = 0;
+  for (double& v : r) v = 0.5 * rng.normal(), mean_r2 += v * v / static_cast<double>(r.size());
+  auto log_lik = [&](double log_s, bool slide) {  // sum_j log N(r_j; 0, s^2), either normaliser
+    const double s2 = std::exp(2 * log_s);
+    double total = 0;
+    for (double v : r)
+      total += -0.5 * std::log(2 * M_PI * (slide ? std::sqrt(s2) : s2)) - v * v / (2 * s2);
+    return total;
+  };
+  const double best = std::exp(2 * argmax_golden([&](double l) { return log_lik(l, false); },
+                                                 std::log(1e-3), std::log(1e3)));
+  const double best_slide = std::exp(2 * argmax_golden([&](double l) { return log_lik(l, true); },
+                                                       std::log(1e-3), std::log(1e3)));
+  t.check_close("L08", "ML sigma^2 with 1/sqrt(2 pi sigma^2) (numerical) vs mean r^2", best,
+                mean_r2, 1e-6);
+  t.check_close("L08", "ML sigma^2 with 000's 1/sqrt(2 pi sigma) (numerical) vs 2 mean r^2",
+                best_slide, 2 * mean_r2, 1e-6);
+  t.note("so with the slide's normaliser a learned variance comes out twice the mean squared");
+  t.note("error ({:.4f} instead of {:.4f} for these {} residuals).", best_slide, best, r.size());
+}
+
+void bernoulli_likelihood(tut::Tutorial& t, ad::Rng& rng) {
   // Bernoulli: log prod theta^x (1-theta)^(1-x) = -BCE(x, theta); on the tape from logits.
   const int pixels = 6;
   std::vector<double> logits(pixels), target(pixels);
@@ -368,6 +384,15 @@ void likelihoods(tut::Tutorial& t) {
                1e-12);
   t.note("note 003's eq. (26) (Bernoulli ELBO) prints 1/L sum_l with nothing after it: the");
   t.note("likelihood term sum_i x_i log theta_i + (1 - x_i) log(1 - theta_i) at z^(l) is dropped.");
+}
+
+void likelihoods(tut::Tutorial& t) {
+  t.section("L08", "Gaussian likelihood -> squared error; Bernoulli -> binary cross-entropy");
+  ad::Rng rng(t.seed() + 108);  // the example's x, mu and logits: the same whatever --samples is
+  gaussian_likelihood(t, rng);
+  slide_normaliser(t);
+  learned_variance_bias(t, rng);
+  bernoulli_likelihood(t, rng);
 }
 
 // ---------------------------------------------------------------- figure
@@ -416,19 +441,19 @@ void elbo_figures(tut::Tutorial& t) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   tut::Tutorial t("05_elbo",
                   "The ELBO on the linear-Gaussian model: bound, gap, pieces, likelihoods");
   int latent_dim = 2, data_dim = 5, samples = 100000;
   double sigma = 0.7;
   t.flags().add_option("--latent-dim", latent_dim, "k")->check(CLI::Range(1, 20));
   t.flags().add_option("--data-dim", data_dim, "d")->check(CLI::Range(1, 50));
-  t.flags().add_option("--sigma", sigma, "decoder noise sigma")->check(CLI::PositiveNumber);
+  t.flags().add_option("--sigma", sigma, "decoder noise sigma")->check(tut::finite_positive());
   t.flags()
       .add_option("--samples", samples, "Monte Carlo samples (--quick: 10000)")
       ->check(CLI::Range(100, 100000000));
   if (auto exit_code = t.parse(argc, argv)) return *exit_code;
-  if (t.quick()) samples = std::min(samples, 10000);
+  if (t.quick() && !t.given("--samples")) samples = 10000;
   ad::Rng rng(t.seed());
 
   const LinearGaussian model = LinearGaussian::random(data_dim, latent_dim, sigma, rng);
@@ -439,4 +464,9 @@ int main(int argc, char** argv) {
   likelihoods(t);
   elbo_figures(t);
   return t.finish();
+}
+
+// Any error after the flags are read ends the program with one line and exit status 1.
+int main(int argc, char** argv) {
+  return tut::report_errors("05_elbo", [&] { return run(argc, argv); });
 }

@@ -62,67 +62,75 @@ void histogram(const std::vector<double>& x, double lo, double hi, int bins,
 
 // ---------------------------------------------------------------- 1. the wrong gradient
 
-void wrong_gradient(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
-  t.section("L12", "The wrong gradient: grad_phi E_q[f] != E_q[grad_phi f] with z held fixed");
-  const double mu = 0.5, logvar = std::log(0.64), theta = -1.0;
-  const double s2 = std::exp(logvar);
-  t.note("q_phi = N(mu, sigma^2), phi = (mu, logvar) = ({}, {:.4f}), sigma = {}", mu, logvar,
-         std::sqrt(s2));
+// The example of section 1: q_phi = N(mu, sigma^2) with phi = (mu, logvar), and a
+// decoder parameter theta.
+struct WrongGradientExample {
+  double mu = 0.5, logvar = std::log(0.64), theta = -1.0;
+};
 
-  // grad wrt theta is easy: theta is not in q, so the gradient goes inside the expectation.
+// grad wrt theta is easy: theta is not in q, so the gradient goes inside the expectation.
+void theta_gradient_inside(tut::Tutorial& t, const WrongGradientExample& e, int64_t n,
+                           ad::Rng& rng) {
+  const double mu = e.mu, logvar = e.logvar, theta = e.theta;
   // E_q[(z - theta)^2] = (mu - theta)^2 + sigma^2;  d/dtheta = -2 (mu - theta).
-  {
-    Tensor m = Tensor::full({n, 1}, mu, ad::f64), lv = Tensor::full({n, 1}, logvar, ad::f64);
-    Tensor th = Tensor::full({n, 1}, theta, ad::f64).requires_grad_();
-    Tensor z = vae::DiagGaussian{m, lv}.sample(rng);
-    ad::backward(ad::sum(ad::pow(z - th, 2)));
-    vae::Summary s = vae::summarize(th.grad().to_vector());
-    t.check_within_se("L12", "d/dtheta E_q[(z - theta)^2]: E_q[grad_theta f] vs -2 (mu - theta)",
-                      s.mean, s.se_mean, -2 * (mu - theta), kNse);
-  }
+  Tensor m = Tensor::full({n, 1}, mu, ad::f64), lv = Tensor::full({n, 1}, logvar, ad::f64);
+  Tensor th = Tensor::full({n, 1}, theta, ad::f64).requires_grad_();
+  Tensor z = vae::DiagGaussian{m, lv}.sample(rng);
+  ad::backward(ad::sum(ad::pow(z - th, 2)));
+  vae::Summary s = vae::summarize(th.grad().to_vector());
+  t.check_within_se("L12", "d/dtheta E_q[(z - theta)^2]: E_q[grad_theta f] vs -2 (mu - theta)",
+                    s.mean, s.se_mean, -2 * (mu - theta), kNse);
+}
 
+void theta_gradient_of_loss(tut::Tutorial& t, const WrongGradientExample& e) {
+  const double mu = e.mu, logvar = e.logvar, theta = e.theta;
   // The loss with a decoder p_theta(x|z) = N(x; z + theta, 1) at x = 0.7 and the KL term:
   //   L(theta, phi) = -1/L sum_l log p_theta(x|z^(l)) + KL(q_phi || N(0, 1)),
   // so grad_theta L = -1/L sum_l (x - z^(l) - theta): the KL adds nothing, the minus stays.
-  {
-    const double x_obs = 0.7;
-    const int64_t L = 1000;
-    ad::Rng draws(t.seed() + 61);  // the same z^(l) for every line below
-    const Tensor zl =
-        vae::DiagGaussian{Tensor::full({L, 1}, mu, ad::f64), Tensor::full({L, 1}, logvar, ad::f64)}
-            .sample(draws);
-    const Tensor m1 = Tensor::full({1, 1}, mu, ad::f64),
-                 lv1 = Tensor::full({1, 1}, logvar, ad::f64);
-    auto theta_gradient = [&](bool with_kl) {
-      Tensor th = Tensor::scalar(theta, ad::f64).requires_grad_();
-      Tensor r = x_obs - zl - th;  // log N(x; z + theta, 1) = -r^2/2 - log(2 pi)/2
-      Tensor loss = ad::mean(0.5 * r * r + 0.5 * vae::kLog2Pi);
-      if (with_kl) loss = loss + ad::sum(vae::DiagGaussian{m1, lv1}.kl_to_standard());
-      ad::backward(loss);
-      return th.grad().item();
-    };
-    const double g_with = theta_gradient(true), g_without = theta_gradient(false);
-    double sum_score = 0;  // 1/L sum_l grad_theta log p_theta(x|z^(l)) = mean(x - z - theta)
-    for (double z : zl.to_vector()) sum_score += (x_obs - z - theta) / L;
-    t.check_close("L12", "grad_theta of the loss: with the KL term vs without it (KL has no theta)",
-                  g_with, g_without, 1e-14);
-    t.check_close("L12", "grad_theta L on the tape vs -1/L sum_l grad_theta log p_theta(x|z^(l))",
-                  g_with, -sum_score, 1e-12);
-    t.check_true("L12", "notes' slip (004): +1/L sum grad_theta log p has the opposite sign",
-                 g_with * sum_score < 0,
-                 fmt::format("tape {:+.4f}, 004's form {:+.4f}", g_with, sum_score));
-    t.note(
-        "004 writes the theta-gradient as 1/L sum_{{i=1}}^{{l}} grad_theta log P_theta(x|z^(l)):");
-    t.note("the sum runs over l = 1..L and the minus of L = -E[log p] + KL is lost; a step");
-    t.note("theta - lr * (that) would climb the loss. 000's slide for grad_theta ends in '= 0':");
-    t.note("right for the KL term (the check 'with the KL term vs without it'). The KL it writes");
-    t.note("there, 1/2 sum [sigma_phi^2(mu_phi(z)) + 1 - log(sigma_phi^2(mu_phi(z)) + 1)], is not");
-    t.note(
-        "the KL of the slides around it, 1/2 sum [Sigma_phi(x) + mu_phi(x)^2 - log Sigma_phi(x)");
-    t.note("- 1]; probably garbled in the conversion of the slide (a guess; its theta-gradient is");
-    t.note("0 either way).");
-  }
+  const double x_obs = 0.7;
+  const int64_t L = 1000;
+  ad::Rng draws(t.seed() + 61);  // the same z^(l) for every line below
+  const Tensor zl =
+      vae::DiagGaussian{Tensor::full({L, 1}, mu, ad::f64), Tensor::full({L, 1}, logvar, ad::f64)}
+          .sample(draws);
+  const Tensor m1 = Tensor::full({1, 1}, mu, ad::f64),
+               lv1 = Tensor::full({1, 1}, logvar, ad::f64);
+  auto theta_gradient = [&](bool with_kl) {
+    Tensor th = Tensor::scalar(theta, ad::f64).requires_grad_();
+    Tensor r = x_obs - zl - th;  // log N(x; z + theta, 1) = -r^2/2 - log(2 pi)/2
+    Tensor loss = ad::mean(0.5 * r * r + 0.5 * vae::kLog2Pi);
+    if (with_kl) loss = loss + ad::sum(vae::DiagGaussian{m1, lv1}.kl_to_standard());
+    ad::backward(loss);
+    return th.grad().item();
+  };
+  const double g_with = theta_gradient(true), g_without = theta_gradient(false);
+  double sum_score = 0;  // 1/L sum_l grad_theta log p_theta(x|z^(l)) = mean(x - z - theta)
+  for (double z : zl.to_vector()) sum_score += (x_obs - z - theta) / L;
+  t.check_close("L12", "grad_theta of the loss: with the KL term vs without it (KL has no theta)",
+                g_with, g_without, 1e-14);
+  t.check_close("L12", "grad_theta L on the tape vs -1/L sum_l grad_theta log p_theta(x|z^(l))",
+                g_with, -sum_score, 1e-12);
+  t.check_true("L12", "notes' slip (004): +1/L sum grad_theta log p has the opposite sign",
+               g_with * sum_score < 0,
+               fmt::format("tape {:+.4f}, 004's form {:+.4f}", g_with, sum_score));
+  t.note(
+      "004 writes the theta-gradient as 1/L sum_{{i=1}}^{{l}} grad_theta log P_theta(x|z^(l)):");
+  t.note("the sum runs over l = 1..L and the minus of L = -E[log p] + KL is lost; a step");
+  t.note("theta - lr * (that) would climb the loss. 000's slide for grad_theta ends in '= 0':");
+  t.note("right for the KL term (the check 'with the KL term vs without it'). The KL it writes");
+  t.note("there, 1/2 sum [sigma_phi^2(mu_phi(z)) + 1 - log(sigma_phi^2(mu_phi(z)) + 1)], is not");
+  t.note(
+      "the KL of the slides around it, 1/2 sum [Sigma_phi(x) + mu_phi(x)^2 - log Sigma_phi(x)");
+  t.note("- 1]; probably garbled in the conversion of the slide (a guess; its theta-gradient is");
+  t.note("0 either way).");
+}
 
+// The phi-gradients the wrong way (z sampled and held fixed) and the right way (z = mu +
+// sigma eps on the tape); returns the per-sample d/dlogvar of each, for the figure.
+std::pair<std::vector<double>, std::vector<double>> phi_gradients(tut::Tutorial& t,
+                                                                  const WrongGradientExample& e,
+                                                                  int64_t n, ad::Rng& rng) {
+  const double mu = e.mu, logvar = e.logvar, s2 = std::exp(logvar);
   // grad wrt phi: sampling z and treating it as a constant loses the dependence of q on phi.
   // f(z) = z^2: E = mu^2 + sigma^2, so grad_mu = 2 mu, grad_logvar = sigma^2.
   Tensor m = Tensor::full({n, 1}, mu, ad::f64).requires_grad_();
@@ -163,9 +171,13 @@ void wrong_gradient(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
   t.check_close("L12", "... each sample gives exactly -1/2: their variance vs 0", good.variance,
                 0.0, 0, 1e-20);
 
-  // Figure: running estimates of d/dlogvar E_q[log q] against n.
+  return {lv.grad().to_vector(), lv2.grad().to_vector()};
+}
+
+void plot_wrong_gradient(tut::Tutorial& t, const std::vector<double>& a,
+                         const std::vector<double>& b) {
+  const int64_t n = static_cast<int64_t>(a.size());
   std::vector<double> ns, naive_run, good_run, exact;
-  std::vector<double> a = lv.grad().to_vector(), b = lv2.grad().to_vector();
   double sa = 0, sb = 0;
   for (int64_t i = 0; i < n; ++i) {
     sa += a[i];
@@ -187,13 +199,47 @@ void wrong_gradient(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
   t.save_figure(p);
 }
 
+void wrong_gradient(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
+  t.section("L12", "The wrong gradient: grad_phi E_q[f] != E_q[grad_phi f] with z held fixed");
+  const WrongGradientExample e;
+  t.note("q_phi = N(mu, sigma^2), phi = (mu, logvar) = ({}, {:.4f}), sigma = {}", e.mu, e.logvar,
+         std::sqrt(std::exp(e.logvar)));
+  theta_gradient_inside(t, e, n, rng);
+  theta_gradient_of_loss(t, e);
+  const auto [held_fixed, on_the_tape] = phi_gradients(t, e, n, rng);
+  plot_wrong_gradient(t, held_fixed, on_the_tape);
+}
+
 // ---------------------------------------------------------------- 2, 3. reparameterization
+
+// The example of sections 2 and 3: q = N(mu, diag(exp(logvar))) in two dimensions and
+// f(z) = |z - c|^2.
+const std::vector<double> kMu = {0.5, -1.0}, kLogvar = {-0.4, 0.6}, kC = {1.0, 0.0};
+
+// 004 also writes z^(l) = mu + eps * Sigma_phi(x): the variance where its square root belongs.
+void variance_where_sd_belongs(tut::Tutorial& t, int64_t n) {
+  const double m0 = kMu[0], v0 = std::exp(kLogvar[0]);  // sigma^2 = 0.67
+  std::vector<double> wrong(n), right(n);
+  ad::Rng noise(t.seed() + 62);
+  for (int64_t i = 0; i < n; ++i) {
+    const double e = noise.normal();
+    wrong[i] = m0 + e * v0, right[i] = m0 + e * std::sqrt(v0);
+  }
+  vae::Summary sw = vae::summarize(wrong), sr = vae::summarize(right);
+  t.check_within_se("L13", "z = mu + eps sigma: sample variance vs sigma^2", sr.variance,
+                    sr.se_variance, v0, kNse);
+  t.check_within_se("L13",
+                    "notes' slip (004): z = mu + eps Sigma has variance Sigma^2, not Sigma",
+                    sw.variance, sw.se_variance, v0 * v0, kNse);
+  t.note("(004 writes z^(l) = mu_phi(x) + eps * Sigma_phi(x); it is Sigma_phi(x)^(1/2), the");
+  t.note(" standard deviation, as 004 itself has it earlier: z = mu + eps * sigma.)");
+}
 
 void reparameterization(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
   t.section("L13", "z = mu + sigma * eps on the tape: unbiased, checked in closed form");
   // f(z) = sum_i (z_i - c_i)^2: E = sum (mu_i - c_i)^2 + sigma_i^2,
   // grad_mu = 2 (mu - c), grad_logvar = sigma^2; per-sample variance of 2 (z - c) is 4 sigma^2.
-  const std::vector<double> mu = {0.5, -1.0}, logvar = {-0.4, 0.6}, c = {1.0, 0.0};
+  const std::vector<double>&mu = kMu, &logvar = kLogvar, &c = kC;
   auto f = vae::of_z([c](const Tensor& z) { return ad::sum(ad::pow(z - row(c), 2), -1); });
   vae::GradientSamples g = vae::reparameterization_gradients(vae::diag_gaussian_family(),
                                                              {vec(mu), vec(logvar)}, n, f, rng);
@@ -219,25 +265,11 @@ void reparameterization(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
       "grad_phi");
   t.note("of each term and mixes the indices s and l: it is -1/S sum_s grad_phi log P(x|z^(s)),");
   t.note("z^(s) = mu + sigma eps^(s), the kind of estimate whose mean is checked above.");
-  // 004 also writes z^(l) = mu + eps * Sigma_phi(x): the variance where its square root belongs.
-  {
-    const double m0 = mu[0], v0 = std::exp(logvar[0]);  // sigma^2 = 0.67
-    std::vector<double> wrong(n), right(n);
-    ad::Rng noise(t.seed() + 62);
-    for (int64_t i = 0; i < n; ++i) {
-      const double e = noise.normal();
-      wrong[i] = m0 + e * v0, right[i] = m0 + e * std::sqrt(v0);
-    }
-    vae::Summary sw = vae::summarize(wrong), sr = vae::summarize(right);
-    t.check_within_se("L13", "z = mu + eps sigma: sample variance vs sigma^2", sr.variance,
-                      sr.se_variance, v0, kNse);
-    t.check_within_se("L13",
-                      "notes' slip (004): z = mu + eps Sigma has variance Sigma^2, not Sigma",
-                      sw.variance, sw.se_variance, v0 * v0, kNse);
-    t.note("(004 writes z^(l) = mu_phi(x) + eps * Sigma_phi(x); it is Sigma_phi(x)^(1/2), the");
-    t.note(" standard deviation, as 004 itself has it earlier: z = mu + eps * sigma.)");
-  }
+  variance_where_sd_belongs(t, n);
+}
 
+void deterministic_function_of_noise(tut::Tutorial& t) {
+  const std::vector<double>&mu = kMu, &logvar = kLogvar, &c = kC;
   t.section("L17", "A deterministic function of a noise variable");
   Tensor m = row(mu).requires_grad_(), lv = row(logvar).requires_grad_();
   ad::Rng a(7), b(7);
@@ -257,6 +289,10 @@ void reparameterization(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
   t.note("gradcheck of f(mu + exp(logvar/2) eps) with eps fixed: {}", r.str());
   t.check_less("L17", "worst relative error, tape vs finite differences", r.worst_error, 1e-6);
 
+}
+
+void log_variance_form(tut::Tutorial& t) {
+  const std::vector<double>&mu = kMu, &logvar = kLogvar, &c = kC;
   t.section("L26", "The log-variance form z = mu + exp(logvar / 2) * eps (eq. 43)");
   // dz/dlogvar = sigma eps / 2, on the tape vs by hand.
   ad::Rng noise(3);
@@ -441,10 +477,11 @@ struct InverseCdf {
   std::string gradient_text;
 };
 
-void inverse_cdf(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
-  t.section("L30", "Other distributions through the inverse CDF: z = F_phi^-1(u), u ~ U(0, 1)");
+// Exponential(lambda), Logistic(m, s) and Gumbel(m, beta), each with its inverse CDF, moments,
+// density and one pathwise gradient known in closed form.
+std::vector<InverseCdf> inverse_cdf_cases() {
   const double lambda = 2.0, m = 0.5, s = 0.7, gm = -0.3, beta = 0.8;
-  const std::vector<InverseCdf> cases = {
+  return {
       {"Exponential",
        "z = -log(1 - u) / lambda",
        {lambda},
@@ -489,6 +526,11 @@ void inverse_cdf(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
        kEulerGamma,
        "d/dbeta E[z] = Euler's gamma"},
   };
+}
+
+void inverse_cdf(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
+  t.section("L30", "Other distributions through the inverse CDF: z = F_phi^-1(u), u ~ U(0, 1)");
+  const std::vector<InverseCdf> cases = inverse_cdf_cases();
   tut::Plot p("inverse_cdf", "Inverse-CDF samples (histograms) against the densities");
   p.xlabel("z").ylabel("density").x_range(-3, 4);
   for (const InverseCdf& c : cases) {
@@ -525,69 +567,36 @@ void inverse_cdf(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
 
 // ---------------------------------------------------------------- 7. Uniform(0, phi)
 
-void uniform_support(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
-  t.section("L25", "When the support depends on phi: z ~ Uniform(0, phi), f(z) = z^2");
-  t.note("E[z^2] = phi^2 / 3, so the exact gradient is 2 phi / 3.");
-  t.note("Differentiating under the integral over z with the support [0, phi] held fixed");
-  t.note("(the log-derivative trick, eq. 35-37: log q = -log phi on [0, phi]) gives");
-  t.note("  E[f(z) d/dphi log q] = -E[z^2] / phi = -phi / 3           (biased: wrong sign),");
-  t.note("because Leibniz's rule has a boundary term the trick drops: f(phi) q(phi) = phi.");
-  t.note("Reparameterizing z = phi u, u ~ U(0, 1), moves phi out of the support: the noise's");
-  t.note("support [0, 1] is fixed, and E[d/dphi f(phi u)] = E[2 phi u^2] = 2 phi / 3.");
-  const double phi = 2.0;
-  std::vector<double> naive(n), pathwise(n);
-  {
-    // Both on the tape: the naive one through log q_phi(z) = -log(phi), z held fixed.
-    Tensor p1 = Tensor::full({n, 1}, phi, ad::f64).requires_grad_();
-    Tensor u = open_uniform(n, rng);
-    Tensor z = u * phi;  // a constant: built from the value of phi, not the tensor
-    ad::backward(ad::sum(z * z * -ad::log(p1)));
-    naive = p1.grad().to_vector();
-    Tensor p2 = Tensor::full({n, 1}, phi, ad::f64).requires_grad_();
-    Tensor z2 = p2 * open_uniform(n, rng);  // z = phi u on the tape
-    ad::backward(ad::sum(z2 * z2));
-    pathwise = p2.grad().to_vector();
-  }
-  vae::Summary sn = vae::summarize(naive), sp = vae::summarize(pathwise);
-  const double exact = 2 * phi / 3;
-  const double h = 1e-5;
-  t.check_close("L25", "exact gradient: central difference of phi^2/3 vs 2 phi / 3",
-                ((phi + h) * (phi + h) - (phi - h) * (phi - h)) / (3 * 2 * h), exact, 1e-9);
-  t.check_within_se("L25", "support held fixed (score function): mean vs -phi/3 (its biased limit)",
-                    sn.mean, sn.se_mean, -phi / 3, kNse);
-  t.check_true("L25", "... far from the exact 2 phi / 3",
-               std::abs(sn.mean - exact) > kNse * sn.se_mean,
-               fmt::format("{:.4f} vs {:.4f}: {:.0f} standard errors apart", sn.mean, exact,
-                           std::abs(sn.mean - exact) / sn.se_mean));
-  t.check_within_se("L25", "score estimate + boundary term f(phi) q(phi) = phi vs 2 phi / 3",
-                    sn.mean + phi, sn.se_mean, exact, kNse);
-  t.check_within_se("L25", "pathwise z = phi u (noise support fixed): mean vs 2 phi / 3", sp.mean,
-                    sp.se_mean, exact, kNse);
-  // A jump in f moves with phi too: f(z) = 1[z < c], E = c / phi, gradient -c / phi^2.
-  // On the tape the step is 1/2 + 1/2 (c - z) / |c - z|, whose derivative is 0 wherever it
-  // exists, so the pathwise estimate is 0.
+// The parameter phi of Uniform(0, phi) in the section's example.
+constexpr double kUniformPhi = 2.0;
+
+// A jump in f moves with phi too: f(z) = 1[z < c], E = c / phi, gradient -c / phi^2.
+// On the tape the step is 1/2 + 1/2 (c - z) / |c - z|, whose derivative is 0 wherever it
+// exists, so the pathwise estimate is 0.
+void step_function(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
+  const double phi = kUniformPhi;
   const double c = 1.0;
   t.note("f(z) = 1[z < {}]: E = c/phi, gradient -c/phi^2 = {:.4f}. The pathwise derivative of", c,
-         -c / (phi * phi));
+       -c / (phi * phi));
   t.note("1[phi u < c] is 0 wherever it exists, so the pathwise estimate is 0: biased, because");
   t.note("f(g_phi(u)) jumps at u = c/phi, which moves with phi (f must be differentiable).");
-  {
-    Tensor p3 = Tensor::full({n, 1}, phi, ad::f64).requires_grad_();
-    Tensor d = c - p3 * open_uniform(n, rng);
-    Tensor step = 0.5 + 0.5 * d / ad::abs(d);
-    vae::Summary value = vae::summarize(step.to_vector());
-    ad::backward(ad::sum(step));
-    vae::Summary grad = vae::summarize(p3.grad().to_vector());
-    t.check_within_se("L25", "step f: E[1[phi u < c]] by sampling vs c / phi", value.mean,
-                      value.se_mean, c / phi, kNse);
-    t.check_close("L25", "step f: pathwise gradient (mean over samples) vs 0", grad.mean, 0.0, 0,
-                  1e-12);
-    t.check_true("L25", "... which is not the exact gradient -c / phi^2",
-                 std::abs(grad.mean + c / (phi * phi)) > 0.1,
-                 fmt::format("{:.4f} vs {:.4f}", grad.mean, -c / (phi * phi)));
-  }
+  Tensor p3 = Tensor::full({n, 1}, phi, ad::f64).requires_grad_();
+  Tensor d = c - p3 * open_uniform(n, rng);
+  Tensor step = 0.5 + 0.5 * d / ad::abs(d);
+  vae::Summary value = vae::summarize(step.to_vector());
+  ad::backward(ad::sum(step));
+  vae::Summary grad = vae::summarize(p3.grad().to_vector());
+  t.check_within_se("L25", "step f: E[1[phi u < c]] by sampling vs c / phi", value.mean,
+                    value.se_mean, c / phi, kNse);
+  t.check_close("L25", "step f: pathwise gradient (mean over samples) vs 0", grad.mean, 0.0, 0,
+                1e-12);
+  t.check_true("L25", "... which is not the exact gradient -c / phi^2",
+               std::abs(grad.mean + c / (phi * phi)) > 0.1,
+               fmt::format("{:.4f} vs {:.4f}", grad.mean, -c / (phi * phi)));
+}
 
-  // Figure: estimator means against phi.
+// Estimator means against phi.
+void plot_uniform_support(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
   std::vector<double> phis, ex, sf, pw, mphi, msf, mpw;
   for (double x = 0.5; x <= 3.0001; x += 0.05) {
     phis.push_back(x);
@@ -616,25 +625,74 @@ void uniform_support(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
   t.save_figure(p);
 }
 
+void uniform_support(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
+  t.section("L25", "When the support depends on phi: z ~ Uniform(0, phi), f(z) = z^2");
+  t.note("E[z^2] = phi^2 / 3, so the exact gradient is 2 phi / 3.");
+  t.note("Differentiating under the integral over z with the support [0, phi] held fixed");
+  t.note("(the log-derivative trick, eq. 35-37: log q = -log phi on [0, phi]) gives");
+  t.note("  E[f(z) d/dphi log q] = -E[z^2] / phi = -phi / 3           (biased: wrong sign),");
+  t.note("because Leibniz's rule has a boundary term the trick drops: f(phi) q(phi) = phi.");
+  t.note("Reparameterizing z = phi u, u ~ U(0, 1), moves phi out of the support: the noise's");
+  t.note("support [0, 1] is fixed, and E[d/dphi f(phi u)] = E[2 phi u^2] = 2 phi / 3.");
+  const double phi = kUniformPhi;
+  std::vector<double> naive(n), pathwise(n);
+  {
+    // Both on the tape: the naive one through log q_phi(z) = -log(phi), z held fixed.
+    Tensor p1 = Tensor::full({n, 1}, phi, ad::f64).requires_grad_();
+    Tensor u = open_uniform(n, rng);
+    Tensor z = u * phi;  // a constant: built from the value of phi, not the tensor
+    ad::backward(ad::sum(z * z * -ad::log(p1)));
+    naive = p1.grad().to_vector();
+    Tensor p2 = Tensor::full({n, 1}, phi, ad::f64).requires_grad_();
+    Tensor z2 = p2 * open_uniform(n, rng);  // z = phi u on the tape
+    ad::backward(ad::sum(z2 * z2));
+    pathwise = p2.grad().to_vector();
+  }
+  vae::Summary sn = vae::summarize(naive), sp = vae::summarize(pathwise);
+  const double exact = 2 * phi / 3;
+  const double h = 1e-5;
+  t.check_close("L25", "exact gradient: central difference of phi^2/3 vs 2 phi / 3",
+                ((phi + h) * (phi + h) - (phi - h) * (phi - h)) / (3 * 2 * h), exact, 1e-9);
+  t.check_within_se("L25", "support held fixed (score function): mean vs -phi/3 (its biased limit)",
+                    sn.mean, sn.se_mean, -phi / 3, kNse);
+  t.check_true("L25", "... far from the exact 2 phi / 3",
+               std::abs(sn.mean - exact) > kNse * sn.se_mean,
+               fmt::format("{:.4f} vs {:.4f}: {:.0f} standard errors apart", sn.mean, exact,
+                           std::abs(sn.mean - exact) / sn.se_mean));
+  t.check_within_se("L25", "score estimate + boundary term f(phi) q(phi) = phi vs 2 phi / 3",
+                    sn.mean + phi, sn.se_mean, exact, kNse);
+  t.check_within_se("L25", "pathwise z = phi u (noise support fixed): mean vs 2 phi / 3", sp.mean,
+                    sp.se_mean, exact, kNse);
+  step_function(t, n, rng);
+  plot_uniform_support(t, n, rng);
+}
+
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   tut::Tutorial t("06_reparameterization",
                   "The reparameterization trick: wrong gradient, z = mu + sigma eps, change of "
                   "variables, full covariance, inverse CDF, and where it needs care");
   int64_t samples = 200000;
   t.flags()
-      .add_option("--samples", samples, "Monte Carlo samples per check")
+      .add_option("--samples", samples, "Monte Carlo samples per check (--quick: 20000)")
       ->check(CLI::Range(int64_t{1000}, int64_t{10000000}));
   if (auto exit_code = t.parse(argc, argv)) return *exit_code;
-  if (t.quick()) samples = std::min<int64_t>(samples, 20000);
+  if (t.quick() && !t.given("--samples")) samples = 20000;
   ad::Rng rng(t.seed());
 
   wrong_gradient(t, samples, rng);
   reparameterization(t, samples, rng);
+  deterministic_function_of_noise(t);
+  log_variance_form(t);
   change_of_variables(t, samples, rng);
   full_covariance(t, samples, rng);
   inverse_cdf(t, samples, rng);
   uniform_support(t, samples, rng);
   return t.finish();
+}
+
+// Any error after the flags are read ends the program with one line and exit status 1.
+int main(int argc, char** argv) {
+  return tut::report_errors("06_reparameterization", [&] { return run(argc, argv); });
 }

@@ -422,6 +422,45 @@ void gradient_descent(tut::Tutorial& t, ad::Rng& rng) {
 
 // ---------------------------------------------------------------- L28
 
+// The L-sample AEVB estimate of the KL's gradient: its variance against L, measured and
+// predicted (v_mu / L and v_lv / L).
+void kl_gradient_variance_vs_L(tut::Tutorial& t, const vae::Family& q,
+                               const vae::Integrand& kl_hat, double mu, double logvar,
+                               double v_mu, double v_lv, ad::Rng& rng) {
+  std::vector<double> Ls, measured_mu, measured_lv, line_mu, line_lv;
+  const int64_t repeats = t.quick() ? 200 : 400;
+  for (int64_t L : {1, 10, 100}) {
+    auto draw = [&](int64_t rows) {
+      return vae::reparameterization_gradients(
+          q, {Tensor::from({mu}, {1}, ad::f64), Tensor::from({logvar}, {1}, ad::f64)}, rows, kl_hat,
+          rng);
+    };
+    vae::Summary em = vae::summarize(vae::repeated_estimates(draw, L, repeats, 0));
+    vae::Summary el = vae::summarize(vae::repeated_estimates(draw, L, repeats, 1));
+    t.check_within_se(
+        "L28",
+        fmt::format("L = {:>3}: variance of the L-sample MC-KL gradient (logvar) vs closed/L", L),
+        el.variance, el.se_variance, v_lv / L, kNse);
+    Ls.push_back(L);
+    measured_mu.push_back(em.variance);
+    measured_lv.push_back(el.variance);
+  }
+  std::vector<double> grid;
+  for (double e = 0; e <= 2.0001; e += 0.05) {
+    grid.push_back(std::pow(10.0, e));
+    line_mu.push_back(v_mu / grid.back());
+    line_lv.push_back(v_lv / grid.back());
+  }
+  tut::Plot p("kl_gradient_variance",
+              "Monte Carlo KL: variance of the L-sample gradient (the analytic KL has none)");
+  p.xlabel("L (samples)").ylabel("variance").log_x().log_y();
+  p.line("wrt mu: sigma^2 / L", grid, line_mu);
+  p.line("wrt logvar: sigma^2 (mu^2 + 2 sigma^2) / (4L)", grid, line_lv, tut::LineStyle::dashed);
+  p.points("wrt mu, measured", Ls, measured_mu);
+  p.points("wrt logvar, measured", Ls, measured_lv);
+  t.save_figure(p);
+}
+
 void kl_estimators(tut::Tutorial& t, ad::Rng& rng) {
   t.section("L28", "AEVB: the KL term in closed form vs by Monte Carlo, gradient variance");
   const double mu = 0.8, logvar = -0.6;
@@ -469,39 +508,7 @@ void kl_estimators(tut::Tutorial& t, ad::Rng& rng) {
   t.note("variance {:.4g} / L (mu) and {:.4g} / L (logvar): the closed form is free accuracy.",
          v_mu, v_lv);
 
-  // The L-sample AEVB estimate: variance against L.
-  std::vector<double> Ls, measured_mu, measured_lv, line_mu, line_lv;
-  const int64_t repeats = t.quick() ? 200 : 400;
-  for (int64_t L : {1, 10, 100}) {
-    auto draw = [&](int64_t rows) {
-      return vae::reparameterization_gradients(
-          q, {Tensor::from({mu}, {1}, ad::f64), Tensor::from({logvar}, {1}, ad::f64)}, rows, kl_hat,
-          rng);
-    };
-    vae::Summary em = vae::summarize(vae::repeated_estimates(draw, L, repeats, 0));
-    vae::Summary el = vae::summarize(vae::repeated_estimates(draw, L, repeats, 1));
-    t.check_within_se(
-        "L28",
-        fmt::format("L = {:>3}: variance of the L-sample MC-KL gradient (logvar) vs closed/L", L),
-        el.variance, el.se_variance, v_lv / L, kNse);
-    Ls.push_back(L);
-    measured_mu.push_back(em.variance);
-    measured_lv.push_back(el.variance);
-  }
-  std::vector<double> grid;
-  for (double e = 0; e <= 2.0001; e += 0.05) {
-    grid.push_back(std::pow(10.0, e));
-    line_mu.push_back(v_mu / grid.back());
-    line_lv.push_back(v_lv / grid.back());
-  }
-  tut::Plot p("kl_gradient_variance",
-              "Monte Carlo KL: variance of the L-sample gradient (the analytic KL has none)");
-  p.xlabel("L (samples)").ylabel("variance").log_x().log_y();
-  p.line("wrt mu: sigma^2 / L", grid, line_mu);
-  p.line("wrt logvar: sigma^2 (mu^2 + 2 sigma^2) / (4L)", grid, line_lv, tut::LineStyle::dashed);
-  p.points("wrt mu, measured", Ls, measured_mu);
-  p.points("wrt logvar, measured", Ls, measured_lv);
-  t.save_figure(p);
+  kl_gradient_variance_vs_L(t, q, kl_hat, mu, logvar, v_mu, v_lv, rng);
 }
 
 // ---------------------------------------------------------------- your comparison
@@ -540,28 +547,35 @@ void your_comparison(tut::Tutorial& t, const std::string& f_key, double k, doubl
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   tut::Tutorial t("07_score_function_vs_reparameterization",
                   "Score function vs reparameterization: the notes' Example 1.5 and beyond");
   double phi = 1.5, k = 1.0, baseline = 0.0;
   int64_t N = 1000, repeats = 200;
   std::string f_key = "square", estimator = "both";
-  t.flags().add_option("--phi", phi, "the parameter phi of q = N(phi, 1)");
+  t.flags()
+      .add_option("--phi", phi, "the parameter phi of q = N(phi, 1)")
+      ->check(tut::finite_in(-100, 100));
   t.flags()
       .add_option("--f", f_key, "test function for your comparison")
       ->check(CLI::IsMember({"square", "shifted", "gauss", "cos"}));
-  t.flags().add_option("--k", k, "the k of (x-k)^2, exp(-k x^2), cos(k x)");
+  t.flags()
+      .add_option("--k", k, "the k of (x-k)^2, exp(-k x^2), cos(k x)")
+      ->check(tut::finite_in(-100, 100));
   t.flags()
       .add_option("--N", N, "samples per estimate in your comparison")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(int64_t{1}, int64_t{10000000}));
   t.flags()
       .add_option("--estimator", estimator, "which estimator(s) in your comparison")
       ->check(CLI::IsMember({"both", "score", "reparam"}));
-  t.flags().add_option("--baseline", baseline, "constant baseline b for the score function");
   t.flags()
-      .add_option("--repeats", repeats, "independent estimates in your comparison")
+      .add_option("--baseline", baseline, "constant baseline b for the score function")
+      ->check(tut::finite_number());
+  t.flags()
+      .add_option("--repeats", repeats, "independent estimates in your comparison (--quick: 100)")
       ->check(CLI::Range(int64_t{3}, int64_t{1000000}));
   if (auto exit_code = t.parse(argc, argv)) return *exit_code;
+  if (t.quick() && !t.given("--repeats")) repeats = 100;
   ad::Rng rng(t.seed());
 
   example_1_5(t, phi, rng);
@@ -570,7 +584,11 @@ int main(int argc, char** argv) {
   other_functions(t, 0.5, rng);
   gradient_descent(t, rng);
   kl_estimators(t, rng);
-  your_comparison(t, f_key, k, phi, N, estimator, baseline,
-                  t.quick() ? std::min<int64_t>(repeats, 100) : repeats, rng);
+  your_comparison(t, f_key, k, phi, N, estimator, baseline, repeats, rng);
   return t.finish();
+}
+
+// Any error after the flags are read ends the program with one line and exit status 1.
+int main(int argc, char** argv) {
+  return tut::report_errors("07_score_function_vs_reparameterization", [&] { return run(argc, argv); });
 }

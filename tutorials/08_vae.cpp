@@ -4,9 +4,9 @@
 //   q_phi(z|x)   = N(mu, diag(exp(logvar))),  [mu, logvar] = encoder_phi(x)
 //   p_theta(x|z) = prod_i theta_i^x_i (1 - theta_i)^(1 - x_i),  theta = sigmoid(decoder_theta(z))
 //   p(z)         = N(0, I)
-//   -ELBO(x)     ~= 1/L sum_l -log p_theta(x | z^[l]) + 1/2 sum_k (sigma_k^2 + mu_k^2 - 1 -
-//   logvar_k) z^[l]        = mu + exp(logvar / 2) * eps^[l],  eps^[l] ~ N(0, I)
-//   (reparameterization)
+//   -ELBO(x)     ~= 1/L sum_l -log p_theta(x | z^[l])
+//                   + 1/2 sum_k (sigma_k^2 + mu_k^2 - 1 - logvar_k)
+//   z^[l]        = mu + exp(logvar / 2) * eps^[l],  eps^[l] ~ N(0, I)   (reparameterization)
 //
 // Checked, each two ways: the Bernoulli log-likelihood (L22); the L-sample loss, its mean
 // and its variance ~ 1/L (L10); the computation graph before and after reparameterization
@@ -19,7 +19,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <functional>
@@ -32,53 +31,19 @@
 #include "nn/dataset.h"
 #include "nn/image.h"
 #include "nn/nn.h"
-#include "nn/progress.h"
 #include "tutorials/common/data.h"
 #include "tutorials/common/plot.h"
+#include "tutorials/common/training.h"
 #include "tutorials/common/tutorial.h"
+#include "vae/autoencoder.h"
 #include "vae/distributions.h"
-#include "vae/estimators.h"
+#include "vae/statistics.h"
 #include "vae/kl.h"
 #include "vae/models.h"
 
 using ad::Tensor;
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-const std::vector<int64_t> kHidden = {256, 64};  // as tutorial 01's AE: 784-256-64-k
-
-// One fixed binarisation x_i ~ Bernoulli(intensity_i) of a set of images (for evaluation;
-// training draws a fresh one every epoch through nn::BatchOptions::binarize).
-Tensor binarize(const Tensor& images, ad::Rng& rng) {
-  std::vector<double> v = images.to_vector();
-  for (double& p : v) p = rng.uniform() < p ? 1.0 : 0.0;
-  return Tensor::from(v, images.shape());
-}
-
-struct MeanSe {
-  double mean = 0, se = 0, var = 0, var_se = 0;  // var: sample variance; var_se: its std error
-};
-// Mean, its standard error, the sample variance and the standard error of the variance,
-// sqrt((m4 - s^4) / n) (large-n, no normality assumed).
-MeanSe summarize(const std::vector<double>& v) {
-  const double n = static_cast<double>(v.size());
-  double m = 0;
-  for (double x : v) m += x;
-  m /= n;
-  double s2 = 0, m4 = 0;
-  for (double x : v) {
-    s2 += (x - m) * (x - m);
-    m4 += std::pow(x - m, 4);
-  }
-  s2 /= n - 1;
-  m4 /= n;
-  return {m, std::sqrt(s2 / n), s2, std::sqrt(std::max(m4 - s2 * s2, 0.0) / n)};
-}
 
 // Per-example -log p(x|z) (one z per example) and KL, without recording, in chunks.
 struct PerExample {
@@ -102,20 +67,6 @@ PerExample per_example(vae::Vae& model, const Tensor& x, ad::Rng& rng) {
   return out;
 }
 
-// The first `per_class` images of each class, class by class.
-std::vector<int64_t> first_of_each_class(const nn::Dataset& data, int per_class) {
-  std::vector<int64_t> picked;
-  for (int c = 0; c < data.num_classes(); ++c) {
-    int found = 0;
-    for (int64_t i = 0; i < data.size() && found < per_class; ++i)
-      if (data.labels[i] == c) {
-        picked.push_back(i);
-        ++found;
-      }
-  }
-  return picked;
-}
-
 // Copies every parameter value of `from` into `to` (same architecture, any dtypes).
 void copy_parameters(const nn::Module& from, nn::Module& to) {
   std::vector<nn::NamedTensor> a = from.named_parameters(), b = to.named_parameters();
@@ -132,36 +83,96 @@ struct History {
 };
 
 History train_vae(vae::Vae& model, nn::Adam& adam, const nn::Dataset& train,
-                  const Tensor& validation_x, int epochs, int64_t batch_size, uint64_t seed,
-                  ad::Rng& rng) {
+                  const Tensor& validation_x, const tut::EpochOptions& options, ad::Rng& rng) {
   History h;
-  nn::BatchIterator batches(train, {.batch_size = batch_size, .binarize = true, .seed = seed});
-  nn::Progress progress(epochs, batches.examples_per_epoch());
-  const auto start = Clock::now();
-  for (int epoch = 0; epoch < epochs; ++epoch) {
-    progress.start_epoch(epoch);
-    double rec_sum = 0, kl_sum = 0;
-    for (nn::Batch batch; batches.next(batch);) {
-      adam.zero_grad();
-      vae::ElboTerms terms = model.elbo(batch.x, rng);  // L = 1, as in the notes
-      rec_sum += terms.reconstruction.item() * static_cast<double>(batch.size());
-      kl_sum += terms.kl.item() * static_cast<double>(batch.size());
-      const double value = terms.loss.item();
-      ad::backward(terms.loss);
-      adam.step();
-      progress.add(batch.size(), value);
-    }
-    ad::Rng eval_rng(seed + 1000);  // the same eps for every epoch's validation
-    const double validation = summarize(per_example(model, validation_x, eval_rng).loss).mean;
-    h.loss.push_back(progress.end_epoch(fmt::format("validation -ELBO {:.2f}", validation)));
-    const double n = static_cast<double>(batches.examples_per_epoch());
-    h.reconstruction.push_back(rec_sum / n);
+  double reconstruction_sum = 0, kl_sum = 0;  // of the current epoch, per example
+  auto step = [&](const nn::Batch& batch) {
+    vae::ElboTerms terms = model.elbo(batch.x, rng);  // L = 1, as in the notes
+    reconstruction_sum += terms.reconstruction.item() * static_cast<double>(batch.size());
+    kl_sum += terms.kl.item() * static_cast<double>(batch.size());
+    return terms.loss;
+  };
+  auto after_epoch = [&](int epoch) {
+    const double n = static_cast<double>(train.size());
+    h.reconstruction.push_back(reconstruction_sum / n);
     h.kl.push_back(kl_sum / n);
-    h.validation.push_back(validation);
+    reconstruction_sum = kl_sum = 0;
+    ad::Rng eval_rng(options.seed + 1000);  // the same eps for every epoch's validation
+    h.validation.push_back(vae::summarize(per_example(model, validation_x, eval_rng).loss).mean);
     h.epochs.push_back(epoch + 1);
-  }
-  h.seconds_per_epoch = seconds_since(start) / std::max(epochs, 1);
+    return fmt::format("validation -ELBO {:.2f}", h.validation.back());
+  };
+  const tut::TrainingLog log = tut::train_epochs(adam, train, options, step, after_epoch);
+  h.loss = log.train_loss;
+  h.seconds_per_epoch = log.seconds_per_epoch;
   return h;
+}
+
+void plot_training(tut::Tutorial& t, const History& h) {
+  tut::Plot curves("loss_curves", "VAE training: -ELBO = reconstruction + KL (nats per image)");
+  curves.xlabel("epoch").ylabel("nats per image");
+  curves.line("-ELBO (train)", h.epochs, h.loss);
+  curves.line("reconstruction -log p(x|z) (train)", h.epochs, h.reconstruction);
+  curves.line("KL(q(z|x) || p(z)) (train)", h.epochs, h.kl);
+  curves.line("-ELBO (validation)", h.epochs, h.validation, tut::LineStyle::dashed);
+  curves.log_y();
+  t.save_figure(curves);
+}
+
+// The data of the tutorial: the training images (grey levels; each epoch binarises them
+// anew) and one fixed binarisation of the validation and test images.
+struct VaeData {
+  nn::Dataset train, test;
+  Tensor validation_x, test_x;
+  std::string description;
+};
+
+VaeData binarised_data(const tut::ImageSplits& splits, bool quick, uint64_t seed) {
+  ad::Rng binarize_rng(seed + 1);
+  // (a braced list is evaluated in order: validation first, then test)
+  return {.train = quick ? splits.train.first(5000) : splits.train,
+          .test = splits.test,
+          .validation_x = tut::binarize(splits.validation.images, binarize_rng),
+          .test_x = tut::binarize(splits.test.images, binarize_rng),
+          .description = splits.description};
+}
+
+void train_section(tut::Tutorial& t, vae::Vae& model, nn::Adam& adam, const VaeData& data,
+                   const tut::TrainingFlags& training) {
+  t.section("L10", "Training the VAE: -ELBO with L = 1, binarised pixels, Bernoulli decoder");
+  t.note("data: {}", data.description);
+  if (t.quick())
+    t.note("--quick: 5000 training images, 1 epoch; the full run uses 50000 and 10 epochs");
+  const int64_t latent = model.config().latent_dim;
+  t.note("MLP 784-256-64-(2x{0}) encoder, {0}-64-256-784 decoder, ReLU, {1} parameters;", latent,
+         model.parameter_count());
+  t.note(
+      "Adam lr {}, batch {}, {} epochs; each epoch draws a new binarisation x ~ Bernoulli(pixel)",
+      training.lr, training.batch, training.epochs);
+  ad::Rng rng(t.seed());
+  const History h = train_vae(model, adam, data.train, data.validation_x,
+                              {.epochs = training.epochs,
+                               .batch_size = training.batch,
+                               .binarize = true,
+                               .seed = t.seed() + 3},
+                              rng);
+  model.eval();
+  t.note("epoch time {:.2f} s ({} images per epoch)", h.seconds_per_epoch, data.train.size());
+  t.check_less("L10", "training -ELBO: last epoch < 784 log 2 (an untrained decoder's)",
+               h.loss.back(), 784 * std::log(2.0));
+  plot_training(t, h);
+
+  ad::Rng eval_rng(t.seed() + 4);
+  const PerExample test_terms = per_example(model, data.test_x, eval_rng);
+  const vae::Summary loss = vae::summarize(test_terms.loss),
+                     rec = vae::summarize(test_terms.reconstruction),
+                     kl = vae::summarize(test_terms.kl);
+  t.note(
+      "test ({} binarised images, L = 1): -ELBO {:.2f} +- {:.2f} = reconstruction {:.2f} + KL "
+      "{:.2f} nats",
+      data.test.size(), loss.mean, loss.se_mean, rec.mean, kl.mean);
+  t.note("  (so log p(x) >= -{:.2f} nats, {:.4f} nats per pixel)", loss.mean,
+         loss.mean / data.test.pixels_per_image());
 }
 
 // ---------------------------------------------------------------- L22
@@ -221,41 +232,41 @@ void monte_carlo_samples(tut::Tutorial& t, vae::Vae& model, const Tensor& x, int
   ad::NoGrad plain;
   ad::Rng rng(t.seed() + 20);
   const std::vector<int> Ls = {1, 5, 20};
-  std::vector<MeanSe> stats;
+  std::vector<vae::Summary> stats;
   for (int L : Ls) {
     std::vector<double> values;
     for (int r = 0; r < repeats; ++r) values.push_back(model.elbo(x, rng, L).loss.item());
-    stats.push_back(summarize(values));
+    stats.push_back(vae::summarize(values));
   }
   // the reference: one estimate with a large L; its standard error from the single-sample
   // spread, sd_1 / sqrt(L_ref)
   const double reference = model.elbo(x, rng, reference_L).loss.item();
-  const double reference_se = std::sqrt(stats[0].var / reference_L);
+  const double reference_se = std::sqrt(stats[0].variance / reference_L);
   t.note("reference: L = {}: {:.4f} +- {:.4f}", reference_L, reference, reference_se);
   std::vector<double> l_values, variances, expected;
   std::string csv = "L,mean,se,variance,variance_se,variance_1_over_L\n";
   for (size_t i = 0; i < Ls.size(); ++i) {
-    const MeanSe& s = stats[i];
+    const vae::Summary& s = stats[i];
     const double L = Ls[i];
-    t.note("L = {:2}: mean {:.4f} +- {:.4f}, variance {:.5f} +- {:.5f}", Ls[i], s.mean, s.se, s.var,
-           s.var_se);
+    t.note("L = {:2}: mean {:.4f} +- {:.4f}, variance {:.5f} +- {:.5f}", Ls[i], s.mean, s.se_mean, s.variance,
+           s.se_variance);
     t.check_within_se(
         "L10",
         fmt::format("mean of -ELBO_{} over repeats vs the L = {} estimate", Ls[i], reference_L),
-        s.mean - reference, std::hypot(s.se, reference_se), 0.0, 4.0);
+        s.mean - reference, std::hypot(s.se_mean, reference_se), 0.0, 4.0);
     if (i > 0) {
       // var(-ELBO_L) = var(-ELBO_1) / L: both measured, their difference within 4 se
-      const double predicted = stats[0].var / L, predicted_se = stats[0].var_se / L;
+      const double predicted = stats[0].variance / L, predicted_se = stats[0].se_variance / L;
       t.check_within_se("L10",
                         fmt::format("variance with L = {}: measured {:.5f} vs var_1/L {:.5f}",
-                                    Ls[i], s.var, predicted),
-                        s.var - predicted, std::hypot(s.var_se, predicted_se), 0.0, 4.0);
+                                    Ls[i], s.variance, predicted),
+                        s.variance - predicted, std::hypot(s.se_variance, predicted_se), 0.0, 4.0);
     }
     l_values.push_back(L);
-    variances.push_back(s.var);
-    expected.push_back(stats[0].var / L);
+    variances.push_back(s.variance);
+    expected.push_back(stats[0].variance / L);
     csv +=
-        fmt::format("{},{},{},{},{},{}\n", Ls[i], s.mean, s.se, s.var, s.var_se, stats[0].var / L);
+        fmt::format("{},{},{},{},{},{}\n", Ls[i], s.mean, s.se_mean, s.variance, s.se_variance, stats[0].variance / L);
   }
   t.save_text("loss_vs_L.csv", csv);
   tut::Plot p("variance_vs_L", "Variance of the L-sample -ELBO over repeats");
@@ -272,26 +283,34 @@ void save_graph(tut::Tutorial& t, const std::string& stem) {
     t.note("graph drawn: {}", t.out_path(stem + ".png").string());
 }
 
-void computation_graphs(tut::Tutorial& t, vae::Vae& trained, const Tensor& x32) {
-  t.section("L34", "The computation graph before and after reparameterization (Figures 5, 7)");
-  t.note("a double copy of the trained VAE, one test image; the tape records -ELBO = rec + KL");
-  ad::Rng init(t.seed() + 30);
-  vae::Vae model({.input_dim = x32.dim(1),
-                  .hidden = trained.config().hidden,
-                  .latent_dim = trained.config().latent_dim,
-                  .dtype = ad::f64},
-                 init);
-  copy_parameters(trained, model);
-  const Tensor x = x32.to(ad::f64).named("x");
-  const int64_t k = model.config().latent_dim;
-  ad::Rng noise(t.seed() + 31);
-  const Tensor eps = noise.normal({x.dim(0), k}, ad::f64).named("eps");
+// mu and logvar of q_phi(z|x) as leaves of their own (computed without recording), so
+// their gradients can be read.
+vae::DiagGaussian posterior_as_leaves(vae::Vae& model, const Tensor& x) {
+  Tensor mu, logvar;
+  {
+    ad::NoGrad plain;
+    vae::DiagGaussian q = model.encode(x);
+    mu = q.mu.clone();
+    logvar = q.logvar.clone();
+  }
+  mu.requires_grad_().named("mu");
+  logvar.requires_grad_().named("logvar");
+  return {mu, logvar};
+}
+
+// The first encoder weight (phi) and the last decoder weight (theta): handles whose
+// gradients show which parameters a backward pass reaches.
+Tensor first_encoder_weight(vae::Vae& model) { return model.encoder.parameters().front(); }
+Tensor last_decoder_weight(vae::Vae& model) {
+  const std::vector<Tensor> theta = model.decoder.parameters();
+  return theta[theta.size() - 2];
+}
+
+// Before: z ~ q_phi(z|x) is drawn outside the tape (a constant, like a data input).
+void graph_before(tut::Tutorial& t, vae::Vae& model, const Tensor& x, const Tensor& eps) {
   ad::tape().clear();
   model.zero_grad();
-  const Tensor first_weight = model.encoder.parameters().front();  // handles
-  const Tensor last_weight = model.decoder.parameters()[model.decoder.parameters().size() - 2];
-
-  // Before: z ~ q_phi(z|x) is drawn outside the tape (a constant, like a data input).
+  const Tensor phi = first_encoder_weight(model), theta = last_decoder_weight(model);
   {
     vae::DiagGaussian q = model.encode(x);
     q.mu.named("mu");
@@ -309,53 +328,52 @@ void computation_graphs(tut::Tutorial& t, vae::Vae& trained, const Tensor& x32) 
     // the KL): does any gradient reach phi?
     ad::backward(rec);
     t.check_true("L34", "before: d rec / d phi (first encoder weight) is undefined: no path",
-                 !first_weight.grad().defined(),
-                 first_weight.grad().defined() ? "a gradient arrived" : "grad undefined");
+                 !phi.grad().defined(), phi.grad().defined() ? "a gradient arrived" : "grad undefined");
     t.check_true("L34", "before: d rec / d theta (last decoder weight) is defined",
-                 last_weight.grad().defined());
+                 theta.grad().defined());
     ad::tape().clear();
     (void)loss;
   }
-  // The same with mu and logvar as leaves, so their gradients can be read.
-  Tensor mu, logvar;
+  // The same with mu and logvar as leaves: no gradient reaches them either.
+  const vae::DiagGaussian q = posterior_as_leaves(model, x);
+  Tensor z;
   {
     ad::NoGrad plain;
-    vae::DiagGaussian q = model.encode(x);
-    mu = q.mu.clone();
-    logvar = q.logvar.clone();
+    z = q.rsample_from(eps);
   }
-  mu.requires_grad_().named("mu");
-  logvar.requires_grad_().named("logvar");
-  {
-    Tensor z;
-    {
-      ad::NoGrad plain;
-      z = vae::DiagGaussian{mu, logvar}.rsample_from(eps);
-    }
-    ad::backward(ad::sum(model.negative_log_likelihood(model.decode(z), x)));
-    t.check_true("L34", "before: mu.grad after backward of -log p(x|z), z sampled off the tape",
-                 !mu.grad().defined(), mu.grad().defined() ? "defined" : "undefined, as expected");
-  }
+  ad::backward(ad::sum(model.negative_log_likelihood(model.decode(z), x)));
+  t.check_true("L34", "before: mu.grad after backward of -log p(x|z), z sampled off the tape",
+               !q.mu.grad().defined(),
+               q.mu.grad().defined() ? "defined" : "undefined, as expected");
   model.zero_grad();
   ad::tape().clear();
+}
 
-  // After: z = mu + exp(logvar / 2) * eps on the tape, eps the only random input.
-  {
-    vae::DiagGaussian q = model.encode(x);
-    q.mu.named("mu");
-    q.logvar.named("logvar");
-    Tensor z = q.rsample_from(eps).named("z = mu + sigma*eps");
-    Tensor rec = ad::sum(model.negative_log_likelihood(model.decode(z), x)).named("rec");
-    Tensor loss = (rec + ad::sum(q.kl_to_standard())).named("-ELBO");
-    save_graph(t, "graph_after_reparameterization");
-    ad::backward(rec);
-    t.check_true("L34", "after: d rec / d phi (first encoder weight) is defined: a path exists",
-                 first_weight.grad().defined());
-    ad::tape().clear();
-    (void)loss;
-  }
+// After: z = mu + exp(logvar / 2) * eps on the tape, eps the only random input.
+void graph_after(tut::Tutorial& t, vae::Vae& model, const Tensor& x, const Tensor& eps) {
+  const Tensor phi = first_encoder_weight(model);
+  vae::DiagGaussian q = model.encode(x);
+  q.mu.named("mu");
+  q.logvar.named("logvar");
+  Tensor z = q.rsample_from(eps).named("z = mu + sigma*eps");
+  Tensor rec = ad::sum(model.negative_log_likelihood(model.decode(z), x)).named("rec");
+  Tensor loss = (rec + ad::sum(q.kl_to_standard())).named("-ELBO");
+  save_graph(t, "graph_after_reparameterization");
+  ad::backward(rec);
+  t.check_true("L34", "after: d rec / d phi (first encoder weight) is defined: a path exists",
+               phi.grad().defined());
+  ad::tape().clear();
+  (void)loss;
   model.zero_grad();
-  // d rec / d mu and d rec / d logvar by the tape vs central finite differences (eps fixed)
+}
+
+// The check: d rec / d mu and d rec / d logvar by the tape vs central finite differences
+// (eps fixed).
+void reparameterized_gradients(tut::Tutorial& t, vae::Vae& model, const Tensor& x,
+                               const Tensor& eps) {
+  const vae::DiagGaussian q = posterior_as_leaves(model, x);
+  const Tensor& mu = q.mu;
+  const Tensor& logvar = q.logvar;
   auto rec_of = [&](const std::vector<Tensor>& p) {
     return ad::sum(model.negative_log_likelihood(
         model.decode(vae::DiagGaussian{p[0], p[1]}.rsample_from(eps)), x));
@@ -383,112 +401,130 @@ void computation_graphs(tut::Tutorial& t, vae::Vae& trained, const Tensor& x32) 
   ad::tape().clear();
 }
 
+void computation_graphs(tut::Tutorial& t, vae::Vae& trained, const Tensor& x32) {
+  t.section("L34", "The computation graph before and after reparameterization (Figures 5, 7)");
+  t.note("a double copy of the trained VAE, one test image; the tape records -ELBO = rec + KL");
+  ad::Rng init(t.seed() + 30);
+  vae::Vae model({.input_dim = x32.dim(1),
+                  .hidden = trained.config().hidden,
+                  .latent_dim = trained.config().latent_dim,
+                  .dtype = ad::f64},
+                 init);
+  copy_parameters(trained, model);
+  const Tensor x = x32.to(ad::f64).named("x");
+  ad::Rng noise(t.seed() + 31);
+  const Tensor eps = noise.normal({x.dim(0), model.config().latent_dim}, ad::f64).named("eps");
+  graph_before(t, model, x, eps);
+  graph_after(t, model, x, eps);
+  reparameterized_gradients(t, model, x, eps);
+}
+
 // ---------------------------------------------------------------- L36
+// mu and sigma of q(z|x) of every test image, [n, k] each, in double.
+struct Posteriors {
+  std::vector<double> mu, logvar;
+  int64_t n = 0, k = 0;
+  double mu_at(int64_t i, int64_t j) const { return mu[i * k + j]; }
+  double logvar_at(int64_t i, int64_t j) const { return logvar[i * k + j]; }
+  double sigma_at(int64_t i, int64_t j) const { return std::exp(logvar_at(i, j) / 2); }
+};
+
+void save_posteriors(tut::Tutorial& t, const Posteriors& q, const std::vector<int64_t>& labels) {
+  std::string csv = "index,label";
+  for (int64_t j = 0; j < q.k; ++j) csv += fmt::format(",mu_{0},sigma_{0}", j + 1);
+  csv += "\n";
+  for (int64_t i = 0; i < q.n; ++i) {
+    csv += fmt::format("{},{}", i, labels[i]);
+    for (int64_t j = 0; j < q.k; ++j)
+      csv += fmt::format(",{:.6g},{:.6g}", q.mu_at(i, j), q.sigma_at(i, j));
+    csv += "\n";
+  }
+  t.save_text("latent_posteriors.csv", csv);
+}
+
+// Latent dimension j over the test images: the spread of the means and the aggregate
+// variance, and the mean KL three ways (library, closed form from mu and sigma^2, Monte
+// Carlo from the definition).
+void latent_dimension(tut::Tutorial& t, const Posteriors& q, const Tensor& mu,
+                      const Tensor& logvar, int64_t j, ad::Rng& kl_rng) {
+  const double n = static_cast<double>(q.n);
+  double mean_mu = 0, mean_sigma = 0, mean_var = 0, closed = 0;
+  for (int64_t i = 0; i < q.n; ++i) {
+    const double mu_ij = q.mu_at(i, j), var_ij = std::exp(q.logvar_at(i, j));
+    mean_mu += mu_ij;
+    mean_sigma += std::sqrt(var_ij);
+    mean_var += var_ij;
+    closed += 0.5 * (var_ij + mu_ij * mu_ij - 1 - std::log(var_ij));  // from mu and sigma^2
+  }
+  mean_mu /= n;
+  mean_sigma /= n;
+  mean_var /= n;
+  closed /= n;
+  double var_mu = 0;
+  for (int64_t i = 0; i < q.n; ++i) var_mu += (q.mu_at(i, j) - mean_mu) * (q.mu_at(i, j) - mean_mu);
+  var_mu /= n;
+  t.note("z_{}: mean of mu {:+.3f}, sd of mu {:.3f}, mean sigma {:.3f}, aggregate variance {:.3f}",
+         j + 1, mean_mu, std::sqrt(var_mu), mean_sigma, var_mu + mean_var);
+  const double library = ad::mean(vae::kl_diag_gaussian_to_standard(
+                                      ad::slice(mu, 1, j, j + 1), ad::slice(logvar, 1, j, j + 1)))
+                             .item();
+  t.check_close("L36",
+                fmt::format("mean KL of z_{}: kl_diag_gaussian_to_standard vs closed form", j + 1),
+                library, closed, 1e-10);
+  // The same KL by Monte Carlo, from its definition E_q[log q(z) - log p(z)] with one
+  // z = mu + sigma eps per image: an independent check of the closed form.
+  vae::RunningMean log_ratio;
+  for (int64_t i = 0; i < q.n; ++i) {
+    const double eps = kl_rng.normal(), log_var = q.logvar_at(i, j);
+    const double z = q.mu_at(i, j) + std::exp(log_var / 2) * eps;
+    log_ratio.add((-0.5 * eps * eps - 0.5 * log_var) - (-0.5 * z * z));  // 2 pi cancels
+  }
+  t.check_within_se(
+      "L36", fmt::format("mean KL of z_{}: Monte Carlo E_q[log q - log p] vs closed form", j + 1),
+      log_ratio.mean(), log_ratio.se(), library, 4.0);
+}
+
+// Ellipses mu +- 2 sigma of one test image per class, in the first two dimensions.
+void plot_posteriors(tut::Tutorial& t, const Posteriors& q, const nn::Dataset& test) {
+  tut::Plot p("latent_posteriors", "q(z|x) of one test image per class: mu +- 2 sigma");
+  p.xlabel("z_1").ylabel("z_2");
+  std::vector<double> cx, cy;
+  for (const int64_t i : tut::first_of_each_class(test, 1)) {
+    std::vector<double> ex, ey;
+    for (int a = 0; a <= 48; ++a) {
+      const double angle = 2 * M_PI * a / 48;
+      ex.push_back(q.mu_at(i, 0) + 2 * q.sigma_at(i, 0) * std::cos(angle));
+      ey.push_back(q.mu_at(i, 1) + 2 * q.sigma_at(i, 1) * std::sin(angle));
+    }
+    const std::string name = test.class_names.empty() ? fmt::format("class {}", test.labels[i])
+                                                      : test.class_names[test.labels[i]];
+    p.line(name, ex, ey);
+    cx.push_back(q.mu_at(i, 0));
+    cy.push_back(q.mu_at(i, 1));
+  }
+  p.points("posterior means", cx, cy);
+  t.save_figure(p);
+}
+
 void latent_distributions(tut::Tutorial& t, vae::Vae& model, const nn::Dataset& test,
                           const Tensor& test_x) {
   t.section("L36", "Each latent attribute as a distribution: q(z_k|x) = N(mu_k, sigma_k^2)");
   ad::NoGrad plain;
   ad::Rng kl_rng(t.seed() + 36);
-  vae::DiagGaussian q = model.encode(test_x);
+  const vae::DiagGaussian q = model.encode(test_x);
   const Tensor mu = q.mu.to(ad::f64), logvar = q.logvar.to(ad::f64);
-  const std::vector<double> m = mu.to_vector(), lv = logvar.to_vector();
-  const int64_t n = test_x.dim(0), k = mu.dim(1);
-  std::string csv = "index,label";
-  for (int64_t j = 0; j < k; ++j) csv += fmt::format(",mu_{0},sigma_{0}", j + 1);
-  csv += "\n";
-  for (int64_t i = 0; i < n; ++i) {
-    csv += fmt::format("{},{}", i, test.labels[i]);
-    for (int64_t j = 0; j < k; ++j)
-      csv += fmt::format(",{:.6g},{:.6g}", m[i * k + j], std::exp(lv[i * k + j] / 2));
-    csv += "\n";
-  }
-  t.save_text("latent_posteriors.csv", csv);
-  t.note("{} test images; per dimension k: the spread of the means, the mean posterior sd,", n);
+  const Posteriors posteriors{
+      .mu = mu.to_vector(), .logvar = logvar.to_vector(), .n = test_x.dim(0), .k = mu.dim(1)};
+  save_posteriors(t, posteriors, test.labels);
+  t.note("{} test images; per dimension k: the spread of the means, the mean posterior sd,",
+         posteriors.n);
   t.note("and the aggregate variance var(mu_k) + mean(sigma_k^2) (1 if q(z) matched p(z))");
   t.note("(note 004 says q_phi(z|x) 'has a Gaussian distribution (N(0,1))': it is Gaussian with");
   t.note(" the mean and variance the encoder gives each x, as the numbers below show; N(0, 1) is");
   t.note(" the prior p(z) that the KL term pulls it towards.)");
-  for (int64_t j = 0; j < k; ++j) {
-    double mean_mu = 0, mean_sigma = 0, mean_var = 0, closed = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const double mu_ij = m[i * k + j], var_ij = std::exp(lv[i * k + j]);
-      mean_mu += mu_ij;
-      mean_sigma += std::sqrt(var_ij);
-      mean_var += var_ij;
-      closed += 0.5 * (var_ij + mu_ij * mu_ij - 1 - std::log(var_ij));  // from mu and sigma^2
-    }
-    mean_mu /= n;
-    mean_sigma /= n;
-    mean_var /= n;
-    closed /= n;
-    double var_mu = 0;
-    for (int64_t i = 0; i < n; ++i) var_mu += (m[i * k + j] - mean_mu) * (m[i * k + j] - mean_mu);
-    var_mu /= n;
-    t.note(
-        "z_{}: mean of mu {:+.3f}, sd of mu {:.3f}, mean sigma {:.3f}, aggregate variance {:.3f}",
-        j + 1, mean_mu, std::sqrt(var_mu), mean_sigma, var_mu + mean_var);
-    const double library = ad::mean(vae::kl_diag_gaussian_to_standard(
-                                        ad::slice(mu, 1, j, j + 1), ad::slice(logvar, 1, j, j + 1)))
-                               .item();
-    t.check_close(
-        "L36", fmt::format("mean KL of z_{}: kl_diag_gaussian_to_standard vs closed form", j + 1),
-        library, closed, 1e-10);
-    // The same KL by Monte Carlo, from its definition E_q[log q(z) - log p(z)] with one
-    // z = mu + sigma eps per image: an independent check of the closed form.
-    vae::RunningMean log_ratio;
-    for (int64_t i = 0; i < n; ++i) {
-      const double eps = kl_rng.normal(), log_var = lv[i * k + j];
-      const double z = m[i * k + j] + std::exp(log_var / 2) * eps;
-      log_ratio.add((-0.5 * eps * eps - 0.5 * log_var) - (-0.5 * z * z));  // 2 pi cancels
-    }
-    t.check_within_se(
-        "L36", fmt::format("mean KL of z_{}: Monte Carlo E_q[log q - log p] vs closed form", j + 1),
-        log_ratio.mean(), log_ratio.se(), library, 4.0);
-  }
-  // ellipses mu +- 2 sigma of two test images per class, in the first two dimensions
-  if (k >= 2) {
-    tut::Plot p("latent_posteriors", "q(z|x) of one test image per class: mu +- 2 sigma");
-    p.xlabel("z_1").ylabel("z_2");
-    std::vector<int64_t> shown = first_of_each_class(test, 1);
-    std::vector<double> cx, cy;
-    for (size_t s = 0; s < shown.size(); ++s) {
-      const int64_t i = shown[s];
-      std::vector<double> ex, ey;
-      const double s1 = std::exp(lv[i * k] / 2), s2 = std::exp(lv[i * k + 1] / 2);
-      for (int a = 0; a <= 48; ++a) {
-        const double angle = 2 * M_PI * a / 48;
-        ex.push_back(m[i * k] + 2 * s1 * std::cos(angle));
-        ey.push_back(m[i * k + 1] + 2 * s2 * std::sin(angle));
-      }
-      const std::string name = test.class_names.empty() ? fmt::format("class {}", test.labels[i])
-                                                        : test.class_names[test.labels[i]];
-      p.line(name, ex, ey);
-      cx.push_back(m[i * k]);
-      cy.push_back(m[i * k + 1]);
-    }
-    p.points("posterior means", cx, cy);
-    t.save_figure(p);
-  }
+  for (int64_t j = 0; j < posteriors.k; ++j) latent_dimension(t, posteriors, mu, logvar, j, kl_rng);
+  if (posteriors.k >= 2) plot_posteriors(t, posteriors, test);
 }
-
-// ---------------------------------------------------------------- L35
-// Tutorial 01's autoencoder, rebuilt with the same parameter names so its checkpoint loads.
-struct Autoencoder : nn::Module {
-  nn::Sequential encoder, decoder;
-  explicit Autoencoder(ad::Rng& rng) {
-    const std::vector<int64_t> sizes = {784, 256, 64, 2};
-    for (size_t i = 0; i + 1 < sizes.size(); ++i) {
-      if (i > 0) encoder.add<nn::ReLU>();
-      encoder.add<nn::Linear>(sizes[i], sizes[i + 1], rng);
-    }
-    for (size_t i = sizes.size() - 1; i > 0; --i) {
-      decoder.add<nn::Linear>(sizes[i], sizes[i - 1], rng);
-      if (i > 1) decoder.add<nn::ReLU>();
-    }
-    register_module("encoder", encoder);
-    register_module("decoder", decoder);
-  }
-};
 
 // Codes [n, 2] -> the mean code of each class, and how far `point` is from the nearest
 // code, in units of the codes' overall standard deviation (a "hole" measure).
@@ -549,11 +585,11 @@ void between_clusters(tut::Tutorial& t, vae::Vae& model, const nn::Dataset& test
   for (auto [a, b] : pairs) rows.push_back(interpolate(vae_codes, a, b, vae_decode));
   std::optional<Codes> ae_codes;
   ad::Rng ae_rng(t.seed() + 40);
-  Autoencoder ae(ae_rng);
+  vae::Autoencoder ae(tut::autoencoder_sizes(test.pixels_per_image()), ae_rng);
   if (std::filesystem::exists(checkpoint)) {
     nn::load_checkpoint(checkpoint, ae);
-    ae_codes = class_centres(ae.encoder(test.images), test);
-    auto ae_decode = [&](const Tensor& z) { return ad::sigmoid(ae.decoder(z)); };
+    ae_codes = class_centres(ae.encode(test.images), test);
+    auto ae_decode = [&](const Tensor& z) { return ae.decode(z); };
     for (auto [a, b] : pairs) rows.push_back(interpolate(*ae_codes, a, b, ae_decode));
     t.note("loaded tutorial 01's autoencoder from {}", checkpoint);
   } else {
@@ -582,114 +618,41 @@ void between_clusters(tut::Tutorial& t, vae::Vae& model, const nn::Dataset& test
          "trouser-boot, T-shirt-sneaker, sandal-bag");
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  tut::Tutorial t("08_vae", "The variational autoencoder on binarised Fashion-MNIST");
-  std::string data_dir, ae_checkpoint = "out/01_autoencoder/autoencoder.ckpt";
-  int epochs = 10, latent = 2;
-  int64_t batch_size = 128;
-  double lr = 1e-3;
-  tut::add_data_flag(t, data_dir);
-  t.flags().add_option("--epochs", epochs, "training epochs (--quick: 1)");
-  t.flags().add_option("--batch", batch_size, "mini-batch size");
-  t.flags().add_option("--lr", lr, "Adam learning rate");
-  t.flags()
-      .add_option("--latent", latent, "latent dimensions (2 lets the latent space be drawn)")
-      ->check(CLI::Range(1, 64));
-  t.flags().add_option("--ae-checkpoint", ae_checkpoint, "tutorial 01's autoencoder (for L35)");
-  if (auto exit_code = t.parse(argc, argv)) return *exit_code;
-  const bool quick = t.quick();
-  if (quick) epochs = 1;
-  ad::Rng rng(t.seed());
-
-  auto data = tut::load_image_splits(t, data_dir);
-  if (!data) return 1;
-  nn::Dataset train = quick ? data->train.first(5000) : data->train;
-  const nn::Dataset &validation = data->validation, &test = data->test;
-  ad::Rng binarize_rng(t.seed() + 1);  // one fixed binarisation of validation and test
-  const Tensor validation_x = binarize(validation.images, binarize_rng);
-  const Tensor test_x = binarize(test.images, binarize_rng);
-
-  // ---- training
-  t.section("L10", "Training the VAE: -ELBO with L = 1, binarised pixels, Bernoulli decoder");
-  t.note("data: {}", data->description);
-  if (quick)
-    t.note("--quick: 5000 training images, 1 epoch; the full run uses 50000 and 10 epochs");
-  ad::Rng init_rng(t.seed() + 2);
-  vae::Vae model({.input_dim = train.pixels_per_image(), .hidden = kHidden, .latent_dim = latent},
-                 init_rng);
-  nn::Adam adam(model, {.lr = lr});
-  t.note("MLP 784-256-64-(2x{0}) encoder, {0}-64-256-784 decoder, ReLU, {1} parameters;", latent,
-         model.parameter_count());
-  t.note(
-      "Adam lr {}, batch {}, {} epochs; each epoch draws a new binarisation x ~ Bernoulli(pixel)",
-      lr, batch_size, epochs);
-  History h = train_vae(model, adam, train, validation_x, epochs, batch_size, t.seed() + 3, rng);
-  model.eval();
-  t.note("epoch time {:.2f} s ({} images per epoch)", h.seconds_per_epoch, train.size());
-  t.check_less("L10", "training -ELBO: last epoch < 784 log 2 (an untrained decoder's)",
-               h.loss.back(), 784 * std::log(2.0));
-
-  tut::Plot curves("loss_curves", "VAE training: -ELBO = reconstruction + KL (nats per image)");
-  curves.xlabel("epoch").ylabel("nats per image");
-  curves.line("-ELBO (train)", h.epochs, h.loss);
-  curves.line("reconstruction -log p(x|z) (train)", h.epochs, h.reconstruction);
-  curves.line("KL(q(z|x) || p(z)) (train)", h.epochs, h.kl);
-  curves.line("-ELBO (validation)", h.epochs, h.validation, tut::LineStyle::dashed);
-  curves.log_y();
-  t.save_figure(curves);
-
-  {
-    ad::Rng eval_rng(t.seed() + 4);
-    PerExample test_terms = per_example(model, test_x, eval_rng);
-    const MeanSe loss = summarize(test_terms.loss), rec = summarize(test_terms.reconstruction),
-                 kl = summarize(test_terms.kl);
-    t.note(
-        "test ({} binarised images, L = 1): -ELBO {:.2f} +- {:.2f} = reconstruction {:.2f} + KL "
-        "{:.2f} nats",
-        test.size(), loss.mean, loss.se, rec.mean, kl.mean);
-    t.note("  (so log p(x) >= -{:.2f} nats, {:.4f} nats per pixel)", loss.mean,
-           loss.mean / test.pixels_per_image());
-  }
-
-  // ---- the checks on the trained model
-  const Tensor small_batch = ad::slice(test_x, 0, 0, 16);
-  bernoulli_decoder(t, model, small_batch);
-  monte_carlo_samples(t, model, ad::slice(test_x, 0, 0, 8), quick ? 60 : 400, quick ? 300 : 4000);
-  computation_graphs(t, model, ad::slice(test_x, 0, 0, 1));
-  latent_distributions(t, model, test, test_x);
-
-  // ---- figures
+// ---------------------------------------------------------------- figures
+void figures(tut::Tutorial& t, vae::Vae& model, const nn::Dataset& test, const Tensor& test_x) {
   t.section("L36", "Figures: reconstructions, samples from the prior, the latent space");
-  {
-    ad::NoGrad plain;
-    std::vector<int64_t> shown = first_of_each_class(test, 1);
-    Tensor inputs = ad::gather(test_x, 0, shown);
-    Tensor intensities = ad::gather(test.images, 0, shown);
-    nn::write_image_rows(t.out_path("reconstructions.png"),
-                         {intensities, inputs, model.reconstruct(inputs)},
-                         {.padding = 2, .scale = 2});
-    t.note("wrote {}: rows grey image / its binarisation x / theta = decoder mean at z = mu(x)",
-           t.out_path("reconstructions.png").string());
-    ad::Rng sample_rng(t.seed() + 5);
-    nn::write_image_grid(t.out_path("samples.png"), model.sample(64, sample_rng), 8,
-                         {.padding = 2, .scale = 2});
-    t.note("wrote {}: theta of 64 draws z ~ N(0, I)", t.out_path("samples.png").string());
-    if (latent == 2) {  // the decoded plane: z on a grid over [-3, 3]^2
-      std::vector<double> grid;
-      for (int r = 0; r < 15; ++r)
-        for (int c = 0; c < 15; ++c) {
-          grid.push_back(-3.0 + 6.0 * c / 14);
-          grid.push_back(3.0 - 6.0 * r / 14);
-        }
-      nn::write_image_grid(t.out_path("latent_manifold.png"),
-                           model.decode_mean(Tensor::from(grid, {225, 2})), 15,
-                           {.padding = 0, .scale = 1});
-      t.note("wrote {}: theta(z) on a 15 x 15 grid of z over [-3, 3]^2",
-             t.out_path("latent_manifold.png").string());
-    }
+  ad::NoGrad plain;
+  const std::vector<int64_t> shown = tut::first_of_each_class(test, 1);
+  const Tensor inputs = ad::gather(test_x, 0, shown);
+  const Tensor intensities = ad::gather(test.images, 0, shown);
+  nn::write_image_rows(t.out_path("reconstructions.png"),
+                       {intensities, inputs, model.reconstruct(inputs)},
+                       {.padding = 2, .scale = 2});
+  t.note("wrote {}: rows grey image / its binarisation x / theta = decoder mean at z = mu(x)",
+         t.out_path("reconstructions.png").string());
+  ad::Rng sample_rng(t.seed() + 5);
+  nn::write_image_grid(t.out_path("samples.png"), model.sample(64, sample_rng), 8,
+                       {.padding = 2, .scale = 2});
+  t.note("wrote {}: theta of 64 draws z ~ N(0, I)", t.out_path("samples.png").string());
+  if (model.config().latent_dim == 2) {  // the decoded plane: z on a grid over [-3, 3]^2
+    std::vector<double> grid;
+    for (int r = 0; r < 15; ++r)
+      for (int c = 0; c < 15; ++c) {
+        grid.push_back(-3.0 + 6.0 * c / 14);
+        grid.push_back(3.0 - 6.0 * r / 14);
+      }
+    nn::write_image_grid(t.out_path("latent_manifold.png"),
+                         model.decode_mean(Tensor::from(grid, {225, 2})), 15,
+                         {.padding = 0, .scale = 1});
+    t.note("wrote {}: theta(z) on a 15 x 15 grid of z over [-3, 3]^2",
+           t.out_path("latent_manifold.png").string());
   }
+}
+
+// The posterior means of the test images in the first two latent dimensions.
+void latent_scatter(tut::Tutorial& t, vae::Vae& model, const nn::Dataset& test,
+                    const Tensor& test_x) {
+  const int64_t latent = model.config().latent_dim;
   std::vector<double> z0, z1;
   {
     ad::NoGrad plain;
@@ -703,10 +666,51 @@ int main(int argc, char** argv) {
   scatter.xlabel("z_1").ylabel(latent > 1 ? "z_2" : "0");
   scatter.scatter_by_label("class", z0, z1, test.labels, test.class_names);
   t.save_figure(scatter);
+}
 
-  between_clusters(t, model, test, test_x, ae_checkpoint);
+}  // namespace
 
+static int run(int argc, char** argv) {
+  tut::Tutorial t("08_vae", "The variational autoencoder on binarised Fashion-MNIST");
+  std::string data_dir, ae_checkpoint = "out/01_autoencoder/autoencoder.ckpt";
+  tut::TrainingFlags training{.epochs = 10, .batch = 128, .lr = 1e-3};
+  int latent = 2;
+  tut::add_data_flag(t, data_dir);
+  tut::add_training_flags(t, training);
+  t.flags()
+      .add_option("--latent", latent, "latent dimensions (2 lets the latent space be drawn)")
+      ->check(CLI::Range(1, 64));
+  t.flags().add_option("--ae-checkpoint", ae_checkpoint, "tutorial 01's autoencoder (for L35)");
+  if (auto exit_code = t.parse(argc, argv)) return *exit_code;
+  const bool quick = t.quick();
+  if (quick && !t.given("--epochs")) training.epochs = 1;
+
+  const auto splits = tut::load_image_splits(t, data_dir);
+  if (!splits) return 1;
+  const VaeData data = binarised_data(*splits, quick, t.seed());
+  ad::Rng init_rng(t.seed() + 2);
+  vae::Vae model(
+      {.input_dim = data.train.pixels_per_image(), .hidden = tut::hidden_sizes, .latent_dim = latent},
+      init_rng);
+  nn::Adam adam(model, {.lr = training.lr});
+  train_section(t, model, adam, data, training);
+
+  bernoulli_decoder(t, model, ad::slice(data.test_x, 0, 0, 16));
+  monte_carlo_samples(t, model, ad::slice(data.test_x, 0, 0, 8), quick ? 60 : 400,
+                      quick ? 300 : 4000);
+  computation_graphs(t, model, ad::slice(data.test_x, 0, 0, 1));
+  latent_distributions(t, model, data.test, data.test_x);
+  figures(t, model, data.test, data.test_x);
+  latent_scatter(t, model, data.test, data.test_x);
+  // Saved before the comparison with tutorial 01's autoencoder, which reads another
+  // program's file: if that one is damaged, the trained VAE is kept all the same.
   nn::save_checkpoint(t.out_path("vae.ckpt"), model, adam);
   t.note("saved {}", t.out_path("vae.ckpt").string());
+  between_clusters(t, model, data.test, data.test_x, ae_checkpoint);
   return t.finish();
+}
+
+// Any error after the flags are read ends the program with one line and exit status 1.
+int main(int argc, char** argv) {
+  return tut::report_errors("08_vae", [&] { return run(argc, argv); });
 }

@@ -12,12 +12,11 @@
 // conditional ELBO, and that the true label fits better than a wrong one (L33); images
 // generated for a chosen class, and whether they are nearest to that class's mean image (L37).
 //
-//   build/release/tutorials/10_iwae_and_cvae [--data DIR] [--epochs 3] [--class C]
-//       [--seed 42] [--out DIR] [--quick]
+//   build/release/tutorials/10_iwae_and_cvae [--data DIR] [--epochs 3] [--batch 128]
+//       [--lr 1e-3] [--class C] [--seed 42] [--out DIR] [--quick]
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -28,9 +27,10 @@
 #include "nn/nn.h"
 #include "tutorials/common/data.h"
 #include "tutorials/common/plot.h"
+#include "tutorials/common/training.h"
 #include "tutorials/common/tutorial.h"
 #include "vae/cvae.h"
-#include "vae/estimators.h"
+#include "vae/statistics.h"
 #include "vae/iwae.h"
 #include "vae/linear_gaussian.h"
 #include "vae/models.h"
@@ -38,22 +38,6 @@
 using ad::Tensor;
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-const std::vector<int64_t> kHidden = {256, 64};  // as tutorial 08
-
-// Mean and standard error of the mean of a sample (vae::summarize).
-using MeanSe = vae::Summary;
-
-Tensor binarize(const Tensor& images, ad::Rng& rng) {
-  std::vector<double> v = images.to_vector();
-  for (double& p : v) p = rng.uniform() < p ? 1.0 : 0.0;
-  return Tensor::from(v, images.shape());
-}
 
 // ---------------------------------------------------------------- L31, exact model
 void linear_gaussian_iwae(tut::Tutorial& t) {
@@ -87,7 +71,7 @@ void linear_gaussian_iwae(tut::Tutorial& t) {
   std::string csv = "K,mean,se,log_px\n";
   std::vector<double> kx, means, exact;
   for (size_t i = 0; i < Ks.size(); ++i) {
-    const MeanSe m = vae::summarize(est[i]);
+    const vae::Summary m = vae::summarize(est[i]);
     t.note("K = {:3}: L_K = {:.5f} +- {:.5f}   gap log p(x) - L_K = {:.5f}", Ks[i], m.mean,
            m.se_mean, log_px - m.mean);
     csv += fmt::format("{},{},{},{}\n", Ks[i], m.mean, m.se_mean, log_px);
@@ -96,19 +80,19 @@ void linear_gaussian_iwae(tut::Tutorial& t) {
     exact.push_back(log_px);
   }
   t.save_text("linear_gaussian_iwae.csv", csv);
-  const MeanSe l1 = vae::summarize(est[0]);
+  const vae::Summary l1 = vae::summarize(est[0]);
   t.check_within_se("L31", "mean of L_1 (one weight) vs the closed-form ELBO", l1.mean, l1.se_mean,
                     elbo, 4.0);
   for (auto [a, b] : std::vector<std::pair<size_t, size_t>>{{0, 2}, {2, 4}}) {
     std::vector<double> d;
     for (int r = 0; r < repeats; ++r) d.push_back(est[b][r] - est[a][r]);
-    const MeanSe m = vae::summarize(d);
+    const vae::Summary m = vae::summarize(d);
     t.check_true("L31",
                  fmt::format("L_{} - L_{} > 0, paired: {:.5f} +- {:.5f} (> 4 se)", Ks[b], Ks[a],
                              m.mean, m.se_mean),
                  m.mean > 4 * m.se_mean);
   }
-  const MeanSe last = vae::summarize(est.back());
+  const vae::Summary last = vae::summarize(est.back());
   t.check_within_se("L31", fmt::format("L_{} vs the exact log p(x)", Ks.back()), last.mean,
                     last.se_mean, log_px, 3.0);
   tut::Plot p("linear_gaussian_iwae", "IWAE bound L_K on the linear-Gaussian model");
@@ -120,27 +104,18 @@ void linear_gaussian_iwae(tut::Tutorial& t) {
 }
 
 // ---------------------------------------------------------------- training
-template <typename Step>
-double train_model(tut::Tutorial& t, nn::Module& model, const nn::Dataset& data, int epochs,
-                   uint64_t seed, Step step) {
-  nn::Adam adam(model, {.lr = 1e-3});
-  nn::BatchIterator batches(data, {.batch_size = 128, .binarize = true, .seed = seed});
-  const auto start = Clock::now();
-  double last = 0;
-  for (int epoch = 0; epoch < epochs; ++epoch) {
-    double sum = 0;
-    for (nn::Batch batch; batches.next(batch);) {
-      adam.zero_grad();
-      Tensor loss = step(batch);
-      sum += loss.item() * static_cast<double>(batch.size());
-      ad::backward(loss);
-      adam.step();
-    }
-    last = sum / static_cast<double>(batches.examples_per_epoch());
-    t.note("  epoch {}: training -ELBO {:.2f}", epoch + 1, last);
-  }
-  t.note("  {:.1f} s", seconds_since(start));
-  return last;
+// Adam on the loss `step` gives each batch of binarised images; returns the last epoch's
+// mean training loss.
+double train_model(tut::Tutorial& t, nn::Module& model, const nn::Dataset& data,
+                   const tut::TrainingFlags& training, uint64_t seed,
+                   const tut::TrainingStep& step) {
+  nn::Adam adam(model, {.lr = training.lr});
+  const tut::TrainingLog log = tut::train_epochs(
+      adam, data,
+      {.epochs = training.epochs, .batch_size = training.batch, .binarize = true, .seed = seed},
+      step);
+  t.note("  {:.1f} s per epoch", log.seconds_per_epoch);
+  return log.train_loss.back();
 }
 
 // ---------------------------------------------------------------- L31, VAE
@@ -169,10 +144,10 @@ void vae_iwae(tut::Tutorial& t, vae::Vae& model, const Tensor& test_x) {
   std::string csv = "K,mean,se,diff_from_L1,diff_se\n";
   std::vector<double> kx, means, lo, hi;
   for (size_t j = 0; j < Ks.size(); ++j) {
-    const MeanSe m = vae::summarize(est[j]);
+    const vae::Summary m = vae::summarize(est[j]);
     std::vector<double> d;
     for (int64_t i = 0; i < n; ++i) d.push_back(est[j][i] - est[0][i]);
-    const MeanSe dm = vae::summarize(d);
+    const vae::Summary dm = vae::summarize(d);
     t.note("K = {:2}: L_K = {:.3f} +- {:.3f} nats;  L_K - L_1 = {:.3f} +- {:.3f} (paired)", Ks[j],
            m.mean, m.se_mean, dm.mean, dm.se_mean);
     csv += fmt::format("{},{},{},{},{}\n", Ks[j], m.mean, m.se_mean, dm.mean, dm.se_mean);
@@ -187,7 +162,7 @@ void vae_iwae(tut::Tutorial& t, vae::Vae& model, const Tensor& test_x) {
   for (auto [a, b] : std::vector<std::pair<size_t, size_t>>{{0, 2}, {2, 5}}) {
     std::vector<double> d;
     for (int64_t i = 0; i < n; ++i) d.push_back(est[b][i] - est[a][i]);
-    const MeanSe m = vae::summarize(d);
+    const vae::Summary m = vae::summarize(d);
     t.check_true("L31",
                  fmt::format("L_{} - L_{} > 0 on test images, paired: {:.4f} +- {:.4f} (> 4 se)",
                              Ks[b], Ks[a], m.mean, m.se_mean),
@@ -203,7 +178,7 @@ void vae_iwae(tut::Tutorial& t, vae::Vae& model, const Tensor& test_x) {
 
 // ---------------------------------------------------------------- L33
 void cvae_elbo(tut::Tutorial& t, vae::Cvae& model, const Tensor& test_x,
-               const std::vector<int>& labels, double vae_neg_elbo) {
+               const std::vector<int64_t>& labels, double vae_neg_elbo) {
   t.section("L33", "The conditional ELBO of the trained CVAE on test images");
   t.note(
       "conditional ELBO = E_q(z|x,c)[log p(x|z,c)] - KL(q(z|x,c) || p(z|c)), as note 004 writes");
@@ -217,8 +192,8 @@ void cvae_elbo(tut::Tutorial& t, vae::Cvae& model, const Tensor& test_x,
   for (int64_t start = 0; start < n; start += 500) {
     const int64_t end = std::min(n, start + 500);
     const Tensor xb = ad::slice(test_x, 0, start, end);
-    std::vector<int> c(labels.begin() + start, labels.begin() + end), c_wrong = c;
-    for (int& v : c_wrong) v = (v + 1) % model.config().num_classes;
+    std::vector<int64_t> c(labels.begin() + start, labels.begin() + end), c_wrong = c;
+    for (int64_t& v : c_wrong) v = (v + 1) % model.config().num_classes;
     const Tensor eps = rng.normal({xb.dim(0), model.config().latent_dim}, xb.dtype());
     for (auto [cls, out] : {std::pair{&c, &right}, std::pair{&c_wrong, &wrong}}) {
       vae::DiagGaussian q = model.encode(xb, *cls);
@@ -230,7 +205,7 @@ void cvae_elbo(tut::Tutorial& t, vae::Cvae& model, const Tensor& test_x,
       for (size_t i = 0; i < r.size(); ++i) out->push_back(-(r[i] + k[i]));
     }
   }
-  const MeanSe m = vae::summarize(right);
+  const vae::Summary m = vae::summarize(right);
   t.note("conditional ELBO (true label c, L = 1): {:.2f} +- {:.2f} nats per image", m.mean,
          m.se_mean);
   t.note("(the VAE above without labels: ELBO {:.2f}; log p(x|c) and log p(x) are different",
@@ -238,7 +213,7 @@ void cvae_elbo(tut::Tutorial& t, vae::Cvae& model, const Tensor& test_x,
   t.note(" quantities, log p(x|c) = log p(x) + log p(c|x) - log p(c), so this is no check)");
   std::vector<double> d;
   for (size_t i = 0; i < right.size(); ++i) d.push_back(right[i] - wrong[i]);
-  const MeanSe dm = vae::summarize(d);
+  const vae::Summary dm = vae::summarize(d);
   t.check_true("L33",
                fmt::format("the true label fits better than c+1 mod 10 (same eps, paired): "
                            "ELBO difference {:.2f} +- {:.2f} (> 4 se)",
@@ -247,65 +222,66 @@ void cvae_elbo(tut::Tutorial& t, vae::Cvae& model, const Tensor& test_x,
 }
 
 // ---------------------------------------------------------------- L37
-void generate_classes(tut::Tutorial& t, vae::Cvae& model, const nn::Dataset& train,
-                      const std::vector<int>& classes) {
-  t.section("L37", "Generating a chosen class: z ~ p(z|c) = N(0, I), x = decoder(z, onehot(c))");
-  ad::NoGrad plain;
-  const int C = model.config().num_classes;
+// The mean training image (grey levels) of each class, [class][pixel].
+std::vector<std::vector<double>> class_mean_images(const nn::Dataset& train, int classes) {
   const int64_t d = train.pixels_per_image();
-  // the mean training image (grey levels) of each class
-  std::vector<std::vector<double>> mean(C, std::vector<double>(d, 0.0));
-  std::vector<double> count(C, 0.0);
+  std::vector<std::vector<double>> mean(classes, std::vector<double>(d, 0.0));
+  std::vector<double> count(classes, 0.0);
   const std::vector<double> pixels = train.images.to_vector();
   for (int64_t i = 0; i < train.size(); ++i) {
     count[train.labels[i]] += 1;
     for (int64_t j = 0; j < d; ++j) mean[train.labels[i]][j] += pixels[i * d + j];
   }
-  for (int c = 0; c < C; ++c)
+  for (int c = 0; c < classes; ++c)
     for (double& v : mean[c]) v /= std::max(count[c], 1.0);
-  ad::Rng rng(t.seed() + 40);
-  std::vector<Tensor> rows;
-  std::vector<std::vector<double>> generated;
-  for (int c : classes) {
-    rows.push_back(model.generate(c, 10, rng));
-    generated.push_back(model.generate(c, 100, rng).to(ad::f64).to_vector());
-  }
-  // D[a][k]: mean squared distance of the 100 images generated for classes[a] to the mean of k
-  auto distance = [&](size_t a, int k) {
+  return mean;
+}
+
+// 100 images generated for each of `classes`, and the class means to compare them with.
+struct GeneratedSets {
+  std::vector<int> classes;
+  std::vector<std::vector<double>> images;  // [set][image * d + pixel]
+  std::vector<std::vector<double>> class_means;
+  int64_t d = 0;
+  static constexpr int64_t per_set = 100;
+
+  // Mean squared distance of the images generated for classes[set] to the mean of class k.
+  double distance(size_t set, int k) const {
     double s = 0;
-    for (int64_t i = 0; i < 100; ++i)
-      for (int64_t j = 0; j < d; ++j) s += std::pow(generated[a][i * d + j] - mean[k][j], 2);
-    return s / 100;
-  };
-  nn::write_image_rows(t.out_path("generated_by_class.png"), rows, {.padding = 2, .scale = 2});
-  t.note("wrote {}: row r = 10 images E[x|z,c] of class {}",
-         t.out_path("generated_by_class.png").string(),
-         classes.size() == 1 ? fmt::format("{}", classes[0]) : std::string("r"));
-  if (classes.size() < 2) {
-    const int c = classes[0];
-    std::vector<double> dist(C);
-    for (int k = 0; k < C; ++k) dist[k] = distance(0, k);
-    double other = 1e300;
-    for (int k = 0; k < C; ++k)
-      if (k != c) other = std::min(other, dist[k]);
-    t.note("class {}: mean sq. distance to its own mean {:.1f}, to the nearest other {:.1f}", c,
-           dist[c], other);
-    return;  // the check below compares the generated sets of several classes
+    for (int64_t i = 0; i < per_set; ++i)
+      for (int64_t j = 0; j < d; ++j) s += std::pow(images[set][i * d + j] - class_means[k][j], 2);
+    return s / per_set;
   }
-  // Check: for each class k, of all the generated sets, the one generated with label k is
-  // the closest to k's mean training image (row a = k wins column k). A weaker statement
-  // than "nearest mean = own class", which fails here for the clothing classes
-  // (T-shirt, pullover, coat, ... are all nearest the Shirt mean): see the docs.
+};
+
+// One class only: how far its generated set is from its own mean and the nearest other.
+void report_one_class(tut::Tutorial& t, const GeneratedSets& g, int num_classes) {
+  const int c = g.classes[0];
+  std::vector<double> dist(num_classes);
+  for (int k = 0; k < num_classes; ++k) dist[k] = g.distance(0, k);
+  double other = 1e300;
+  for (int k = 0; k < num_classes; ++k)
+    if (k != c) other = std::min(other, dist[k]);
+  t.note("class {}: mean sq. distance to its own mean {:.1f}, to the nearest other {:.1f}", c,
+         dist[c], other);
+}
+
+// Check: for each class k, of all the generated sets, the one generated with label k is
+// the closest to k's mean training image (row a = k wins column k). A weaker statement
+// than "nearest mean = own class", which fails here for the clothing classes
+// (T-shirt, pullover, coat, ... are all nearest the Shirt mean): see the docs.
+void check_sets_against_means(tut::Tutorial& t, const GeneratedSets& g, const nn::Dataset& train) {
+  const int C = static_cast<int>(g.class_means.size());
   int wins = 0, nearest_own = 0;
   std::string csv = "class,dist_own_mean,closest_other_set_to_own_mean,nearest_mean_class\n";
-  for (size_t a = 0; a < classes.size(); ++a) {
-    const int k = classes[a];
-    double own = distance(a, k), others = 1e300, nearest = 1e300;
+  for (size_t a = 0; a < g.classes.size(); ++a) {
+    const int k = g.classes[a];
+    double own = g.distance(a, k), others = 1e300, nearest = 1e300;
     int nearest_class = -1;
-    for (size_t b = 0; b < classes.size(); ++b)
-      if (b != a) others = std::min(others, distance(b, k));
+    for (size_t b = 0; b < g.classes.size(); ++b)
+      if (b != a) others = std::min(others, g.distance(b, k));
     for (int m = 0; m < C; ++m)
-      if (const double v = distance(a, m); v < nearest) {
+      if (const double v = g.distance(a, m); v < nearest) {
         nearest = v;
         nearest_class = m;
       }
@@ -319,70 +295,126 @@ void generate_classes(tut::Tutorial& t, vae::Cvae& model, const nn::Dataset& tra
   }
   t.save_text("generated_vs_class_means.csv", csv);
   t.note("{} of {} generated sets have their own class mean as the nearest mean (reported only)",
-         nearest_own, classes.size());
+         nearest_own, g.classes.size());
   // By chance one set in ten would win a column; observed 8 of 10 (seed 42) and 6 of 10
   // (seed 7), so what is asserted is only "well above chance": at least 4 of 10.
-  const int needed = static_cast<int>(classes.size()) * 4 / 10;
+  const int needed = static_cast<int>(g.classes.size()) * 4 / 10;
   if (t.quick()) {
     t.note("--quick: {} of {} sets closest to their own mean; not checked (barely trained)", wins,
-           classes.size());
+           g.classes.size());
     return;
   }
   t.check_true("L37",
                fmt::format("the set generated with label k is the closest to k's mean image: "
                            "{} of {} classes (need >= {})",
-                           wins, classes.size(), needed),
+                           wins, g.classes.size(), needed),
                wins >= needed);
+}
+
+void generate_classes(tut::Tutorial& t, vae::Cvae& model, const nn::Dataset& train,
+                      const std::vector<int>& classes) {
+  t.section("L37", "Generating a chosen class: z ~ p(z|c) = N(0, I), x = decoder(z, onehot(c))");
+  ad::NoGrad plain;
+  const int C = model.config().num_classes;
+  GeneratedSets g{.classes = classes,
+                  .images = {},
+                  .class_means = class_mean_images(train, C),
+                  .d = train.pixels_per_image()};
+  ad::Rng rng(t.seed() + 40);
+  std::vector<Tensor> rows;
+  for (int c : classes) {
+    rows.push_back(model.generate(c, 10, rng));
+    g.images.push_back(model.generate(c, GeneratedSets::per_set, rng).to(ad::f64).to_vector());
+  }
+  nn::write_image_rows(t.out_path("generated_by_class.png"), rows, {.padding = 2, .scale = 2});
+  t.note("wrote {}: row r = 10 images E[x|z,c] of class {}",
+         t.out_path("generated_by_class.png").string(),
+         classes.size() == 1 ? fmt::format("{}", classes[0]) : std::string("r"));
+  if (classes.size() < 2)
+    report_one_class(t, g, C);  // the check compares the generated sets of several classes
+  else
+    check_sets_against_means(t, g, train);
+}
+
+// The training and test images of this tutorial (fewer than tutorial 08's: two models are
+// trained), with one fixed binarisation of the test images.
+struct SmallData {
+  nn::Dataset train, test;
+  Tensor test_x;
+};
+
+SmallData small_data(const tut::ImageSplits& splits, bool quick, uint64_t seed) {
+  SmallData d{.train = splits.train.first(quick ? 2000 : 15000),
+              .test = splits.test.first(quick ? 200 : 2000),
+              .test_x = {}};
+  ad::Rng binarize_rng(seed + 1);
+  d.test_x = tut::binarize(d.test.images, binarize_rng);
+  return d;
+}
+
+double train_vae(tut::Tutorial& t, vae::Vae& model, const SmallData& data,
+                 const tut::TrainingFlags& training, const std::string& description,
+                 ad::Rng& rng) {
+  t.section("L31", "Training a VAE as in tutorial 08 (784-256-64-2, Bernoulli decoder, L = 1)");
+  t.note("data: {}; {} training images, {} epochs", description, data.train.size(),
+         training.epochs);
+  return train_model(t, model, data.train, training, t.seed() + 4,
+                     [&](const nn::Batch& b) { return model.elbo(b.x, rng).loss; });
+}
+
+void train_cvae(tut::Tutorial& t, vae::Cvae& model, const SmallData& data,
+                const tut::TrainingFlags& training, ad::Rng& rng) {
+  t.section("L33", "Training a conditional VAE: [x, onehot(c)] -> z, [z, onehot(c)] -> x");
+  train_model(t, model, data.train, training, t.seed() + 5,
+              [&](const nn::Batch& b) { return model.elbo(b.x, b.y, rng).loss; });
+}
+
+// The classes to generate: the one chosen with --class, or every class.
+std::vector<int> classes_to_generate(int chosen, int num_classes) {
+  if (chosen >= 0) return {chosen};
+  std::vector<int> classes;
+  for (int c = 0; c < num_classes; ++c) classes.push_back(c);
+  return classes;
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   tut::Tutorial t("10_iwae_and_cvae", "The IWAE bound and the conditional VAE");
   std::string data_dir;
-  int epochs = 3, chosen = -1;
+  tut::TrainingFlags training{.epochs = 3, .batch = 128, .lr = 1e-3};
+  int chosen = -1;
   tut::add_data_flag(t, data_dir);
-  t.flags().add_option("--epochs", epochs, "training epochs of each model (--quick: 1)");
+  tut::add_training_flags(t, training, "training epochs of each model (--quick: 1)");
   t.flags()
       .add_option("--class", chosen, "generate only this class (default: every class)")
       ->check(CLI::Range(0, 9));
   if (auto exit_code = t.parse(argc, argv)) return *exit_code;
-  const bool quick = t.quick();
-  if (quick) epochs = 1;
+  if (t.quick() && !t.given("--epochs")) training.epochs = 1;
 
   linear_gaussian_iwae(t);
 
-  auto data = tut::load_image_splits(t, data_dir);
-  if (!data) return 1;
-  const nn::Dataset train = data->train.first(quick ? 2000 : 15000);
-  const nn::Dataset test = quick ? data->test.first(200) : data->test.first(2000);
-  ad::Rng binarize_rng(t.seed() + 1);
-  const Tensor test_x = binarize(test.images, binarize_rng);
-
-  t.section("L31", "Training a VAE as in tutorial 08 (784-256-64-2, Bernoulli decoder, L = 1)");
-  t.note("data: {}; {} training images, {} epochs", data->description, train.size(), epochs);
+  const auto splits = tut::load_image_splits(t, data_dir);
+  if (!splits) return 1;
+  const SmallData data = small_data(*splits, t.quick(), t.seed());
+  const int64_t pixels = data.train.pixels_per_image();
   ad::Rng init(t.seed() + 2), rng(t.seed() + 3);
-  vae::Vae model({.input_dim = train.pixels_per_image(), .hidden = kHidden, .latent_dim = 2}, init);
-  const double vae_loss =
-      train_model(t, model, train, epochs, t.seed() + 4,
-                  [&](const nn::Batch& b) { return model.elbo(b.x, rng).loss; });
-  vae_iwae(t, model, test_x);
+  vae::Vae model({.input_dim = pixels, .hidden = tut::hidden_sizes, .latent_dim = 2}, init);
+  const double vae_loss = train_vae(t, model, data, training, splits->description, rng);
+  vae_iwae(t, model, data.test_x);
 
-  t.section("L33", "Training a conditional VAE: [x, onehot(c)] -> z, [z, onehot(c)] -> x");
-  vae::Cvae cvae({.input_dim = train.pixels_per_image(),
-                  .num_classes = train.num_classes(),
-                  .hidden = kHidden,
+  vae::Cvae cvae({.input_dim = pixels,
+                  .num_classes = data.train.num_classes(),
+                  .hidden = tut::hidden_sizes,
                   .latent_dim = 2},
                  init);
-  train_model(t, cvae, train, epochs, t.seed() + 5,
-              [&](const nn::Batch& b) { return cvae.elbo(b.x, b.y, rng).loss; });
-  cvae_elbo(t, cvae, test_x, test.labels, vae_loss);
-
-  std::vector<int> classes;
-  if (chosen >= 0)
-    classes = {chosen};
-  else
-    for (int c = 0; c < cvae.config().num_classes; ++c) classes.push_back(c);
-  generate_classes(t, cvae, train, classes);
+  train_cvae(t, cvae, data, training, rng);
+  cvae_elbo(t, cvae, data.test_x, data.test.labels, vae_loss);
+  generate_classes(t, cvae, data.train, classes_to_generate(chosen, cvae.config().num_classes));
   return t.finish();
+}
+
+// Any error after the flags are read ends the program with one line and exit status 1.
+int main(int argc, char** argv) {
+  return tut::report_errors("10_iwae_and_cvae", [&] { return run(argc, argv); });
 }

@@ -22,9 +22,8 @@
 
 #include <fmt/format.h>
 
-#include <stdexcept>
-
 #include "autodiff/ops.h"
+#include "autodiff/shape.h"
 #include "nn/conv.h"
 #include "nn/loss.h"
 
@@ -35,7 +34,7 @@ constexpr int64_t kFlat = 64 * 7 * 7;  // 3136 values between the convolutions a
 }
 
 ConvVae::ConvVae(const ConvVaeConfig& config, ad::Rng& rng) : config_(config) {
-  if (config.latent_dim < 1) throw std::invalid_argument("ConvVae: latent_dim must be positive");
+  if (config.latent_dim < 1) throw ad::Error("ConvVae: latent_dim must be positive");
   const ad::DType dt = config.dtype;
   const int64_t k = config.latent_dim;
   // encoder_inputs = keras.Input(shape=(28, 28, 1))            -> x [N, 1, 28, 28]
@@ -78,7 +77,7 @@ ConvVae::ConvVae(const ConvVaeConfig& config, ad::Rng& rng) : config_(config) {
 
 void ConvVae::check_images(const char* where, const ad::Tensor& x) const {
   if (x.rank() != 4 || x.dim(1) != 1 || x.dim(2) != kImageSize || x.dim(3) != kImageSize)
-    throw std::invalid_argument(fmt::format(
+    throw ad::Error(fmt::format(
         "ConvVae::{}: images have shape {}; expected [N, 1, 28, 28] (draw batches with "
         "nn::BatchOptions{{.layout = nn::ImageLayout::nchw}} or use Dataset::images_nchw())",
         where, ad::to_string(x.shape())));
@@ -94,7 +93,7 @@ DiagGaussian ConvVae::encode(const ad::Tensor& x) {
 
 ad::Tensor ConvVae::decode(const ad::Tensor& z) {
   if (z.rank() != 2 || z.dim(1) != config_.latent_dim)
-    throw std::invalid_argument(fmt::format("ConvVae::decode: z has shape {}; expected [N, {}]",
+    throw ad::Error(fmt::format("ConvVae::decode: z has shape {}; expected [N, {}]",
                                             ad::to_string(z.shape()), config_.latent_dim));
   return decoder(z);
 }
@@ -116,7 +115,7 @@ ad::Tensor ConvVae::sample(int64_t n, ad::Rng& rng) {
 }
 
 ElboTerms ConvVae::elbo(const ad::Tensor& x, ad::Rng& rng, int L, double beta) {
-  if (L < 1) throw std::invalid_argument("ConvVae::elbo: L must be at least 1");
+  if (L < 1) throw ad::Error("ConvVae::elbo: L must be at least 1");
   check_images("elbo", x);
   // Sampling(): epsilon = random.normal(shape=(batch, dim))
   std::vector<ad::Tensor> eps;
@@ -128,7 +127,7 @@ ElboTerms ConvVae::elbo(const ad::Tensor& x, ad::Rng& rng, int L, double beta) {
 // kl_loss = -0.5 (1 + z_log_var - z_mean^2 - exp(z_log_var)) summed over the latent axis.
 ElboTerms ConvVae::elbo_from_eps(const ad::Tensor& x, const std::vector<ad::Tensor>& eps,
                                  double beta) {
-  if (eps.empty()) throw std::invalid_argument("ConvVae::elbo_from_eps: no noise given");
+  if (eps.empty()) throw ad::Error("ConvVae::elbo_from_eps: no noise given");
   return negative_elbo(
       encode(x), [&](const ad::Tensor& z) { return negative_log_likelihood(decode(z), x); }, eps,
       beta);

@@ -2,16 +2,15 @@
 
 #include <fmt/format.h>
 
-#include <stdexcept>
-
 #include "autodiff/ops.h"
+#include "autodiff/shape.h"
 #include "nn/loss.h"
 
 namespace vae {
 
 Cvae::Cvae(const CvaeConfig& config, ad::Rng& rng) : config_(config) {
   if (config.latent_dim < 1 || config.input_dim < 1 || config.num_classes < 1)
-    throw std::invalid_argument("Cvae: input_dim, num_classes and latent_dim must be positive");
+    throw ad::Error("Cvae: input_dim, num_classes and latent_dim must be positive");
   // encoder: input + classes -> hidden... -> 2 * latent (mu and logvar side by side)
   std::vector<int64_t> widths = {config.input_dim + config.num_classes};
   widths.insert(widths.end(), config.hidden.begin(), config.hidden.end());
@@ -26,33 +25,33 @@ Cvae::Cvae(const CvaeConfig& config, ad::Rng& rng) : config_(config) {
   register_module("decoder", decoder);
 }
 
-ad::Tensor Cvae::one_hot(const std::vector<int>& labels) const {
+ad::Tensor Cvae::one_hot(const std::vector<int64_t>& labels) const {
   const int64_t n = static_cast<int64_t>(labels.size()), C = config_.num_classes;
   std::vector<double> v(static_cast<size_t>(n * C), 0.0);
   for (int64_t i = 0; i < n; ++i) {
     if (labels[i] < 0 || labels[i] >= C)
-      throw std::invalid_argument(
+      throw ad::Error(
           fmt::format("Cvae: label {} outside [0, {})", labels[i], config_.num_classes));
     v[static_cast<size_t>(i * C + labels[i])] = 1.0;
   }
   return ad::Tensor::from(v, {n, C}, config_.dtype);
 }
 
-DiagGaussian Cvae::encode(const ad::Tensor& x, const std::vector<int>& labels) {
+DiagGaussian Cvae::encode(const ad::Tensor& x, const std::vector<int64_t>& labels) {
   if (static_cast<int64_t>(labels.size()) != x.dim(0))
-    throw std::invalid_argument("Cvae::encode: one label per example needed");
+    throw ad::Error("Cvae::encode: one label per example needed");
   ad::Tensor h = encoder(ad::concat({x, one_hot(labels).to(x.dtype())}, 1));
   const int64_t k = config_.latent_dim;
   return {ad::slice(h, 1, 0, k), ad::slice(h, 1, k, 2 * k)};
 }
 
-ad::Tensor Cvae::decode(const ad::Tensor& z, const std::vector<int>& labels) {
+ad::Tensor Cvae::decode(const ad::Tensor& z, const std::vector<int64_t>& labels) {
   if (static_cast<int64_t>(labels.size()) != z.dim(0))
-    throw std::invalid_argument("Cvae::decode: one label per example needed");
+    throw ad::Error("Cvae::decode: one label per example needed");
   return decoder(ad::concat({z, one_hot(labels).to(z.dtype())}, 1));
 }
 
-ad::Tensor Cvae::decode_mean(const ad::Tensor& z, const std::vector<int>& labels) {
+ad::Tensor Cvae::decode_mean(const ad::Tensor& z, const std::vector<int64_t>& labels) {
   return ad::sigmoid(decode(z, labels));
 }
 
@@ -60,34 +59,27 @@ ad::Tensor Cvae::negative_log_likelihood(const ad::Tensor& logits, const ad::Ten
   return ad::sum(nn::bce_with_logits(logits, x, nn::Reduction::none), -1);
 }
 
-ElboTerms Cvae::elbo(const ad::Tensor& x, const std::vector<int>& labels, ad::Rng& rng, int L,
+ElboTerms Cvae::elbo(const ad::Tensor& x, const std::vector<int64_t>& labels, ad::Rng& rng, int L,
                      double beta) {
-  if (L < 1) throw std::invalid_argument("Cvae::elbo: L must be at least 1");
+  if (L < 1) throw ad::Error("Cvae::elbo: L must be at least 1");
   std::vector<ad::Tensor> eps;
   for (int l = 0; l < L; ++l) eps.push_back(rng.normal({x.dim(0), config_.latent_dim}, x.dtype()));
   return elbo_from_eps(x, labels, eps, beta);
 }
 
-ElboTerms Cvae::elbo_from_eps(const ad::Tensor& x, const std::vector<int>& labels,
+ElboTerms Cvae::elbo_from_eps(const ad::Tensor& x, const std::vector<int64_t>& labels,
                               const std::vector<ad::Tensor>& eps, double beta) {
-  if (eps.empty()) throw std::invalid_argument("Cvae::elbo_from_eps: no noise given");
-  const double batch = static_cast<double>(x.dim(0));
-  const double L = static_cast<double>(eps.size());
-  DiagGaussian q = encode(x, labels);  // q_phi(z|x,c)
-  ad::Tensor reconstruction;
-  for (const ad::Tensor& e : eps) {
-    ad::Tensor z = q.rsample_from(e);
-    ad::Tensor nll = ad::sum(negative_log_likelihood(decode(z, labels), x));
-    reconstruction = reconstruction.defined() ? reconstruction + nll : nll;
-  }
-  reconstruction = reconstruction / (L * batch);
-  ad::Tensor kl = ad::sum(q.kl_to_standard()) / batch;
-  return {reconstruction + kl * beta, reconstruction, kl};
+  if (eps.empty()) throw ad::Error("Cvae::elbo_from_eps: no noise given");
+  // the same estimate as Vae's, with q_phi(z|x,c) and p_theta(x|z,c)
+  return negative_elbo(
+      encode(x, labels),
+      [&](const ad::Tensor& z) { return negative_log_likelihood(decode(z, labels), x); }, eps,
+      beta);
 }
 
-ad::Tensor Cvae::generate(int label, int64_t n, ad::Rng& rng) {
+ad::Tensor Cvae::generate(int64_t label, int64_t n, ad::Rng& rng) {
   ad::Tensor z = rng.normal({n, config_.latent_dim}, config_.dtype);  // z ~ p(z) = N(0, I)
-  return decode_mean(z, std::vector<int>(static_cast<size_t>(n), label));
+  return decode_mean(z, std::vector<int64_t>(static_cast<size_t>(n), label));
 }
 
 }  // namespace vae

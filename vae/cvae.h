@@ -2,10 +2,9 @@
 // the label c of an image is given to both networks, as a one-hot vector concatenated to
 // their inputs,
 //
-//   encoder (phi):   [x, onehot(c)] -> h -> [mu, logvar]      q_phi(z|x,c) = N(mu,
-//   diag(exp(logvar))) decoder (theta): [z, onehot(c)] -> h -> logits l          p_theta(x|z,c) =
-//   Bernoulli(sigmoid(l)) prior:           p(z|c) = p(z) = N(0, I)                    (the prior
-//   ignores c, as in 004)
+//   encoder (phi):   [x, onehot(c)] -> h -> [mu, logvar]   q_phi(z|x,c)   = N(mu, diag(exp(logvar)))
+//   decoder (theta): [z, onehot(c)] -> h -> logits l        p_theta(x|z,c) = Bernoulli(sigmoid(l))
+//   prior:           p(z|c) = p(z) = N(0, I)                (the prior ignores c, as in 004)
 //
 // and the conditional ELBO bounds the conditional evidence:
 //   log p(x|c) >= E_q(z|x,c)[log p_theta(x|z,c)] - KL(q_phi(z|x,c) || N(0, I)).
@@ -42,26 +41,26 @@ class Cvae : public nn::Module {
   Cvae(const CvaeConfig& config, ad::Rng& rng);
 
   // onehot(c) of each label, [batch, num_classes] (a constant); throws on a bad label.
-  ad::Tensor one_hot(const std::vector<int>& labels) const;
+  ad::Tensor one_hot(const std::vector<int64_t>& labels) const;
 
   // q_phi(z|x,c) from encoder([x, onehot(c)]).
-  DiagGaussian encode(const ad::Tensor& x, const std::vector<int>& labels);
+  DiagGaussian encode(const ad::Tensor& x, const std::vector<int64_t>& labels);
   // The logits l of p_theta(x|z,c) from decoder([z, onehot(c)]), [batch, input_dim].
-  ad::Tensor decode(const ad::Tensor& z, const std::vector<int>& labels);
+  ad::Tensor decode(const ad::Tensor& z, const std::vector<int64_t>& labels);
   // E[x|z,c] = sigmoid(l).
-  ad::Tensor decode_mean(const ad::Tensor& z, const std::vector<int>& labels);
+  ad::Tensor decode_mean(const ad::Tensor& z, const std::vector<int64_t>& labels);
   // -log p_theta(x|z,c) of each example from the logits (Bernoulli), [batch].
   ad::Tensor negative_log_likelihood(const ad::Tensor& logits, const ad::Tensor& x) const;
 
   // The negative conditional ELBO with L samples, mean over the batch (as Vae::elbo):
   //   1/L sum_l -log p_theta(x|z^[l],c) + KL(q_phi(z|x,c) || N(0, I)).
-  ElboTerms elbo(const ad::Tensor& x, const std::vector<int>& labels, ad::Rng& rng, int L = 1,
+  ElboTerms elbo(const ad::Tensor& x, const std::vector<int64_t>& labels, ad::Rng& rng, int L = 1,
                  double beta = 1.0);
-  ElboTerms elbo_from_eps(const ad::Tensor& x, const std::vector<int>& labels,
+  ElboTerms elbo_from_eps(const ad::Tensor& x, const std::vector<int64_t>& labels,
                           const std::vector<ad::Tensor>& eps, double beta = 1.0);
 
   // n images of class `label`: E[x|z,c] for z ~ N(0, I), [n, input_dim].
-  ad::Tensor generate(int label, int64_t n, ad::Rng& rng);
+  ad::Tensor generate(int64_t label, int64_t n, ad::Rng& rng);
 
   const CvaeConfig& config() const { return config_; }
 

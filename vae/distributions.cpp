@@ -2,9 +2,8 @@
 // above it in the notes' notation; the code is that formula, op by op.
 #include "vae/distributions.h"
 
-#include <stdexcept>
-
 #include "autodiff/ops.h"
+#include "autodiff/shape.h"
 #include "autodiff/tape.h"
 
 namespace vae {
@@ -18,7 +17,7 @@ ad::Tensor constant_like(const ad::Tensor& like, const std::vector<double>& valu
 }
 
 void require(bool ok, const char* message) {
-  if (!ok) throw std::invalid_argument(message);
+  if (!ok) throw ad::Error(message);
 }
 
 }  // namespace

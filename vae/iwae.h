@@ -16,11 +16,13 @@
 //   ad::Tensor bound = vae::iwae_bound(model, x, rng, 50);   // [batch], one estimate each
 //   ad::Tensor loss = vae::iwae_loss(model, x, rng, 50);     // -mean(bound), a scalar
 //   ad::backward(loss);
+//   ad::Tensor conditional = vae::iwae_bound(cvae, x, labels, rng, 50);  // log p(x|c), [batch]
 #pragma once
 #include <vector>
 
 #include "autodiff/rng.h"
 #include "autodiff/tensor.h"
+#include "vae/cvae.h"
 #include "vae/distributions.h"
 #include "vae/linear_gaussian.h"
 #include "vae/models.h"
@@ -28,8 +30,12 @@
 namespace vae {
 
 // log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x), z_k = mu + exp(logvar/2) * eps[k],
-// for the given q (normally model.encode(x)); eps holds K tensors [batch, latent_dim].
-// Returns [batch, K], recorded.
+// for any model with a diagonal Gaussian encoder and the prior N(0, I) (as
+// vae::negative_elbo): q = q_phi(z|x) of the batch, nll(z) = -log p_theta(x|z) of each example ([batch]), eps
+// K tensors [batch, latent_dim]. Returns [batch, K], recorded.
+ad::Tensor iwae_log_weights(const DiagGaussian& q, const NegativeLogLikelihood& nll,
+                            const std::vector<ad::Tensor>& eps);
+// The same for a Vae, with the given q (normally model.encode(x)).
 ad::Tensor iwae_log_weights(Vae& model, const DiagGaussian& q, const ad::Tensor& x,
                             const std::vector<ad::Tensor>& eps);
 
@@ -39,6 +45,13 @@ ad::Tensor iwae_bound_from_eps(Vae& model, const ad::Tensor& x, const std::vecto
 ad::Tensor iwae_bound(Vae& model, const ad::Tensor& x, ad::Rng& rng, int K);
 // The training loss: -mean over the batch of the K-sample bound, a scalar.
 ad::Tensor iwae_loss(Vae& model, const ad::Tensor& x, ad::Rng& rng, int K);
+
+// The conditional VAE's bound on log p(x|c): q_phi(z|x,c), p_theta(x|z,c), p(z|c) = N(0, I).
+ad::Tensor iwae_bound_from_eps(Cvae& model, const ad::Tensor& x,
+                               const std::vector<int64_t>& labels,
+                               const std::vector<ad::Tensor>& eps);
+ad::Tensor iwae_bound(Cvae& model, const ad::Tensor& x, const std::vector<int64_t>& labels,
+                      ad::Rng& rng, int K);
 
 // log 1/K sum_k exp(a_k), max-shifted, in plain double (a must not be empty).
 double log_mean_exp(const std::vector<double>& a);

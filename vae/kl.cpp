@@ -5,24 +5,24 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <stdexcept>
 
 #include "autodiff/ops.h"
+#include "autodiff/shape.h"
 
 namespace vae {
 
 double kl_discrete(const std::vector<double>& p, const std::vector<double>& q) {
   if (p.size() != q.size())
-    throw std::invalid_argument(
+    throw ad::Error(
         fmt::format("kl_discrete: p has {} outcomes, q has {}", p.size(), q.size()));
   double kl = 0;
   for (size_t i = 0; i < p.size(); ++i) {
     if (!(p[i] >= 0) || !(q[i] >= 0))  // also rejects NaN
-      throw std::invalid_argument(fmt::format(
+      throw ad::Error(fmt::format(
           "kl_discrete: probabilities must be >= 0, got p[{}] = {}, q[{}] = {}", i, p[i], i, q[i]));
     if (p[i] == 0) continue;  // 0 log(0 / q) = 0 by continuity
     if (q[i] == 0)
-      throw std::invalid_argument(fmt::format(
+      throw ad::Error(fmt::format(
           "kl_discrete: q[{}] = 0 where p[{}] = {} > 0: KL(p || q) is infinite", i, i, p[i]));
     kl += p[i] * std::log(p[i] / q[i]);
   }
@@ -34,7 +34,7 @@ double kl_gaussian(const std::vector<double>& mu1, const Matrix& s1, const std::
   const int k = static_cast<int>(mu1.size());
   if (static_cast<int>(mu2.size()) != k || s1.rows != k || s1.cols != k || s2.rows != k ||
       s2.cols != k)
-    throw std::invalid_argument(fmt::format(
+    throw ad::Error(fmt::format(
         "kl_gaussian: means of length {} and {}, covariances [{}x{}] and [{}x{}]: all must be k "
         "and [k x k]",
         mu1.size(), mu2.size(), s1.rows, s1.cols, s2.rows, s2.cols));

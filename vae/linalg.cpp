@@ -3,19 +3,20 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <stdexcept>
+
+#include "autodiff/shape.h"
 
 namespace vae {
 
 namespace {
 void require_same_shape(const char* op, const Matrix& a, const Matrix& b) {
   if (a.rows != b.rows || a.cols != b.cols)
-    throw std::runtime_error(
+    throw ad::Error(
         fmt::format("{}: shapes [{}x{}] and [{}x{}] differ", op, a.rows, a.cols, b.rows, b.cols));
 }
 void require_square(const char* op, const Matrix& a) {
   if (a.rows != a.cols)
-    throw std::runtime_error(
+    throw ad::Error(
         fmt::format("{}: needs a square matrix, got [{}x{}]", op, a.rows, a.cols));
 }
 }  // namespace
@@ -59,7 +60,7 @@ Matrix operator-(const Matrix& a, const Matrix& b) {
 
 Matrix operator*(const Matrix& a, const Matrix& b) {
   if (a.cols != b.rows)
-    throw std::runtime_error(fmt::format("matrix *: [{}x{}] times [{}x{}]: inner sizes differ",
+    throw ad::Error(fmt::format("matrix *: [{}x{}] times [{}x{}]: inner sizes differ",
                                          a.rows, a.cols, b.rows, b.cols));
   Matrix c(a.rows, b.cols);
   for (int i = 0; i < a.rows; ++i)
@@ -90,7 +91,7 @@ double trace(const Matrix& a) {
 
 double dot(const std::vector<double>& a, const std::vector<double>& b) {
   if (a.size() != b.size())
-    throw std::runtime_error(fmt::format("dot: lengths {} and {} differ", a.size(), b.size()));
+    throw ad::Error(fmt::format("dot: lengths {} and {} differ", a.size(), b.size()));
   double s = 0;
   for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
   return s;
@@ -111,7 +112,7 @@ Matrix cholesky(const Matrix& s) {
       for (int k = 0; k < j; ++k) sum -= l(i, k) * l(j, k);
       if (i == j) {
         if (!(sum > 0))
-          throw std::runtime_error(fmt::format(
+          throw ad::Error(fmt::format(
               "cholesky: the matrix is not positive definite (pivot {} is {:.3g})", i, sum));
         l(i, i) = std::sqrt(sum);
       } else {
@@ -132,7 +133,7 @@ std::vector<double> solve_spd(const Matrix& s, const std::vector<double>& b) {
   Matrix l = cholesky(s);
   const int n = l.rows;
   if (static_cast<int>(b.size()) != n)
-    throw std::runtime_error(
+    throw ad::Error(
         fmt::format("solve_spd: [{}x{}] matrix, vector of {}", n, n, b.size()));
   // Forward substitution L y = b, then back substitution L^T x = y.
   std::vector<double> y(n), x(n);

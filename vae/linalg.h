@@ -36,7 +36,7 @@ double trace(const Matrix& a);
 double dot(const std::vector<double>& a, const std::vector<double>& b);
 std::vector<double> matvec(const Matrix& a, const std::vector<double>& x);
 
-// S = L L^T for a symmetric positive definite S; throws std::runtime_error otherwise.
+// S = L L^T for a symmetric positive definite S; throws ad::Error otherwise.
 Matrix cholesky(const Matrix& s);
 double log_det_spd(const Matrix& s);                                           // log |S|
 Matrix inverse_spd(const Matrix& s);                                           // S^-1

@@ -4,8 +4,8 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <stdexcept>
 
+#include "autodiff/shape.h"
 #include "vae/kl.h"
 
 namespace vae {
@@ -15,7 +15,7 @@ constexpr double log_2pi = 1.8378770664093454836;  // log(2 pi)
 
 void require_size(const char* op, const char* what, size_t got, int expected) {
   if (static_cast<int>(got) != expected)
-    throw std::invalid_argument(
+    throw ad::Error(
         fmt::format("{}: {} has {} entries, the model needs {}", op, what, got, expected));
 }
 }  // namespace

@@ -1,8 +1,7 @@
 #include "vae/models.h"
 
-#include <stdexcept>
-
 #include "autodiff/ops.h"
+#include "autodiff/shape.h"
 #include "autodiff/tape.h"
 #include "nn/loss.h"
 
@@ -10,7 +9,7 @@ namespace vae {
 
 Vae::Vae(const VaeConfig& config, ad::Rng& rng) : config_(config) {
   if (config.latent_dim < 1 || config.input_dim < 1)
-    throw std::invalid_argument("Vae: input_dim and latent_dim must be positive");
+    throw ad::Error("Vae: input_dim and latent_dim must be positive");
   // encoder: input -> hidden... -> 2 * latent (mu and logvar side by side)
   std::vector<int64_t> widths = {config.input_dim};
   widths.insert(widths.end(), config.hidden.begin(), config.hidden.end());
@@ -56,14 +55,14 @@ ad::Tensor Vae::sample(int64_t n, ad::Rng& rng) {
 }
 
 ElboTerms Vae::elbo(const ad::Tensor& x, ad::Rng& rng, int L, double beta) {
-  if (L < 1) throw std::invalid_argument("Vae::elbo: L must be at least 1");
+  if (L < 1) throw ad::Error("Vae::elbo: L must be at least 1");
   std::vector<ad::Tensor> eps;
   for (int l = 0; l < L; ++l) eps.push_back(rng.normal({x.dim(0), config_.latent_dim}, x.dtype()));
   return elbo_from_eps(x, eps, beta);
 }
 
 ElboTerms Vae::elbo_from_eps(const ad::Tensor& x, const std::vector<ad::Tensor>& eps, double beta) {
-  if (eps.empty()) throw std::invalid_argument("Vae::elbo_from_eps: no noise given");
+  if (eps.empty()) throw ad::Error("Vae::elbo_from_eps: no noise given");
   return negative_elbo(
       encode(x), [&](const ad::Tensor& z) { return negative_log_likelihood(decode(z), x); }, eps,
       beta);
@@ -71,7 +70,7 @@ ElboTerms Vae::elbo_from_eps(const ad::Tensor& x, const std::vector<ad::Tensor>&
 
 ElboTerms negative_elbo(const DiagGaussian& q, const NegativeLogLikelihood& nll,
                         const std::vector<ad::Tensor>& eps, double beta) {
-  if (eps.empty()) throw std::invalid_argument("negative_elbo: no noise given");
+  if (eps.empty()) throw ad::Error("negative_elbo: no noise given");
   const double batch = static_cast<double>(q.mu.dim(0));
   const double L = static_cast<double>(eps.size());
   ad::Tensor reconstruction;

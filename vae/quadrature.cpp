@@ -2,12 +2,13 @@
 
 #include <cmath>
 #include <numbers>
-#include <stdexcept>
+
+#include "autodiff/shape.h"
 
 namespace vae {
 
 double integrate(const std::function<double(double)>& f, double a, double b, int intervals) {
-  if (intervals < 2) throw std::invalid_argument("integrate: need at least 2 intervals");
+  if (intervals < 2) throw ad::Error("integrate: need at least 2 intervals");
   const int n = intervals + intervals % 2;  // Simpson needs an even count
   const double h = (b - a) / n;
   double sum = f(a) + f(b);
@@ -17,7 +18,7 @@ double integrate(const std::function<double(double)>& f, double a, double b, int
 
 double gaussian_expectation(const std::function<double(double)>& f, double mean, double stddev,
                             int intervals) {
-  if (!(stddev > 0)) throw std::invalid_argument("gaussian_expectation: stddev must be positive");
+  if (!(stddev > 0)) throw ad::Error("gaussian_expectation: stddev must be positive");
   const double norm = 1.0 / (stddev * std::sqrt(2.0 * std::numbers::pi));
   auto weighted = [&](double x) {
     const double u = (x - mean) / stddev;

@@ -21,16 +21,23 @@ std::optional<ImageSplits> load_image_splits(const Tutorial& t, const std::strin
   };
   ImageSplits splits;
   nn::Dataset full;
+  const int64_t validation_size = t.quick() ? 1000 : 10000;
   try {
     full = load(nn::Split::train);
     splits.test = load(nn::Split::test);
+    // Any MNIST-format folder loads, but the tutorials' models and figures are built for
+    // 28x28 images in 10 classes, and the split needs images left to train on.
+    nn::check_dataset(full, {.rows = image_rows, .cols = image_cols, .num_classes = num_classes,
+                             .min_examples = validation_size + 1});
+    nn::check_dataset(splits.test, {.rows = image_rows, .cols = image_cols,
+                                    .num_classes = num_classes});
   } catch (const std::exception& e) {
     fmt::print(stderr, "{}\n", e.what());
     return std::nullopt;
   }
   // A seed of its own, so the split does not change when a tutorial draws more numbers.
   ad::Rng split_rng(t.seed() + 3);
-  auto [train, validation] = nn::split_validation(full, t.quick() ? 1000 : 10000, split_rng);
+  auto [train, validation] = nn::split_validation(full, validation_size, split_rng);
   splits.train = t.quick() ? train.first(10000) : std::move(train);
   splits.validation = std::move(validation);
   if (t.quick()) splits.test = splits.test.first(2000);
@@ -41,6 +48,19 @@ std::optional<ImageSplits> load_image_splits(const Tutorial& t, const std::strin
                   full.name.empty() ? data_dir : full.name, splits.train.size(),
                   splits.validation.size(), splits.test.size(), full.rows, full.cols, seconds);
   return splits;
+}
+
+std::vector<int64_t> first_of_each_class(const nn::Dataset& data, int per_class) {
+  std::vector<int64_t> picked;
+  for (int c = 0; c < data.num_classes(); ++c) {
+    int found = 0;
+    for (int64_t i = 0; i < data.size() && found < per_class; ++i)
+      if (data.labels[i] == c) {
+        picked.push_back(i);
+        ++found;
+      }
+  }
+  return picked;
 }
 
 }  // namespace tut

@@ -11,6 +11,7 @@
 #pragma once
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "nn/dataset.h"
 #include "tutorials/common/tutorial.h"
@@ -22,13 +23,23 @@ struct ImageSplits {
   std::string description;  // "fashion-mnist (50000 train, 10000 validation, ...) in 1.2 s"
 };
 
+// What the tutorials' models and figures are built for; load_image_splits refuses other
+// data with a message naming the file.
+inline constexpr int64_t image_rows = 28, image_cols = 28;
+inline constexpr int num_classes = 10;
+
 // Adds `--data DIR` to the tutorial's flags (before parse).
 void add_data_flag(Tutorial& t, std::string& data_dir);
 
 // Loads train and test from data_dir (empty: the Debian package's Fashion-MNIST) and
 // holds out a seeded validation split of the training set: 10000 images, or 1000 with
-// --quick, which also keeps only 10000 training and 2000 test images. On failure prints
-// the loader's message to stderr and returns nothing.
+// --quick, which also keeps only 10000 training and 2000 test images. The images must be
+// 28x28 with labels 0-9, and the training set larger than the validation split. On
+// failure prints the loader's message (naming the file) to stderr and returns nothing.
 std::optional<ImageSplits> load_image_splits(const Tutorial& t, const std::string& data_dir);
+
+// The positions of the first `per_class` images of each class, class by class (a figure
+// that shows every class once or a few times).
+std::vector<int64_t> first_of_each_class(const nn::Dataset& data, int per_class);
 
 }  // namespace tut

@@ -1,9 +1,16 @@
 #include "tutorials/common/tutorial.h"
 
+#include <unistd.h>
+
 #include <cmath>
+#include <fstream>
+#include <new>
 #include <utility>
 
+#include "autodiff/anomaly.h"
 #include "autodiff/atomic_file.h"
+#include "nn/checkpoint.h"
+#include "nn/idx.h"
 #include "tutorials/common/plot.h"
 
 namespace tut {
@@ -59,13 +66,91 @@ Tutorial::Tutorial(std::string name, std::string description, std::ostream& out,
       cli_(std::move(description), name_),
       out_dir_("out/" + name_) {
   cli_.add_option("--seed", seed_, "seed of the random number generator (same seed, same numbers)")
-      ->check(CLI::NonNegativeNumber)  // "-1" would otherwise wrap around to 2^64 - 1
+      ->check(seed_check())
       ->capture_default_str();
   cli_.add_option("--out", out_dir_, "folder for figures (PNG + CSV + gnuplot script) and data")
       ->capture_default_str();
-  cli_.add_flag("--quick", quick_, "small problem sizes for a fast run");
+  cli_.add_flag("--quick", quick_,
+                "small problem sizes for a fast run (a size given by its own flag is kept)");
   // On a bad flag, show the whole usage rather than only "run with --help".
   cli_.failure_message(CLI::FailureMessage::help);
+}
+
+const CLI::Validator& seed_check() {
+  static const CLI::Validator check(
+      [](std::string& text) -> std::string {
+        const bool digits = !text.empty() && text.size() <= 19 &&
+                            text.find_first_not_of("0123456789") == std::string::npos;
+        return digits ? "" : "must be a whole number from 0 to 10^19 - 1, got '" + text + "'";
+      },
+      "INT >= 0");
+  return check;
+}
+
+namespace {
+CLI::Validator finite_check(std::function<bool(double)> allowed, const std::string& what,
+                            const std::string& description) {
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        double value = 0;
+        if (!CLI::detail::lexical_cast(text, value) || !std::isfinite(value) || !allowed(value))
+          return fmt::format("must be {}, got {}", what, text);
+        return {};
+      },
+      description);
+}
+}  // namespace
+
+CLI::Validator finite_number() {
+  return finite_check([](double) { return true; }, "a finite number", "FLOAT");
+}
+CLI::Validator finite_positive() {
+  return finite_check([](double x) { return x > 0; }, "a finite number > 0", "FLOAT > 0");
+}
+CLI::Validator finite_in(double low, double high) {
+  return finite_check([=](double x) { return x >= low && x <= high; },
+                      fmt::format("a number from {} to {}", low, high),
+                      fmt::format("FLOAT in [{}, {}]", low, high));
+}
+
+int report_errors(std::string_view program, const std::function<int()>& body, std::ostream& err) {
+  auto fail = [&](std::string_view what, std::string_view advice) {
+    err << fmt::format("{}: error: {}{}\n", program, what, advice) << std::flush;
+    return 1;
+  };
+  try {
+    return body();
+  } catch (const nn::DataError& e) {
+    return fail(e.what(), "");  // (its message names the file and says what was expected)
+  } catch (const nn::CheckpointError& e) {
+    return fail(e.what(), "");
+  } catch (const ad::AnomalyError& e) {
+    return fail(e.what(), " (see docs/anomaly_mode.md)");
+  } catch (const std::bad_alloc&) {
+    return fail("out of memory", "; try --quick, or smaller sizes (e.g. --batch)");
+  } catch (const std::exception& e) {
+    return fail(e.what(), "");
+  } catch (...) {
+    return fail("an unknown error", "");
+  }
+}
+
+std::optional<std::string> output_folder_problem(const fs::path& folder) {
+  std::error_code error;
+  std::string why;
+  if (fs::exists(folder, error) && !fs::is_directory(folder, error))
+    why = fmt::format("the output folder '{}' exists and is not a folder", folder.string());
+  else if (fs::create_directories(folder, error); error)
+    why = fmt::format("cannot create the output folder '{}': {}", folder.string(), error.message());
+  // A folder that exists may still be read-only (or on a read-only file system): try.
+  else if (const fs::path probe = folder / fmt::format(".write_test_{}", ::getpid());
+           !std::ofstream(probe))
+    why = fmt::format("cannot write in the output folder '{}': files cannot be created in it",
+                      folder.string());
+  else
+    fs::remove(probe, error);
+  if (why.empty()) return std::nullopt;
+  return why + "; choose another with --out DIR";
 }
 
 std::optional<int> Tutorial::parse(int argc, const char* const* argv) {
@@ -78,11 +163,8 @@ std::optional<int> Tutorial::parse(int argc, const char* const* argv) {
     return cli_exit_code == 0 ? 0 : usage_exit_code;
   }
 
-  std::error_code error;
-  fs::create_directories(out_dir_, error);
-  if (error) {
-    err_ << fmt::format("{}: cannot create the output folder '{}': {}\n", name_, out_dir_,
-                        error.message());
+  if (auto problem = output_folder_problem(out_dir_)) {
+    err_ << fmt::format("{}: error: {}\n", name_, *problem);
     return 1;
   }
 

@@ -4,8 +4,8 @@
 // checked numerically, computed two independent ways, and printed on one line with the
 // notes' catalogue ID, both numbers and the verdict:
 //
-//   [L05] KL(q||p), closed form vs quadrature:   0.3068528 vs 0.3068528   (|diff| 2.1e-11, tol
-//   1e-06 rel)   ok
+//   [L05] KL(q||p), closed form vs quadrature:   0.3068528 vs 0.3068528
+//         (|diff| 2.1e-11, tol 1e-06 rel)   ok            (on one line when printed)
 //
 // The program exits non-zero when any check failed, so `make tutorials` doubles as a
 // test of the whole project.
@@ -29,6 +29,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -41,6 +42,33 @@ class Plot;
 
 // Exit code for a command line that could not be parsed (as for shell built-ins).
 inline constexpr int usage_exit_code = 2;
+
+// Runs a program's work and turns any error that escapes it into one line on `err`,
+// "<program>: error: <what was wrong>", and exit status 1: never an uncaught exception
+// (terminate, abort, exit 134). The messages of the project's errors say which file or
+// value was wrong; the line adds what to do where the kind of error tells.
+//
+//   static int run(int argc, char** argv) { ... parse, train, check ...; return t.finish(); }
+//   int main(int argc, char** argv) {
+//     return tut::report_errors("08_vae", [&] { return run(argc, argv); });
+//   }
+int report_errors(std::string_view program, const std::function<int()>& body,
+                  std::ostream& err = std::cerr);
+
+// A CLI11 check for a seed: only the digits of a whole number >= 0. (CLI::NonNegativeNumber
+// would print the largest double in its message, and "-1" must not wrap to 2^64 - 1.)
+const CLI::Validator& seed_check();
+
+// CLI11 checks for floating-point flags. CLI::PositiveNumber and CLI::Range let "inf"
+// (and Range "nan") through; these do not, and say the allowed range in --help.
+CLI::Validator finite_number();                       // any finite number
+CLI::Validator finite_positive();                     // finite and > 0
+CLI::Validator finite_in(double low, double high);    // finite, low <= x <= high
+
+// Creates `folder` if it does not exist and tries to create a file in it. Returns what is
+// wrong ("cannot write in the output folder 'x': ...; choose another with --out DIR"), or
+// nothing: a program checks before its work rather than failing at its first figure.
+std::optional<std::string> output_folder_problem(const std::filesystem::path& folder);
 
 class Tutorial {
  public:
@@ -56,11 +84,14 @@ class Tutorial {
   // Parses the standard flags (--seed, --out, --quick) and the added ones, creates
   // the output folder and prints a header. Returns an exit code when the program
   // should stop right away: 0 after --help, usage_exit_code after a bad flag
-  // (the usage is printed), 1 if the output folder cannot be created.
+  // (the usage is printed), 1 if the output folder cannot be created or written.
   //   if (auto exit_code = t.parse(argc, argv)) return *exit_code;
   std::optional<int> parse(int argc, const char* const* argv);
 
   const std::string& name() const { return name_; }
+  // Whether `flag` ("--epochs") was on the command line. --quick shrinks only the sizes
+  // whose flags were not given: an explicit flag wins.
+  bool given(const std::string& flag) const { return cli_.count(flag) > 0; }
   std::uint64_t seed() const { return seed_; }
   bool quick() const { return quick_; }
   std::filesystem::path out_dir() const { return out_dir_; }
