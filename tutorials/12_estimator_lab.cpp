@@ -769,12 +769,14 @@ void train_epochs(vae::Vae& model, nn::Adam& adam, nn::BatchIterator& batches, i
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   tut::Tutorial t("12_estimator_lab", "The estimator lab: encoder gradients on a real VAE");
   std::string data_dir;
   Settings s;
   tut::add_data_flag(t, data_dir);
-  t.flags().add_option("--epochs", s.epochs, "epochs of training for the 'trained' checkpoint");
+  t.flags()
+      .add_option("--epochs", s.epochs, "epochs of training for the 'trained' checkpoint")
+      ->check(CLI::Range(1, 1000));
   t.flags().add_option("--repeats", s.repeats, "R, gradient estimates per estimator")
       ->check(CLI::Range(2, 100000));
   t.flags().add_option("--batch", s.batch, "images in the fixed batch")->check(CLI::Range(2, 4096));
@@ -782,11 +784,11 @@ int main(int argc, char** argv) {
   t.flags().add_option("--steps", s.steps, "training steps per estimator (part 2)")
       ->check(CLI::Range(1, 1000000));
   if (auto exit_code = t.parse(argc, argv)) return *exit_code;
-  if (t.quick()) {
-    s.epochs = 2;
-    s.repeats = 50;
-    s.batch = 16;
-    s.steps = 60;
+  if (t.quick()) {  // smaller sizes, except those given explicitly
+    if (!t.given("--epochs")) s.epochs = 2;
+    if (!t.given("--repeats")) s.repeats = 50;
+    if (!t.given("--batch")) s.batch = 16;
+    if (!t.given("--steps")) s.steps = 60;
     s.warm_up = 20;
     s.exact_steps = 30;
     s.full_epochs = 1;
@@ -830,4 +832,9 @@ int main(int argc, char** argv) {
   // ---- part 4
   full_covariance(t, train, test_x, s);
   return t.finish();
+}
+
+// Any error after the flags are read ends the program with one line and exit status 1.
+int main(int argc, char** argv) {
+  return tut::report_errors("12_estimator_lab", [&] { return run(argc, argv); });
 }
