@@ -211,18 +211,23 @@ void check_generalisation(tut::Tutorial& t, vae::ConvVae& model, const Tensor& t
 }
 
 // ---------------------------------------------------------------- L15: conv vs MLP
-// The same test images and the same eps for both models: per image, the difference of
-// the reconstruction terms -log p(x|z), and the squared error of the decoded mean at
-// z = mu(x).
-double squared_error_per_image(vae::ConvVae& conv, vae::Vae& mlp, const Tensor& flat_x,
-                               bool use_conv) {
+// E[x | z = mu(x)] of each image, flat [N, 784].
+Tensor reconstruct_flat(vae::ConvVae& model, const Tensor& flat) {
+  return ad::reshape(model.reconstruct(model_input(model, flat)), {flat.dim(0), kPixels});
+}
+Tensor reconstruct_flat(vae::Vae& model, const Tensor& flat) { return model.reconstruct(flat); }
+
+// ||x - E[x | z = mu(x)]||^2, the mean over the images.
+template <typename Model>
+double squared_error_per_image(Model& model, const Tensor& flat_x) {
   ad::NoGrad plain;
-  const Tensor decoded = use_conv ? ad::reshape(conv.reconstruct(model_input(conv, flat_x)),
-                                                {flat_x.dim(0), kPixels})
-                                  : mlp.reconstruct(flat_x);
-  return ad::sum(ad::pow(decoded - flat_x, 2)).item() / static_cast<double>(flat_x.dim(0));
+  return ad::sum(ad::pow(reconstruct_flat(model, flat_x) - flat_x, 2)).item() /
+         static_cast<double>(flat_x.dim(0));
 }
 
+// The same test images and the same eps for both models: per image, the difference of
+// the reconstruction terms -log p(x|z); and the squared error of the decoded mean at
+// z = mu(x), printed beside it.
 void compare_with_mlp(tut::Tutorial& t, vae::ConvVae& conv, vae::Vae& mlp, const Tensor& test_x) {
   const PerImage c = per_image_terms(conv, test_x, t.seed() + 53);
   const PerImage m = per_image_terms(mlp, test_x, t.seed() + 53);  // the same eps
@@ -235,8 +240,7 @@ void compare_with_mlp(tut::Tutorial& t, vae::ConvVae& conv, vae::Vae& mlp, const
   t.note("  KL conv {:.3f}, MLP {:.3f}; -ELBO conv {:.2f}, MLP {:.2f} nats", mean_of(c.kl),
          mean_of(m.kl), mean_of(c.loss), mean_of(m.loss));
   t.note("  squared error ||x - E[x|z = mu(x)]||^2 per image: conv {:.2f}, MLP {:.2f}",
-         squared_error_per_image(conv, mlp, test_x, true),
-         squared_error_per_image(conv, mlp, test_x, false));
+         squared_error_per_image(conv, test_x), squared_error_per_image(mlp, test_x));
   if (t.quick()) {  // after one short epoch the order is not settled; both must have learned
     t.note("MLP - conv {:+.2f} +- {:.2f} nats per image (--quick: not compared)", d.mean, d.se_mean);
     t.check_less("L15", "conv VAE reconstruction < 784 log 2 (coin flips for every pixel)",
@@ -461,7 +465,6 @@ class CodeDensity {
       for (int c = 0; c < cells; ++c) sum += at(low[0] + (c + 0.5) * w0, low[1] + (r + 0.5) * w1);
     return sum * w0 * w1;
   }
-  const std::vector<double>& codes() const { return z_; }
 
  private:
   std::vector<double> z_;  // n codes, (z_1, z_2) after each other
@@ -471,10 +474,10 @@ class CodeDensity {
 
 constexpr int kLinePoints = 15;  // u = 1/16, ..., 15/16 on each line (the ends are codes)
 
-// For each pair of codes (i, j): the fraction of the line's inner points in the data.
-std::vector<double> fractions_in_data(const CodeDensity& density,
+// For each pair (i, j) of points of `z` (n points, (z_1, z_2) after each other): the
+// fraction of the inner points of the line from point i to point j that are in the data.
+std::vector<double> fractions_in_data(const CodeDensity& density, const std::vector<double>& z,
                                       const std::vector<std::pair<int64_t, int64_t>>& pairs) {
-  const std::vector<double>& z = density.codes();
   std::vector<double> fractions;
   for (auto [i, j] : pairs) {
     int inside = 0;
@@ -512,7 +515,7 @@ struct LatentLines {
   std::vector<double> random_pairs, class_centres;  // one fraction per trained model
 };
 
-// Codes of the first n test images and their density; the class centres appended.
+// The codes z of the first images of `test`, followed by the mean code of each class.
 std::vector<double> with_class_centres(const std::vector<double>& z, const nn::Dataset& test) {
   std::vector<double> out = z;
   const int classes = test.num_classes();
@@ -552,20 +555,10 @@ void latent_space_lines(tut::Tutorial& t, const nn::Dataset& train, const Tensor
   auto measure = [&](const std::string& name, int seed, const std::vector<double>& z,
                      LatentLines& into, const std::function<Tensor(const Tensor&)>& decode) {
     const CodeDensity density(z);
-    const vae::Summary random = vae::summarize(fractions_in_data(density, pairs));
+    const vae::Summary random = vae::summarize(fractions_in_data(density, z, pairs));
     // the class centres are points in the plane, not codes of the density
-    std::vector<double> centres_z = with_class_centres(z, codes_of);
-    std::vector<double> centre_fractions;
-    for (auto [a, b] : centre_pairs) {
-      int inside = 0;
-      for (int k = 1; k <= kLinePoints; ++k) {
-        const double u = k / (kLinePoints + 1.0);
-        inside += density.in_data((1 - u) * centres_z[2 * a] + u * centres_z[2 * b],
-                                  (1 - u) * centres_z[2 * a + 1] + u * centres_z[2 * b + 1]);
-      }
-      centre_fractions.push_back(static_cast<double>(inside) / kLinePoints);
-    }
-    const double centres = mean_of(centre_fractions);
+    const std::vector<double> centres_z = with_class_centres(z, codes_of);
+    const double centres = mean_of(fractions_in_data(density, centres_z, centre_pairs));
     into.random_pairs.push_back(random.mean);
     into.class_centres.push_back(centres);
     t.note("{} seed {}: lines between random test codes {:.3f} +- {:.3f} in the data; between "
