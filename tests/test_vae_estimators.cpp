@@ -95,22 +95,6 @@ TEST_CASE("diagonal Gaussian family: both estimators agree with the closed-form 
   }
 }
 
-TEST_CASE("summarize: mean, variance and their standard errors on known data") {
-  vae::Summary s = vae::summarize({1, 2, 3, 4});
-  CHECK(s.mean == doctest::Approx(2.5));
-  CHECK(s.variance == doctest::Approx(5.0 / 3.0));
-  CHECK(s.se_mean == doctest::Approx(std::sqrt(5.0 / 12.0)));
-  // m4 = (2 * 1.5^4 + 2 * 0.5^4) / 4 = 2.5625; (m4 - (1/3) s^4) / 4
-  CHECK(s.se_variance == doctest::Approx(std::sqrt((2.5625 - (25.0 / 9.0) / 3.0) / 4.0)));
-  // Normal data: se_variance ~ s^2 sqrt(2 / n).
-  ad::Rng rng(4);
-  std::vector<double> x(40000);
-  for (double& v : x) v = rng.normal(0, 2);
-  vae::Summary t = vae::summarize(x);
-  CHECK(t.se_variance == doctest::Approx(4.0 * std::sqrt(2.0 / 40000)).epsilon(0.05));
-  CHECK(vae::group_means({1, 2, 3, 4, 5}, 2) == std::vector<double>{1.5, 3.5});
-}
-
 TEST_CASE("repeated_estimates: the N-sample estimate's variance is the per-sample variance / N") {
   const vae::Family q = vae::gaussian_location_family(1.0);
   std::vector<Tensor> params = {Tensor::from({1.0}, {1}, ad::f64)};
@@ -126,21 +110,4 @@ TEST_CASE("repeated_estimates: the N-sample estimate's variance is the per-sampl
     check_within_se(s.mean, s.se_mean, 2.0);
     check_within_se(s.variance, s.se_variance, 4.0 / N);
   }
-}
-
-TEST_CASE("RunningMean agrees with summarize on the same values") {
-  ad::Rng rng(11);
-  std::vector<double> x;
-  vae::RunningMean running;
-  for (int i = 0; i < 1000; ++i) {
-    x.push_back(rng.normal(3.0, 2.0));
-    running.add(x.back());
-  }
-  vae::Summary s = vae::summarize(x);
-  CHECK(running.count() == 1000);
-  CHECK(running.mean() == doctest::Approx(s.mean).epsilon(1e-12));
-  CHECK(running.variance() == doctest::Approx(s.variance).epsilon(1e-10));
-  CHECK(running.se() == doctest::Approx(s.se_mean).epsilon(1e-10));
-  CHECK(running.min() == *std::min_element(x.begin(), x.end()));
-  CHECK(running.max() == *std::max_element(x.begin(), x.end()));
 }

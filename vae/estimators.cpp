@@ -157,57 +157,6 @@ GradientSamples reparameterization_gradients_rows(const Family& q,
 
 // ---------------------------------------------------------------- statistics
 
-double Summary::stddev() const { return std::sqrt(variance); }
-
-void RunningMean::add(double x) {
-  ++n_;
-  const double delta = x - mean_;
-  mean_ += delta / static_cast<double>(n_);
-  m2_ += delta * (x - mean_);
-  min_ = std::min(min_, x);
-  max_ = std::max(max_, x);
-}
-
-double RunningMean::variance() const { return n_ > 1 ? m2_ / static_cast<double>(n_ - 1) : 0.0; }
-
-double RunningMean::se() const {
-  return n_ > 1 ? std::sqrt(variance() / static_cast<double>(n_)) : 0.0;
-}
-
-Summary summarize(const std::vector<double>& x) {
-  Summary s;
-  s.n = static_cast<int64_t>(x.size());
-  if (s.n < 2) throw std::invalid_argument("summarize: need at least 2 values");
-  const double n = static_cast<double>(s.n);
-  double sum = 0;
-  for (double v : x) sum += v;
-  s.mean = sum / n;
-  double m2 = 0, m4 = 0;  // central moments, divided by n
-  for (double v : x) {
-    const double d = (v - s.mean) * (v - s.mean);
-    m2 += d;
-    m4 += d * d;
-  }
-  m2 /= n;
-  m4 /= n;
-  s.variance = m2 * n / (n - 1);
-  s.se_mean = std::sqrt(s.variance / n);
-  const double var_of_var = (m4 - (n - 3) / (n - 1) * s.variance * s.variance) / n;
-  s.se_variance = std::sqrt(std::max(var_of_var, 0.0));
-  return s;
-}
-
-std::vector<double> group_means(const std::vector<double>& x, int64_t group) {
-  if (group < 1) throw std::invalid_argument("group_means: group must be >= 1");
-  std::vector<double> means;
-  for (size_t start = 0; start + group <= x.size(); start += group) {
-    double sum = 0;
-    for (int64_t i = 0; i < group; ++i) sum += x[start + i];
-    means.push_back(sum / static_cast<double>(group));
-  }
-  return means;
-}
-
 std::vector<double> repeated_estimates(const std::function<GradientSamples(int64_t n)>& draw,
                                        int64_t N, int64_t repeats, int64_t j, int64_t max_rows) {
   std::vector<double> estimates;

@@ -30,6 +30,7 @@
 
 #include "autodiff/rng.h"
 #include "autodiff/tensor.h"
+#include "vae/statistics.h"
 
 namespace vae {
 
@@ -94,41 +95,6 @@ GradientSamples reparameterization_gradients_rows(const Family& q,
 std::vector<ad::Tensor> replicate_rows(const std::vector<ad::Tensor>& phi, int64_t n);
 
 // ---- statistics over repeated estimates ----
-
-// Running mean of values seen one at a time, with its standard error, by Welford's
-// update (no need to keep the values, and no cancellation as in sum x^2 - n mean^2).
-// Also tracks the smallest and largest value.
-class RunningMean {
- public:
-  void add(double x);
-  int64_t count() const { return n_; }
-  double mean() const { return mean_; }
-  double variance() const;  // unbiased: m2 / (n - 1)
-  double se() const;        // standard error of the mean: sqrt(variance / n)
-  double min() const { return min_; }
-  double max() const { return max_; }
-
- private:
-  int64_t n_ = 0;
-  double mean_ = 0, m2_ = 0;
-  double min_ = std::numeric_limits<double>::infinity();
-  double max_ = -std::numeric_limits<double>::infinity();
-};
-
-// Mean and unbiased variance of values x_1..x_n with their standard errors:
-//   se_mean     = sqrt(variance / n)
-//   se_variance = sqrt((m4 - (n - 3) / (n - 1) s^4) / n)   (m4: the fourth central moment)
-// the large-sample standard deviation of the sample variance, which needs no normality.
-struct Summary {
-  int64_t n = 0;
-  double mean = 0, variance = 0, se_mean = 0, se_variance = 0;
-  double stddev() const;
-};
-Summary summarize(const std::vector<double>& x);
-
-// The means of consecutive groups of `group` values (a trailing partial group is dropped):
-// R = n / group independent group-size-sample estimates from n per-sample values.
-std::vector<double> group_means(const std::vector<double>& x, int64_t group);
 
 // `repeats` independent N-sample estimates of parameter j, each the mean of N per-sample
 // gradients. draw(n) returns n fresh per-sample gradients; it is called with at most

@@ -43,4 +43,17 @@ std::optional<ImageSplits> load_image_splits(const Tutorial& t, const std::strin
   return splits;
 }
 
+std::vector<int64_t> first_of_each_class(const nn::Dataset& data, int per_class) {
+  std::vector<int64_t> picked;
+  for (int c = 0; c < data.num_classes(); ++c) {
+    int found = 0;
+    for (int64_t i = 0; i < data.size() && found < per_class; ++i)
+      if (data.labels[i] == c) {
+        picked.push_back(i);
+        ++found;
+      }
+  }
+  return picked;
+}
+
 }  // namespace tut

@@ -11,6 +11,7 @@
 #pragma once
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "nn/dataset.h"
 #include "tutorials/common/tutorial.h"
@@ -30,5 +31,9 @@ void add_data_flag(Tutorial& t, std::string& data_dir);
 // --quick, which also keeps only 10000 training and 2000 test images. On failure prints
 // the loader's message to stderr and returns nothing.
 std::optional<ImageSplits> load_image_splits(const Tutorial& t, const std::string& data_dir);
+
+// The positions of the first `per_class` images of each class, class by class (a figure
+// that shows every class once or a few times).
+std::vector<int64_t> first_of_each_class(const nn::Dataset& data, int per_class);
 
 }  // namespace tut

@@ -1,0 +1,89 @@
+#include "tutorials/common/training.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "autodiff/tape.h"
+#include "nn/progress.h"
+
+namespace tut {
+
+std::vector<int64_t> autoencoder_sizes(int64_t input_dim, int64_t code_dim) {
+  std::vector<int64_t> sizes = {input_dim};
+  sizes.insert(sizes.end(), hidden_sizes.begin(), hidden_sizes.end());
+  sizes.push_back(code_dim);
+  return sizes;
+}
+
+namespace {
+
+// CLI11's PositiveNumber lets "inf" through; a learning rate must be finite.
+const CLI::Validator finite_positive(
+    [](std::string& text) -> std::string {
+      double value = 0;
+      if (!CLI::detail::lexical_cast(text, value) || !std::isfinite(value) || !(value > 0))
+        return fmt::format("must be a finite number > 0, got {}", text);
+      return {};
+    },
+    "FLOAT > 0");
+
+}  // namespace
+
+void add_batch_and_lr_flags(Tutorial& t, TrainingFlags& flags) {
+  t.flags()
+      .add_option("--batch", flags.batch, "mini-batch size")
+      ->check(CLI::Range(int64_t{1}, max_batch))
+      ->capture_default_str();
+  t.flags()
+      .add_option("--lr", flags.lr, "Adam learning rate")
+      ->check(finite_positive)
+      ->capture_default_str();
+}
+
+void add_training_flags(Tutorial& t, TrainingFlags& flags, const std::string& epochs_help) {
+  t.flags()
+      .add_option("--epochs", flags.epochs, epochs_help)
+      ->check(CLI::Range(1, max_epochs))
+      ->capture_default_str();
+  add_batch_and_lr_flags(t, flags);
+}
+
+TrainingLog train_epochs(nn::Optimizer& optimizer, const nn::Dataset& data,
+                         const EpochOptions& options, const TrainingStep& step,
+                         const AfterEpoch& after_epoch, const BeforeEpoch& before_epoch) {
+  TrainingLog log;
+  nn::BatchIterator batches(data, {.batch_size = options.batch_size,
+                                   .binarize = options.binarize,
+                                   .seed = options.seed});
+  nn::Progress progress(options.epochs, batches.examples_per_epoch(), options.progress);
+  const auto start = std::chrono::steady_clock::now();
+  for (int epoch = 0; epoch < options.epochs; ++epoch) {
+    progress.start_epoch(epoch);
+    if (before_epoch) before_epoch(epoch);
+    for (nn::Batch batch; batches.next(batch);) {
+      optimizer.zero_grad();
+      ad::Tensor loss = step(batch);
+      const double value = loss.item();
+      ad::backward(loss);
+      optimizer.step();
+      progress.add(batch.size(), value);
+    }
+    log.train_loss.push_back(progress.end_epoch(after_epoch ? after_epoch(epoch) : std::string()));
+  }
+  log.seconds_per_epoch = seconds_since(start) / std::max(options.epochs, 1);
+  return log;
+}
+
+ad::Tensor binarize(const ad::Tensor& images, ad::Rng& rng) {
+  std::vector<double> v = images.to_vector();
+  for (double& p : v) p = rng.uniform() < p ? 1.0 : 0.0;
+  return ad::Tensor::from(v, images.shape());
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace tut
