@@ -27,7 +27,6 @@
 
 #include <algorithm>
 #include <array>
-#include <chrono>
 #include <cmath>
 #include <functional>
 #include <numeric>
@@ -46,25 +45,14 @@
 #include "tutorials/common/tutorial.h"
 #include "vae/autoencoder.h"
 #include "vae/conv_vae.h"
-#include "vae/estimators.h"
 #include "vae/models.h"
+#include "vae/statistics.h"
 
 using ad::Tensor;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
 constexpr int64_t kSide = 28, kPixels = kSide * kSide;
-
-struct Settings {
-  int epochs = 5;
-  int64_t batch_size = 128;
-  double lr = 1e-3;
-};
 
 // The images of a data set are kept flat, [N, 784]; the convolutional VAE reads them as
 // [N, 1, 28, 28] and returns [N, 1, 28, 28]. These two overloads are the only place that
@@ -73,8 +61,6 @@ Tensor model_input(const vae::ConvVae&, const Tensor& flat) {
   return ad::reshape(flat, {flat.dim(0), 1, kSide, kSide});
 }
 Tensor model_input(const vae::Vae&, const Tensor& flat) { return flat; }
-nn::ImageLayout layout_of(const vae::ConvVae&) { return nn::ImageLayout::nchw; }
-nn::ImageLayout layout_of(const vae::Vae&) { return nn::ImageLayout::flat; }
 
 // ---------------------------------------------------------------- per-image terms
 // -log p(x|z) with one z = mu + sigma eps per image, and the KL, for every image of x,
@@ -118,38 +104,32 @@ struct History {
 // demo's total_loss, reconstruction_loss, kl_loss) and -ELBO on the validation images.
 template <typename Model>
 History train_vae(Model& model, const nn::Dataset& train, const Tensor& validation_x,
-                  const Settings& s, uint64_t seed) {
+                  const tut::TrainingFlags& s, uint64_t seed) {
   nn::Adam adam(model, {.lr = s.lr});
-  nn::BatchIterator batches(train,
-                            {.batch_size = s.batch_size, .layout = layout_of(model), .seed = seed});
-  nn::Progress progress(s.epochs, batches.examples_per_epoch());
   ad::Rng rng(seed + 1);
   History h;
-  const auto start = Clock::now();
-  for (int epoch = 0; epoch < s.epochs; ++epoch) {
-    progress.start_epoch(epoch);
-    double reconstruction = 0, kl = 0;
-    for (nn::Batch batch; batches.next(batch);) {
-      adam.zero_grad();
-      vae::ElboTerms terms = model.elbo(batch.x, rng);
-      const double n = static_cast<double>(batch.size());
-      reconstruction += terms.reconstruction.item() * n;
-      kl += terms.kl.item() * n;
-      const double loss = terms.loss.item();
-      ad::backward(terms.loss);
-      adam.step();
-      progress.add(batch.size(), loss);
-    }
-    const double n = static_cast<double>(batches.examples_per_epoch());
+  double reconstruction = 0, kl = 0;  // sums over the epoch's images
+  auto step = [&](const nn::Batch& batch) {
+    vae::ElboTerms terms = model.elbo(model_input(model, batch.x), rng);
+    const double n = static_cast<double>(batch.size());
+    reconstruction += terms.reconstruction.item() * n;
+    kl += terms.kl.item() * n;
+    return terms.loss;
+  };
+  auto after_epoch = [&](int epoch) {
+    const double n = static_cast<double>(train.size());
     h.reconstruction.push_back(reconstruction / n);
     h.kl.push_back(kl / n);
+    reconstruction = kl = 0;
     h.validation.push_back(mean_of(per_image_terms(model, validation_x, seed + 2).loss));
-    h.loss.push_back(progress.end_epoch(fmt::format("rec {:.2f}  KL {:.3f}  val -ELBO {:.2f}",
-                                                    h.reconstruction.back(), h.kl.back(),
-                                                    h.validation.back())));
     h.epoch.push_back(epoch + 1);
-  }
-  h.seconds_per_epoch = seconds_since(start) / std::max(s.epochs, 1);
+    return fmt::format("rec {:.2f}  KL {:.3f}  val -ELBO {:.2f}", h.reconstruction.back(),
+                       h.kl.back(), h.validation.back());
+  };
+  const tut::TrainingLog log = tut::train_epochs(
+      adam, train, {.epochs = s.epochs, .batch_size = s.batch, .seed = seed}, step, after_epoch);
+  h.loss = log.train_loss;
+  h.seconds_per_epoch = log.seconds_per_epoch;
   return h;
 }
 
@@ -231,10 +211,7 @@ double squared_error_per_image(Model& model, const Tensor& flat_x) {
 void compare_with_mlp(tut::Tutorial& t, vae::ConvVae& conv, vae::Vae& mlp, const Tensor& test_x) {
   const PerImage c = per_image_terms(conv, test_x, t.seed() + 53);
   const PerImage m = per_image_terms(mlp, test_x, t.seed() + 53);  // the same eps
-  std::vector<double> difference;
-  for (size_t i = 0; i < c.reconstruction.size(); ++i)
-    difference.push_back(m.reconstruction[i] - c.reconstruction[i]);
-  const vae::Summary d = vae::summarize(difference);
+  const vae::Summary d = vae::summarize(vae::differences(m.reconstruction, c.reconstruction));
   t.note("test images, one z per image: reconstruction -log p(x|z) conv {:.2f}, MLP {:.2f};",
          mean_of(c.reconstruction), mean_of(m.reconstruction));
   t.note("  KL conv {:.3f}, MLP {:.3f}; -ELBO conv {:.2f}, MLP {:.2f} nats", mean_of(c.kl),
@@ -492,23 +469,13 @@ std::vector<double> fractions_in_data(const CodeDensity& density, const std::vec
 }
 
 // The autoencoder of tutorial 01, trained on the notes' cost, one line per epoch.
-void train_autoencoder(vae::Autoencoder& ae, const nn::Dataset& train, const Settings& s,
+void train_autoencoder(vae::Autoencoder& ae, const nn::Dataset& train, const tut::TrainingFlags& s,
                        uint64_t seed) {
   nn::Adam adam(ae, {.lr = s.lr});
-  nn::BatchIterator batches(train, {.batch_size = s.batch_size, .seed = seed});
-  nn::Progress progress(s.epochs, batches.examples_per_epoch());
-  for (int epoch = 0; epoch < s.epochs; ++epoch) {
-    progress.start_epoch(epoch);
-    for (nn::Batch batch; batches.next(batch);) {
-      adam.zero_grad();
-      const Tensor cost = ae.cost(batch.x, batch.x);
-      const double value = cost.item();
-      ad::backward(cost);
-      adam.step();
-      progress.add(batch.size(), value);
-    }
-    progress.end_epoch("(sum of squares per image)");
-  }
+  tut::train_epochs(
+      adam, train, {.epochs = s.epochs, .batch_size = s.batch, .seed = seed},
+      [&](const nn::Batch& batch) { return ae.cost(batch.x, batch.x); },
+      [](int) { return std::string("(sum of squares per image)"); });
 }
 
 struct LatentLines {
@@ -531,7 +498,7 @@ std::vector<double> with_class_centres(const std::vector<double>& z, const nn::D
 }
 
 void latent_space_lines(tut::Tutorial& t, const nn::Dataset& train, const Tensor& validation_x,
-                        const nn::Dataset& test, const Settings& s, int seeds,
+                        const nn::Dataset& test, const tut::TrainingFlags& s, int seeds,
                         const LookRange& data_look) {
   const int64_t n = std::min<int64_t>(test.size(), 5000);
   const Tensor test_x = ad::slice(test.images, 0, 0, n);
@@ -650,15 +617,14 @@ void latent_space_lines(tut::Tutorial& t, const nn::Dataset& train, const Tensor
 int main(int argc, char** argv) {
   tut::Tutorial t("11_keras_conv_vae", "The Keras VAE demo: a convolutional VAE with a 2-D latent");
   std::string data_dir;
-  Settings s;
+  tut::TrainingFlags s{.epochs = 5};
   int seeds = 5;
   tut::add_data_flag(t, data_dir);
-  t.flags().add_option("--epochs", s.epochs, "training epochs of every model (the demo: 30)")
-      ->check(CLI::Range(1, 1000));
-  t.flags().add_option("--batch", s.batch_size, "mini-batch size")->check(CLI::Range(1, 60000));
-  t.flags().add_option("--lr", s.lr, "Adam learning rate");
-  t.flags().add_option("--seeds", seeds, "models of each kind trained for L35")
-      ->check(CLI::Range(2, 20));
+  tut::add_training_flags(t, s, "training epochs of every model (the demo: 30; --quick: 1)");
+  t.flags()
+      .add_option("--seeds", seeds, "models of each kind trained for L35 (--quick: 2)")
+      ->check(CLI::Range(2, 20))
+      ->capture_default_str();
   if (auto exit_code = t.parse(argc, argv)) return *exit_code;
   const bool quick = t.quick();
   if (quick) {
@@ -681,7 +647,7 @@ int main(int argc, char** argv) {
   ad::Rng init(t.seed());
   vae::ConvVae conv({.latent_dim = 2}, init);
   t.note("{} parameters (Keras's summary: encoder 69,076 + decoder 65,089); Adam lr {}, batch {}, {} epochs",
-         conv.parameter_count(), s.lr, s.batch_size, s.epochs);
+         conv.parameter_count(), s.lr, s.batch, s.epochs);
   const History h = train_vae(conv, train, data->validation.images, s, t.seed() + 1);
   t.note("{:.1f} s per epoch", h.seconds_per_epoch);
   t.save_text("conv_vae_history.csv", history_csv(h));
