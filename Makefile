@@ -203,13 +203,15 @@ $(BUILD)/fuzz/make_seeds: $(BUILD)/fuzz/make_seeds.o $(LIB)
 
 -include $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz/%.d)
 
-# The figures the README shows, refreshed from a full `make tutorials` run.
+# The figures the README and the docs pages show, refreshed from a full `make tutorials` run.
 README_FIGURES := 00_autodiff_tape/two_layer_graph 01_autoencoder/reconstructions \
   01_autoencoder/latent_scatter 02_softmax_classifier/sampled_estimate_bias \
   03_probability_and_monte_carlo/evidence_relative_error 04_kl_divergence/kl_vs_mean \
   05_elbo/elbo_vs_mean 06_reparameterization/change_of_variables \
   07_score_function_vs_reparameterization/figure6_variance_vs_N 08_vae/latent_manifold \
-  08_vae/graph_after_reparameterization 12_estimator_lab/snr_by_checkpoint
+  08_vae/graph_after_reparameterization 11_keras_conv_vae/manifolds_side_by_side \
+  11_keras_conv_vae/latent_scatter 11_keras_conv_vae/codes_autoencoder 11_keras_conv_vae/codes_VAE \
+  12_estimator_lab/snr_by_checkpoint
 readme-figures:
 	@mkdir -p docs/figures
 	@for f in $(README_FIGURES); do cp out/$$f.png docs/figures/$$(echo $$f | tr / -).png; done
