@@ -279,7 +279,9 @@ void backward(const Tensor& loss, const BackwardOptions& options) {
     // The sweep went through: now (and only now) the leaves' gradients change.
     GradMode recording(options.create_graph);
     for (const Tensor& leaf : t.leaves()) {
-      Tensor& g = adjoint[leaf.node()->tape_id];
+      const size_t id = leaf.node()->tape_id;
+      if (id >= adjoint.size()) break;  // a constant a recording backward put on the tape
+      Tensor& g = adjoint[id];
       if (!g.defined() || !leaf.requires_grad()) continue;
       Tensor sum = leaf.grad();
       if (sum.defined() && !options.create_graph) {
