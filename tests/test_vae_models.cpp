@@ -131,3 +131,14 @@ TEST_CASE("Vae: training on synthetic binary data lowers the negative ELBO clear
   CHECK(r.shape() == ad::Shape{N, D});
   for (double v : s.to_vector()) CHECK((v > 0 && v < 1));
 }
+
+TEST_CASE("vae::PerExampleElbo: each example's -ELBO is its reconstruction plus its KL") {
+  vae::PerExampleElbo terms;
+  terms.append(ad::Tensor::from({3.0, 5.0}, {2}), ad::Tensor::from({0.5, 1.5}, {2}));
+  terms.append(ad::Tensor::from({7.0}, {1}), ad::Tensor::from({0.25}, {1}));
+  CHECK(terms.reconstruction == std::vector<double>{3, 5, 7});
+  CHECK(terms.kl == std::vector<double>{0.5, 1.5, 0.25});
+  CHECK(terms.loss == std::vector<double>{3.5, 6.5, 7.25});
+  CHECK_THROWS_AS(terms.append(ad::Tensor::from({1.0}, {1}), ad::Tensor::from({1.0, 2.0}, {2})),
+                  ad::Error);
+}

@@ -46,23 +46,14 @@ using ad::Tensor;
 namespace {
 
 // Per-example -log p(x|z) (one z per example) and KL, without recording, in chunks.
-struct PerExample {
-  std::vector<double> reconstruction, kl, loss;
-};
-PerExample per_example(vae::Vae& model, const Tensor& x, ad::Rng& rng) {
+vae::PerExampleElbo per_example(vae::Vae& model, const Tensor& x, ad::Rng& rng) {
   ad::NoGrad plain;
-  PerExample out;
+  vae::PerExampleElbo out;
   for (int64_t start = 0; start < x.dim(0); start += 1000) {
     Tensor xb = ad::slice(x, 0, start, std::min(x.dim(0), start + 1000));
     vae::DiagGaussian q = model.encode(xb);
-    std::vector<double> r = model.negative_log_likelihood(model.decode(q.rsample(rng)), xb)
-                                .to_vector(),
-                        k = q.kl_to_standard().to_vector();
-    for (size_t i = 0; i < r.size(); ++i) {
-      out.reconstruction.push_back(r[i]);
-      out.kl.push_back(k[i]);
-      out.loss.push_back(r[i] + k[i]);
-    }
+    out.append(model.negative_log_likelihood(model.decode(q.rsample(rng)), xb),
+               q.kl_to_standard());
   }
   return out;
 }
@@ -163,7 +154,7 @@ void train_section(tut::Tutorial& t, vae::Vae& model, nn::Adam& adam, const VaeD
   plot_training(t, h);
 
   ad::Rng eval_rng(t.seed() + 4);
-  const PerExample test_terms = per_example(model, data.test_x, eval_rng);
+  const vae::PerExampleElbo test_terms = per_example(model, data.test_x, eval_rng);
   const vae::Summary loss = vae::summarize(test_terms.loss),
                      rec = vae::summarize(test_terms.reconstruction),
                      kl = vae::summarize(test_terms.kl);

@@ -65,25 +65,16 @@ Tensor model_input(const vae::Vae&, const Tensor& flat) { return flat; }
 // -log p(x|z) with one z = mu + sigma eps per image, and the KL, for every image of x,
 // without recording. The eps come from `eps_seed`: two models with the same latent size
 // evaluated with the same seed see the same eps (a paired comparison).
-struct PerImage {
-  std::vector<double> reconstruction, kl, loss;
-};
 template <typename Model>
-PerImage per_image_terms(Model& model, const Tensor& flat_x, uint64_t eps_seed) {
+vae::PerExampleElbo per_image_terms(Model& model, const Tensor& flat_x, uint64_t eps_seed) {
   ad::NoGrad plain;
   ad::Rng rng(eps_seed);
-  PerImage out;
+  vae::PerExampleElbo out;
   for (int64_t start = 0; start < flat_x.dim(0); start += 500) {
     const Tensor x = model_input(model, ad::slice(flat_x, 0, start, std::min(flat_x.dim(0), start + 500)));
     const vae::DiagGaussian q = model.encode(x);
     const Tensor z = q.rsample_from(rng.normal(q.mu.shape()));
-    const std::vector<double> r = model.negative_log_likelihood(model.decode(z), x).to_vector(),
-                              k = q.kl_to_standard().to_vector();
-    for (size_t i = 0; i < r.size(); ++i) {
-      out.reconstruction.push_back(r[i]);
-      out.kl.push_back(k[i]);
-      out.loss.push_back(r[i] + k[i]);
-    }
+    out.append(model.negative_log_likelihood(model.decode(z), x), q.kl_to_standard());
   }
   return out;
 }
@@ -209,8 +200,8 @@ double squared_error_per_image(Model& model, const Tensor& flat_x) {
 // z = mu(x), printed beside it.
 void compare_with_mlp(tut::Tutorial& t, vae::ConvVae& conv, vae::Vae& mlp, const Tensor& test_x,
                       int epochs) {
-  const PerImage c = per_image_terms(conv, test_x, t.seed() + 53);
-  const PerImage m = per_image_terms(mlp, test_x, t.seed() + 53);  // the same eps
+  const vae::PerExampleElbo c = per_image_terms(conv, test_x, t.seed() + 53);
+  const vae::PerExampleElbo m = per_image_terms(mlp, test_x, t.seed() + 53);  // the same eps
   const vae::Summary d = vae::summarize(vae::differences(m.reconstruction, c.reconstruction));
   t.note("test images, one z per image: reconstruction -log p(x|z) conv {:.2f}, MLP {:.2f};",
          mean_of(c.reconstruction), mean_of(m.reconstruction));

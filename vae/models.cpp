@@ -1,5 +1,7 @@
 #include "vae/models.h"
 
+#include <string>
+
 #include "autodiff/ops.h"
 #include "autodiff/shape.h"
 #include "autodiff/tape.h"
@@ -66,6 +68,18 @@ ElboTerms Vae::elbo_from_eps(const ad::Tensor& x, const std::vector<ad::Tensor>&
   return negative_elbo(
       encode(x), [&](const ad::Tensor& z) { return negative_log_likelihood(decode(z), x); }, eps,
       beta);
+}
+
+void PerExampleElbo::append(const ad::Tensor& nll, const ad::Tensor& kl_to_prior) {
+  const std::vector<double> r = nll.to_vector(), k = kl_to_prior.to_vector();
+  if (r.size() != k.size())
+    throw ad::Error("PerExampleElbo::append: " + std::to_string(r.size()) +
+                    " reconstruction terms but " + std::to_string(k.size()) + " KL terms");
+  for (size_t i = 0; i < r.size(); ++i) {
+    reconstruction.push_back(r[i]);
+    kl.push_back(k[i]);
+    loss.push_back(r[i] + k[i]);
+  }
 }
 
 ElboTerms negative_elbo(const DiagGaussian& q, const NegativeLogLikelihood& nll,

@@ -51,6 +51,15 @@ struct ElboTerms {
   ad::Tensor kl;              // KL(q_phi(z|x) || N(0, I)), analytic
 };
 
+// The -ELBO of each example separately, as plain numbers, for evaluations that look at
+// the spread over a test set (standard errors, paired differences between models).
+// append() takes one batch: -log p_theta(x|z) [batch] for one z ~ q per example, and
+// KL(q || N(0, I)) [batch]; loss = reconstruction + kl for each example.
+struct PerExampleElbo {
+  std::vector<double> reconstruction, kl, loss;
+  void append(const ad::Tensor& nll, const ad::Tensor& kl_to_prior);
+};
+
 // The -ELBO estimate every VAE with a diagonal Gaussian encoder shares (vae::Vae,
 // vae::ConvVae): given q = q_phi(z|x) for a batch, a function `nll` mapping a latent
 // batch z [batch, k] to -log p_theta(x | z) of each example ([batch]: it decodes z and
