@@ -11,6 +11,7 @@
 #include <cmath>
 
 #include "autodiff/autodiff.h"
+#include "nn/loss.h"
 #include "nn/optim.h"
 #include "vae/models.h"
 
@@ -104,7 +105,8 @@ TEST_CASE("large elementwise ops give the same bits on 1, 2 and 3 threads") {
   const int64_t n = 3 * (int64_t{1} << 16) + 37;  // three chunks with a ragged end
   ad::Tensor x = rng.normal({n}, ad::f32, 0, 3), g = rng.normal({n}, ad::f32);
   x.requires_grad_(true);
-  std::vector<std::vector<double>> relu_out, relu_grad, exp_out;
+  const ad::Tensor targets = rng.uniform({n}, 0.0, 1.0);
+  std::vector<std::vector<double>> relu_out, relu_grad, exp_out, bce_out, bce_grad;
   for (int threads : {1, 2, 3}) {
     omp_set_num_threads(threads);
     ad::Tensor y = ad::relu(x);
@@ -113,12 +115,19 @@ TEST_CASE("large elementwise ops give the same bits on 1, 2 and 3 threads") {
     relu_grad.push_back(x.grad().to_vector());
     exp_out.push_back(ad::exp(x.detach()).to_vector());
     x.zero_grad();
+    ad::Tensor bce = nn::bce_with_logits(x, targets, nn::Reduction::none);
+    ad::backward(ad::sum(bce * g));
+    bce_out.push_back(bce.detach().to_vector());
+    bce_grad.push_back(x.grad().to_vector());
+    x.zero_grad();
   }
   omp_set_num_threads(saved);
   for (int t = 1; t < 3; ++t) {
     CHECK(relu_out[t] == relu_out[0]);
     CHECK(relu_grad[t] == relu_grad[0]);
     CHECK(exp_out[t] == exp_out[0]);
+    CHECK(bce_out[t] == bce_out[0]);
+    CHECK(bce_grad[t] == bce_grad[0]);
   }
   // and the split covers every element: relu's gradient is g where x > 0, else 0
   const std::vector<double> xs = x.detach().to_vector(), gs = g.to_vector();
