@@ -36,9 +36,10 @@ Tensor map(const Tensor& a, F f) {
 // Calls body(begin, count) on consecutive chunks that cover [0, n), split between the
 // threads (parallel.h) when each thread gets at least min_chunk elements, enough to pay
 // for the hand-over: two cores each streaming half a tensor move it about twice as fast,
-// and a transcendental kernel (the cross-entropy's softplus) halves its time too. Each element is computed by the same code either way, so
-// the results do not depend on the number of threads. Chunks start on a multiple of 16
-// elements (a 64-byte cache line of floats), so no two threads write one line.
+// and a transcendental kernel (the cross-entropy's softplus) halves its time too. Each
+// element is computed by the same code either way, so the results do not depend on the
+// number of threads. Chunks start on a multiple of 16 elements (a 64-byte cache line of
+// floats), so no two threads write one line.
 template <class F>
 void in_chunks(int64_t n, F body) {
   constexpr int64_t min_chunk = int64_t{1} << 14;  // 64 KB of floats, ~10 us of streaming
