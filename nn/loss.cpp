@@ -104,6 +104,81 @@ ad::Tensor bce_with_logits(const ad::Tensor& logits, const ad::Tensor& target,
   return reduce(bce_per_element(logits, target), reduction);
 }
 
+namespace {
+
+// Calls body(first_row, row_count) on runs of whole rows of a [rows, cols] matrix, split
+// between the threads as kernels::in_chunks splits its elements: each row goes with the
+// chunk that holds its last element.
+template <class F>
+void in_row_chunks(int64_t rows, int64_t cols, F body) {
+  ad::kernels::in_chunks(rows * cols, [&](int64_t begin, int64_t count) {
+    const int64_t first = begin / cols, end = (begin + count) / cols;
+    if (end > first) body(first, end - first);
+  });
+}
+
+// g [...] as a column [..., 1], to broadcast over each row's D entries.
+ad::Tensor as_column(const ad::Tensor& g) {
+  ad::Shape shape = g.shape();
+  shape.push_back(1);
+  return ad::reshape(g, shape);
+}
+
+// Forward, float32: one pass of vecmath's row-sum kernel over rows [rows, cols].
+void bce_row_sums_f32(const float* l, const float* t, float* sums, int64_t rows, int64_t cols) {
+  const ad::vec::Kernels& k = ad::vec::kernels();
+  in_row_chunks(rows, cols, [&](int64_t first, int64_t count) {
+    k.bce_with_logits_row_sum(l + first * cols, t + first * cols, sums + first, count, cols);
+  });
+}
+
+// Backward, float32: d/dl = g_r (sigmoid(l) - t), the elementwise backward kernel fed
+// g_r repeated over row r.
+void bce_row_sums_backward_f32(const float* g, const float* l, const float* t, float* dl,
+                               int64_t rows, int64_t cols) {
+  const ad::vec::Kernels& k = ad::vec::kernels();
+  in_row_chunks(rows, cols, [&](int64_t first, int64_t count) {
+    std::vector<float> g_row(cols);
+    for (int64_t r = first; r < first + count; ++r) {
+      std::fill(g_row.begin(), g_row.end(), g[r]);
+      k.bce_with_logits_backward(g_row.data(), l + r * cols, t + r * cols, dl + r * cols, cols);
+    }
+  });
+}
+
+}  // namespace
+
+ad::Tensor bce_with_logits_row_sums(const ad::Tensor& logits, const ad::Tensor& target) {
+  check_same_shape("bce_with_logits_row_sums", logits, target);
+  ad::check_same_dtype("bce_with_logits_row_sums", logits, target);
+  if (logits.rank() == 0)
+    throw ad::Error("bce_with_logits_row_sums: logits are a scalar; expected [..., D]");
+  const int64_t cols = logits.dim(-1), rows = cols == 0 ? 0 : logits.numel() / cols;
+  const bool f32 = logits.dtype() == ad::f32 && cols > 0;  // through the vecmath kernels
+  ad::Tensor sums;
+  if (f32) {
+    ad::Shape shape = logits.shape();
+    shape.pop_back();
+    sums = ad::Tensor::empty(shape, ad::f32);
+    bce_row_sums_f32(logits.data<float>(), target.data<float>(), sums.data<float>(), rows, cols);
+  } else {
+    ad::NoGrad values_only;
+    sums = ad::sum(bce_per_element(logits, target), -1);
+  }
+  ad::tape().record(
+      "bce_with_logits_row_sums", {logits, target}, sums,
+      [logits, target, rows, cols, f32](const ad::Tensor& g) -> ad::Grads {
+        const ad::Tensor dt = target.requires_grad() ? -as_column(g) * logits : ad::Tensor();
+        if (!f32 || ad::differentiable_backward())  // the formula as ops (recorded if asked)
+          return {as_column(g) * (ad::sigmoid(logits) - target), dt};
+        ad::Tensor dl = ad::Tensor::empty(logits.shape(), ad::f32);
+        bce_row_sums_backward_f32(g.data<float>(), logits.data<float>(), target.data<float>(),
+                                  dl.data<float>(), rows, cols);
+        return {dl, dt};
+      });
+  return sums;
+}
+
 ad::Tensor gaussian_nll(const ad::Tensor& mean, const ad::Tensor& target, double sigma,
                         Reduction reduction) {
   check_same_shape("gaussian_nll", mean, target);

@@ -40,6 +40,14 @@ ad::Tensor mse(const ad::Tensor& prediction, const ad::Tensor& target, Reduction
 // logit (at x = +-100 too), and its gradient is sigmoid(x) - y.
 ad::Tensor bce_with_logits(const ad::Tensor& logits, const ad::Tensor& target, Reduction reduction);
 
+// The same loss summed over the last axis: [..., D] -> [...], e.g. -log p(x|z) of each
+// image of a batch, sum_i bce(l_i, x_i) over its D pixels. The same numbers as
+//   ad::sum(bce_with_logits(logits, target, Reduction::none), -1)
+// (up to the order of the additions), as one recorded op: for float32 one pass over the
+// pixels forward (vecmath's row-sum kernel, accumulating in double) and one backward,
+// with no per-pixel loss tensor in between and no broadcast of the gradient.
+ad::Tensor bce_with_logits_row_sums(const ad::Tensor& logits, const ad::Tensor& target);
+
 // Negative log-density of target under N(mean, sigma^2), constant included:
 //   (target - mean)^2 / (2 sigma^2) + log sigma + log(2 pi) / 2
 // With sigma = 1 this is mse / 2 plus a constant.

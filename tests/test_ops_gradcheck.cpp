@@ -151,6 +151,9 @@ const std::vector<OpCase>& op_table() {
       // nn/loss.cpp: the fused per-element loss softplus(l) - l t, both inputs differentiated.
       {"bce_with_logits per element", {{3, 4}, {3, 4}}, any,
        [](X x) { return nn::bce_with_logits(x[0], x[1], nn::Reduction::none); }},
+      // nn/loss.cpp: the same loss summed over each row, one op (a VAE's -log p(x|z)).
+      {"bce_with_logits_row_sums", {{3, 5}, {3, 5}}, any,
+       [](X x) { return nn::bce_with_logits_row_sums(x[0], x[1]); }},
       // nn/conv.cpp: [N, C, H, W] <-> [N, patches, C*k*k]; (kernel, stride, padding) last.
       {"im2col k3 stride 1 padding 1",
        {{2, 2, 4, 3}},

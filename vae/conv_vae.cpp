@@ -103,8 +103,8 @@ ad::Tensor ConvVae::decode_mean(const ad::Tensor& z) { return ad::sigmoid(decode
 // reconstruction_loss = sum over (28, 28) of binary_crossentropy(data, reconstruction):
 //   -sum_i [x_i log theta_i + (1 - x_i) log(1 - theta_i)], theta = sigmoid(l), per image.
 ad::Tensor ConvVae::negative_log_likelihood(const ad::Tensor& logits, const ad::Tensor& x) const {
-  ad::Tensor per_pixel = nn::bce_with_logits(logits, x, nn::Reduction::none);  // [N, 1, 28, 28]
-  return ad::sum(ad::reshape(per_pixel, {x.dim(0), -1}), -1);                  // [N]
+  const ad::Shape rows{x.dim(0), -1};  // [N, 1, 28, 28] as [N, 784]: a view
+  return nn::bce_with_logits_row_sums(ad::reshape(logits, rows), ad::reshape(x, rows));  // [N]
 }
 
 ad::Tensor ConvVae::reconstruct(const ad::Tensor& x) { return decode_mean(encode(x).mu); }

@@ -56,7 +56,7 @@ ad::Tensor Cvae::decode_mean(const ad::Tensor& z, const std::vector<int64_t>& la
 }
 
 ad::Tensor Cvae::negative_log_likelihood(const ad::Tensor& logits, const ad::Tensor& x) const {
-  return ad::sum(nn::bce_with_logits(logits, x, nn::Reduction::none), -1);
+  return nn::bce_with_logits_row_sums(logits, x);
 }
 
 ElboTerms Cvae::elbo(const ad::Tensor& x, const std::vector<int64_t>& labels, ad::Rng& rng, int L,

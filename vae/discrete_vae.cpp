@@ -35,7 +35,7 @@ ad::Tensor DiscreteVae::encode(const ad::Tensor& x) {
 
 // log p(x|z) = sum_i x_i l_i - softplus(l_i) = -bce_with_logits(l, x), l = decoder(z)
 ad::Tensor DiscreteVae::log_likelihood(const ad::Tensor& x, const ad::Tensor& z) {
-  return -ad::sum(nn::bce_with_logits(decoder(z), x, nn::Reduction::none), -1);
+  return -nn::bce_with_logits_row_sums(decoder(z), x);
 }
 
 // KL(q || uniform) = sum_k sum_c q_kc (log q_kc - log(1/C)) = sum q log q + K log C

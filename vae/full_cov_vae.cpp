@@ -73,7 +73,7 @@ CholeskyGaussian FullCovVae::encode(const ad::Tensor& x) {
 }
 
 ad::Tensor FullCovVae::log_likelihood(const ad::Tensor& x, const ad::Tensor& z) {
-  return -ad::sum(nn::bce_with_logits(decoder(z), x, nn::Reduction::none), -1);
+  return -nn::bce_with_logits_row_sums(decoder(z), x);
 }
 
 ad::Tensor FullCovVae::negative_elbo(const ad::Tensor& x, ad::Rng& rng, int L) {

@@ -43,10 +43,8 @@ ad::Tensor Vae::decode_mean(const ad::Tensor& z) {
 // Bernoulli: -sum_i [x_i log theta_i + (1 - x_i) log(1 - theta_i)], theta = sigmoid(l).
 // Gaussian:  sum_i [(x_i - mu_theta,i)^2 / (2 sigma^2) + log sigma + log(2 pi) / 2].
 ad::Tensor Vae::negative_log_likelihood(const ad::Tensor& decoded, const ad::Tensor& x) const {
-  ad::Tensor per_pixel = config_.likelihood == Likelihood::bernoulli
-                             ? nn::bce_with_logits(decoded, x, nn::Reduction::none)
-                             : nn::gaussian_nll(decoded, x, config_.sigma, nn::Reduction::none);
-  return ad::sum(per_pixel, -1);
+  if (config_.likelihood == Likelihood::bernoulli) return nn::bce_with_logits_row_sums(decoded, x);
+  return ad::sum(nn::gaussian_nll(decoded, x, config_.sigma, nn::Reduction::none), -1);
 }
 
 ad::Tensor Vae::reconstruct(const ad::Tensor& x) { return decode_mean(encode(x).mu); }
