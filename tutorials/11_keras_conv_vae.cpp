@@ -393,9 +393,9 @@ void decoded_manifolds(tut::Tutorial& t, vae::ConvVae& model, const CodeDensity&
   ad::NoGrad plain;
   const Tensor demo_z = grid_codes(linear), aevb_z = grid_codes(quantiles);
   const Tensor demo = model.decode_mean(demo_z), aevb = model.decode_mean(aevb_z);
-  nn::write_image_grid(t.out_path("manifold_demo_scale.png"), demo, n, {.padding = 0});
-  nn::write_image_grid(t.out_path("manifold_normal_quantiles.png"), aevb, n, {.padding = 0});
-  nn::write_image_grid(t.out_path("manifolds_side_by_side.png"), side_by_side(demo, aevb, n),
+  nn::write_image_grid(t.new_file("manifold_demo_scale.png"), demo, n, {.padding = 0});
+  nn::write_image_grid(t.new_file("manifold_normal_quantiles.png"), aevb, n, {.padding = 0});
+  nn::write_image_grid(t.new_file("manifolds_side_by_side.png"), side_by_side(demo, aevb, n),
                        2 * n + 1, {.padding = 0});
   t.note("wrote {}: left z on np.linspace(-1, 1, 30)^2 (the demo),",
          t.out_path("manifolds_side_by_side.png").string());
@@ -599,7 +599,7 @@ void latent_space_lines(tut::Tutorial& t, const nn::Dataset& train, const Tensor
   t.save_text("latent_lines.csv", csv);
   // rows: the VAE's three lines, then the autoencoder's
   std::rotate(rows.begin(), rows.begin() + 3, rows.end());
-  nn::write_image_rows(t.out_path("between_class_centres.png"), rows, {.padding = 2, .scale = 2});
+  nn::write_image_rows(t.new_file("between_class_centres.png"), rows, {.padding = 2, .scale = 2});
   t.note("wrote {}: 9 decoded points from one class centre to another (trouser - ankle boot,",
          t.out_path("between_class_centres.png").string());
   t.note("  T-shirt - sneaker, sandal - bag); the VAE's three rows first, then the autoencoder's");
@@ -682,7 +682,7 @@ int main(int argc, char** argv) {
   curves.line("KL (train)", h.epoch, h.kl);
   curves.line("-ELBO (validation)", h.epoch, h.validation, tut::LineStyle::dashed);
   t.save_figure(curves);
-  nn::save_checkpoint(t.out_path("conv_vae.ckpt"), conv);
+  nn::save_checkpoint(t.new_file("conv_vae.ckpt"), conv);
 
   const Tensor test_x = test.images;
   const Tensor train_x = train.first(test.size()).images;
