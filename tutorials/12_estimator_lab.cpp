@@ -381,19 +381,10 @@ std::vector<nn::NamedTensor> named_with(const std::string& prefix, const nn::Mod
   return out;
 }
 
-void discrete_bias_and_variance(tut::Tutorial& t, const nn::Dataset& train, const Tensor& x,
-                                const Settings& s) {
-  t.section("L25", "Discrete latents: the relaxation's bias against the score function's variance");
-  const int64_t K = 4, C = 4;
-  t.note("a VAE with K = {} categorical latents of C = {} classes ({} codes, few enough to sum", K,
-         C, static_cast<int>(std::pow(C, K)));
-  t.note("the ELBO over all of them), trained {} steps on that exact gradient; then on a fixed",
-         s.exact_steps);
-  t.note("batch of {} test images, R = {} estimates of grad_phi -ELBO by each estimator", x.dim(0),
-         s.repeats);
-  ad::Rng init(t.seed() + 300), rng(t.seed() + 301);
-  vae::DiscreteVae model({.input_dim = train.pixels_per_image(), .hidden = kHidden,
-                          .variables = K, .classes = C}, init);
+// The discrete VAE of part 3 trained on its exact gradient (a sum over all C^K codes); its
+// exact -ELBO is then checked against Monte Carlo with one hard code per image.
+void train_on_exact_gradient(tut::Tutorial& t, vae::DiscreteVae& model, const nn::Dataset& train,
+                             const Tensor& x, const Settings& s, ad::Rng& rng) {
   nn::Adam adam(model, {.lr = 1e-3});
   nn::BatchIterator batches(train, {.batch_size = s.batch, .binarize = true, .seed = t.seed() + 302});
   nn::Batch b;
@@ -404,43 +395,47 @@ void discrete_bias_and_variance(tut::Tutorial& t, const nn::Dataset& train, cons
     ad::backward(model.exact_negative_elbo(b.x));
     adam.step();
   }
-  {
-    ad::NoGrad plain;
-    const double exact = model.exact_negative_elbo(x).item();
-    std::vector<double> draws;
-    for (int r = 0; r < s.repeats; ++r) draws.push_back(model.negative_elbo(x, 1, rng));
-    const vae::Summary mc = vae::summarize(draws);
-    t.check_within_se("L25", "-ELBO: sum over all codes vs Monte Carlo with one code per image",
-                      mc.mean, mc.se_mean, exact, 4.0);
-  }
-  const std::vector<nn::NamedTensor> encoder = named_with("encoder.", model.encoder),
-                                     decoder = named_with("decoder.", model.decoder);
+  ad::NoGrad plain;
+  const double exact = model.exact_negative_elbo(x).item();
+  std::vector<double> draws;
+  for (int r = 0; r < s.repeats; ++r) draws.push_back(model.negative_elbo(x, 1, rng));
+  const vae::Summary mc = vae::summarize(draws);
+  t.check_within_se("L25", "-ELBO: sum over all codes vs Monte Carlo with one code per image",
+                    mc.mean, mc.se_mean, exact, 4.0);
+}
+
+// The exact gradient g* of the encoder, and its direction u = g* / |g*| over all coordinates.
+struct ExactGradient {
+  std::vector<vae::ParameterStatistics> statistics;
+  std::vector<double> direction;
+  double norm = 0;
+};
+ExactGradient exact_gradient(vae::DiscreteVae& model, const std::vector<nn::NamedTensor>& encoder,
+                             const Tensor& x) {
+  ExactGradient g;
   model.zero_grad();
   ad::backward(model.exact_negative_elbo(x));
-  const std::vector<vae::ParameterStatistics> exact = vae::exact_statistics(encoder);
+  g.statistics = vae::exact_statistics(encoder);
   model.zero_grad();
-  // u = g* / |g*|, the exact gradient's direction over all encoder coordinates
-  std::vector<double> direction;
-  for (const vae::ParameterStatistics& e : exact)
-    direction.insert(direction.end(), e.mean.begin(), e.mean.end());
-  double exact_norm = 0;
-  for (double v : direction) exact_norm += v * v;
-  exact_norm = std::sqrt(exact_norm);
-  for (double& v : direction) v /= exact_norm;
+  for (const vae::ParameterStatistics& e : g.statistics)
+    g.direction.insert(g.direction.end(), e.mean.begin(), e.mean.end());
+  for (double v : g.direction) g.norm += v * v;
+  g.norm = std::sqrt(g.norm);
+  for (double& v : g.direction) v /= g.norm;
+  return g;
+}
 
-  using vae::DiscreteEstimator;
-  std::vector<vae::DiscreteEstimatorConfig> configs = {
-      {DiscreteEstimator::score_function, Baseline::none, 1, 1.0},
-      {DiscreteEstimator::score_function, Baseline::moving_average, 1, 1.0},
-      {DiscreteEstimator::score_function, Baseline::learned, 1, 1.0},
-      {DiscreteEstimator::score_function, Baseline::leave_one_out, 10, 1.0},
-  };
-  const std::vector<double> temperatures = {0.1, 0.2, 0.5, 1.0, 2.0};
-  for (double tau : temperatures) configs.push_back({DiscreteEstimator::gumbel_softmax, Baseline::none, 1, tau});
+// R estimates of grad_phi -ELBO on x by each estimator (baselines warmed up first), their bias
+// and noise against g*, printed as a table and written to discrete_estimators.csv.
+std::map<std::string, BiasNoise> measure_discrete_estimators(
+    tut::Tutorial& t, vae::DiscreteVae& model, const nn::Dataset& train, const Tensor& x,
+    const Settings& s, const std::vector<vae::DiscreteEstimatorConfig>& configs,
+    const ExactGradient& exact, ad::Rng& rng) {
+  const std::vector<nn::NamedTensor> encoder = named_with("encoder.", model.encoder),
+                                     decoder = named_with("decoder.", model.decoder);
   const std::vector<Tensor> warm = training_batches(train, s.batch, s.warm_up, t.seed() + 303);
   std::string csv =
       "estimator,L,relative_bias,relative_noise,noise_floor,within_3se,along_exact,along_exact_se\n";
-  std::vector<double> gumbel_bias, gumbel_noise, gumbel_floor;
   std::map<std::string, BiasNoise> by_name;
   t.note("  {:<16} {:>3} {:>12} {:>12} {:>12} {:>20}", "estimator", "L", "bias / |g*|",
          "std / |g*|", "within 3 se", "u.g / |g*| (+- se)");
@@ -457,43 +452,33 @@ void discrete_bias_and_variance(tut::Tutorial& t, const nn::Dataset& train, cons
     std::vector<std::vector<double>> projections;
     const auto stats = vae::gradient_statistics(
         encoder, decoder, s.repeats, [&] { return estimator.surrogate(model, x, rng).loss; },
-        {direction}, &projections);
-    BiasNoise bn = bias_and_noise(stats, exact);
+        {exact.direction}, &projections);
+    BiasNoise bn = bias_and_noise(stats, exact.statistics);
     bn.along = vae::summarize(projections[0]);
     by_name[estimator.name()] = bn;
     t.note("  {:<16} {:>3} {:>12.3g} {:>12.3g} {:>11.1f}% {:>12.3f} +- {:.3f}", estimator.name(),
            config.samples, bn.bias, bn.noise, 100 * bn.agreement.within_3,
-           bn.along.mean / exact_norm, bn.along.se_mean / exact_norm);
+           bn.along.mean / exact.norm, bn.along.se_mean / exact.norm);
     csv += fmt::format("{},{},{},{},{},{},{},{}\n", estimator.name(), config.samples, bn.bias,
-                       bn.noise, bn.floor, bn.agreement.within_3, bn.along.mean / exact_norm,
-                       bn.along.se_mean / exact_norm);
-    if (config.estimator == DiscreteEstimator::gumbel_softmax) {
-      gumbel_bias.push_back(bn.bias);
-      gumbel_noise.push_back(bn.noise);
-      gumbel_floor.push_back(bn.floor);
-    }
+                       bn.noise, bn.floor, bn.agreement.within_3, bn.along.mean / exact.norm,
+                       bn.along.se_mean / exact.norm);
   }
   t.note("(bias: |mean of the R estimates - g*| with the noise floor sqrt(sum var / R) removed)");
   t.save_text("discrete_estimators.csv", csv);
-  // Unbiased: the mean of u . g over the R estimates against u . g* = |g*|. (The per-coordinate
-  // fractions are not checked here: where q puts nearly all its mass on one class, the rare
-  // other class carries the gradient, and R draws rarely see it, so the sample variance
-  // understates the variance; along u these coordinates weigh little.)
-  for (const auto& [name, bn] : by_name) {
-    if (name.rfind("score", 0) != 0) continue;
-    t.check_within_se("L25", fmt::format("{}: u . E[g] against |g*| = {:.4g}", name, exact_norm),
-                      bn.along.mean, bn.along.se_mean, exact_norm, 4.0);
+  return by_name;
+}
+
+// Gumbel-softmax bias, noise floor and noise against the temperature, the score function's
+// noise as level lines.
+void plot_discrete_bias_and_noise(tut::Tutorial& t, const std::vector<double>& temperatures,
+                                  std::map<std::string, BiasNoise>& by_name) {
+  std::vector<double> gumbel_bias, gumbel_noise, gumbel_floor;
+  for (double tau : temperatures) {
+    const BiasNoise& bn = by_name[fmt::format("gumbel tau={:g}", tau)];
+    gumbel_bias.push_back(bn.bias);
+    gumbel_noise.push_back(bn.noise);
+    gumbel_floor.push_back(bn.floor);
   }
-  // Biased: at the largest temperature the relaxed sample is a smooth function of the noise
-  // (no rare events), so the per-coordinate z's are trustworthy, and most are far off.
-  const BiasNoise& hot = by_name[fmt::format("gumbel tau={:g}", temperatures.back())];
-  t.check_true("L25",
-               fmt::format("the relaxation at tau = {:g} is biased: {:.1f}% of {} coordinates "
-                           "within 3 se of g* (< 90%)",
-                           temperatures.back(), 100 * hot.agreement.within_3,
-                           hot.agreement.coordinates),
-               hot.agreement.within_3 < 0.9,
-               fmt::format("relative bias {:.3g}, mean z^2 {:.1f}", hot.bias, hot.agreement.mean_z2));
   tut::Plot plot("discrete_bias_variance",
                  "Gumbel-softmax bias and noise against temperature; score function noise (lines)");
   plot.xlabel("temperature tau").ylabel("relative to |exact gradient|").log_x().log_y();
@@ -507,6 +492,55 @@ void discrete_bias_and_variance(tut::Tutorial& t, const nn::Dataset& train, cons
               std::vector<double>{v, v}, tut::LineStyle::dashed);
   }
   t.save_figure(plot);
+}
+
+void discrete_bias_and_variance(tut::Tutorial& t, const nn::Dataset& train, const Tensor& x,
+                                const Settings& s) {
+  t.section("L25", "Discrete latents: the relaxation's bias against the score function's variance");
+  const int64_t K = 4, C = 4;
+  t.note("a VAE with K = {} categorical latents of C = {} classes ({} codes, few enough to sum", K,
+         C, static_cast<int>(std::pow(C, K)));
+  t.note("the ELBO over all of them), trained {} steps on that exact gradient; then on a fixed",
+         s.exact_steps);
+  t.note("batch of {} test images, R = {} estimates of grad_phi -ELBO by each estimator", x.dim(0),
+         s.repeats);
+  ad::Rng init(t.seed() + 300), rng(t.seed() + 301);
+  vae::DiscreteVae model({.input_dim = train.pixels_per_image(), .hidden = kHidden,
+                          .variables = K, .classes = C}, init);
+  train_on_exact_gradient(t, model, train, x, s, rng);
+  const ExactGradient exact = exact_gradient(model, named_with("encoder.", model.encoder), x);
+
+  using vae::DiscreteEstimator;
+  std::vector<vae::DiscreteEstimatorConfig> configs = {
+      {DiscreteEstimator::score_function, Baseline::none, 1, 1.0},
+      {DiscreteEstimator::score_function, Baseline::moving_average, 1, 1.0},
+      {DiscreteEstimator::score_function, Baseline::learned, 1, 1.0},
+      {DiscreteEstimator::score_function, Baseline::leave_one_out, 10, 1.0},
+  };
+  const std::vector<double> temperatures = {0.1, 0.2, 0.5, 1.0, 2.0};
+  for (double tau : temperatures) configs.push_back({DiscreteEstimator::gumbel_softmax, Baseline::none, 1, tau});
+  std::map<std::string, BiasNoise> by_name =
+      measure_discrete_estimators(t, model, train, x, s, configs, exact, rng);
+  // Unbiased: the mean of u . g over the R estimates against u . g* = |g*|. (The per-coordinate
+  // fractions are not checked here: where q puts nearly all its mass on one class, the rare
+  // other class carries the gradient, and R draws rarely see it, so the sample variance
+  // understates the variance; along u these coordinates weigh little.)
+  for (const auto& [name, bn] : by_name) {
+    if (name.rfind("score", 0) != 0) continue;
+    t.check_within_se("L25", fmt::format("{}: u . E[g] against |g*| = {:.4g}", name, exact.norm),
+                      bn.along.mean, bn.along.se_mean, exact.norm, 4.0);
+  }
+  // Biased: at the largest temperature the relaxed sample is a smooth function of the noise
+  // (no rare events), so the per-coordinate z's are trustworthy, and most are far off.
+  const BiasNoise& hot = by_name[fmt::format("gumbel tau={:g}", temperatures.back())];
+  t.check_true("L25",
+               fmt::format("the relaxation at tau = {:g} is biased: {:.1f}% of {} coordinates "
+                           "within 3 se of g* (< 90%)",
+                           temperatures.back(), 100 * hot.agreement.within_3,
+                           hot.agreement.coordinates),
+               hot.agreement.within_3 < 0.9,
+               fmt::format("relative bias {:.3g}, mean z^2 {:.1f}", hot.bias, hot.agreement.mean_z2));
+  plot_discrete_bias_and_noise(t, temperatures, by_name);
 }
 
 // The K = 20, C = 10 discrete VAE trained with each estimator for the same steps.
