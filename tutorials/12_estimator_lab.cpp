@@ -38,6 +38,7 @@
 #include "nn/nn.h"
 #include "tutorials/common/data.h"
 #include "tutorials/common/plot.h"
+#include "tutorials/common/training.h"
 #include "tutorials/common/tutorial.h"
 #include "vae/discrete_vae.h"
 #include "vae/encoder_gradients.h"
@@ -51,12 +52,7 @@ using vae::Baseline, vae::Estimator, vae::KlTerm;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-const std::vector<int64_t> kHidden = {256, 64};  // as tutorial 08: 784-256-64-k
+const std::vector<int64_t>& kHidden = tut::hidden_sizes;  // as tutorial 08: 784-256-64-k
 constexpr int kDirections = 8;  // random directions for the test of equal means
 
 // The lab's settings, from the flags.
@@ -70,13 +66,6 @@ struct Settings {
   int exact_steps = 500;  // part 3: steps of training the small discrete VAE exactly
   int full_epochs = 5;    // part 4: epochs of the full-covariance and diagonal VAEs
 };
-
-// One fixed binarisation x_i ~ Bernoulli(intensity_i) of a set of images.
-Tensor binarize(const Tensor& images, ad::Rng& rng) {
-  std::vector<double> v = images.to_vector();
-  for (double& p : v) p = rng.uniform() < p ? 1.0 : 0.0;
-  return Tensor::from(v, images.shape());
-}
 
 // The first `count` binarised training batches, for warming up a baseline.
 std::vector<Tensor> training_batches(const nn::Dataset& train, int64_t batch_size, int count,
@@ -293,12 +282,12 @@ Curve train_with(tut::Tutorial& t, const vae::EstimatorConfig& config, const nn:
   nn::Adam adam(model, {.lr = 1e-3});
   nn::BatchIterator batches(train, {.batch_size = s.batch, .binarize = true, .seed = t.seed() + 202});
   Curve c{estimator.name() + (config.samples > 1 ? fmt::format(" L={}", config.samples) : ""), {}, {}};
-  const auto start = Clock::now();
+  const auto start = std::chrono::steady_clock::now();
   train_steps(
       adam, batches, s.steps, estimator, [&](const Tensor& x) { return estimator.surrogate(lm, x, rng); },
       [&] { return test_negative_elbo(model, test_x, t.seed() + 203); }, c);
   t.note("  {:<26} test -ELBO {:8.2f} -> {:8.2f}   ({:.1f} s)", c.name, c.test_loss.front(),
-         c.test_loss.back(), seconds_since(start));
+         c.test_loss.back(), tut::seconds_since(start));
   return c;
 }
 
@@ -571,7 +560,7 @@ void discrete_training(tut::Tutorial& t, const nn::Dataset& train, const Tensor&
     const std::string name =
         estimator.name() + (config.samples > 1 ? fmt::format(" L={}", config.samples) : "");
     Curve c{name, {}, {}};
-    const auto start = Clock::now();
+    const auto start = std::chrono::steady_clock::now();
     train_steps(
         adam, batches, s.steps, estimator,
         [&](const Tensor& x) { return estimator.surrogate(model, x, rng); },
@@ -584,7 +573,7 @@ void discrete_training(tut::Tutorial& t, const nn::Dataset& train, const Tensor&
     first[name] = losses.front();
     last[name] = losses.back();
     t.note("  {:<20} test -ELBO {:8.2f} -> {:8.2f}   ({:.1f} s)", name, losses.front(),
-           losses.back(), seconds_since(start));
+           losses.back(), tut::seconds_since(start));
     plot.line(name, steps, losses,
               config.estimator == DiscreteEstimator::gumbel_softmax ? tut::LineStyle::solid
                                                                     : tut::LineStyle::dashed);
@@ -684,7 +673,7 @@ void full_covariance(tut::Tutorial& t, const nn::Dataset& train, const Tensor& t
     loss_diagonal.push_back(vae::summarize(per_image_negative_elbo(diagonal, test_x, eval_seed)).mean);
   };
   evaluate(0);
-  const auto start = Clock::now();
+  const auto start = std::chrono::steady_clock::now();
   for (int epoch = 1; epoch <= s.full_epochs; ++epoch) {
     for (nn::Batch b; batches.next(b);) {  // the same batches for both models
       adam_full.zero_grad();
@@ -698,7 +687,7 @@ void full_covariance(tut::Tutorial& t, const nn::Dataset& train, const Tensor& t
     t.note("  epoch {}: test -ELBO full covariance {:.2f}, diagonal {:.2f}", epoch, loss_full.back(),
            loss_diagonal.back());
   }
-  t.note("  {:.1f} s", seconds_since(start));
+  t.note("  {:.1f} s", tut::seconds_since(start));
   tut::Plot curves("full_covariance_curves", "Test -ELBO: full-covariance vs diagonal posterior");
   curves.xlabel("epoch").ylabel("test -ELBO (nats)");
   curves.line("full covariance (Cholesky)", epochs, loss_full);
@@ -803,6 +792,31 @@ void train_epochs(vae::Vae& model, nn::Adam& adam, nn::BatchIterator& batches, i
 
 }  // namespace
 
+// Part 1: every estimator measured at three checkpoints of one training run (the untrained
+// model, after one epoch, trained), written to encoder_gradient_snr.csv.
+static void three_checkpoints(tut::Tutorial& t, const nn::Dataset& train, const Tensor& fixed_batch,
+                       const Tensor& test_x, const Settings& s) {
+  ad::Rng init(t.seed() + 2), rng(t.seed() + 3);
+  vae::Vae model({.input_dim = train.pixels_per_image(), .hidden = kHidden, .latent_dim = s.latent},
+                 init);
+  nn::Adam adam(model, {.lr = 1e-3});
+  nn::BatchIterator batches(train, {.batch_size = 128, .binarize = true, .seed = t.seed() + 4});
+  std::vector<Measurement> all;
+  auto measure = [&](const std::string& name) {
+    const auto start = std::chrono::steady_clock::now();
+    for (Measurement& m : measure_checkpoint(t, model, name, fixed_batch, train, s))
+      all.push_back(std::move(m));
+    t.note("test -ELBO at '{}': {:.2f}; measured in {:.1f} s", name,
+           test_negative_elbo(model, test_x, t.seed() + 203), tut::seconds_since(start));
+  };
+  measure("init");
+  train_epochs(model, adam, batches, 1, rng);
+  measure("epoch1");
+  train_epochs(model, adam, batches, s.epochs - 1, rng);
+  measure(fmt::format("trained"));
+  save_snr(t, all);
+}
+
 static int run(int argc, char** argv) {
   tut::Tutorial t("12_estimator_lab", "The estimator lab: encoder gradients on a real VAE");
   std::string data_dir;
@@ -832,29 +846,11 @@ static int run(int argc, char** argv) {
   const nn::Dataset train = t.quick() ? data->train.first(2000) : data->train;
   t.note("data: {}", data->description);
   ad::Rng binarize_rng(t.seed() + 1);
-  const Tensor fixed_batch = binarize(data->test.first(s.batch).images, binarize_rng);
-  const Tensor test_x = binarize(data->test.first(t.quick() ? 200 : 2000).images, binarize_rng);
+  const Tensor fixed_batch = tut::binarize(data->test.first(s.batch).images, binarize_rng);
+  const Tensor test_x = tut::binarize(data->test.first(t.quick() ? 200 : 2000).images, binarize_rng);
 
-  // ---- part 1: the three checkpoints of one training run
-  ad::Rng init(t.seed() + 2), rng(t.seed() + 3);
-  vae::Vae model({.input_dim = train.pixels_per_image(), .hidden = kHidden, .latent_dim = s.latent},
-                 init);
-  nn::Adam adam(model, {.lr = 1e-3});
-  nn::BatchIterator batches(train, {.batch_size = 128, .binarize = true, .seed = t.seed() + 4});
-  std::vector<Measurement> all;
-  auto measure = [&](const std::string& name) {
-    const auto start = Clock::now();
-    for (Measurement& m : measure_checkpoint(t, model, name, fixed_batch, train, s))
-      all.push_back(std::move(m));
-    t.note("test -ELBO at '{}': {:.2f}; measured in {:.1f} s", name,
-           test_negative_elbo(model, test_x, t.seed() + 203), seconds_since(start));
-  };
-  measure("init");
-  train_epochs(model, adam, batches, 1, rng);
-  measure("epoch1");
-  train_epochs(model, adam, batches, s.epochs - 1, rng);
-  measure(fmt::format("trained"));
-  save_snr(t, all);
+  // ---- part 1
+  three_checkpoints(t, train, fixed_batch, test_x, s);
 
   // ---- part 2
   training_curves(t, train, test_x, s);
