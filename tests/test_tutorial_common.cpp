@@ -347,14 +347,20 @@ TEST_CASE("Plot::save reports a gnuplot failure with its message and does not th
   CHECK(file_names_in(tmp.path) == std::vector<std::string>{"impossible.csv", "impossible.gp"});
 }
 
-TEST_CASE("Tutorial::save_figure and save_text write into the output folder") {
+// A Tutorial whose output folder is a fresh temporary folder, parsed and ready to write.
+struct TutorialWritingToFolder {
   TemporaryFolder tmp;
-  std::string out_text = tmp.path.string();
   std::ostringstream out, err;
-  tut::Tutorial t("00_test", "files", out, err);
-  const char* argv[] = {"00_test", "--out", out_text.c_str()};
-  REQUIRE_FALSE(t.parse(3, argv).has_value());
+  tut::Tutorial t{"00_test", "files", out, err};
+  TutorialWritingToFolder() {
+    const std::string folder = tmp.path.string();
+    const char* argv[] = {"00_test", "--out", folder.c_str()};
+    REQUIRE_FALSE(t.parse(3, argv).has_value());
+  }
+};
 
+TEST_CASE_FIXTURE(TutorialWritingToFolder,
+                  "Tutorial::save_figure and save_text write into the output folder") {
   tut::Plot p("curve", "curve");
   p.line("y = x", std::vector<int>{0, 1}, std::vector<int>{0, 1});
   CHECK(t.save_figure(p) == std::optional<fs::path>(tmp.path / "curve.png"));
@@ -363,14 +369,8 @@ TEST_CASE("Tutorial::save_figure and save_text write into the output folder") {
   CHECK(contains(out.str(), "figure: " + (tmp.path / "curve.png").string()));
 }
 
-TEST_CASE("a second file of the same name in one run is an error that names the file") {
-  TemporaryFolder tmp;
-  std::string out_text = tmp.path.string();
-  std::ostringstream out, err;
-  tut::Tutorial t("00_test", "files", out, err);
-  const char* argv[] = {"00_test", "--out", out_text.c_str()};
-  REQUIRE_FALSE(t.parse(3, argv).has_value());
-
+TEST_CASE_FIXTURE(TutorialWritingToFolder,
+                  "a second file of the same name in one run is an error that names the file") {
   t.save_text("table.csv", "first\n");
   const std::string again = error_of<ad::Error>([&] { t.save_text("table.csv", "second\n"); });
   CHECK(contains(again, (tmp.path / "table.csv").string()));
