@@ -648,6 +648,37 @@ void cholesky_checks(tut::Tutorial& t, vae::FullCovVae& model, const Tensor& ima
                worst < 4.0, fmt::format("largest |z| {:.2f}", worst));
 }
 
+// The learned posterior correlations rho_ab = Sigma_ab / sqrt(Sigma_aa Sigma_bb) of the
+// full-covariance VAE over the test images: summarised, checked to lie in [0, 1], drawn.
+void posterior_correlations(tut::Tutorial& t, vae::FullCovVae& full, const Tensor& test_x) {
+  const int64_t k = full.config().latent_dim;
+  ad::NoGrad plain;
+  const std::vector<double> cov = full.encode(test_x).covariance().to_vector();
+  std::vector<double> rho;
+  for (int64_t i = 0; i < test_x.dim(0); ++i) {
+    const double* S = cov.data() + i * k * k;
+    for (int64_t p = 0; p < k; ++p)
+      for (int64_t q = 0; q < p; ++q)
+        rho.push_back(std::abs(S[p * k + q]) / std::sqrt(S[p * k + p] * S[q * k + q]));
+  }
+  std::sort(rho.begin(), rho.end());
+  const vae::Summary r = vae::summarize(rho);
+  const auto quantile = [&](double p) { return rho[static_cast<size_t>(p * (rho.size() - 1))]; };
+  t.note("learned |correlations| over {} pairs x {} images: mean {:.3f}, median {:.3f}, 90% {:.3f}, max {:.3f}",
+         k * (k - 1) / 2, test_x.dim(0), r.mean, quantile(0.5), quantile(0.9), rho.back());
+  t.note("(the diagonal VAE's are 0 by construction)");
+  t.check_true("L29", "every learned correlation lies in [0, 1] (Sigma = L L^T is a covariance)",
+               rho.front() >= 0 && rho.back() <= 1 + 1e-6,
+               fmt::format("{:.3g} .. {:.3g}", rho.front(), rho.back()));
+  std::vector<double> fraction;
+  for (size_t i = 0; i < rho.size(); ++i) fraction.push_back((i + 0.5) / static_cast<double>(rho.size()));
+  tut::Plot spread("posterior_correlations",
+                   "Learned posterior |correlations| of the full-covariance VAE (sorted)");
+  spread.xlabel("fraction of (image, pair)").ylabel("|rho_ab| = |Sigma_ab| / sqrt(Sigma_aa Sigma_bb)");
+  spread.line("full covariance", fraction, rho);
+  t.save_figure(spread);
+}
+
 void full_covariance(tut::Tutorial& t, const nn::Dataset& train, const Tensor& test_x,
                      const Settings& s) {
   t.section("L29", "A full-covariance Gaussian posterior through a Cholesky factor");
@@ -705,32 +736,7 @@ void full_covariance(tut::Tutorial& t, const nn::Dataset& train, const Tensor& t
   t.check_less("L29", "training lowers the full-covariance VAE's test -ELBO", loss_full.back(),
                loss_full.front());
 
-  // the learned posterior correlations rho_ab = Sigma_ab / sqrt(Sigma_aa Sigma_bb)
-  ad::NoGrad plain;
-  const std::vector<double> cov = full.encode(test_x).covariance().to_vector();
-  std::vector<double> rho;
-  for (int64_t i = 0; i < test_x.dim(0); ++i) {
-    const double* S = cov.data() + i * k * k;
-    for (int64_t p = 0; p < k; ++p)
-      for (int64_t q = 0; q < p; ++q)
-        rho.push_back(std::abs(S[p * k + q]) / std::sqrt(S[p * k + p] * S[q * k + q]));
-  }
-  std::sort(rho.begin(), rho.end());
-  const vae::Summary r = vae::summarize(rho);
-  const auto quantile = [&](double p) { return rho[static_cast<size_t>(p * (rho.size() - 1))]; };
-  t.note("learned |correlations| over {} pairs x {} images: mean {:.3f}, median {:.3f}, 90% {:.3f}, max {:.3f}",
-         k * (k - 1) / 2, test_x.dim(0), r.mean, quantile(0.5), quantile(0.9), rho.back());
-  t.note("(the diagonal VAE's are 0 by construction)");
-  t.check_true("L29", "every learned correlation lies in [0, 1] (Sigma = L L^T is a covariance)",
-               rho.front() >= 0 && rho.back() <= 1 + 1e-6,
-               fmt::format("{:.3g} .. {:.3g}", rho.front(), rho.back()));
-  std::vector<double> fraction;
-  for (size_t i = 0; i < rho.size(); ++i) fraction.push_back((i + 0.5) / static_cast<double>(rho.size()));
-  tut::Plot spread("posterior_correlations",
-                   "Learned posterior |correlations| of the full-covariance VAE (sorted)");
-  spread.xlabel("fraction of (image, pair)").ylabel("|rho_ab| = |Sigma_ab| / sqrt(Sigma_aa Sigma_bb)");
-  spread.line("full covariance", fraction, rho);
-  t.save_figure(spread);
+  posterior_correlations(t, full, test_x);
 }
 
 // ---------------------------------------------------------------- the SNR table and figure
