@@ -148,14 +148,11 @@ const Measurement& reference_of(const std::vector<Measurement>& list) {
 }
 
 // Every estimator at L = 1 and L = 10 on the fixed batch x: statistics, checks, table rows.
-std::vector<Measurement> measure_checkpoint(tut::Tutorial& t, vae::Vae& model,
-                                            const std::string& checkpoint, const Tensor& x,
-                                            const nn::Dataset& train, const Settings& s) {
-  t.section("L24", fmt::format("Encoder-gradient estimators at the checkpoint '{}'", checkpoint));
-  t.note("grad_phi of -ELBO on one fixed batch of {} test images, R = {} estimates each with",
-         x.dim(0), s.repeats);
-  t.note("fresh noise; the baselines first fitted on {} training batches", s.warm_up);
-  const vae::LatentModel lm = vae::latent_model(model);
+// R estimates of grad_phi -ELBO on x by every estimator of the lab at L = 1 and 10 (baselines
+// warmed up first), with their projections on kDirections random unit directions.
+std::vector<Measurement> estimate_all(const tut::Tutorial& t, const vae::LatentModel& lm,
+                                      const std::string& checkpoint, const Tensor& x,
+                                      const nn::Dataset& train, const Settings& s) {
   ad::Rng rng(t.seed() + 100);
   const std::vector<Tensor> warm = training_batches(train, s.batch, s.warm_up, t.seed() + 101);
   int64_t P = 0;
@@ -177,6 +174,18 @@ std::vector<Measurement> measure_checkpoint(tut::Tutorial& t, vae::Vae& model,
       for (const std::vector<double>& p : projections) m.along.push_back(vae::summarize(p));
       out.push_back(std::move(m));
     }
+  return out;
+}
+
+std::vector<Measurement> measure_checkpoint(tut::Tutorial& t, vae::Vae& model,
+                                            const std::string& checkpoint, const Tensor& x,
+                                            const nn::Dataset& train, const Settings& s) {
+  t.section("L24", fmt::format("Encoder-gradient estimators at the checkpoint '{}'", checkpoint));
+  t.note("grad_phi of -ELBO on one fixed batch of {} test images, R = {} estimates each with",
+         x.dim(0), s.repeats);
+  t.note("fresh noise; the baselines first fitted on {} training batches", s.warm_up);
+  const vae::LatentModel lm = vae::latent_model(model);
+  std::vector<Measurement> out = estimate_all(t, lm, checkpoint, x, train, s);
   const Measurement& reference = reference_of(out);
   const vae::ParameterStatistics reference_all = whole_encoder(reference.stats);
   for (int L : {1, 10}) {
