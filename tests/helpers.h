@@ -4,6 +4,9 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -16,15 +19,15 @@ namespace test_helpers {
 namespace fs = std::filesystem;
 
 // A fresh folder under the system's temp folder, removed with everything in it when the
-// object goes out of scope.
+// object goes out of scope. mkdtemp makes its name unique, so test runs that go on at the
+// same time on one machine never share a folder.
 struct TemporaryFolder {
   fs::path path;
   explicit TemporaryFolder(std::string_view prefix = "test") {
-    static int counter = 0;
-    path = fs::temp_directory_path() / (std::string(prefix) + "_" + std::to_string(::getpid()) +
-                                        "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
+    std::string name = (fs::temp_directory_path() / (std::string(prefix) + "_XXXXXX")).string();
+    if (::mkdtemp(name.data()) == nullptr)
+      FAIL("cannot create a temporary folder ", name, ": ", std::strerror(errno));
+    path = name;
   }
   ~TemporaryFolder() {
     std::error_code ignored;

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/helpers.h"
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -24,23 +26,17 @@ fs::path tutorial_bin_dir() {
 
 fs::path docs_dir() { return fs::path(__FILE__).parent_path().parent_path() / "docs"; }
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+using test_helpers::read_file;
 
 // Runs a tutorial into a temporary folder; returns its exit status and what it printed.
 int run_tutorial(const std::string& name, const std::string& flags, std::string& output) {
   const fs::path binary = tutorial_bin_dir() / name;
-  const fs::path out = fs::temp_directory_path() / ("docs_quotes_" + name);
-  const fs::path log = fs::temp_directory_path() / ("docs_quotes_" + name + ".log");
-  fs::remove_all(out);
+  const test_helpers::TemporaryFolder folder("docs_quotes_" + name);
+  const fs::path out = folder.path / "out", log = folder.path / "output.log";
   const std::string command = "'" + binary.string() + "' " + flags + " --out '" + out.string() +
                               "' > '" + log.string() + "' 2>&1";
   const int status = std::system(command.c_str());
   output = read_file(log);
-  fs::remove_all(out);
-  fs::remove(log);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 

@@ -161,12 +161,12 @@ TEST_CASE("the estimators refuse configurations that make no sense") {
   CHECK_THROWS_AS(vae::EncoderGradientEstimator(
                       {Estimator::score_function, KlTerm::analytic, Baseline::leave_one_out, 1},
                       3, rng),
-                  std::invalid_argument);
+                  ad::Error);
   CHECK_THROWS_AS(vae::EncoderGradientEstimator(
                       {Estimator::reparameterization, KlTerm::analytic, Baseline::learned, 4}, 3,
                       rng),
-                  std::invalid_argument);
+                  ad::Error);
   CHECK_THROWS_AS(vae::EncoderGradientEstimator(
                       {Estimator::reparameterization, KlTerm::analytic, Baseline::none, 0}, 3, rng),
-                  std::invalid_argument);
+                  ad::Error);
 }

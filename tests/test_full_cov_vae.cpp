@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "autodiff/autodiff.h"
+#include "vae/discrete_vae.h"
 #include "vae/full_cov_vae.h"
 #include "vae/kl.h"
 #include "vae/linear_gaussian.h"
@@ -88,4 +89,10 @@ TEST_CASE("full-covariance VAE: the -ELBO's gradient matches finite differences"
       params);
   INFO(r.str());
   CHECK(r.ok);
+}
+
+TEST_CASE("bad sizes of the full-covariance and discrete VAEs are the project's ad::Error") {
+  ad::Rng rng(1);
+  CHECK_THROWS_AS(vae::FullCovVae({.input_dim = 4, .latent_dim = 0}, rng), ad::Error);
+  CHECK_THROWS_AS(vae::DiscreteVae({.input_dim = 4, .variables = 2, .classes = 1}, rng), ad::Error);
 }

@@ -139,6 +139,32 @@ TEST_CASE("a value whose history was freed is marked so, and backward through it
   CHECK(x.grad().flat(1) == doctest::Approx(first[1] + std::exp(2.0)));
 }
 
+TEST_CASE("a freed value stays freed on later tapes, and ad::grad through it throws too") {
+  Tensor x = Tensor::from({1, 2}, {2}, f64).requires_grad_().named("x");
+  Tensor h = exp(x);
+  backward(sum(h));  // h's history is gone
+  const std::vector<double> first = x.grad().to_vector();
+  // Used on a new tape that is then cleared by another route: still freed, never a leaf.
+  Tensor unused = sum(h * 2.0);
+  tape().clear();
+  CHECK(h.node()->tape_entry == kHistoryFreed);
+  CHECK(h.node()->tape_id == 0);
+  // ad::grad meets it like backward does: an error naming it, the tape cleared, and no
+  // grad() touched (grad never touches one, and x's own path must not leak into it).
+  Tensor y = sum(h * x);
+  CHECK(contains(error_of([&] { grad(y, {x}); }), "(an input of mul) was computed on a tape"));
+  CHECK(tape().entries().empty());
+  CHECK(x.grad().to_vector() == first);
+  // The same value where no gradient has to reach it: under NoGrad, or detached.
+  {
+    NoGrad plain;
+    CHECK(sum(h * x).item() == doctest::Approx(std::exp(1.0) + 2 * std::exp(2.0)));
+  }
+  std::vector<Tensor> g = grad(sum(h.detach() * x), {x});
+  CHECK(g[0].flat(0) == doctest::Approx(std::exp(1.0)));
+  CHECK(tape().entries().empty());
+}
+
 TEST_CASE("a backward that throws leaves the tape cleared and no gradient changed") {
   Tensor a = Tensor::scalar(2.0, f64).requires_grad_();
   Tensor b = Tensor::scalar(3.0, f64).requires_grad_();

@@ -19,6 +19,7 @@
 
 namespace fs = std::filesystem;
 using test_helpers::contains;
+using test_helpers::error_of;
 using test_helpers::read_file;
 using test_helpers::TemporaryFolder;
 
@@ -346,20 +347,46 @@ TEST_CASE("Plot::save reports a gnuplot failure with its message and does not th
   CHECK(file_names_in(tmp.path) == std::vector<std::string>{"impossible.csv", "impossible.gp"});
 }
 
-TEST_CASE("Tutorial::save_figure and save_text write into the output folder") {
+// A Tutorial whose output folder is a fresh temporary folder, parsed and ready to write.
+struct TutorialWritingToFolder {
   TemporaryFolder tmp;
-  std::string out_text = tmp.path.string();
   std::ostringstream out, err;
-  tut::Tutorial t("00_test", "files", out, err);
-  const char* argv[] = {"00_test", "--out", out_text.c_str()};
-  REQUIRE_FALSE(t.parse(3, argv).has_value());
+  tut::Tutorial t{"00_test", "files", out, err};
+  TutorialWritingToFolder() {
+    const std::string folder = tmp.path.string();
+    const char* argv[] = {"00_test", "--out", folder.c_str()};
+    REQUIRE_FALSE(t.parse(3, argv).has_value());
+  }
+};
 
+TEST_CASE_FIXTURE(TutorialWritingToFolder,
+                  "Tutorial::save_figure and save_text write into the output folder") {
   tut::Plot p("curve", "curve");
   p.line("y = x", std::vector<int>{0, 1}, std::vector<int>{0, 1});
   CHECK(t.save_figure(p) == std::optional<fs::path>(tmp.path / "curve.png"));
   CHECK(t.save_text("table.csv", "a,b\n1,2\n") == tmp.path / "table.csv");
   CHECK(read_file(tmp.path / "table.csv") == "a,b\n1,2\n");
   CHECK(contains(out.str(), "figure: " + (tmp.path / "curve.png").string()));
+}
+
+TEST_CASE_FIXTURE(TutorialWritingToFolder,
+                  "a second file of the same name in one run is an error that names the file") {
+  t.save_text("table.csv", "first\n");
+  const std::string again = error_of<ad::Error>([&] { t.save_text("table.csv", "second\n"); });
+  CHECK(contains(again, (tmp.path / "table.csv").string()));
+  CHECK(contains(again, "already written by this run"));
+  CHECK(read_file(tmp.path / "table.csv") == "first\n");  // the first one is kept
+
+  // A figure claims name.csv, name.gp and name.png: a data file "curve.csv" collides.
+  tut::Plot p("curve", "curve");
+  p.line("y = x", std::vector<int>{0, 1}, std::vector<int>{0, 1});
+  t.save_figure(p);
+  CHECK(contains(error_of<ad::Error>([&] { t.save_figure(p); }), "curve.csv"));
+  CHECK(contains(error_of<ad::Error>([&] { t.save_text("curve.csv", "x\n"); }), "curve.csv"));
+  // Files a tutorial writes itself take their path from new_file, with the same guard.
+  CHECK(t.new_file("model.ckpt") == tmp.path / "model.ckpt");
+  CHECK(contains(error_of<ad::Error>([&] { t.new_file("model.ckpt"); }), "model.ckpt"));
+  CHECK(t.new_file("other.ckpt") == tmp.path / "other.ckpt");
 }
 
 // ---------------------------------------------------------------------------------

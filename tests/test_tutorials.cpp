@@ -1,6 +1,7 @@
-// Smoke runs: every tutorial, with --quick, into a temporary folder. Each must exit 0
-// (no FAILED check) and leave at least one PNG figure. The Makefile passes the folder of
-// the built tutorials in TUTORIAL_BIN_DIR.
+// Smoke runs: every tutorial, with --quick, into a temporary folder of its own (so that two
+// test runs at the same time do not collide). Each must exit 0 (no FAILED check) and leave
+// at least one PNG figure. The Makefile passes the folder of the built tutorials in
+// TUTORIAL_BIN_DIR.
 #include <doctest/doctest.h>
 #include <sys/wait.h>
 
@@ -10,6 +11,8 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+
+#include "tests/helpers.h"
 
 namespace fs = std::filesystem;
 
@@ -43,11 +46,11 @@ TEST_CASE("every tutorial runs with --quick, passes its checks and writes its fi
     if (source.path().extension() != ".cpp" || stem.size() < 3 || !std::isdigit(stem[0])) continue;
     ++tutorials;
     const fs::path binary = tutorial_bin_dir() / stem;
-    const fs::path out = fs::temp_directory_path() / ("tutorial_smoke_" + stem);
-    fs::remove_all(out);
+    const test_helpers::TemporaryFolder folder("tutorial_smoke_" + stem);
+    const fs::path out = folder.path / "out";
     INFO("tutorial ", stem, " (binary ", binary.string(), ", output ", out.string(), ")");
     REQUIRE(fs::exists(binary));
-    const std::string log = (out.string() + ".log");
+    const std::string log = (folder.path / "output.log").string();
     const int status =
         run("'" + binary.string() + "' --quick --out '" + out.string() + "' > '" + log + "' 2>&1");
     if (status != 0) {  // show the end of what it printed
@@ -58,8 +61,6 @@ TEST_CASE("every tutorial runs with --quick, passes its checks and writes its fi
     }
     CHECK(count_files(out, ".png") >= 1);
     CHECK(count_files(out, ".csv") >= 1);
-    fs::remove_all(out);
-    fs::remove(log);
   }
   CHECK(tutorials >= 1);
 }

@@ -75,8 +75,8 @@ void save_graph(tut::Tutorial& t, const std::string& stem, bool values) {
   options.values = values;
   options.gradients = true;
   t.save_text(stem + ".dot", ad::tape().to_dot(options));
-  if (tut::render_dot(t.out_path(stem + ".dot"), t.out_path(stem + ".png")))
-    t.note("graph drawn: {}", t.out_path(stem + ".png").string());
+  const std::filesystem::path png = t.new_file(stem + ".png");
+  if (tut::render_dot(t.out_path(stem + ".dot"), png)) t.note("graph drawn: {}", png.string());
 }
 
 // Part 1: f(phi) = (phi + eps)^2.

@@ -243,12 +243,13 @@ void figures(tut::Tutorial& t, TwoAutoencoders& m, const nn::Dataset& test,
   const std::vector<int64_t> shown = tut::first_of_each_class(test, 1);
   const Tensor images = test.subset(shown).images;
   const Tensor noisy_shown = ad::gather(noisy.test, 0, shown);
-  nn::write_image_rows(t.out_path("reconstructions.png"),
+  const auto png = t.new_file("reconstructions.png");
+  nn::write_image_rows(png,
                        {images, m.ae.reconstruct(images), noisy_shown,
                         m.dae.reconstruct(noisy_shown), m.ae.reconstruct(noisy_shown)},
                        {.padding = 2, .scale = 2});
   t.note("wrote {}: rows input / AE / noisy input / denoising AE of it / AE of it",
-         t.out_path("reconstructions.png").string());
+         png.string());
 
   std::vector<double> z0, z1;
   const std::vector<double> z = m.ae.encode(test.images).to_vector();
@@ -267,9 +268,9 @@ void figures(tut::Tutorial& t, TwoAutoencoders& m, const nn::Dataset& test,
 void checkpoint(tut::Tutorial& t, TwoAutoencoders& m, const nn::Dataset& test,
                 double ae_test_error) {
   t.section("L01", "Checkpoint of the trained AE (loaded by the VAE tutorials for L35)");
-  const auto ckpt = t.out_path("autoencoder.ckpt");
+  const auto ckpt = t.new_file("autoencoder.ckpt");
   nn::save_checkpoint(ckpt, m.ae, m.ae_adam);
-  nn::save_checkpoint(t.out_path("denoising_autoencoder.ckpt"), m.dae, m.dae_adam);
+  nn::save_checkpoint(t.new_file("denoising_autoencoder.ckpt"), m.dae, m.dae_adam);
   t.note("saved {} and denoising_autoencoder.ckpt ({} parameters each, with Adam's state)",
          ckpt.string(), m.ae.parameter_count());
   ad::Rng other_rng(t.seed() + 99);

@@ -193,7 +193,7 @@ void figure_6(tut::Tutorial& t, double phi, ad::Rng& rng) {
     csv += fmt::format("{},{},{},{},{},{},{}\n", N, s.variance, s.se_variance, s_exact, r.variance,
                        r.se_variance, r_exact);
   }
-  t.save_text("figure6_variance_vs_N.csv", csv);
+  t.save_text("figure6_variance_vs_N_table.csv", csv);
   std::vector<double> grid, s_line, r_line;
   for (double e = 1; e <= 5.0001; e += 0.05) {
     grid.push_back(std::pow(10.0, e));

@@ -270,8 +270,8 @@ void monte_carlo_samples(tut::Tutorial& t, vae::Vae& model, const Tensor& x, int
 // ---------------------------------------------------------------- L34
 void save_graph(tut::Tutorial& t, const std::string& stem) {
   t.save_text(stem + ".dot", ad::tape().to_dot());
-  if (tut::render_dot(t.out_path(stem + ".dot"), t.out_path(stem + ".png")))
-    t.note("graph drawn: {}", t.out_path(stem + ".png").string());
+  const std::filesystem::path png = t.new_file(stem + ".png");
+  if (tut::render_dot(t.out_path(stem + ".dot"), png)) t.note("graph drawn: {}", png.string());
 }
 
 // mu and logvar of q_phi(z|x) as leaves of their own (computed without recording), so
@@ -430,7 +430,7 @@ void save_posteriors(tut::Tutorial& t, const Posteriors& q, const std::vector<in
       csv += fmt::format(",{:.6g},{:.6g}", q.mu_at(i, j), q.sigma_at(i, j));
     csv += "\n";
   }
-  t.save_text("latent_posteriors.csv", csv);
+  t.save_text("latent_posteriors_table.csv", csv);
 }
 
 // Latent dimension j over the test images: the spread of the means and the aggregate
@@ -602,7 +602,7 @@ void between_clusters(tut::Tutorial& t, vae::Vae& model, const nn::Dataset& test
     }
     t.note("{}", line);
   }
-  nn::write_image_rows(t.out_path("between_clusters.png"), rows, {.padding = 2, .scale = 2});
+  nn::write_image_rows(t.new_file("between_clusters.png"), rows, {.padding = 2, .scale = 2});
   t.note("wrote {}: each row decodes 9 points from one class centre to another;",
          t.out_path("between_clusters.png").string());
   t.note("VAE rows first ({}), then the AE's if loaded",
@@ -616,13 +616,13 @@ void figures(tut::Tutorial& t, vae::Vae& model, const nn::Dataset& test, const T
   const std::vector<int64_t> shown = tut::first_of_each_class(test, 1);
   const Tensor inputs = ad::gather(test_x, 0, shown);
   const Tensor intensities = ad::gather(test.images, 0, shown);
-  nn::write_image_rows(t.out_path("reconstructions.png"),
+  nn::write_image_rows(t.new_file("reconstructions.png"),
                        {intensities, inputs, model.reconstruct(inputs)},
                        {.padding = 2, .scale = 2});
   t.note("wrote {}: rows grey image / its binarisation x / theta = decoder mean at z = mu(x)",
          t.out_path("reconstructions.png").string());
   ad::Rng sample_rng(t.seed() + 5);
-  nn::write_image_grid(t.out_path("samples.png"), model.sample(64, sample_rng), 8,
+  nn::write_image_grid(t.new_file("samples.png"), model.sample(64, sample_rng), 8,
                        {.padding = 2, .scale = 2});
   t.note("wrote {}: theta of 64 draws z ~ N(0, I)", t.out_path("samples.png").string());
   if (model.config().latent_dim == 2) {  // the decoded plane: z on a grid over [-3, 3]^2
@@ -632,7 +632,7 @@ void figures(tut::Tutorial& t, vae::Vae& model, const nn::Dataset& test, const T
         grid.push_back(-3.0 + 6.0 * c / 14);
         grid.push_back(3.0 - 6.0 * r / 14);
       }
-    nn::write_image_grid(t.out_path("latent_manifold.png"),
+    nn::write_image_grid(t.new_file("latent_manifold.png"),
                          model.decode_mean(Tensor::from(grid, {225, 2})), 15,
                          {.padding = 0, .scale = 1});
     t.note("wrote {}: theta(z) on a 15 x 15 grid of z over [-3, 3]^2",
@@ -695,7 +695,7 @@ static int run(int argc, char** argv) {
   latent_scatter(t, model, data.test, data.test_x);
   // Saved before the comparison with tutorial 01's autoencoder, which reads another
   // program's file: if that one is damaged, the trained VAE is kept all the same.
-  nn::save_checkpoint(t.out_path("vae.ckpt"), model, adam);
+  nn::save_checkpoint(t.new_file("vae.ckpt"), model, adam);
   t.note("saved {}", t.out_path("vae.ckpt").string());
   between_clusters(t, model, data.test, data.test_x, ae_checkpoint);
   return t.finish();

@@ -457,7 +457,7 @@ void alternating_vs_joint(tut::Tutorial& t, const nn::Dataset& train_set,
   std::string csv = "step,joint,alternating\n";
   for (size_t i = 0; i < joint.step.size(); ++i)
     csv += fmt::format("{},{},{}\n", joint.step[i], joint.loss[i], alternating.loss[i]);
-  t.save_text("alternating_vs_joint.csv", csv);
+  t.save_text("alternating_vs_joint_table.csv", csv);
   tut::Plot p("alternating_vs_joint", "Validation -ELBO: joint vs alternating updates");
   p.xlabel("gradient evaluations (steps)").ylabel("-ELBO (nats per image)").log_y();
   p.line("joint (theta and phi every step)", joint.step, joint.loss);

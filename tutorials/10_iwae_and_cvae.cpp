@@ -79,7 +79,7 @@ void linear_gaussian_iwae(tut::Tutorial& t) {
     means.push_back(m.mean);
     exact.push_back(log_px);
   }
-  t.save_text("linear_gaussian_iwae.csv", csv);
+  t.save_text("linear_gaussian_iwae_table.csv", csv);
   const vae::Summary l1 = vae::summarize(est[0]);
   t.check_within_se("L31", "mean of L_1 (one weight) vs the closed-form ELBO", l1.mean, l1.se_mean,
                     elbo, 4.0);
@@ -326,7 +326,7 @@ void generate_classes(tut::Tutorial& t, vae::Cvae& model, const nn::Dataset& tra
     rows.push_back(model.generate(c, 10, rng));
     g.images.push_back(model.generate(c, GeneratedSets::per_set, rng).to(ad::f64).to_vector());
   }
-  nn::write_image_rows(t.out_path("generated_by_class.png"), rows, {.padding = 2, .scale = 2});
+  nn::write_image_rows(t.new_file("generated_by_class.png"), rows, {.padding = 2, .scale = 2});
   t.note("wrote {}: row r = 10 images E[x|z,c] of class {}",
          t.out_path("generated_by_class.png").string(),
          classes.size() == 1 ? fmt::format("{}", classes[0]) : std::string("r"));

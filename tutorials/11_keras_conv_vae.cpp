@@ -393,9 +393,9 @@ void decoded_manifolds(tut::Tutorial& t, vae::ConvVae& model, const CodeDensity&
   ad::NoGrad plain;
   const Tensor demo_z = grid_codes(linear), aevb_z = grid_codes(quantiles);
   const Tensor demo = model.decode_mean(demo_z), aevb = model.decode_mean(aevb_z);
-  nn::write_image_grid(t.out_path("manifold_demo_scale.png"), demo, n, {.padding = 0});
-  nn::write_image_grid(t.out_path("manifold_normal_quantiles.png"), aevb, n, {.padding = 0});
-  nn::write_image_grid(t.out_path("manifolds_side_by_side.png"), side_by_side(demo, aevb, n),
+  nn::write_image_grid(t.new_file("manifold_demo_scale.png"), demo, n, {.padding = 0});
+  nn::write_image_grid(t.new_file("manifold_normal_quantiles.png"), aevb, n, {.padding = 0});
+  nn::write_image_grid(t.new_file("manifolds_side_by_side.png"), side_by_side(demo, aevb, n),
                        2 * n + 1, {.padding = 0});
   t.note("wrote {}: left z on np.linspace(-1, 1, 30)^2 (the demo),",
          t.out_path("manifolds_side_by_side.png").string());
@@ -521,100 +521,101 @@ std::vector<double> with_class_centres(const std::vector<double>& z, const nn::D
   return out;
 }
 
-void latent_space_lines(tut::Tutorial& t, const nn::Dataset& train, const Tensor& validation_x,
-                        const nn::Dataset& test, const tut::TrainingFlags& s, int seeds,
-                        const LookRange& data_look) {
-  const int64_t n = std::min<int64_t>(test.size(), 5000);
-  const Tensor test_x = ad::slice(test.images, 0, 0, n);
-  const nn::Dataset codes_of = test.first(n);
-  // The same random pairs of test images for every model.
+// What L35 measures on every model: the same 400 random pairs of test codes and the same
+// pairs of class centres (indices past the n codes).
+struct LinePairs {
+  int64_t n = 0;        // test codes used
+  nn::Dataset codes_of;  // their images and labels
+  std::vector<std::string> class_names;
+  std::vector<std::pair<int64_t, int64_t>> random, centres;
+};
+LinePairs line_pairs(const tut::Tutorial& t, const nn::Dataset& test) {
+  LinePairs lp;
+  lp.n = std::min<int64_t>(test.size(), 5000);
+  lp.codes_of = test.first(lp.n);
+  lp.class_names = test.class_names;
   ad::Rng pair_rng(t.seed() + 70);
-  std::vector<std::pair<int64_t, int64_t>> pairs;
-  while (pairs.size() < 400) {
-    const auto i = static_cast<int64_t>(pair_rng.uniform() * n),
-               j = static_cast<int64_t>(pair_rng.uniform() * n);
-    if (i != j) pairs.emplace_back(i, j);
+  while (lp.random.size() < 400) {
+    const auto i = static_cast<int64_t>(pair_rng.uniform() * lp.n),
+               j = static_cast<int64_t>(pair_rng.uniform() * lp.n);
+    if (i != j) lp.random.emplace_back(i, j);
   }
   const int classes = test.num_classes();
-  std::vector<std::pair<int64_t, int64_t>> centre_pairs;  // indices past the n codes
   for (int a = 0; a < classes; ++a)
-    for (int b = a + 1; b < classes; ++b) centre_pairs.emplace_back(n + a, n + b);
+    for (int b = a + 1; b < classes; ++b) lp.centres.emplace_back(lp.n + a, lp.n + b);
+  return lp;
+}
 
-  LatentLines ae_lines, vae_lines;
-  std::string csv = "model,seed,random_pairs,random_pairs_se,class_centres\n";
-  std::vector<Tensor> rows;  // decoded lines of the first seed's models, for the figure
-  auto measure = [&](const std::string& name, int seed, const std::vector<double>& z,
-                     LatentLines& into, const std::function<Tensor(const Tensor&)>& decode) {
-    const CodeDensity density(z);
-    const vae::Summary random = vae::summarize(fractions_in_data(density, z, pairs));
-    // the class centres are points in the plane, not codes of the density
-    const std::vector<double> centres_z = with_class_centres(z, codes_of);
-    const double centres = mean_of(fractions_in_data(density, centres_z, centre_pairs));
-    into.random_pairs.push_back(random.mean);
-    into.class_centres.push_back(centres);
-    t.note("{} seed {}: lines between random test codes {:.3f} +- {:.3f} in the data; between "
-           "class centres {:.3f}",
-           name, seed, random.mean, random.se_mean, centres);
-    csv += fmt::format("{},{},{:.4f},{:.4f},{:.4f}\n", name, seed, random.mean, random.se_mean,
-                       centres);
-    if (seed == 0) {
-      t.check_close("L35", fmt::format("the {} codes' kernel density integrates to 1 (midpoint rule)", name),
-                    density.integral(), 1.0, 1e-3);
-    }
-    if (seed == 0) {  // the decoded lines of three class-centre pairs, 9 points each
-      ad::NoGrad plain;
-      for (auto [a, b] : std::vector<std::pair<int, int>>{{1, 9}, {0, 7}, {5, 8}}) {
-        std::vector<double> line;
-        for (int k = 0; k <= 8; ++k)
-          for (int d = 0; d < 2; ++d)
-            line.push_back((1 - k / 8.0) * centres_z[2 * (n + a) + d] +
-                           k / 8.0 * centres_z[2 * (n + b) + d]);
-        rows.push_back(decode(Tensor::from(line, {9, 2})));
-      }
-      std::vector<double> z1, z2;
-      for (size_t i = 0; i < z.size(); i += 2) {
-        z1.push_back(z[i]);
-        z2.push_back(z[i + 1]);
-      }
-      tut::Plot p("codes_" + name, name + " codes of " + std::to_string(n) + " test images");
-      p.xlabel("z_1").ylabel("z_2").size(900, 700);
-      p.scatter_by_label("class", z1, z2, codes_of.labels, test.class_names);
-      t.save_figure(p);
-    }
-  };
-
-  for (int seed = 0; seed < seeds; ++seed) {
-    ad::Rng init(t.seed() + 100 + seed);
-    vae::Autoencoder ae(tut::autoencoder_sizes(kPixels), init);
-    vae::Vae model({.input_dim = kPixels, .hidden = tut::hidden_sizes, .latent_dim = 2}, init);
-    t.note("seed {}: the autoencoder (784-256-64-2, the notes' squared error), then the VAE", seed);
-    train_autoencoder(ae, train, s, t.seed() + 110 + seed);
-    train_vae(model, train, validation_x, s, t.seed() + 120 + seed);
-    ad::NoGrad plain;
-    measure("autoencoder", seed, ae.encode(test_x).to_vector(), ae_lines,
-            [&](const Tensor& z) { return ae.decode(z); });
-    measure("VAE", seed, model.encode(test_x).mu.to_vector(), vae_lines,
-            [&](const Tensor& z) { return model.decode_mean(z); });
+// For the first seed's models: the density check, the scatter of the codes, and the decoded
+// lines (9 points each) between three pairs of class centres, appended to `rows`.
+void first_seed_figures(tut::Tutorial& t, const LinePairs& lp, const std::string& name,
+                        const CodeDensity& density, const std::vector<double>& z,
+                        const std::vector<double>& centres_z, std::vector<Tensor>& rows,
+                        const std::function<Tensor(const Tensor&)>& decode) {
+  t.check_close("L35", fmt::format("the {} codes' kernel density integrates to 1 (midpoint rule)", name),
+                density.integral(), 1.0, 1e-3);
+  ad::NoGrad plain;
+  for (auto [a, b] : std::vector<std::pair<int, int>>{{1, 9}, {0, 7}, {5, 8}}) {
+    std::vector<double> line;
+    for (int k = 0; k <= 8; ++k)
+      for (int d = 0; d < 2; ++d)
+        line.push_back((1 - k / 8.0) * centres_z[2 * (lp.n + a) + d] +
+                       k / 8.0 * centres_z[2 * (lp.n + b) + d]);
+    rows.push_back(decode(Tensor::from(line, {9, 2})));
   }
-  t.save_text("latent_lines.csv", csv);
-  // rows: the VAE's three lines, then the autoencoder's
-  std::rotate(rows.begin(), rows.begin() + 3, rows.end());
-  nn::write_image_rows(t.out_path("between_class_centres.png"), rows, {.padding = 2, .scale = 2});
+  std::vector<double> z1, z2;
+  for (size_t i = 0; i < z.size(); i += 2) {
+    z1.push_back(z[i]);
+    z2.push_back(z[i + 1]);
+  }
+  tut::Plot p("codes_" + name, name + " codes of " + std::to_string(lp.n) + " test images");
+  p.xlabel("z_1").ylabel("z_2").size(900, 700);
+  p.scatter_by_label("class", z1, z2, lp.codes_of.labels, lp.class_names);
+  t.save_figure(p);
+}
+
+// One model's codes z: the fraction of each line that runs through the data, printed, added to
+// `into` and to the CSV; for seed 0 also first_seed_figures.
+void measure_lines(tut::Tutorial& t, const LinePairs& lp, const std::string& name, int seed,
+                   const std::vector<double>& z, LatentLines& into, std::string& csv,
+                   std::vector<Tensor>& rows, const std::function<Tensor(const Tensor&)>& decode) {
+  const CodeDensity density(z);
+  const vae::Summary random = vae::summarize(fractions_in_data(density, z, lp.random));
+  // the class centres are points in the plane, not codes of the density
+  const std::vector<double> centres_z = with_class_centres(z, lp.codes_of);
+  const double centres = mean_of(fractions_in_data(density, centres_z, lp.centres));
+  into.random_pairs.push_back(random.mean);
+  into.class_centres.push_back(centres);
+  t.note("{} seed {}: lines between random test codes {:.3f} +- {:.3f} in the data; between "
+         "class centres {:.3f}",
+         name, seed, random.mean, random.se_mean, centres);
+  csv += fmt::format("{},{},{:.4f},{:.4f},{:.4f}\n", name, seed, random.mean, random.se_mean,
+                     centres);
+  if (seed == 0) first_seed_figures(t, lp, name, density, z, centres_z, rows, decode);
+}
+
+// The decoded class-centre lines of the first seed's models as one image, VAE rows first,
+// and how many of them look like a training image.
+void save_centre_lines(tut::Tutorial& t, std::vector<Tensor> rows, const LookRange& data_look) {
+  std::rotate(rows.begin(), rows.begin() + 3, rows.end());  // the VAE's three lines first
+  nn::write_image_rows(t.new_file("between_class_centres.png"), rows, {.padding = 2, .scale = 2});
   t.note("wrote {}: 9 decoded points from one class centre to another (trouser - ankle boot,",
          t.out_path("between_class_centres.png").string());
   t.note("  T-shirt - sneaker, sandal - bag); the VAE's three rows first, then the autoencoder's");
-  {
-    const std::vector<Tensor> vae_rows(rows.begin(), rows.begin() + 3),
-        ae_rows(rows.begin() + 3, rows.end());
-    auto looks_inside = [&](const std::vector<Tensor>& r) {
-      int inside = 0;
-      for (const Tensor& x : r) inside += data_look.count_inside(looks_of(x));
-      return inside;
-    };
-    t.note("  decodings that look like a training image (L15's test): VAE {} of 27, autoencoder {} of 27",
-           looks_inside(vae_rows), looks_inside(ae_rows));
-  }
+  const std::vector<Tensor> vae_rows(rows.begin(), rows.begin() + 3),
+      ae_rows(rows.begin() + 3, rows.end());
+  auto looks_inside = [&](const std::vector<Tensor>& r) {
+    int inside = 0;
+    for (const Tensor& x : r) inside += data_look.count_inside(looks_of(x));
+    return inside;
+  };
+  t.note("  decodings that look like a training image (L15's test): VAE {} of 27, autoencoder {} of 27",
+         looks_inside(vae_rows), looks_inside(ae_rows));
+}
 
+// The L35 claim over the seeds: lines between VAE codes run through the data more.
+void compare_lines(tut::Tutorial& t, const LatentLines& vae_lines, const LatentLines& ae_lines,
+                   int seeds) {
   const vae::Summary v = vae::summarize(vae_lines.random_pairs),
                      a = vae::summarize(ae_lines.random_pairs);
   const double difference = v.mean - a.mean, se = std::hypot(v.se_mean, a.se_mean);
@@ -636,7 +637,69 @@ void latent_space_lines(tut::Tutorial& t, const nn::Dataset& train, const Tensor
                            difference, se, worst_vae, best_ae));
 }
 
+void latent_space_lines(tut::Tutorial& t, const nn::Dataset& train, const Tensor& validation_x,
+                        const nn::Dataset& test, const tut::TrainingFlags& s, int seeds,
+                        const LookRange& data_look) {
+  const LinePairs lp = line_pairs(t, test);
+  const Tensor test_x = ad::slice(test.images, 0, 0, lp.n);
+  LatentLines ae_lines, vae_lines;
+  std::string csv = "model,seed,random_pairs,random_pairs_se,class_centres\n";
+  std::vector<Tensor> rows;  // decoded lines of the first seed's models, for the figure
+  for (int seed = 0; seed < seeds; ++seed) {
+    ad::Rng init(t.seed() + 100 + seed);
+    vae::Autoencoder ae(tut::autoencoder_sizes(kPixels), init);
+    vae::Vae model({.input_dim = kPixels, .hidden = tut::hidden_sizes, .latent_dim = 2}, init);
+    t.note("seed {}: the autoencoder (784-256-64-2, the notes' squared error), then the VAE", seed);
+    train_autoencoder(ae, train, s, t.seed() + 110 + seed);
+    train_vae(model, train, validation_x, s, t.seed() + 120 + seed);
+    ad::NoGrad plain;
+    measure_lines(t, lp, "autoencoder", seed, ae.encode(test_x).to_vector(), ae_lines, csv, rows,
+                  [&](const Tensor& z) { return ae.decode(z); });
+    measure_lines(t, lp, "VAE", seed, model.encode(test_x).mu.to_vector(), vae_lines, csv, rows,
+                  [&](const Tensor& z) { return model.decode_mean(z); });
+  }
+  t.save_text("latent_lines.csv", csv);
+  save_centre_lines(t, rows, data_look);
+  compare_lines(t, vae_lines, ae_lines, seeds);
+}
+
 }  // namespace
+
+// L15: the demo's model trained as the demo trains it, its loss curves and checkpoint.
+void train_demo(tut::Tutorial& t, vae::ConvVae& conv, const nn::Dataset& train,
+                const Tensor& validation_x, const tut::TrainingFlags& s) {
+  t.note("grey pixels in [0, 1] as in the demo; trained on {} training images, the test images",
+         train.size());
+  t.note("held out (the demo fits training and test images together; here they check the model)");
+  if (t.quick()) t.note("--quick: 2000 training images and 1 epoch");
+  t.note("{} parameters (Keras's summary: encoder 69,076 + decoder 65,089); Adam lr {}, batch {}, {} epochs",
+         conv.parameter_count(), s.lr, s.batch, s.epochs);
+  const History h = train_vae(conv, train, validation_x, s, t.seed() + 1);
+  t.note("{:.1f} s per epoch", h.seconds_per_epoch);
+  t.save_text("conv_vae_history.csv", history_csv(h));
+  tut::Plot curves("loss_curves", "Convolutional VAE: -ELBO = reconstruction + KL (nats per image)");
+  curves.xlabel("epoch").ylabel("nats per image").log_y();
+  curves.line("total loss (train)", h.epoch, h.loss);
+  curves.line("reconstruction (train)", h.epoch, h.reconstruction);
+  curves.line("KL (train)", h.epoch, h.kl);
+  curves.line("-ELBO (validation)", h.epoch, h.validation, tut::LineStyle::dashed);
+  t.save_figure(curves);
+  nn::save_checkpoint(t.new_file("conv_vae.ckpt"), conv);
+}
+
+// L15: the MLP VAE of tutorial 08 trained the same way, against the convolutional one.
+void convolutions_or_not(tut::Tutorial& t, vae::ConvVae& conv, const nn::Dataset& train,
+                         const Tensor& validation_x, const Tensor& test_x,
+                         const tut::TrainingFlags& s) {
+  ad::Rng mlp_init(t.seed() + 2);
+  vae::Vae mlp({.input_dim = kPixels, .hidden = tut::hidden_sizes, .latent_dim = 2}, mlp_init);
+  t.note("MLP 784-256-64-(2x2), {} parameters, grey pixels, the same loss, epochs and batches",
+         mlp.parameter_count());
+  const History mh = train_vae(mlp, train, validation_x, s, t.seed() + 1);
+  t.note("{:.1f} s per epoch", mh.seconds_per_epoch);
+  t.save_text("mlp_vae_history.csv", history_csv(mh));
+  compare_with_mlp(t, conv, mlp, test_x, s.epochs);
+}
 
 int main(int argc, char** argv) {
   tut::Tutorial t("11_keras_conv_vae", "The Keras VAE demo: a convolutional VAE with a 2-D latent");
@@ -650,56 +713,32 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(2, 20))
       ->capture_default_str();
   if (auto exit_code = t.parse(argc, argv)) return *exit_code;
-  const bool quick = t.quick();
-  if (quick) {
+  if (t.quick()) {
     s.epochs = 1;
     seeds = 2;
   }
 
   auto data = tut::load_image_splits(t, data_dir);
   if (!data) return 1;
-  const nn::Dataset train = quick ? data->train.first(2000) : data->train;
+  const nn::Dataset train = t.quick() ? data->train.first(2000) : data->train;
   const nn::Dataset& test = data->test;
-
-  // ---- the demo
-  t.section("L15", "The Keras demo: a convolutional VAE with a 2-D latent space");
-  t.note("data: {}", data->description);
-  t.note("grey pixels in [0, 1] as in the demo; trained on {} training images, the test images",
-         train.size());
-  t.note("held out (the demo fits training and test images together; here they check the model)");
-  if (quick) t.note("--quick: 2000 training images and 1 epoch");
-  ad::Rng init(t.seed());
-  vae::ConvVae conv({.latent_dim = 2}, init);
-  t.note("{} parameters (Keras's summary: encoder 69,076 + decoder 65,089); Adam lr {}, batch {}, {} epochs",
-         conv.parameter_count(), s.lr, s.batch, s.epochs);
-  const History h = train_vae(conv, train, data->validation.images, s, t.seed() + 1);
-  t.note("{:.1f} s per epoch", h.seconds_per_epoch);
-  t.save_text("conv_vae_history.csv", history_csv(h));
-  tut::Plot curves("loss_curves", "Convolutional VAE: -ELBO = reconstruction + KL (nats per image)");
-  curves.xlabel("epoch").ylabel("nats per image").log_y();
-  curves.line("total loss (train)", h.epoch, h.loss);
-  curves.line("reconstruction (train)", h.epoch, h.reconstruction);
-  curves.line("KL (train)", h.epoch, h.kl);
-  curves.line("-ELBO (validation)", h.epoch, h.validation, tut::LineStyle::dashed);
-  t.save_figure(curves);
-  nn::save_checkpoint(t.out_path("conv_vae.ckpt"), conv);
-
+  const Tensor& validation_x = data->validation.images;
   const Tensor test_x = test.images;
   const Tensor train_x = train.first(test.size()).images;
+
+  t.section("L15", "The Keras demo: a convolutional VAE with a 2-D latent space");
+  t.note("data: {}", data->description);
+  ad::Rng init(t.seed());
+  vae::ConvVae conv({.latent_dim = 2}, init);
+  train_demo(t, conv, train, validation_x, s);
+
   t.section("L15", "The trained encoder: KL in closed form and by Monte Carlo");
   check_kl(t, conv, test_x);
   t.section("L15", "Held-out images: the ELBO does not overfit at this size");
   check_generalisation(t, conv, train_x, test_x, 0.02);
 
   t.section("L15", "Convolutions or not: the MLP VAE of tutorial 08, trained the same way");
-  ad::Rng mlp_init(t.seed() + 2);
-  vae::Vae mlp({.input_dim = kPixels, .hidden = tut::hidden_sizes, .latent_dim = 2}, mlp_init);
-  t.note("MLP 784-256-64-(2x2), {} parameters, grey pixels, the same loss, epochs and batches",
-         mlp.parameter_count());
-  const History mh = train_vae(mlp, train, data->validation.images, s, t.seed() + 1);
-  t.note("{:.1f} s per epoch", mh.seconds_per_epoch);
-  t.save_text("mlp_vae_history.csv", history_csv(mh));
-  compare_with_mlp(t, conv, mlp, test_x, s.epochs);
+  convolutions_or_not(t, conv, train, validation_x, test_x, s);
 
   t.section("L15", "The figures of the demo: latent scatter and the decoded manifold");
   latent_scatter(t, conv, test);
@@ -718,7 +757,7 @@ int main(int argc, char** argv) {
          seeds, seeds, s.epochs);
   t.note("lines between 400 random pairs of test codes, 15 inner points each; a point is 'in the");
   t.note("data' where the kernel density of the test codes is at least its 5% quantile at the codes");
-  latent_space_lines(t, train, data->validation.images, test, s, seeds, data_look);
+  latent_space_lines(t, train, validation_x, test, s, seeds, data_look);
 
   return t.finish();
 }

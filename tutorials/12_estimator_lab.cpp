@@ -38,6 +38,7 @@
 #include "nn/nn.h"
 #include "tutorials/common/data.h"
 #include "tutorials/common/plot.h"
+#include "tutorials/common/training.h"
 #include "tutorials/common/tutorial.h"
 #include "vae/discrete_vae.h"
 #include "vae/encoder_gradients.h"
@@ -51,12 +52,7 @@ using vae::Baseline, vae::Estimator, vae::KlTerm;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-const std::vector<int64_t> kHidden = {256, 64};  // as tutorial 08: 784-256-64-k
+const std::vector<int64_t>& kHidden = tut::hidden_sizes;  // as tutorial 08: 784-256-64-k
 constexpr int kDirections = 8;  // random directions for the test of equal means
 
 // The lab's settings, from the flags.
@@ -70,13 +66,6 @@ struct Settings {
   int exact_steps = 500;  // part 3: steps of training the small discrete VAE exactly
   int full_epochs = 5;    // part 4: epochs of the full-covariance and diagonal VAEs
 };
-
-// One fixed binarisation x_i ~ Bernoulli(intensity_i) of a set of images.
-Tensor binarize(const Tensor& images, ad::Rng& rng) {
-  std::vector<double> v = images.to_vector();
-  for (double& p : v) p = rng.uniform() < p ? 1.0 : 0.0;
-  return Tensor::from(v, images.shape());
-}
 
 // The first `count` binarised training batches, for warming up a baseline.
 std::vector<Tensor> training_batches(const nn::Dataset& train, int64_t batch_size, int count,
@@ -159,14 +148,11 @@ const Measurement& reference_of(const std::vector<Measurement>& list) {
 }
 
 // Every estimator at L = 1 and L = 10 on the fixed batch x: statistics, checks, table rows.
-std::vector<Measurement> measure_checkpoint(tut::Tutorial& t, vae::Vae& model,
-                                            const std::string& checkpoint, const Tensor& x,
-                                            const nn::Dataset& train, const Settings& s) {
-  t.section("L24", fmt::format("Encoder-gradient estimators at the checkpoint '{}'", checkpoint));
-  t.note("grad_phi of -ELBO on one fixed batch of {} test images, R = {} estimates each with",
-         x.dim(0), s.repeats);
-  t.note("fresh noise; the baselines first fitted on {} training batches", s.warm_up);
-  const vae::LatentModel lm = vae::latent_model(model);
+// R estimates of grad_phi -ELBO on x by every estimator of the lab at L = 1 and 10 (baselines
+// warmed up first), with their projections on kDirections random unit directions.
+std::vector<Measurement> estimate_all(const tut::Tutorial& t, const vae::LatentModel& lm,
+                                      const std::string& checkpoint, const Tensor& x,
+                                      const nn::Dataset& train, const Settings& s) {
   ad::Rng rng(t.seed() + 100);
   const std::vector<Tensor> warm = training_batches(train, s.batch, s.warm_up, t.seed() + 101);
   int64_t P = 0;
@@ -188,6 +174,18 @@ std::vector<Measurement> measure_checkpoint(tut::Tutorial& t, vae::Vae& model,
       for (const std::vector<double>& p : projections) m.along.push_back(vae::summarize(p));
       out.push_back(std::move(m));
     }
+  return out;
+}
+
+std::vector<Measurement> measure_checkpoint(tut::Tutorial& t, vae::Vae& model,
+                                            const std::string& checkpoint, const Tensor& x,
+                                            const nn::Dataset& train, const Settings& s) {
+  t.section("L24", fmt::format("Encoder-gradient estimators at the checkpoint '{}'", checkpoint));
+  t.note("grad_phi of -ELBO on one fixed batch of {} test images, R = {} estimates each with",
+         x.dim(0), s.repeats);
+  t.note("fresh noise; the baselines first fitted on {} training batches", s.warm_up);
+  const vae::LatentModel lm = vae::latent_model(model);
+  std::vector<Measurement> out = estimate_all(t, lm, checkpoint, x, train, s);
   const Measurement& reference = reference_of(out);
   const vae::ParameterStatistics reference_all = whole_encoder(reference.stats);
   for (int L : {1, 10}) {
@@ -293,12 +291,12 @@ Curve train_with(tut::Tutorial& t, const vae::EstimatorConfig& config, const nn:
   nn::Adam adam(model, {.lr = 1e-3});
   nn::BatchIterator batches(train, {.batch_size = s.batch, .binarize = true, .seed = t.seed() + 202});
   Curve c{estimator.name() + (config.samples > 1 ? fmt::format(" L={}", config.samples) : ""), {}, {}};
-  const auto start = Clock::now();
+  const auto start = std::chrono::steady_clock::now();
   train_steps(
       adam, batches, s.steps, estimator, [&](const Tensor& x) { return estimator.surrogate(lm, x, rng); },
       [&] { return test_negative_elbo(model, test_x, t.seed() + 203); }, c);
   t.note("  {:<26} test -ELBO {:8.2f} -> {:8.2f}   ({:.1f} s)", c.name, c.test_loss.front(),
-         c.test_loss.back(), seconds_since(start));
+         c.test_loss.back(), tut::seconds_since(start));
   return c;
 }
 
@@ -381,19 +379,10 @@ std::vector<nn::NamedTensor> named_with(const std::string& prefix, const nn::Mod
   return out;
 }
 
-void discrete_bias_and_variance(tut::Tutorial& t, const nn::Dataset& train, const Tensor& x,
-                                const Settings& s) {
-  t.section("L25", "Discrete latents: the relaxation's bias against the score function's variance");
-  const int64_t K = 4, C = 4;
-  t.note("a VAE with K = {} categorical latents of C = {} classes ({} codes, few enough to sum", K,
-         C, static_cast<int>(std::pow(C, K)));
-  t.note("the ELBO over all of them), trained {} steps on that exact gradient; then on a fixed",
-         s.exact_steps);
-  t.note("batch of {} test images, R = {} estimates of grad_phi -ELBO by each estimator", x.dim(0),
-         s.repeats);
-  ad::Rng init(t.seed() + 300), rng(t.seed() + 301);
-  vae::DiscreteVae model({.input_dim = train.pixels_per_image(), .hidden = kHidden,
-                          .variables = K, .classes = C}, init);
+// The discrete VAE of part 3 trained on its exact gradient (a sum over all C^K codes); its
+// exact -ELBO is then checked against Monte Carlo with one hard code per image.
+void train_on_exact_gradient(tut::Tutorial& t, vae::DiscreteVae& model, const nn::Dataset& train,
+                             const Tensor& x, const Settings& s, ad::Rng& rng) {
   nn::Adam adam(model, {.lr = 1e-3});
   nn::BatchIterator batches(train, {.batch_size = s.batch, .binarize = true, .seed = t.seed() + 302});
   nn::Batch b;
@@ -404,43 +393,47 @@ void discrete_bias_and_variance(tut::Tutorial& t, const nn::Dataset& train, cons
     ad::backward(model.exact_negative_elbo(b.x));
     adam.step();
   }
-  {
-    ad::NoGrad plain;
-    const double exact = model.exact_negative_elbo(x).item();
-    std::vector<double> draws;
-    for (int r = 0; r < s.repeats; ++r) draws.push_back(model.negative_elbo(x, 1, rng));
-    const vae::Summary mc = vae::summarize(draws);
-    t.check_within_se("L25", "-ELBO: sum over all codes vs Monte Carlo with one code per image",
-                      mc.mean, mc.se_mean, exact, 4.0);
-  }
-  const std::vector<nn::NamedTensor> encoder = named_with("encoder.", model.encoder),
-                                     decoder = named_with("decoder.", model.decoder);
+  ad::NoGrad plain;
+  const double exact = model.exact_negative_elbo(x).item();
+  std::vector<double> draws;
+  for (int r = 0; r < s.repeats; ++r) draws.push_back(model.negative_elbo(x, 1, rng));
+  const vae::Summary mc = vae::summarize(draws);
+  t.check_within_se("L25", "-ELBO: sum over all codes vs Monte Carlo with one code per image",
+                    mc.mean, mc.se_mean, exact, 4.0);
+}
+
+// The exact gradient g* of the encoder, and its direction u = g* / |g*| over all coordinates.
+struct ExactGradient {
+  std::vector<vae::ParameterStatistics> statistics;
+  std::vector<double> direction;
+  double norm = 0;
+};
+ExactGradient exact_gradient(vae::DiscreteVae& model, const std::vector<nn::NamedTensor>& encoder,
+                             const Tensor& x) {
+  ExactGradient g;
   model.zero_grad();
   ad::backward(model.exact_negative_elbo(x));
-  const std::vector<vae::ParameterStatistics> exact = vae::exact_statistics(encoder);
+  g.statistics = vae::exact_statistics(encoder);
   model.zero_grad();
-  // u = g* / |g*|, the exact gradient's direction over all encoder coordinates
-  std::vector<double> direction;
-  for (const vae::ParameterStatistics& e : exact)
-    direction.insert(direction.end(), e.mean.begin(), e.mean.end());
-  double exact_norm = 0;
-  for (double v : direction) exact_norm += v * v;
-  exact_norm = std::sqrt(exact_norm);
-  for (double& v : direction) v /= exact_norm;
+  for (const vae::ParameterStatistics& e : g.statistics)
+    g.direction.insert(g.direction.end(), e.mean.begin(), e.mean.end());
+  for (double v : g.direction) g.norm += v * v;
+  g.norm = std::sqrt(g.norm);
+  for (double& v : g.direction) v /= g.norm;
+  return g;
+}
 
-  using vae::DiscreteEstimator;
-  std::vector<vae::DiscreteEstimatorConfig> configs = {
-      {DiscreteEstimator::score_function, Baseline::none, 1, 1.0},
-      {DiscreteEstimator::score_function, Baseline::moving_average, 1, 1.0},
-      {DiscreteEstimator::score_function, Baseline::learned, 1, 1.0},
-      {DiscreteEstimator::score_function, Baseline::leave_one_out, 10, 1.0},
-  };
-  const std::vector<double> temperatures = {0.1, 0.2, 0.5, 1.0, 2.0};
-  for (double tau : temperatures) configs.push_back({DiscreteEstimator::gumbel_softmax, Baseline::none, 1, tau});
+// R estimates of grad_phi -ELBO on x by each estimator (baselines warmed up first), their bias
+// and noise against g*, printed as a table and written to discrete_estimators.csv.
+std::map<std::string, BiasNoise> measure_discrete_estimators(
+    tut::Tutorial& t, vae::DiscreteVae& model, const nn::Dataset& train, const Tensor& x,
+    const Settings& s, const std::vector<vae::DiscreteEstimatorConfig>& configs,
+    const ExactGradient& exact, ad::Rng& rng) {
+  const std::vector<nn::NamedTensor> encoder = named_with("encoder.", model.encoder),
+                                     decoder = named_with("decoder.", model.decoder);
   const std::vector<Tensor> warm = training_batches(train, s.batch, s.warm_up, t.seed() + 303);
   std::string csv =
       "estimator,L,relative_bias,relative_noise,noise_floor,within_3se,along_exact,along_exact_se\n";
-  std::vector<double> gumbel_bias, gumbel_noise, gumbel_floor;
   std::map<std::string, BiasNoise> by_name;
   t.note("  {:<16} {:>3} {:>12} {:>12} {:>12} {:>20}", "estimator", "L", "bias / |g*|",
          "std / |g*|", "within 3 se", "u.g / |g*| (+- se)");
@@ -457,43 +450,33 @@ void discrete_bias_and_variance(tut::Tutorial& t, const nn::Dataset& train, cons
     std::vector<std::vector<double>> projections;
     const auto stats = vae::gradient_statistics(
         encoder, decoder, s.repeats, [&] { return estimator.surrogate(model, x, rng).loss; },
-        {direction}, &projections);
-    BiasNoise bn = bias_and_noise(stats, exact);
+        {exact.direction}, &projections);
+    BiasNoise bn = bias_and_noise(stats, exact.statistics);
     bn.along = vae::summarize(projections[0]);
     by_name[estimator.name()] = bn;
     t.note("  {:<16} {:>3} {:>12.3g} {:>12.3g} {:>11.1f}% {:>12.3f} +- {:.3f}", estimator.name(),
            config.samples, bn.bias, bn.noise, 100 * bn.agreement.within_3,
-           bn.along.mean / exact_norm, bn.along.se_mean / exact_norm);
+           bn.along.mean / exact.norm, bn.along.se_mean / exact.norm);
     csv += fmt::format("{},{},{},{},{},{},{},{}\n", estimator.name(), config.samples, bn.bias,
-                       bn.noise, bn.floor, bn.agreement.within_3, bn.along.mean / exact_norm,
-                       bn.along.se_mean / exact_norm);
-    if (config.estimator == DiscreteEstimator::gumbel_softmax) {
-      gumbel_bias.push_back(bn.bias);
-      gumbel_noise.push_back(bn.noise);
-      gumbel_floor.push_back(bn.floor);
-    }
+                       bn.noise, bn.floor, bn.agreement.within_3, bn.along.mean / exact.norm,
+                       bn.along.se_mean / exact.norm);
   }
   t.note("(bias: |mean of the R estimates - g*| with the noise floor sqrt(sum var / R) removed)");
   t.save_text("discrete_estimators.csv", csv);
-  // Unbiased: the mean of u . g over the R estimates against u . g* = |g*|. (The per-coordinate
-  // fractions are not checked here: where q puts nearly all its mass on one class, the rare
-  // other class carries the gradient, and R draws rarely see it, so the sample variance
-  // understates the variance; along u these coordinates weigh little.)
-  for (const auto& [name, bn] : by_name) {
-    if (name.rfind("score", 0) != 0) continue;
-    t.check_within_se("L25", fmt::format("{}: u . E[g] against |g*| = {:.4g}", name, exact_norm),
-                      bn.along.mean, bn.along.se_mean, exact_norm, 4.0);
+  return by_name;
+}
+
+// Gumbel-softmax bias, noise floor and noise against the temperature, the score function's
+// noise as level lines.
+void plot_discrete_bias_and_noise(tut::Tutorial& t, const std::vector<double>& temperatures,
+                                  std::map<std::string, BiasNoise>& by_name) {
+  std::vector<double> gumbel_bias, gumbel_noise, gumbel_floor;
+  for (double tau : temperatures) {
+    const BiasNoise& bn = by_name[fmt::format("gumbel tau={:g}", tau)];
+    gumbel_bias.push_back(bn.bias);
+    gumbel_noise.push_back(bn.noise);
+    gumbel_floor.push_back(bn.floor);
   }
-  // Biased: at the largest temperature the relaxed sample is a smooth function of the noise
-  // (no rare events), so the per-coordinate z's are trustworthy, and most are far off.
-  const BiasNoise& hot = by_name[fmt::format("gumbel tau={:g}", temperatures.back())];
-  t.check_true("L25",
-               fmt::format("the relaxation at tau = {:g} is biased: {:.1f}% of {} coordinates "
-                           "within 3 se of g* (< 90%)",
-                           temperatures.back(), 100 * hot.agreement.within_3,
-                           hot.agreement.coordinates),
-               hot.agreement.within_3 < 0.9,
-               fmt::format("relative bias {:.3g}, mean z^2 {:.1f}", hot.bias, hot.agreement.mean_z2));
   tut::Plot plot("discrete_bias_variance",
                  "Gumbel-softmax bias and noise against temperature; score function noise (lines)");
   plot.xlabel("temperature tau").ylabel("relative to |exact gradient|").log_x().log_y();
@@ -507,6 +490,55 @@ void discrete_bias_and_variance(tut::Tutorial& t, const nn::Dataset& train, cons
               std::vector<double>{v, v}, tut::LineStyle::dashed);
   }
   t.save_figure(plot);
+}
+
+void discrete_bias_and_variance(tut::Tutorial& t, const nn::Dataset& train, const Tensor& x,
+                                const Settings& s) {
+  t.section("L25", "Discrete latents: the relaxation's bias against the score function's variance");
+  const int64_t K = 4, C = 4;
+  t.note("a VAE with K = {} categorical latents of C = {} classes ({} codes, few enough to sum", K,
+         C, static_cast<int>(std::pow(C, K)));
+  t.note("the ELBO over all of them), trained {} steps on that exact gradient; then on a fixed",
+         s.exact_steps);
+  t.note("batch of {} test images, R = {} estimates of grad_phi -ELBO by each estimator", x.dim(0),
+         s.repeats);
+  ad::Rng init(t.seed() + 300), rng(t.seed() + 301);
+  vae::DiscreteVae model({.input_dim = train.pixels_per_image(), .hidden = kHidden,
+                          .variables = K, .classes = C}, init);
+  train_on_exact_gradient(t, model, train, x, s, rng);
+  const ExactGradient exact = exact_gradient(model, named_with("encoder.", model.encoder), x);
+
+  using vae::DiscreteEstimator;
+  std::vector<vae::DiscreteEstimatorConfig> configs = {
+      {DiscreteEstimator::score_function, Baseline::none, 1, 1.0},
+      {DiscreteEstimator::score_function, Baseline::moving_average, 1, 1.0},
+      {DiscreteEstimator::score_function, Baseline::learned, 1, 1.0},
+      {DiscreteEstimator::score_function, Baseline::leave_one_out, 10, 1.0},
+  };
+  const std::vector<double> temperatures = {0.1, 0.2, 0.5, 1.0, 2.0};
+  for (double tau : temperatures) configs.push_back({DiscreteEstimator::gumbel_softmax, Baseline::none, 1, tau});
+  std::map<std::string, BiasNoise> by_name =
+      measure_discrete_estimators(t, model, train, x, s, configs, exact, rng);
+  // Unbiased: the mean of u . g over the R estimates against u . g* = |g*|. (The per-coordinate
+  // fractions are not checked here: where q puts nearly all its mass on one class, the rare
+  // other class carries the gradient, and R draws rarely see it, so the sample variance
+  // understates the variance; along u these coordinates weigh little.)
+  for (const auto& [name, bn] : by_name) {
+    if (name.rfind("score", 0) != 0) continue;
+    t.check_within_se("L25", fmt::format("{}: u . E[g] against |g*| = {:.4g}", name, exact.norm),
+                      bn.along.mean, bn.along.se_mean, exact.norm, 4.0);
+  }
+  // Biased: at the largest temperature the relaxed sample is a smooth function of the noise
+  // (no rare events), so the per-coordinate z's are trustworthy, and most are far off.
+  const BiasNoise& hot = by_name[fmt::format("gumbel tau={:g}", temperatures.back())];
+  t.check_true("L25",
+               fmt::format("the relaxation at tau = {:g} is biased: {:.1f}% of {} coordinates "
+                           "within 3 se of g* (< 90%)",
+                           temperatures.back(), 100 * hot.agreement.within_3,
+                           hot.agreement.coordinates),
+               hot.agreement.within_3 < 0.9,
+               fmt::format("relative bias {:.3g}, mean z^2 {:.1f}", hot.bias, hot.agreement.mean_z2));
+  plot_discrete_bias_and_noise(t, temperatures, by_name);
 }
 
 // The K = 20, C = 10 discrete VAE trained with each estimator for the same steps.
@@ -537,7 +569,7 @@ void discrete_training(tut::Tutorial& t, const nn::Dataset& train, const Tensor&
     const std::string name =
         estimator.name() + (config.samples > 1 ? fmt::format(" L={}", config.samples) : "");
     Curve c{name, {}, {}};
-    const auto start = Clock::now();
+    const auto start = std::chrono::steady_clock::now();
     train_steps(
         adam, batches, s.steps, estimator,
         [&](const Tensor& x) { return estimator.surrogate(model, x, rng); },
@@ -550,7 +582,7 @@ void discrete_training(tut::Tutorial& t, const nn::Dataset& train, const Tensor&
     first[name] = losses.front();
     last[name] = losses.back();
     t.note("  {:<20} test -ELBO {:8.2f} -> {:8.2f}   ({:.1f} s)", name, losses.front(),
-           losses.back(), seconds_since(start));
+           losses.back(), tut::seconds_since(start));
     plot.line(name, steps, losses,
               config.estimator == DiscreteEstimator::gumbel_softmax ? tut::LineStyle::solid
                                                                     : tut::LineStyle::dashed);
@@ -625,64 +657,10 @@ void cholesky_checks(tut::Tutorial& t, vae::FullCovVae& model, const Tensor& ima
                worst < 4.0, fmt::format("largest |z| {:.2f}", worst));
 }
 
-void full_covariance(tut::Tutorial& t, const nn::Dataset& train, const Tensor& test_x,
-                     const Settings& s) {
-  t.section("L29", "A full-covariance Gaussian posterior through a Cholesky factor");
-  const int64_t k = s.latent;
-  t.note("encoder_phi(x) = [mu | d | l]: L_ii = exp(d_i), L_ij = l_(ij) below the diagonal;");
-  t.note("z = mu + L eps; KL = 1/2 (sum_ij L_ij^2 + |mu|^2 - k) - sum_i d_i; k = {}", k);
-  ad::Rng init(t.seed() + 501), rng(t.seed() + 502);
-  vae::FullCovVae full({.input_dim = train.pixels_per_image(), .hidden = kHidden, .latent_dim = k},
-                       init);
-  vae::Vae diagonal({.input_dim = train.pixels_per_image(), .hidden = kHidden, .latent_dim = k},
-                    init);
-  cholesky_checks(t, full, ad::slice(test_x, 0, 0, 1), t.quick() ? 2000 : 20000);
-
-  t.note("training both VAEs (the same widths, k = {}) for {} epochs, batch 128, Adam 1e-3", k,
-         s.full_epochs);
-  nn::Adam adam_full(full, {.lr = 1e-3}), adam_diagonal(diagonal, {.lr = 1e-3});
-  nn::BatchIterator batches(train, {.batch_size = 128, .binarize = true, .seed = t.seed() + 503});
-  std::vector<double> epochs, loss_full, loss_diagonal;
-  const uint64_t eval_seed = t.seed() + 504;
-  auto evaluate = [&](int epoch) {
-    epochs.push_back(epoch);
-    loss_full.push_back(vae::summarize(per_image_negative_elbo(full, test_x, eval_seed)).mean);
-    loss_diagonal.push_back(vae::summarize(per_image_negative_elbo(diagonal, test_x, eval_seed)).mean);
-  };
-  evaluate(0);
-  const auto start = Clock::now();
-  for (int epoch = 1; epoch <= s.full_epochs; ++epoch) {
-    for (nn::Batch b; batches.next(b);) {  // the same batches for both models
-      adam_full.zero_grad();
-      ad::backward(full.negative_elbo(b.x, rng));
-      adam_full.step();
-      adam_diagonal.zero_grad();
-      ad::backward(diagonal.elbo(b.x, rng).loss);
-      adam_diagonal.step();
-    }
-    evaluate(epoch);
-    t.note("  epoch {}: test -ELBO full covariance {:.2f}, diagonal {:.2f}", epoch, loss_full.back(),
-           loss_diagonal.back());
-  }
-  t.note("  {:.1f} s", seconds_since(start));
-  tut::Plot curves("full_covariance_curves", "Test -ELBO: full-covariance vs diagonal posterior");
-  curves.xlabel("epoch").ylabel("test -ELBO (nats)");
-  curves.line("full covariance (Cholesky)", epochs, loss_full);
-  curves.line("diagonal", epochs, loss_diagonal, tut::LineStyle::dashed);
-  t.save_figure(curves);
-
-  // the paired difference per test image (the same images and noise for both)
-  const std::vector<double> a = per_image_negative_elbo(full, test_x, eval_seed),
-                            b = per_image_negative_elbo(diagonal, test_x, eval_seed);
-  std::vector<double> difference;
-  for (size_t i = 0; i < a.size(); ++i) difference.push_back(a[i] - b[i]);
-  const vae::Summary d = vae::summarize(difference);
-  t.note("test -ELBO, full minus diagonal: {:+.2f} +- {:.2f} nats per image (paired over {} images)",
-         d.mean, d.se_mean, difference.size());
-  t.check_less("L29", "training lowers the full-covariance VAE's test -ELBO", loss_full.back(),
-               loss_full.front());
-
-  // the learned posterior correlations rho_ab = Sigma_ab / sqrt(Sigma_aa Sigma_bb)
+// The learned posterior correlations rho_ab = Sigma_ab / sqrt(Sigma_aa Sigma_bb) of the
+// full-covariance VAE over the test images: summarised, checked to lie in [0, 1], drawn.
+void posterior_correlations(tut::Tutorial& t, vae::FullCovVae& full, const Tensor& test_x) {
+  const int64_t k = full.config().latent_dim;
   ad::NoGrad plain;
   const std::vector<double> cov = full.encode(test_x).covariance().to_vector();
   std::vector<double> rho;
@@ -708,6 +686,66 @@ void full_covariance(tut::Tutorial& t, const nn::Dataset& train, const Tensor& t
   spread.xlabel("fraction of (image, pair)").ylabel("|rho_ab| = |Sigma_ab| / sqrt(Sigma_aa Sigma_bb)");
   spread.line("full covariance", fraction, rho);
   t.save_figure(spread);
+}
+
+void full_covariance(tut::Tutorial& t, const nn::Dataset& train, const Tensor& test_x,
+                     const Settings& s) {
+  t.section("L29", "A full-covariance Gaussian posterior through a Cholesky factor");
+  const int64_t k = s.latent;
+  t.note("encoder_phi(x) = [mu | d | l]: L_ii = exp(d_i), L_ij = l_(ij) below the diagonal;");
+  t.note("z = mu + L eps; KL = 1/2 (sum_ij L_ij^2 + |mu|^2 - k) - sum_i d_i; k = {}", k);
+  ad::Rng init(t.seed() + 501), rng(t.seed() + 502);
+  vae::FullCovVae full({.input_dim = train.pixels_per_image(), .hidden = kHidden, .latent_dim = k},
+                       init);
+  vae::Vae diagonal({.input_dim = train.pixels_per_image(), .hidden = kHidden, .latent_dim = k},
+                    init);
+  cholesky_checks(t, full, ad::slice(test_x, 0, 0, 1), t.quick() ? 2000 : 20000);
+
+  t.note("training both VAEs (the same widths, k = {}) for {} epochs, batch 128, Adam 1e-3", k,
+         s.full_epochs);
+  nn::Adam adam_full(full, {.lr = 1e-3}), adam_diagonal(diagonal, {.lr = 1e-3});
+  nn::BatchIterator batches(train, {.batch_size = 128, .binarize = true, .seed = t.seed() + 503});
+  std::vector<double> epochs, loss_full, loss_diagonal;
+  const uint64_t eval_seed = t.seed() + 504;
+  auto evaluate = [&](int epoch) {
+    epochs.push_back(epoch);
+    loss_full.push_back(vae::summarize(per_image_negative_elbo(full, test_x, eval_seed)).mean);
+    loss_diagonal.push_back(vae::summarize(per_image_negative_elbo(diagonal, test_x, eval_seed)).mean);
+  };
+  evaluate(0);
+  const auto start = std::chrono::steady_clock::now();
+  for (int epoch = 1; epoch <= s.full_epochs; ++epoch) {
+    for (nn::Batch b; batches.next(b);) {  // the same batches for both models
+      adam_full.zero_grad();
+      ad::backward(full.negative_elbo(b.x, rng));
+      adam_full.step();
+      adam_diagonal.zero_grad();
+      ad::backward(diagonal.elbo(b.x, rng).loss);
+      adam_diagonal.step();
+    }
+    evaluate(epoch);
+    t.note("  epoch {}: test -ELBO full covariance {:.2f}, diagonal {:.2f}", epoch, loss_full.back(),
+           loss_diagonal.back());
+  }
+  t.note("  {:.1f} s", tut::seconds_since(start));
+  tut::Plot curves("full_covariance_curves", "Test -ELBO: full-covariance vs diagonal posterior");
+  curves.xlabel("epoch").ylabel("test -ELBO (nats)");
+  curves.line("full covariance (Cholesky)", epochs, loss_full);
+  curves.line("diagonal", epochs, loss_diagonal, tut::LineStyle::dashed);
+  t.save_figure(curves);
+
+  // the paired difference per test image (the same images and noise for both)
+  const std::vector<double> a = per_image_negative_elbo(full, test_x, eval_seed),
+                            b = per_image_negative_elbo(diagonal, test_x, eval_seed);
+  std::vector<double> difference;
+  for (size_t i = 0; i < a.size(); ++i) difference.push_back(a[i] - b[i]);
+  const vae::Summary d = vae::summarize(difference);
+  t.note("test -ELBO, full minus diagonal: {:+.2f} +- {:.2f} nats per image (paired over {} images)",
+         d.mean, d.se_mean, difference.size());
+  t.check_less("L29", "training lowers the full-covariance VAE's test -ELBO", loss_full.back(),
+               loss_full.front());
+
+  posterior_correlations(t, full, test_x);
 }
 
 // ---------------------------------------------------------------- the SNR table and figure
@@ -769,6 +807,31 @@ void train_epochs(vae::Vae& model, nn::Adam& adam, nn::BatchIterator& batches, i
 
 }  // namespace
 
+// Part 1: every estimator measured at three checkpoints of one training run (the untrained
+// model, after one epoch, trained), written to encoder_gradient_snr.csv.
+static void three_checkpoints(tut::Tutorial& t, const nn::Dataset& train, const Tensor& fixed_batch,
+                       const Tensor& test_x, const Settings& s) {
+  ad::Rng init(t.seed() + 2), rng(t.seed() + 3);
+  vae::Vae model({.input_dim = train.pixels_per_image(), .hidden = kHidden, .latent_dim = s.latent},
+                 init);
+  nn::Adam adam(model, {.lr = 1e-3});
+  nn::BatchIterator batches(train, {.batch_size = 128, .binarize = true, .seed = t.seed() + 4});
+  std::vector<Measurement> all;
+  auto measure = [&](const std::string& name) {
+    const auto start = std::chrono::steady_clock::now();
+    for (Measurement& m : measure_checkpoint(t, model, name, fixed_batch, train, s))
+      all.push_back(std::move(m));
+    t.note("test -ELBO at '{}': {:.2f}; measured in {:.1f} s", name,
+           test_negative_elbo(model, test_x, t.seed() + 203), tut::seconds_since(start));
+  };
+  measure("init");
+  train_epochs(model, adam, batches, 1, rng);
+  measure("epoch1");
+  train_epochs(model, adam, batches, s.epochs - 1, rng);
+  measure(fmt::format("trained"));
+  save_snr(t, all);
+}
+
 static int run(int argc, char** argv) {
   tut::Tutorial t("12_estimator_lab", "The estimator lab: encoder gradients on a real VAE");
   std::string data_dir;
@@ -798,29 +861,11 @@ static int run(int argc, char** argv) {
   const nn::Dataset train = t.quick() ? data->train.first(2000) : data->train;
   t.note("data: {}", data->description);
   ad::Rng binarize_rng(t.seed() + 1);
-  const Tensor fixed_batch = binarize(data->test.first(s.batch).images, binarize_rng);
-  const Tensor test_x = binarize(data->test.first(t.quick() ? 200 : 2000).images, binarize_rng);
+  const Tensor fixed_batch = tut::binarize(data->test.first(s.batch).images, binarize_rng);
+  const Tensor test_x = tut::binarize(data->test.first(t.quick() ? 200 : 2000).images, binarize_rng);
 
-  // ---- part 1: the three checkpoints of one training run
-  ad::Rng init(t.seed() + 2), rng(t.seed() + 3);
-  vae::Vae model({.input_dim = train.pixels_per_image(), .hidden = kHidden, .latent_dim = s.latent},
-                 init);
-  nn::Adam adam(model, {.lr = 1e-3});
-  nn::BatchIterator batches(train, {.batch_size = 128, .binarize = true, .seed = t.seed() + 4});
-  std::vector<Measurement> all;
-  auto measure = [&](const std::string& name) {
-    const auto start = Clock::now();
-    for (Measurement& m : measure_checkpoint(t, model, name, fixed_batch, train, s))
-      all.push_back(std::move(m));
-    t.note("test -ELBO at '{}': {:.2f}; measured in {:.1f} s", name,
-           test_negative_elbo(model, test_x, t.seed() + 203), seconds_since(start));
-  };
-  measure("init");
-  train_epochs(model, adam, batches, 1, rng);
-  measure("epoch1");
-  train_epochs(model, adam, batches, s.epochs - 1, rng);
-  measure(fmt::format("trained"));
-  save_snr(t, all);
+  // ---- part 1
+  three_checkpoints(t, train, fixed_batch, test_x, s);
 
   // ---- part 2
   training_curves(t, train, test_x, s);

@@ -4,9 +4,9 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <stdexcept>
 
 #include "autodiff/ops.h"
+#include "autodiff/shape.h"
 #include "autodiff/tape.h"
 #include "nn/loss.h"
 
@@ -14,8 +14,7 @@ namespace vae {
 
 DiscreteVae::DiscreteVae(const DiscreteVaeConfig& config, ad::Rng& rng) : config_(config) {
   if (config.variables < 1 || config.classes < 2 || config.input_dim < 1)
-    throw std::invalid_argument(
-        "DiscreteVae: need input_dim >= 1, variables >= 1 and classes >= 2");
+    throw ad::Error("DiscreteVae: need input_dim >= 1, variables >= 1 and classes >= 2");
   std::vector<int64_t> widths = {config.input_dim};
   widths.insert(widths.end(), config.hidden.begin(), config.hidden.end());
   widths.push_back(code_size());
@@ -65,13 +64,13 @@ ad::Tensor DiscreteVae::sample(const ad::Tensor& log_q, int64_t L, ad::Rng& rng)
 
 ad::Tensor DiscreteVae::relaxed_sample(const ad::Tensor& log_q, int64_t L, double tau,
                                        ad::Rng& rng) const {
-  if (!(tau > 0)) throw std::invalid_argument("DiscreteVae::relaxed_sample: tau must be > 0");
+  if (!(tau > 0)) throw ad::Error("DiscreteVae::relaxed_sample: tau must be > 0");
   const int64_t n = log_q.dim(0), K = config_.variables, C = config_.classes;
   std::vector<double> g(static_cast<size_t>(L * n * K * C));
   for (double& v : g) {
     double u;
     do u = rng.uniform();
-    while (u <= 0.0);       // u in (0, 1): g finite
+    while (u <= 0.0);             // u in (0, 1): g finite
     v = -std::log(-std::log(u));  // Gumbel(0, 1)
   }
   const ad::Tensor gumbel = ad::Tensor::from(g, {L, n, K, C}, log_q.dtype());
@@ -96,10 +95,10 @@ ad::Tensor all_codes(int64_t variables, int64_t classes, ad::DType dtype) {
 //   log p(x_i|z_m) = sum_j x_ij l_mj - softplus(l_mj)  ->  x l^T - sum_j softplus(l_mj)
 //   log q(z_m|x_i) = sum_k log q_{k, c_mk}             ->  log q (flattened) codes^T
 ad::Tensor DiscreteVae::exact_negative_elbo(const ad::Tensor& x) {
-  const double count = std::pow(static_cast<double>(config_.classes),
-                                static_cast<double>(config_.variables));
+  const double count =
+      std::pow(static_cast<double>(config_.classes), static_cast<double>(config_.variables));
   if (count > 4096)
-    throw std::invalid_argument(fmt::format(
+    throw ad::Error(fmt::format(
         "DiscreteVae::exact_negative_elbo: {}^{} codes are too many to enumerate (at most 4096)",
         config_.classes, config_.variables));
   const ad::Tensor codes = all_codes(config_.variables, config_.classes, x.dtype());
@@ -117,7 +116,8 @@ double DiscreteVae::negative_elbo(const ad::Tensor& x, int64_t L, ad::Rng& rng) 
   ad::NoGrad plain;
   const ad::Tensor log_q = encode(x);
   const ad::Tensor z = ad::reshape(sample(log_q, L, rng), {L * x.dim(0), code_size()});
-  return ad::mean(kl_to_uniform(log_q)).item() - ad::mean(log_likelihood(repeat_rows(x, L), z)).item();
+  return ad::mean(kl_to_uniform(log_q)).item() -
+         ad::mean(log_likelihood(repeat_rows(x, L), z)).item();
 }
 
 // ---------------------------------------------------------------- estimators
@@ -125,19 +125,19 @@ double DiscreteVae::negative_elbo(const ad::Tensor& x, int64_t L, ad::Rng& rng) 
 std::string discrete_estimator_name(const DiscreteEstimatorConfig& config) {
   if (config.estimator == DiscreteEstimator::gumbel_softmax)
     return fmt::format("gumbel tau={:g}", config.temperature);
-  return estimator_name({Estimator::score_function, KlTerm::analytic, config.baseline,
-                         config.samples});
+  return estimator_name(
+      {Estimator::score_function, KlTerm::analytic, config.baseline, config.samples});
 }
 
 namespace {
 const DiscreteEstimatorConfig& checked(const DiscreteEstimatorConfig& config) {
   if (config.samples < 1)
-    throw std::invalid_argument("DiscreteGradientEstimator: L (samples) must be at least 1");
+    throw ad::Error("DiscreteGradientEstimator: L (samples) must be at least 1");
   if (config.estimator == DiscreteEstimator::gumbel_softmax && config.baseline != Baseline::none)
-    throw std::invalid_argument(
+    throw ad::Error(
         "DiscreteGradientEstimator: a baseline belongs to the score-function estimator");
   if (!(config.temperature > 0))
-    throw std::invalid_argument("DiscreteGradientEstimator: the temperature must be > 0");
+    throw ad::Error("DiscreteGradientEstimator: the temperature must be > 0");
   return config;
 }
 }  // namespace
@@ -149,7 +149,7 @@ DiscreteGradientEstimator::DiscreteGradientEstimator(const DiscreteEstimatorConf
 SurrogateLoss DiscreteGradientEstimator::surrogate(DiscreteVae& model, const ad::Tensor& x,
                                                    ad::Rng& rng) {
   const int64_t L = config_.samples, n = x.dim(0);
-  const ad::Tensor log_q = model.encode(x);                  // [n, K, C]
+  const ad::Tensor log_q = model.encode(x);                    // [n, K, C]
   const ad::Tensor kl = ad::mean(model.kl_to_uniform(log_q));  // analytic
   const bool relaxed = config_.estimator == DiscreteEstimator::gumbel_softmax;
   // z: one-hot constants (score function) or relaxed points on the tape (Gumbel-softmax)

@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
-#include <stdexcept>
 
 #include "autodiff/ops.h"
+#include "autodiff/shape.h"
 #include "autodiff/tape.h"
 #include "vae/models.h"
 
@@ -126,7 +126,7 @@ double LearnedBaseline::fit(const ad::Tensor& x, const ad::Tensor& f) {
 ControlVariate::ControlVariate(Baseline kind, int samples, int64_t input_dim, ad::Rng& rng)
     : kind_(kind) {
   if (kind == Baseline::leave_one_out && samples < 2)
-    throw std::invalid_argument(fmt::format(
+    throw ad::Error(fmt::format(
         "ControlVariate: the leave-one-out baseline needs L >= 2 samples, got {}", samples));
   if (kind == Baseline::learned)
     learned_ = std::make_unique<LearnedBaseline>(input_dim, 64, rng, ad::f32);
@@ -159,9 +159,9 @@ void ControlVariate::update(const ad::Tensor& x, const ad::Tensor& f) {
 namespace {
 const EstimatorConfig& checked(const EstimatorConfig& config) {
   if (config.samples < 1)
-    throw std::invalid_argument("EncoderGradientEstimator: L (samples) must be at least 1");
+    throw ad::Error("EncoderGradientEstimator: L (samples) must be at least 1");
   if (config.estimator == Estimator::reparameterization && config.baseline != Baseline::none)
-    throw std::invalid_argument(
+    throw ad::Error(
         "EncoderGradientEstimator: a baseline belongs to the score-function estimator");
   return config;
 }
@@ -174,7 +174,7 @@ EncoderGradientEstimator::EncoderGradientEstimator(const EstimatorConfig& config
 SurrogateLoss EncoderGradientEstimator::surrogate(const LatentModel& model, const ad::Tensor& x,
                                                   ad::Rng& rng) {
   if (x.rank() != 2)
-    throw std::invalid_argument(fmt::format(
+    throw ad::Error(fmt::format(
         "EncoderGradientEstimator::surrogate: x must be [batch, d], got {}", ad::to_string(x.shape())));
   const int64_t L = config_.samples, n = x.dim(0);
   const bool analytic = config_.kl == KlTerm::analytic;
@@ -239,7 +239,7 @@ double ParameterStatistics::snr() const { return snr_against(*this); }
 
 double ParameterStatistics::snr_against(const ParameterStatistics& reference) const {
   if (reference.mean.size() != mean.size())
-    throw std::invalid_argument("ParameterStatistics::snr_against: " + reference.name +
+    throw ad::Error("ParameterStatistics::snr_against: " + reference.name +
                                 " differs in size from " + name);
   const double noise = stddev();
   return noise == 0 ? 0.0 : signal_rms(reference) / noise;
@@ -250,15 +250,15 @@ std::vector<ParameterStatistics> gradient_statistics(
     int repeats, const std::function<ad::Tensor()>& surrogate,
     const std::vector<std::vector<double>>& directions,
     std::vector<std::vector<double>>* projections) {
-  if (repeats < 2) throw std::invalid_argument("gradient_statistics: need at least 2 repeats");
+  if (repeats < 2) throw ad::Error("gradient_statistics: need at least 2 repeats");
   if (!directions.empty() && projections == nullptr)
-    throw std::invalid_argument("gradient_statistics: directions given but nowhere to project");
+    throw ad::Error("gradient_statistics: directions given but nowhere to project");
   if (projections) projections->assign(directions.size(), {});
   int64_t coordinates = 0;
   for (const nn::NamedTensor& p : params) coordinates += p.tensor.numel();
   for (const std::vector<double>& u : directions)
     if (static_cast<int64_t>(u.size()) != coordinates)
-      throw std::invalid_argument(fmt::format(
+      throw ad::Error(fmt::format(
           "gradient_statistics: a direction has {} coordinates, the parameters {}", u.size(),
           coordinates));
   FrozenParameters frozen(fixed);
@@ -331,14 +331,14 @@ void warm_up_baseline(EncoderGradientEstimator& estimator, const LatentModel& mo
 MeanAgreement compare_means(const std::vector<ParameterStatistics>& estimate,
                             const std::vector<ParameterStatistics>& reference) {
   if (estimate.size() != reference.size())
-    throw std::invalid_argument("compare_means: the two lists hold different tensors");
+    throw ad::Error("compare_means: the two lists hold different tensors");
   MeanAgreement a;
   int64_t within_2 = 0, within_3 = 0;
   double z2 = 0;
   for (size_t t = 0; t < estimate.size(); ++t) {
     const ParameterStatistics &e = estimate[t], &r = reference[t];
     if (e.mean.size() != r.mean.size())
-      throw std::invalid_argument("compare_means: " + e.name + " differs in size from " + r.name);
+      throw ad::Error("compare_means: " + e.name + " differs in size from " + r.name);
     for (size_t j = 0; j < e.mean.size(); ++j) {
       const double var = e.variance[j] / e.repeats + r.variance[j] / r.repeats;
       if (var <= 0) continue;  // a coordinate no estimate moves (e.g. a dead unit)

@@ -1,9 +1,9 @@
 // The full-covariance VAE: see full_cov_vae.h.
 #include "vae/full_cov_vae.h"
 
-#include <stdexcept>
 
 #include "autodiff/ops.h"
+#include "autodiff/shape.h"
 #include "nn/loss.h"
 #include "vae/distributions.h"
 
@@ -31,7 +31,7 @@ ad::Tensor CholeskyGaussian::covariance() const { return ad::matmul(L, ad::trans
 FullCovVae::FullCovVae(const FullCovVaeConfig& config, ad::Rng& rng) : config_(config) {
   const int64_t k = config.latent_dim;
   if (k < 1 || config.input_dim < 1)
-    throw std::invalid_argument("FullCovVae: input_dim and latent_dim must be positive");
+    throw ad::Error("FullCovVae: input_dim and latent_dim must be positive");
   const int64_t strictly_lower = k * (k - 1) / 2;
   std::vector<int64_t> widths = {config.input_dim};
   widths.insert(widths.end(), config.hidden.begin(), config.hidden.end());
@@ -77,7 +77,7 @@ ad::Tensor FullCovVae::log_likelihood(const ad::Tensor& x, const ad::Tensor& z) 
 }
 
 ad::Tensor FullCovVae::negative_elbo(const ad::Tensor& x, ad::Rng& rng, int L) {
-  if (L < 1) throw std::invalid_argument("FullCovVae::negative_elbo: L must be at least 1");
+  if (L < 1) throw ad::Error("FullCovVae::negative_elbo: L must be at least 1");
   const CholeskyGaussian q = encode(x);
   ad::Tensor reconstruction;
   for (int l = 0; l < L; ++l) {

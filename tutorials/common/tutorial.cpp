@@ -9,6 +9,7 @@
 
 #include "autodiff/anomaly.h"
 #include "autodiff/atomic_file.h"
+#include "autodiff/shape.h"
 #include "nn/checkpoint.h"
 #include "nn/idx.h"
 #include "tutorials/common/plot.h"
@@ -248,7 +249,17 @@ bool Tutorial::check_less_equal(std::string_view id, std::string_view what, doub
                 passed);
 }
 
+fs::path Tutorial::new_file(std::string_view file_name) {
+  if (!files_written_.insert(std::string(file_name)).second)
+    throw ad::Error(fmt::format(
+        "{}: the file '{}' was already written by this run; give the second figure or data "
+        "file another name",
+        name_, out_path(file_name).string()));
+  return out_path(file_name);
+}
+
 std::optional<fs::path> Tutorial::save_figure(const Plot& plot) {
+  for (const char* extension : {".csv", ".gp", ".png"}) new_file(plot.name() + extension);
   std::optional<fs::path> png = plot.save(out_dir(), err_);
   if (png)
     print_note(fmt::format("figure: {}", png->string()));
@@ -259,7 +270,7 @@ std::optional<fs::path> Tutorial::save_figure(const Plot& plot) {
 }
 
 fs::path Tutorial::save_text(std::string_view file_name, std::string_view contents) {
-  fs::path path = out_path(file_name);
+  fs::path path = new_file(file_name);
   ad::write_file_atomic(path, contents);
   print_note(fmt::format("data: {}", path.string()));
   return path;

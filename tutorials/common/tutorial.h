@@ -32,6 +32,7 @@
 #include <functional>
 #include <iostream>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -96,6 +97,11 @@ class Tutorial {
   bool quick() const { return quick_; }
   std::filesystem::path out_dir() const { return out_dir_; }
   std::filesystem::path out_path(std::string_view file_name) const { return out_dir() / file_name; }
+  // out_path(file_name) for a file this run is about to write. Throws ad::Error naming the
+  // file when the run has already written one of that name, so that two figures or data
+  // files never silently overwrite each other. save_figure and save_text call it; a
+  // tutorial that writes a file itself (an image, a checkpoint) calls it once per file.
+  std::filesystem::path new_file(std::string_view file_name);
 
   // ---- printing ----
   // A heading for the part of the notes with catalogue ID `id`.
@@ -132,6 +138,7 @@ class Tutorial {
 
   // ---- output files ----
   // Saves the plot into out_dir() and prints where; returns the PNG if one was made.
+  // Like every file of a run, its name.csv, name.gp and name.png must be new (new_file).
   std::optional<std::filesystem::path> save_figure(const Plot& plot);
   // Writes a data file (e.g. CSV text) into out_dir() atomically and prints where.
   std::filesystem::path save_text(std::string_view file_name, std::string_view contents);
@@ -156,6 +163,7 @@ class Tutorial {
 
   int checks_run_ = 0;
   std::vector<std::string> failures_;  // "[id] what" of each failed check
+  std::set<std::string> files_written_;  // names given to new_file in this run
 };
 
 }  // namespace tut
