@@ -1,0 +1,216 @@
+#include "vae/fisher.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <string>
+
+#include "autodiff/ops.h"
+#include "autodiff/shape.h"
+#include "autodiff/tape.h"
+#include "nn/linear.h"
+
+namespace vae {
+
+ad::Tensor score(const ad::Tensor& log_density, const ad::Tensor& wrt) {
+  return ad::grad(ad::sum(log_density), {wrt}, {.create_graph = true})[0];
+}
+
+namespace {
+
+std::vector<ad::Tensor> scores(const ad::Tensor& log_density, const std::vector<ad::Tensor>& wrt) {
+  return ad::grad(ad::sum(log_density), wrt, {.create_graph = true});
+}
+
+void check_inputs(const Vae& model, const ad::Tensor& x, const ad::Tensor& eps) {
+  const VaeConfig& c = model.config();
+  if (c.likelihood != Likelihood::gaussian)
+    throw ad::Error(
+        "fisher_scores: the Fisher AE needs a Gaussian decoder (Likelihood::gaussian); a "
+        "Bernoulli decoder's x is binary and has no score grad_x log p(x|z)");
+  if (x.rank() != 2 || x.dim(1) != c.input_dim)
+    throw ad::Error(fmt::format("fisher_scores: x has shape {}; expected [batch x {}]",
+                                ad::to_string(x.shape()), c.input_dim));
+  if (eps.rank() != 2 || eps.dim(0) != x.dim(0) || eps.dim(1) != c.latent_dim)
+    throw ad::Error(fmt::format("fisher_scores: eps has shape {}; expected [{}x{}]",
+                                ad::to_string(eps.shape()), x.dim(0), c.latent_dim));
+}
+
+// log N(z; 0, I) of each row, [batch].
+ad::Tensor log_standard_normal(const ad::Tensor& z) {
+  const ad::Tensor zero = ad::Tensor::zeros(z.shape(), z.dtype());
+  return DiagGaussian{zero, zero}.log_prob(z);
+}
+
+// 1/2 |v_i|^2 of each row, [batch].
+ad::Tensor half_squared_norm(const ad::Tensor& v) { return 0.5 * ad::sum(v * v, -1); }
+
+}  // namespace
+
+FisherScores fisher_scores(Vae& model, const ad::Tensor& x, const ad::Tensor& eps) {
+  check_inputs(model, x, eps);
+  ad::EnableGrad recording;  // scores are gradients: record even under NoGrad
+  FisherScores s;
+  // The draw: z = mu_phi(x) + sigma_phi(x) eps from the data itself (reparameterised, so
+  // gradients reach phi through z as in the VAE).
+  s.z = model.encode(x).rsample_from(eps);
+  if (!s.z.requires_grad()) s.z = s.z.detach().requires_grad_();
+  // The densities, evaluated at a copy of x that z does not depend on: d/dx_at is the
+  // derivative at fixed z that the Fisher divergence needs.
+  s.x_at = x.detach().requires_grad_();
+  const DiagGaussian q = model.encode(s.x_at);
+  const ad::Tensor log_q = q.log_prob(s.z);
+  const ad::Tensor log_prior = log_standard_normal(s.z);
+  const ad::Tensor log_likelihood = -model.negative_log_likelihood(model.decode(s.z), s.x_at);
+
+  const std::vector<ad::Tensor> q_scores = scores(log_q, {s.z, s.x_at});
+  s.encoder_z = q_scores[0];
+  s.encoder_x = q_scores[1];
+  s.prior_z = score(log_prior, s.z);
+  const std::vector<ad::Tensor> decoder_scores = scores(log_likelihood, {s.z, s.x_at});
+  s.decoder_z = decoder_scores[0];
+  s.decoder_x = decoder_scores[1];
+  return s;
+}
+
+double decoder_laplacian(const Vae& model) {
+  const VaeConfig& c = model.config();
+  return -static_cast<double>(c.input_dim) / (c.sigma * c.sigma);
+}
+
+ad::Tensor reconstruction_term(const FisherScores& s) { return half_squared_norm(s.decoder_x); }
+
+ad::Tensor stability_term(const FisherScores& s) { return half_squared_norm(s.encoder_x); }
+
+ad::Tensor latent_term(const FisherScores& s) {
+  // grad_z log q(z|x) - grad_z log p_theta(x, z): the posterior's score mismatch
+  return half_squared_norm(s.encoder_z - s.prior_z - s.decoder_z);
+}
+
+FisherTerms fisher_terms(const FisherScores& s, double laplacian) {
+  ad::EnableGrad recording;
+  FisherTerms t;
+  t.reconstruction = reconstruction_term(s);
+  t.stability = stability_term(s);
+  t.latent = latent_term(s);
+  t.laplacian = laplacian;
+  t.loss = ad::mean(t.reconstruction + t.stability + t.latent) + laplacian;
+  return t;
+}
+
+FisherTerms fisher_objective(Vae& model, const ad::Tensor& x, const ad::Tensor& eps) {
+  return fisher_terms(fisher_scores(model, x, eps), decoder_laplacian(model));
+}
+
+FisherTerms fisher_objective(Vae& model, const ad::Tensor& x, ad::Rng& rng) {
+  return fisher_objective(model, x, rng.normal({x.dim(0), model.config().latent_dim}, x.dtype()));
+}
+
+// ---------------------------------------------------------------- closed form
+namespace {
+
+Matrix diagonal_matrix(const std::vector<double>& d) {
+  Matrix m(static_cast<int>(d.size()), static_cast<int>(d.size()));
+  for (size_t i = 0; i < d.size(); ++i) m(static_cast<int>(i), static_cast<int>(i)) = d[i];
+  return m;
+}
+
+// Writes `block` into `m` with its top-left corner at (row, col).
+void put(Matrix& m, int row, int col, const Matrix& block) {
+  for (int i = 0; i < block.rows; ++i)
+    for (int j = 0; j < block.cols; ++j) m(row + i, col + j) = block(i, j);
+}
+
+std::vector<double> add(const std::vector<double>& a, const std::vector<double>& b) {
+  std::vector<double> r(a.size());
+  for (size_t i = 0; i < a.size(); ++i) r[i] = a[i] + b[i];
+  return r;
+}
+
+std::vector<double> scaled(double s, const std::vector<double>& a) {
+  std::vector<double> r(a.size());
+  for (size_t i = 0; i < a.size(); ++i) r[i] = s * a[i];
+  return r;
+}
+
+}  // namespace
+
+double fisher_divergence(const LinearGaussian& model, const Gaussian& data,
+                         const LinearEncoder& encoder) {
+  const int d = model.data_dim(), k = model.latent_dim();
+  if (data.dim() != d || encoder.a.rows != k || encoder.a.cols != d ||
+      static_cast<int>(encoder.c.size()) != k || static_cast<int>(encoder.stddev.size()) != k)
+    throw ad::Error(fmt::format(
+        "fisher_divergence: the model has d = {}, k = {}; the data have dimension {} and the "
+        "encoder A is {} x {} with {} offsets and {} standard deviations",
+        d, k, data.dim(), encoder.a.rows, encoder.a.cols, encoder.c.size(),
+        encoder.stddev.size()));
+  const Matrix& A = encoder.a;
+  const Matrix& W = model.w;
+  std::vector<double> precision(k);  // D^-1 = diag(1 / stddev^2)
+  for (int j = 0; j < k; ++j) precision[j] = 1.0 / (encoder.stddev[j] * encoder.stddev[j]);
+  const Matrix Dinv = diagonal_matrix(precision);
+  const Matrix Sinv = inverse_spd(data.cov);
+  const double s2 = model.sigma * model.sigma;
+  const Matrix Id = Matrix::identity(d), Ik = Matrix::identity(k);
+
+  // grad log(p_d q) - grad log p_theta = M u + v, u = (x, z):
+  //   x-rows: -S^-1 (x - m_d) + A^T D^-1 (z - A x - c) + (x - W z - b) / sigma^2
+  //   z-rows: -D^-1 (z - A x - c) + z - W^T (x - W z - b) / sigma^2
+  Matrix M(d + k, d + k);
+  put(M, 0, 0, (-1.0) * Sinv - transpose(A) * Dinv * A + (1.0 / s2) * Id);
+  put(M, 0, d, transpose(A) * Dinv - (1.0 / s2) * W);
+  put(M, d, 0, Dinv * A - (1.0 / s2) * transpose(W));
+  put(M, d, d, Ik - Dinv + (1.0 / s2) * transpose(W) * W);
+  std::vector<double> v = add(matvec(Sinv, data.mean),
+                              add(scaled(-1.0, matvec(transpose(A) * Dinv, encoder.c)),
+                                  scaled(-1.0 / s2, model.b)));
+  const std::vector<double> vz =
+      add(matvec(Dinv, encoder.c), scaled(1.0 / s2, matvec(transpose(W), model.b)));
+  v.insert(v.end(), vz.begin(), vz.end());
+
+  // u ~ p_d q: x ~ N(m_d, S), z = A x + c + stddev * eps
+  std::vector<double> mean = data.mean;
+  const std::vector<double> mz = add(matvec(A, data.mean), encoder.c);
+  mean.insert(mean.end(), mz.begin(), mz.end());
+  Matrix cov(d + k, d + k);
+  put(cov, 0, 0, data.cov);
+  put(cov, 0, d, data.cov * transpose(A));
+  put(cov, d, 0, A * data.cov);
+  std::vector<double> var(k);
+  for (int j = 0; j < k; ++j) var[j] = encoder.stddev[j] * encoder.stddev[j];
+  put(cov, d, d, A * data.cov * transpose(A) + diagonal_matrix(var));
+
+  const std::vector<double> mean_difference = add(matvec(M, mean), v);
+  return 0.5 * (trace(M * cov * transpose(M)) + dot(mean_difference, mean_difference));
+}
+
+double data_score_constant(const Gaussian& data) { return 0.5 * trace(inverse_spd(data.cov)); }
+
+void set_linear_gaussian(Vae& vae, const LinearGaussian& model, const LinearEncoder& encoder) {
+  const VaeConfig& c = vae.config();
+  const int d = model.data_dim(), k = model.latent_dim();
+  if (!c.hidden.empty() || c.input_dim != d || c.latent_dim != k ||
+      c.likelihood != Likelihood::gaussian || c.sigma != model.sigma ||
+      encoder.a.rows != k || encoder.a.cols != d)
+    throw ad::Error(fmt::format(
+        "set_linear_gaussian: need a Vae with no hidden layer, input_dim {}, latent_dim {}, a "
+        "Gaussian decoder with sigma {} and a {} x {} encoder matrix; got {} hidden layers, "
+        "input_dim {}, latent_dim {}, sigma {}, encoder {} x {}",
+        d, k, model.sigma, k, d, c.hidden.size(), c.input_dim, c.latent_dim, c.sigma,
+        encoder.a.rows, encoder.a.cols));
+  auto& enc = dynamic_cast<nn::Linear&>(vae.encoder[0]);
+  auto& dec = dynamic_cast<nn::Linear&>(vae.decoder[0]);
+  // nn::Linear computes x W + b with W [in, out]
+  for (int i = 0; i < d; ++i)
+    for (int j = 0; j < 2 * k; ++j) enc.weight.set_flat(i * 2 * k + j, j < k ? encoder.a(j, i) : 0);
+  for (int j = 0; j < k; ++j) {
+    enc.bias.set_flat(j, encoder.c[j]);
+    enc.bias.set_flat(k + j, 2 * std::log(encoder.stddev[j]));  // logvar
+  }
+  for (int j = 0; j < k; ++j)
+    for (int i = 0; i < d; ++i) dec.weight.set_flat(j * d + i, model.w(i, j));
+  for (int i = 0; i < d; ++i) dec.bias.set_flat(i, model.b[i]);
+}
+
+}  // namespace vae
