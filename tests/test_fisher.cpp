@@ -34,24 +34,7 @@ vae::VaeConfig tiny_config() {
           .dtype = ad::f64};
 }
 
-// d sum(log_density(point)) / d point by central differences, one element at a time.
-using LogDensity = std::function<Tensor(const Tensor&)>;
-std::vector<double> finite_difference_score(const LogDensity& log_density, const Tensor& point,
-                                            double h = 1e-5) {
-  ad::NoGrad plain;
-  Tensor p = point.detach();
-  std::vector<double> g(p.numel());
-  for (int64_t j = 0; j < p.numel(); ++j) {
-    const double v = p.flat(j);
-    p.set_flat(j, v + h);
-    const double up = ad::sum(log_density(p)).item();
-    p.set_flat(j, v - h);
-    const double down = ad::sum(log_density(p)).item();
-    p.set_flat(j, v);
-    g[j] = (up - down) / (2 * h);
-  }
-  return g;
-}
+using vae::numerical_score;
 
 double worst_relative_error(const std::vector<double>& a, const std::vector<double>& b) {
   REQUIRE(a.size() == b.size());
@@ -77,16 +60,16 @@ TEST_CASE("Fisher AE: each score by autodiff equals finite differences of its lo
   const Tensor zero = Tensor::zeros(z.shape(), ad::f64);
   const double tol = 1e-7;
   CHECK(worst_relative_error(s.encoder_z.to_vector(),
-                             finite_difference_score([&](const Tensor& p) { return log_q(x, p); }, z)) < tol);
+                             numerical_score([&](const Tensor& p) { return log_q(x, p); }, z)) < tol);
   CHECK(worst_relative_error(s.encoder_x.to_vector(),
-                             finite_difference_score([&](const Tensor& p) { return log_q(p, z); }, x)) < tol);
+                             numerical_score([&](const Tensor& p) { return log_q(p, z); }, x)) < tol);
   CHECK(worst_relative_error(
             s.prior_z.to_vector(),
-            finite_difference_score([&](const Tensor& p) { return vae::DiagGaussian{zero, zero}.log_prob(p); }, z)) < tol);
+            numerical_score([&](const Tensor& p) { return vae::DiagGaussian{zero, zero}.log_prob(p); }, z)) < tol);
   CHECK(worst_relative_error(s.decoder_z.to_vector(),
-                             finite_difference_score([&](const Tensor& p) { return log_lik(x, p); }, z)) < tol);
+                             numerical_score([&](const Tensor& p) { return log_lik(x, p); }, z)) < tol);
   CHECK(worst_relative_error(s.decoder_x.to_vector(),
-                             finite_difference_score([&](const Tensor& p) { return log_lik(p, z); }, x)) < tol);
+                             numerical_score([&](const Tensor& p) { return log_lik(p, z); }, x)) < tol);
 
   // and three of them against their closed forms
   ad::NoGrad plain;
@@ -106,7 +89,7 @@ TEST_CASE("Fisher AE: grad_x log q(z|x) is taken at fixed z, not through the rep
   const Tensor x = rng.normal({2, 4}, ad::f64);
   const Tensor eps = rng.normal({2, 2}, ad::f64);
   const vae::FisherScores s = vae::fisher_scores(model, x, eps);
-  const std::vector<double> through_z = finite_difference_score(
+  const std::vector<double> through_z = numerical_score(
       [&](const Tensor& p) {
         const vae::DiagGaussian q = model.encode(p);
         return q.log_prob(q.rsample_from(eps));

@@ -73,6 +73,23 @@ FisherScores fisher_scores(Vae& model, const ad::Tensor& x, const ad::Tensor& ep
   return s;
 }
 
+std::vector<double> numerical_score(const LogDensity& log_density, const ad::Tensor& point,
+                                    double h) {
+  ad::NoGrad plain;
+  ad::Tensor p = point.detach();
+  std::vector<double> g(p.numel());
+  for (int64_t j = 0; j < p.numel(); ++j) {
+    const double v = p.flat(j);
+    p.set_flat(j, v + h);
+    const double up = ad::sum(log_density(p)).item();
+    p.set_flat(j, v - h);
+    const double down = ad::sum(log_density(p)).item();
+    p.set_flat(j, v);
+    g[j] = (up - down) / (2 * h);
+  }
+  return g;
+}
+
 double decoder_laplacian(const Vae& model) {
   const VaeConfig& c = model.config();
   return -static_cast<double>(c.input_dim) / (c.sigma * c.sigma);

@@ -35,6 +35,7 @@
 //   vae::FisherTerms terms = vae::fisher_objective(model, batch.x, rng);
 //   ad::backward(terms.loss);   // gradients of the Fisher AE objective reach theta and phi
 #pragma once
+#include <functional>
 #include <vector>
 
 #include "autodiff/rng.h"
@@ -65,6 +66,12 @@ struct FisherScores {
 // on the tape even when called under NoGrad (the scores are gradients); clear the tape
 // after an evaluation.
 FisherScores fisher_scores(Vae& model, const ad::Tensor& x, const ad::Tensor& eps);
+
+// The same score by central differences, for checks: d sum(log_density(p)) / d p at
+// p = point, one element at a time (p +- h), evaluated without recording. [numel] values.
+using LogDensity = std::function<ad::Tensor(const ad::Tensor& point)>;
+std::vector<double> numerical_score(const LogDensity& log_density, const ad::Tensor& point,
+                                    double h = 1e-5);
 
 // lap_x log p_theta(x|z) = -D / sigma^2 for the Gaussian decoder with fixed sigma.
 double decoder_laplacian(const Vae& model);
