@@ -218,6 +218,21 @@ TEST_CASE("Fisher AE: objective + 1/2 E|grad log p_d|^2 equals the closed-form F
   CHECK(m.se_mean < 0.02 * F);  // a check with resolution
 }
 
+TEST_CASE("Fisher AE: with the exact posterior the joint divergence is the marginals' (closed forms)") {
+  // q = p_theta(z|x) makes the z-part 0 and the x-part 1/2 |grad log p_d - grad log p_theta(x)|^2
+  ad::Rng rng(18);
+  LinearCase c = exact_case();
+  CHECK(vae::fisher_divergence(c.data, c.model.marginal()) == doctest::Approx(0).scale(1e-12));
+  c.data.mean = {0.5, 0.0, -0.3};
+  c.data.cov = vae::random_spd(3, rng);
+  const double marginal = vae::fisher_divergence(c.data, c.model.marginal());
+  CHECK(marginal > 0.1);
+  CHECK(vae::fisher_divergence(c.model, c.data, c.encoder) == doctest::Approx(marginal).epsilon(1e-10));
+  // F(p || p) = 0, and F is not symmetric
+  CHECK(vae::fisher_divergence(c.data, c.data) == doctest::Approx(0).scale(1e-12));
+  CHECK(std::abs(vae::fisher_divergence(c.model.marginal(), c.data) - marginal) > 1e-3);
+}
+
 TEST_CASE("Fisher AE: the objective's gradient with respect to every weight (gradcheck)") {
   ad::Rng rng(16);
   vae::Vae model(tiny_config(), rng);

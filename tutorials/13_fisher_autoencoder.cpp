@@ -280,6 +280,16 @@ void linear_gaussian_closed_form(tut::Tutorial& t, int samples) {
     t.check_close("L32", "largest latent term over 100 draws (q's score = the posterior's)",
                   *std::max_element(latent.begin(), latent.end()), 0.0, 0.0, 1e-12);
   }
+  {
+    LinearCase moved = c;  // the exact posterior still, but data that the model does not fit
+    moved.data.mean = {0.5, 0.0, -0.3};
+    moved.data.cov = vae::random_spd(3, rng);
+    const double joint = vae::fisher_divergence(moved.model, moved.data, moved.encoder);
+    const double marginal = vae::fisher_divergence(moved.data, moved.model.marginal());
+    t.note("2. q = the exact posterior, p_d another Gaussian: the z-part is 0, and the x-part is");
+    t.note("   the Fisher divergence between the marginals p_d(x) and p_theta(x) = N(b, W W^T + sigma^2 I)");
+    t.check_close("L32", "joint F vs F(p_d || p_theta(x)), both closed forms", joint, marginal, 1e-10);
+  }
   c.encoder.a(0, 1) += 0.3;  // move the encoder and the data away from the model
   c.encoder.a(1, 2) -= 0.5;
   c.encoder.c[0] += 0.4;
@@ -290,7 +300,7 @@ void linear_gaussian_closed_form(tut::Tutorial& t, int samples) {
   vae::set_linear_gaussian(model, c.model, c.encoder);
   const double F = vae::fisher_divergence(c.model, c.data, c.encoder);
   const double constant = vae::data_score_constant(c.data);
-  t.note("2. an encoder and data away from the model: F = {:.4f} in closed form;", F);
+  t.note("3. an encoder and data away from the model: F = {:.4f} in closed form;", F);
   t.note("   1/2 E|grad log p_d|^2 = 1/2 tr(S^-1) = {:.4f}, the constant the objective drops", constant);
   const Integrands r = integrands(model, c.data, samples, rng);
   const vae::Summary objective = vae::summarize(r.objective), full = vae::summarize(r.full);

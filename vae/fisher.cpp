@@ -202,6 +202,17 @@ double fisher_divergence(const LinearGaussian& model, const Gaussian& data,
   return 0.5 * (trace(M * cov * transpose(M)) + dot(mean_difference, mean_difference));
 }
 
+double fisher_divergence(const Gaussian& p, const Gaussian& m) {
+  if (p.dim() != m.dim())
+    throw ad::Error(fmt::format("fisher_divergence: the Gaussians have dimensions {} and {}",
+                                p.dim(), m.dim()));
+  const Matrix difference = inverse_spd(m.cov) - inverse_spd(p.cov);  // Q - P
+  std::vector<double> shift(p.mean.size());
+  for (size_t i = 0; i < shift.size(); ++i) shift[i] = p.mean[i] - m.mean[i];
+  const std::vector<double> q_shift = matvec(inverse_spd(m.cov), shift);
+  return 0.5 * (trace(difference * p.cov * difference) + dot(q_shift, q_shift));
+}
+
 double data_score_constant(const Gaussian& data) { return 0.5 * trace(inverse_spd(data.cov)); }
 
 void set_linear_gaussian(Vae& vae, const LinearGaussian& model, const LinearEncoder& encoder) {

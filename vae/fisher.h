@@ -110,6 +110,10 @@ struct LinearEncoder {
 // the mean and covariance of u under p_d q.
 double fisher_divergence(const LinearGaussian& model, const Gaussian& data,
                          const LinearEncoder& encoder);
+// F(p || m) = 1/2 E_p |grad log p(x) - grad log m(x)|^2 between two Gaussians:
+// grad log N(x; mu, S) = -S^-1 (x - mu), so with P = S_p^-1, Q = S_m^-1,
+//   F = 1/2 (tr((Q - P) S_p (Q - P)) + |Q (mu_p - mu_m)|^2).
+double fisher_divergence(const Gaussian& p, const Gaussian& m);
 // 1/2 E_{p_d}|grad log p_d(x)|^2 = 1/2 tr(cov^-1): the constant the objective drops.
 double data_score_constant(const Gaussian& data);
 
