@@ -118,61 +118,13 @@ TEST_CASE("Fisher AE: the decoder's laplacian -D / sigma^2 by second derivatives
 
 namespace {
 
-// A linear-Gaussian model whose W has orthogonal columns, so the exact posterior has a
-// diagonal covariance that the Vae's diagonal encoder can represent.
-struct LinearCase {
-  vae::LinearGaussian model;
-  vae::Gaussian data;
-  vae::LinearEncoder encoder;
-};
-
-LinearCase exact_case() {
-  LinearCase c;
-  c.model.w = vae::Matrix(3, 2);
-  c.model.w(0, 0) = 1.2;  // column 0: (1.2, -0.4, 0)
-  c.model.w(1, 0) = -0.4;
-  c.model.w(0, 1) = 0.2;  // column 1: (0.2, 0.6, 0.8), orthogonal to column 0
-  c.model.w(1, 1) = 0.6;
-  c.model.w(2, 1) = 0.8;
-  c.model.b = {0.3, -0.2, 0.5};
-  c.model.sigma = 0.8;
-  c.data = c.model.marginal();
-  // exact posterior: N(M^-1 W^T (x - b) / sigma^2, M^-1), M = I + W^T W / sigma^2 (diagonal)
-  const double s2 = c.model.sigma * c.model.sigma;
-  const vae::Matrix M = vae::Matrix::identity(2) + (1.0 / s2) * (vae::transpose(c.model.w) * c.model.w);
-  REQUIRE(std::abs(M(0, 1)) < 1e-12);
-  const vae::Matrix Minv = vae::inverse_spd(M);
-  c.encoder.a = (1.0 / s2) * (Minv * vae::transpose(c.model.w));
-  const std::vector<double> ab = vae::matvec(c.encoder.a, c.model.b);
-  c.encoder.c = {-ab[0], -ab[1]};
-  c.encoder.stddev = {std::sqrt(Minv(0, 0)), std::sqrt(Minv(1, 1))};
-  return c;
-}
-
-// A Vae with no hidden layer, to be set with vae::set_linear_gaussian.
-vae::VaeConfig linear_config(const LinearCase& c) {
-  return {.input_dim = 3,
-          .hidden = {},
-          .latent_dim = 2,
-          .likelihood = vae::Likelihood::gaussian,
-          .sigma = c.model.sigma,
-          .dtype = ad::f64};
-}
-
-// n draws x ~ data, as [n, d].
-Tensor sample_data(const vae::Gaussian& data, int n, ad::Rng& rng) {
-  std::vector<double> values;
-  for (int i = 0; i < n; ++i) {
-    const std::vector<double> x = vae::sample(data, rng);
-    values.insert(values.end(), x.begin(), x.end());
-  }
-  return Tensor::from(values, {n, data.dim()}, ad::f64);
-}
+using LinearCase = vae::LinearFisherExample;
+using vae::exact_posterior_example;
 
 // The per-example objective (its terms plus the laplacian), n draws.
 std::vector<double> objective_samples(vae::Vae& model, const vae::Gaussian& data, int n,
                                       ad::Rng& rng) {
-  const Tensor x = sample_data(data, n, rng);
+  const Tensor x = vae::sample_rows(data, n, rng);
   const vae::FisherTerms t = vae::fisher_objective(model, x, rng);
   std::vector<double> per = (t.reconstruction + t.stability + t.latent).to_vector();
   for (double& v : per) v += t.laplacian;
@@ -184,11 +136,11 @@ std::vector<double> objective_samples(vae::Vae& model, const vae::Gaussian& data
 
 TEST_CASE("Fisher AE: at the true model with the exact posterior, F = 0 and the latent term is 0") {
   ad::Rng rng(14);
-  LinearCase c = exact_case();
+  LinearCase c = exact_posterior_example();
   CHECK(std::abs(vae::fisher_divergence(c.model, c.data, c.encoder)) < 1e-12);
-  vae::Vae model(linear_config(c), rng);
+  vae::Vae model(c.vae_config(), rng);
   vae::set_linear_gaussian(model, c.model, c.encoder);
-  const Tensor x = sample_data(c.data, 50, rng);
+  const Tensor x = vae::sample_rows(c.data, 50, rng);
   const vae::FisherTerms t = vae::fisher_objective(model, x, rng);
   for (double v : t.latent.to_vector()) CHECK(std::abs(v) < 1e-12);
   ad::tape().clear();
@@ -199,7 +151,7 @@ TEST_CASE("Fisher AE: at the true model with the exact posterior, F = 0 and the 
 
 TEST_CASE("Fisher AE: objective + 1/2 E|grad log p_d|^2 equals the closed-form Fisher divergence") {
   ad::Rng rng(15);
-  LinearCase c = exact_case();
+  LinearCase c = exact_posterior_example();
   // move the encoder and the data away from the model: F > 0
   c.encoder.a(0, 1) += 0.3;
   c.encoder.a(1, 2) -= 0.5;
@@ -209,7 +161,7 @@ TEST_CASE("Fisher AE: objective + 1/2 E|grad log p_d|^2 equals the closed-form F
   c.data.cov = vae::random_spd(3, rng);
   const double F = vae::fisher_divergence(c.model, c.data, c.encoder);
   CHECK(F > 1.0);
-  vae::Vae model(linear_config(c), rng);
+  vae::Vae model(c.vae_config(), rng);
   vae::set_linear_gaussian(model, c.model, c.encoder);
   const vae::Summary m = vae::summarize(objective_samples(model, c.data, 40000, rng));
   const double estimate = m.mean + vae::data_score_constant(c.data);
@@ -221,7 +173,7 @@ TEST_CASE("Fisher AE: objective + 1/2 E|grad log p_d|^2 equals the closed-form F
 TEST_CASE("Fisher AE: with the exact posterior the joint divergence is the marginals' (closed forms)") {
   // q = p_theta(z|x) makes the z-part 0 and the x-part 1/2 |grad log p_d - grad log p_theta(x)|^2
   ad::Rng rng(18);
-  LinearCase c = exact_case();
+  LinearCase c = exact_posterior_example();
   CHECK(vae::fisher_divergence(c.data, c.model.marginal()) == doctest::Approx(0).scale(1e-12));
   c.data.mean = {0.5, 0.0, -0.3};
   c.data.cov = vae::random_spd(3, rng);

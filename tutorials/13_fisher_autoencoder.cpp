@@ -182,53 +182,7 @@ void cross_terms_vanish(tut::Tutorial& t, int samples) {
 }
 
 // ---------------------------------------------------------------- linear-Gaussian
-struct LinearCase {
-  vae::LinearGaussian model;
-  vae::Gaussian data;
-  vae::LinearEncoder encoder;
-};
-
-// d = 3, k = 2 with orthogonal columns of W: the exact posterior has a diagonal covariance,
-// which a Vae's diagonal encoder can represent; data = the model's own marginal.
-LinearCase exact_case() {
-  LinearCase c;
-  c.model.w = vae::Matrix(3, 2);
-  c.model.w(0, 0) = 1.2;  // column 0: (1.2, -0.4, 0)
-  c.model.w(1, 0) = -0.4;
-  c.model.w(0, 1) = 0.2;  // column 1: (0.2, 0.6, 0.8)
-  c.model.w(1, 1) = 0.6;
-  c.model.w(2, 1) = 0.8;
-  c.model.b = {0.3, -0.2, 0.5};
-  c.model.sigma = 0.8;
-  c.data = c.model.marginal();
-  const double s2 = c.model.sigma * c.model.sigma;  // posterior precision M = I + W^T W / s2
-  const vae::Matrix M =
-      vae::Matrix::identity(2) + (1.0 / s2) * (vae::transpose(c.model.w) * c.model.w);
-  const vae::Matrix Minv = vae::inverse_spd(M);
-  c.encoder.a = (1.0 / s2) * (Minv * vae::transpose(c.model.w));
-  const std::vector<double> ab = vae::matvec(c.encoder.a, c.model.b);
-  c.encoder.c = {-ab[0], -ab[1]};
-  c.encoder.stddev = {std::sqrt(Minv(0, 0)), std::sqrt(Minv(1, 1))};
-  return c;
-}
-
-vae::VaeConfig linear_config(const LinearCase& c) {
-  return {.input_dim = 3,
-          .hidden = {},
-          .latent_dim = 2,
-          .likelihood = vae::Likelihood::gaussian,
-          .sigma = c.model.sigma,
-          .dtype = ad::f64};
-}
-
-Tensor sample_data(const vae::Gaussian& data, int n, ad::Rng& rng) {
-  std::vector<double> values;
-  for (int i = 0; i < n; ++i) {
-    const std::vector<double> x = vae::sample(data, rng);
-    values.insert(values.end(), x.begin(), x.end());
-  }
-  return Tensor::from(values, {n, data.dim()}, ad::f64);
-}
+using LinearCase = vae::LinearFisherExample;
 
 // Per draw: the objective's integrand (its three terms plus the laplacian), and the full
 // integrand 1/2 |grad log p_d q - grad log p_theta|^2 with the data score known exactly.
@@ -237,7 +191,7 @@ struct Integrands {
 };
 
 Integrands integrands(vae::Vae& model, const vae::Gaussian& data, int n, ad::Rng& rng) {
-  const Tensor x = sample_data(data, n, rng);
+  const Tensor x = vae::sample_rows(data, n, rng);
   const vae::FisherScores s = vae::fisher_scores(model, x, rng.normal({n, 2}, ad::f64));
   const vae::FisherTerms terms = vae::fisher_terms(s, vae::decoder_laplacian(model));
   Integrands r;
@@ -266,15 +220,15 @@ void linear_gaussian_closed_form(tut::Tutorial& t, int samples) {
   t.note("p(z) = N(0, I_2), p(x|z) = N(W z + b, 0.8^2 I_3); q(z|x) = N(A x + c, diag(s^2)) is a");
   t.note("Vae with no hidden layer. When p_d is Gaussian, p_d q and p_theta are jointly Gaussian,");
   t.note("both scores are affine in u = (x, z), and F = 1/2 (tr(M Sigma M^T) + |M m + v|^2)");
-  LinearCase c = exact_case();
+  LinearCase c = vae::exact_posterior_example();
   ad::Rng rng(t.seed() + 4);
   {
-    vae::Vae model(linear_config(c), rng);
+    vae::Vae model(c.vae_config(), rng);
     vae::set_linear_gaussian(model, c.model, c.encoder);
     const double F = vae::fisher_divergence(c.model, c.data, c.encoder);
     t.note("1. p_d = the model's marginal, q = the exact posterior:");
     t.check_close("L32", "closed-form F at the true model", F, 0.0, 0.0, 1e-12);
-    const vae::FisherTerms terms = vae::fisher_objective(model, sample_data(c.data, 100, rng), rng);
+    const vae::FisherTerms terms = vae::fisher_objective(model, vae::sample_rows(c.data, 100, rng), rng);
     const std::vector<double> latent = terms.latent.to_vector();
     ad::tape().clear();
     t.check_close("L32", "largest latent term over 100 draws (q's score = the posterior's)",
@@ -296,7 +250,7 @@ void linear_gaussian_closed_form(tut::Tutorial& t, int samples) {
   c.encoder.stddev = {0.9, 0.35};
   c.data.mean = {0.0, 0.5, -0.5};
   c.data.cov = vae::random_spd(3, rng);
-  vae::Vae model(linear_config(c), rng);
+  vae::Vae model(c.vae_config(), rng);
   vae::set_linear_gaussian(model, c.model, c.encoder);
   const double F = vae::fisher_divergence(c.model, c.data, c.encoder);
   const double constant = vae::data_score_constant(c.data);

@@ -215,6 +215,44 @@ double fisher_divergence(const Gaussian& p, const Gaussian& m) {
 
 double data_score_constant(const Gaussian& data) { return 0.5 * trace(inverse_spd(data.cov)); }
 
+LinearFisherExample exact_posterior_example() {
+  LinearFisherExample e;
+  e.model.w = Matrix(3, 2);
+  e.model.w(0, 0) = 1.2;  // column 0: (1.2, -0.4, 0)
+  e.model.w(1, 0) = -0.4;
+  e.model.w(0, 1) = 0.2;  // column 1: (0.2, 0.6, 0.8), orthogonal to column 0
+  e.model.w(1, 1) = 0.6;
+  e.model.w(2, 1) = 0.8;
+  e.model.b = {0.3, -0.2, 0.5};
+  e.model.sigma = 0.8;
+  e.data = e.model.marginal();
+  const double s2 = e.model.sigma * e.model.sigma;
+  const Matrix Minv = inverse_spd(Matrix::identity(2) + (1.0 / s2) * (transpose(e.model.w) * e.model.w));
+  e.encoder.a = (1.0 / s2) * (Minv * transpose(e.model.w));
+  const std::vector<double> ab = matvec(e.encoder.a, e.model.b);
+  e.encoder.c = {-ab[0], -ab[1]};
+  e.encoder.stddev = {std::sqrt(Minv(0, 0)), std::sqrt(Minv(1, 1))};
+  return e;
+}
+
+VaeConfig LinearFisherExample::vae_config() const {
+  return {.input_dim = model.data_dim(),
+          .hidden = {},
+          .latent_dim = model.latent_dim(),
+          .likelihood = Likelihood::gaussian,
+          .sigma = model.sigma,
+          .dtype = ad::f64};
+}
+
+ad::Tensor sample_rows(const Gaussian& g, int n, ad::Rng& rng) {
+  std::vector<double> values;
+  for (int i = 0; i < n; ++i) {
+    const std::vector<double> x = sample(g, rng);
+    values.insert(values.end(), x.begin(), x.end());
+  }
+  return ad::Tensor::from(values, {n, g.dim()}, ad::f64);
+}
+
 void set_linear_gaussian(Vae& vae, const LinearGaussian& model, const LinearEncoder& encoder) {
   const VaeConfig& c = vae.config();
   const int d = model.data_dim(), k = model.latent_dim();

@@ -117,6 +117,21 @@ double fisher_divergence(const Gaussian& p, const Gaussian& m);
 // 1/2 E_{p_d}|grad log p_d(x)|^2 = 1/2 tr(cov^-1): the constant the objective drops.
 double data_score_constant(const Gaussian& data);
 
+// The linear-Gaussian example of the tests and tutorial 13: d = 3, k = 2, sigma = 0.8, W
+// with orthogonal columns (1.2, -0.4, 0) and (0.2, 0.6, 0.8), so the exact posterior
+//   p(z|x) = N(M^-1 W^T (x - b) / sigma^2, M^-1),  M = I + W^T W / sigma^2 (diagonal)
+// is a LinearEncoder; data = the model's own marginal N(b, W W^T + sigma^2 I). F = 0.
+struct LinearFisherExample {
+  LinearGaussian model;
+  Gaussian data;
+  LinearEncoder encoder;
+  VaeConfig vae_config() const;  // a Vae with no hidden layer of these sizes, in double
+};
+LinearFisherExample exact_posterior_example();
+
+// n draws from g as the rows of a float64 tensor [n, dim].
+ad::Tensor sample_rows(const Gaussian& g, int n, ad::Rng& rng);
+
 // Sets the weights of a Vae with no hidden layer (config.hidden empty, Gaussian decoder
 // with config.sigma = model.sigma) so that it computes the linear encoder above (the
 // logvar rows of its weight are zero: a constant variance) and the linear-Gaussian
