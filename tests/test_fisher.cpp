@@ -40,7 +40,8 @@ double worst_relative_error(const std::vector<double>& a, const std::vector<doub
   REQUIRE(a.size() == b.size());
   double worst = 0;
   for (size_t i = 0; i < a.size(); ++i)
-    worst = std::max(worst, std::abs(a[i] - b[i]) / std::max({1.0, std::abs(a[i]), std::abs(b[i])}));
+    worst =
+        std::max(worst, std::abs(a[i] - b[i]) / std::max({1.0, std::abs(a[i]), std::abs(b[i])}));
   return worst;
 }
 
@@ -60,16 +61,23 @@ TEST_CASE("Fisher AE: each score by autodiff equals finite differences of its lo
   const Tensor zero = Tensor::zeros(z.shape(), ad::f64);
   const double tol = 1e-7;
   CHECK(worst_relative_error(s.encoder_z.to_vector(),
-                             numerical_score([&](const Tensor& p) { return log_q(x, p); }, z)) < tol);
+                             numerical_score([&](const Tensor& p) { return log_q(x, p); }, z)) <
+        tol);
   CHECK(worst_relative_error(s.encoder_x.to_vector(),
-                             numerical_score([&](const Tensor& p) { return log_q(p, z); }, x)) < tol);
-  CHECK(worst_relative_error(
-            s.prior_z.to_vector(),
-            numerical_score([&](const Tensor& p) { return vae::DiagGaussian{zero, zero}.log_prob(p); }, z)) < tol);
+                             numerical_score([&](const Tensor& p) { return log_q(p, z); }, x)) <
+        tol);
+  CHECK(worst_relative_error(s.prior_z.to_vector(),
+                             numerical_score(
+                                 [&](const Tensor& p) {
+                                   return vae::DiagGaussian{zero, zero}.log_prob(p);
+                                 },
+                                 z)) < tol);
   CHECK(worst_relative_error(s.decoder_z.to_vector(),
-                             numerical_score([&](const Tensor& p) { return log_lik(x, p); }, z)) < tol);
+                             numerical_score([&](const Tensor& p) { return log_lik(x, p); }, z)) <
+        tol);
   CHECK(worst_relative_error(s.decoder_x.to_vector(),
-                             numerical_score([&](const Tensor& p) { return log_lik(p, z); }, x)) < tol);
+                             numerical_score([&](const Tensor& p) { return log_lik(p, z); }, x)) <
+        tol);
 
   // and three of them against their closed forms
   ad::NoGrad plain;
@@ -111,7 +119,8 @@ TEST_CASE("Fisher AE: the decoder's laplacian -D / sigma^2 by second derivatives
     const Tensor second = ad::grad(ad::sum(column), {s.x_at}, {.keep_tape = true})[0];
     for (int64_t i = 0; i < 2; ++i) laplacian[i] += second.flat(i * 4 + j);
   }
-  for (double l : laplacian) CHECK(l == doctest::Approx(vae::decoder_laplacian(model)).epsilon(1e-12));
+  for (double l : laplacian)
+    CHECK(l == doctest::Approx(vae::decoder_laplacian(model)).epsilon(1e-12));
   CHECK(vae::decoder_laplacian(model) == doctest::Approx(-4 / 0.49));
   ad::tape().clear();
 }
@@ -170,7 +179,8 @@ TEST_CASE("Fisher AE: objective + 1/2 E|grad log p_d|^2 equals the closed-form F
   CHECK(m.se_mean < 0.02 * F);  // a check with resolution
 }
 
-TEST_CASE("Fisher AE: with the exact posterior the joint divergence is the marginals' (closed forms)") {
+TEST_CASE(
+    "Fisher AE: with the exact posterior the joint divergence is the marginals' (closed forms)") {
   // q = p_theta(z|x) makes the z-part 0 and the x-part 1/2 |grad log p_d - grad log p_theta(x)|^2
   ad::Rng rng(18);
   LinearCase c = exact_posterior_example();
@@ -179,7 +189,8 @@ TEST_CASE("Fisher AE: with the exact posterior the joint divergence is the margi
   c.data.cov = vae::random_spd(3, rng);
   const double marginal = vae::fisher_divergence(c.data, c.model.marginal());
   CHECK(marginal > 0.1);
-  CHECK(vae::fisher_divergence(c.model, c.data, c.encoder) == doctest::Approx(marginal).epsilon(1e-10));
+  CHECK(vae::fisher_divergence(c.model, c.data, c.encoder) ==
+        doctest::Approx(marginal).epsilon(1e-10));
   // F(p || p) = 0, and F is not symmetric
   CHECK(vae::fisher_divergence(c.data, c.data) == doctest::Approx(0).scale(1e-12));
   CHECK(std::abs(vae::fisher_divergence(c.model.marginal(), c.data) - marginal) > 1e-3);

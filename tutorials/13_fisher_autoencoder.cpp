@@ -50,7 +50,8 @@ namespace {
 double worst_relative_error(const std::vector<double>& a, const std::vector<double>& b) {
   double worst = 0;
   for (size_t i = 0; i < a.size(); ++i)
-    worst = std::max(worst, std::abs(a[i] - b[i]) / std::max({1.0, std::abs(a[i]), std::abs(b[i])}));
+    worst =
+        std::max(worst, std::abs(a[i] - b[i]) / std::max({1.0, std::abs(a[i]), std::abs(b[i])}));
   return worst;
 }
 
@@ -96,7 +97,12 @@ void scores_by_autodiff(tut::Tutorial& t) {
   check_vectors(t, "grad_x log q(z|x) at fixed z vs finite differences", s.encoder_x,
                 numerical_score([&](const Tensor& p) { return log_q(p, z); }, x), fd);
   check_vectors(t, "grad_z log p(z) vs finite differences", s.prior_z,
-                numerical_score([&](const Tensor& p) { return vae::DiagGaussian{zero, zero}.log_prob(p); }, z), fd);
+                numerical_score(
+                    [&](const Tensor& p) {
+                      return vae::DiagGaussian{zero, zero}.log_prob(p);
+                    },
+                    z),
+                fd);
   check_vectors(t, "grad_z log p(x|z) vs finite differences", s.decoder_z,
                 numerical_score([&](const Tensor& p) { return log_lik(x, p); }, z), fd);
   check_vectors(t, "grad_x log p(x|z) vs finite differences", s.decoder_x,
@@ -170,9 +176,9 @@ void cross_terms_vanish(tut::Tutorial& t, int samples) {
     std::vector<double> column;
     for (int i = 0; i < samples; ++i) column.push_back(sq[i * 4 + j]);
     const vae::Summary m = vae::summarize(column);
-    t.check_within_se("L32", fmt::format("E_q[grad_x{} log q(z|x)] at one x, {} draws of z", j + 1,
-                                         samples),
-                      m.mean, m.se_mean, 0.0, 4.0);
+    t.check_within_se(
+        "L32", fmt::format("E_q[grad_x{} log q(z|x)] at one x, {} draws of z", j + 1, samples),
+        m.mean, m.se_mean, 0.0, 4.0);
   }
   t.note("-<s_d, s_theta>: integration by parts over x (Hyvarinen's step, assuming");
   t.note("p_d(x) E_q[s_theta] -> 0 at infinity) turns E[<grad_x log p_d, g>] into -E[div g] for");
@@ -192,23 +198,24 @@ struct Integrands {
 
 Integrands integrands(vae::Vae& model, const vae::Gaussian& data, int n, ad::Rng& rng) {
   const Tensor x = vae::sample_rows(data, n, rng);
-  const vae::FisherScores s = vae::fisher_scores(model, x, rng.normal({n, 2}, ad::f64));
+  const vae::FisherScores s =
+      vae::fisher_scores(model, x, rng.normal({n, model.config().latent_dim}, ad::f64));
   const vae::FisherTerms terms = vae::fisher_terms(s, vae::decoder_laplacian(model));
+  const int d = data.dim(), k = model.config().latent_dim;
   Integrands r;
   r.objective = (terms.reconstruction + terms.stability + terms.latent).to_vector();
   for (double& v : r.objective) v += terms.laplacian;
-  // s_d = -S^-1 (x - m)
   const vae::Matrix Sinv = vae::inverse_spd(data.cov);
   const std::vector<double> xv = x.to_vector(), sq = s.encoder_x.to_vector(),
                             st = s.decoder_x.to_vector(),
                             dz = (s.encoder_z - s.prior_z - s.decoder_z).to_vector();
   for (int i = 0; i < n; ++i) {
-    std::vector<double> centred(3);
-    for (int j = 0; j < 3; ++j) centred[j] = xv[i * 3 + j] - data.mean[j];
+    std::vector<double> centred(d);
+    for (int j = 0; j < d; ++j) centred[j] = xv[i * d + j] - data.mean[j];
     const std::vector<double> sd = vae::matvec(Sinv, centred);
-    double total = 0;
-    for (int j = 0; j < 3; ++j) total += std::pow(-sd[j] + sq[i * 3 + j] - st[i * 3 + j], 2);
-    for (int j = 0; j < 2; ++j) total += std::pow(dz[i * 2 + j], 2);
+    double total = 0;  // |s_d + s_q - s_theta|^2 + |z-part|^2, with s_d = -S^-1 (x - m)
+    for (int j = 0; j < d; ++j) total += std::pow(-sd[j] + sq[i * d + j] - st[i * d + j], 2);
+    for (int j = 0; j < k; ++j) total += std::pow(dz[i * k + j], 2);
     r.full.push_back(0.5 * total);
   }
   ad::tape().clear();
@@ -228,7 +235,8 @@ void linear_gaussian_closed_form(tut::Tutorial& t, int samples) {
     const double F = vae::fisher_divergence(c.model, c.data, c.encoder);
     t.note("1. p_d = the model's marginal, q = the exact posterior:");
     t.check_close("L32", "closed-form F at the true model", F, 0.0, 0.0, 1e-12);
-    const vae::FisherTerms terms = vae::fisher_objective(model, vae::sample_rows(c.data, 100, rng), rng);
+    const vae::FisherTerms terms =
+        vae::fisher_objective(model, vae::sample_rows(c.data, 100, rng), rng);
     const std::vector<double> latent = terms.latent.to_vector();
     ad::tape().clear();
     t.check_close("L32", "largest latent term over 100 draws (q's score = the posterior's)",
@@ -241,8 +249,11 @@ void linear_gaussian_closed_form(tut::Tutorial& t, int samples) {
     const double joint = vae::fisher_divergence(moved.model, moved.data, moved.encoder);
     const double marginal = vae::fisher_divergence(moved.data, moved.model.marginal());
     t.note("2. q = the exact posterior, p_d another Gaussian: the z-part is 0, and the x-part is");
-    t.note("   the Fisher divergence between the marginals p_d(x) and p_theta(x) = N(b, W W^T + sigma^2 I)");
-    t.check_close("L32", "joint F vs F(p_d || p_theta(x)), both closed forms", joint, marginal, 1e-10);
+    t.note(
+        "   the Fisher divergence between the marginals p_d(x) and p_theta(x) = N(b, W W^T + "
+        "sigma^2 I)");
+    t.check_close("L32", "joint F vs F(p_d || p_theta(x)), both closed forms", joint, marginal,
+                  1e-10);
   }
   c.encoder.a(0, 1) += 0.3;  // move the encoder and the data away from the model
   c.encoder.a(1, 2) -= 0.5;
@@ -255,7 +266,8 @@ void linear_gaussian_closed_form(tut::Tutorial& t, int samples) {
   const double F = vae::fisher_divergence(c.model, c.data, c.encoder);
   const double constant = vae::data_score_constant(c.data);
   t.note("3. an encoder and data away from the model: F = {:.4f} in closed form;", F);
-  t.note("   1/2 E|grad log p_d|^2 = 1/2 tr(S^-1) = {:.4f}, the constant the objective drops", constant);
+  t.note("   1/2 E|grad log p_d|^2 = 1/2 tr(S^-1) = {:.4f}, the constant the objective drops",
+         constant);
   const Integrands r = integrands(model, c.data, samples, rng);
   const vae::Summary objective = vae::summarize(r.objective), full = vae::summarize(r.full);
   t.check_within_se("L32",
@@ -295,17 +307,18 @@ void gradient_check(tut::Tutorial& t) {
   for (const Tensor& v : values) count += v.numel();
   t.note("backward through the recorded scores vs central differences of the objective, for");
   t.note("each of the {} weights and biases (double, h = 1e-6)", count);
-  t.check_true("L32", fmt::format("gradcheck of the Fisher AE objective: worst error {:.1e} (tol 1e-6)",
-                                  r.worst_error),
+  t.check_true("L32",
+               fmt::format("gradcheck of the Fisher AE objective: worst error {:.1e} (tol 1e-6)",
+                           r.worst_error),
                r.ok);
 }
 
 // ---------------------------------------------------------------- training
 struct Settings {
   tut::TrainingFlags training{.epochs = 20, .batch = 128, .lr = 1e-3};
-  double sigma = 1.0;   // the decoders' fixed standard deviation (as the authors' code)
-  int64_t latent = 2;   // k
-  int K = 50;           // importance samples of the bound
+  double sigma = 1.0;  // the decoders' fixed standard deviation (as the authors' code)
+  int64_t latent = 2;  // k
+  int K = 50;          // importance samples of the bound
 };
 
 vae::VaeConfig image_config(const Settings& s, int64_t pixels) {
@@ -386,10 +399,12 @@ void compare(tut::Tutorial& t, vae::Vae& vae_model, vae::Vae& fisher_model, cons
   t.section("L32", "Fisher AE vs VAE on the test images");
   const Evaluation v = evaluate(vae_model, test_x, s.K, t.seed() + 8);
   const Evaluation f = evaluate(fisher_model, test_x, s.K, t.seed() + 8);
-  t.note("{} test images; L_K with K = {} importance samples (tutorial 10's bound, the same", test_x.dim(0), s.K);
+  t.note("{} test images; L_K with K = {} importance samples (tutorial 10's bound, the same",
+         test_x.dim(0), s.K);
   t.note("for both); Gaussian decoders with sigma = {}, so log p(x) is a density in nats", s.sigma);
   std::string csv = "quantity,vae_mean,vae_se,fisher_mean,fisher_se\n";
-  auto row = [&](const std::string& name, const std::vector<double>& a, const std::vector<double>& b) {
+  auto row = [&](const std::string& name, const std::vector<double>& a,
+                 const std::vector<double>& b) {
     const vae::Summary ma = vae::summarize(a), mb = vae::summarize(b);
     t.note("{:<34} VAE {:>12.3f} +- {:<8.3f} Fisher AE {:>12.3f} +- {:.3f}", name, ma.mean,
            ma.se_mean, mb.mean, mb.se_mean);
@@ -409,20 +424,23 @@ void compare(tut::Tutorial& t, vae::Vae& vae_model, vae::Vae& fisher_model, cons
                      fisher = paired(v.fisher, f.fisher);
   t.note("paired over images: L_{} of the VAE minus the Fisher AE's = {:.2f} +- {:.2f} nats;", s.K,
          bound.mean, bound.se_mean);
-  t.note("ELBO difference {:.2f} +- {:.2f}; Fisher objective, Fisher AE minus VAE = {:.1f} +- {:.1f}",
-         elbo.mean, elbo.se_mean, fisher.mean, fisher.se_mean);
+  t.note(
+      "ELBO difference {:.2f} +- {:.2f}; Fisher objective, Fisher AE minus VAE = {:.1f} +- {:.1f}",
+      elbo.mean, elbo.se_mean, fisher.mean, fisher.se_mean);
   const vae::Summary gap_v = paired(v.elbo, v.iwae), gap_f = paired(f.elbo, f.iwae);
-  t.note("L_{} - L_1 (how much a better q could still gain): VAE {:.3f} +- {:.3f}, Fisher AE "
-         "{:.3f} +- {:.3f}",
-         s.K, gap_v.mean, gap_v.se_mean, gap_f.mean, gap_f.se_mean);
+  t.note(
+      "L_{} - L_1 (how much a better q could still gain): VAE {:.3f} +- {:.3f}, Fisher AE "
+      "{:.3f} +- {:.3f}",
+      s.K, gap_v.mean, gap_v.se_mean, gap_f.mean, gap_f.se_mean);
   if (t.quick()) {
     t.note("--quick: barely trained, the comparison is not checked");
     return;
   }
-  t.check_true("L32",
-               fmt::format("the VAE has the higher likelihood bound L_{}: {:.2f} +- {:.2f} (> 4 se)",
-                           s.K, bound.mean, bound.se_mean),
-               bound.mean > 4 * bound.se_mean);
+  t.check_true(
+      "L32",
+      fmt::format("the VAE has the higher likelihood bound L_{}: {:.2f} +- {:.2f} (> 4 se)", s.K,
+                  bound.mean, bound.se_mean),
+      bound.mean > 4 * bound.se_mean);
   // The VAE's Fisher objective is heavy-tailed over images (its posterior sd is small, so
   // grad_z log q = -eps / sigma_q is large), so a mean +- se says little: count images.
   int64_t lower = 0;
@@ -435,7 +453,8 @@ void compare(tut::Tutorial& t, vae::Vae& vae_model, vae::Vae& fisher_model, cons
                lower > n / 2 + 2 * std::sqrt(n));
 }
 
-void figures(tut::Tutorial& t, vae::Vae& vae_model, vae::Vae& fisher_model, const nn::Dataset& test) {
+void figures(tut::Tutorial& t, vae::Vae& vae_model, vae::Vae& fisher_model,
+             const nn::Dataset& test) {
   ad::NoGrad plain;
   const std::vector<int64_t> shown = tut::first_of_each_class(test, 1);
   const Tensor x = ad::gather(test.images, 0, shown);
@@ -446,10 +465,11 @@ void figures(tut::Tutorial& t, vae::Vae& vae_model, vae::Vae& fisher_model, cons
   t.note("wrote {}: test images (one per class), the VAE's E[x|mu(x)], the Fisher AE's",
          t.out_path("reconstructions.png").string());
   ad::Rng rng_v(t.seed() + 9), rng_f(t.seed() + 9);  // the same z ~ N(0, I) for both
-  nn::write_image_rows(t.out_path("samples.png"),
-                       {clipped(vae_model.sample(10, rng_v)), clipped(vae_model.sample(10, rng_v)),
-                        clipped(fisher_model.sample(10, rng_f)), clipped(fisher_model.sample(10, rng_f))},
-                       {.padding = 2, .scale = 2});
+  nn::write_image_rows(
+      t.out_path("samples.png"),
+      {clipped(vae_model.sample(10, rng_v)), clipped(vae_model.sample(10, rng_v)),
+       clipped(fisher_model.sample(10, rng_f)), clipped(fisher_model.sample(10, rng_f))},
+      {.padding = 2, .scale = 2});
   t.note("wrote {}: E[x|z] for z ~ N(0, I), the same 20 z: two rows VAE, two rows Fisher AE",
          t.out_path("samples.png").string());
 }
@@ -482,10 +502,13 @@ static int run(int argc, char** argv) {
   Settings s;
   tut::add_data_flag(t, data_dir);
   tut::add_training_flags(t, s.training, "training epochs of each model (--quick: 1)");
-  t.flags().add_option("--sigma", s.sigma, "the decoders' fixed standard deviation")
+  t.flags()
+      .add_option("--sigma", s.sigma, "the decoders' fixed standard deviation")
       ->check(tut::finite_in(1e-3, 10.0));
   t.flags().add_option("--latent", s.latent, "latent dimension k")->check(CLI::Range(1, 64));
-  t.flags().add_option("--K", s.K, "importance samples of the bound L_K")->check(CLI::Range(1, 5000));
+  t.flags()
+      .add_option("--K", s.K, "importance samples of the bound L_K")
+      ->check(CLI::Range(1, 5000));
   if (auto exit_code = t.parse(argc, argv)) return *exit_code;
   if (t.quick() && !t.given("--epochs")) s.training.epochs = 1;
 
@@ -502,13 +525,13 @@ static int run(int argc, char** argv) {
   const int64_t pixels = train_set.pixels_per_image();
   t.section("L32", "Training a VAE and a Fisher AE of the same size on the same images");
   t.note("data: {}; {} grey-level training images, {} epochs, batch {}, Adam lr {}",
-         splits->description, train_set.size(), s.training.epochs, s.training.batch,
-         s.training.lr);
-  t.note("both: 784-256-64-{} encoder and decoder, p(z) = N(0, I), p(x|z) = N(f(z), {}^2 I),", s.latent,
-         s.sigma);
+         splits->description, train_set.size(), s.training.epochs, s.training.batch, s.training.lr);
+  t.note("both: 784-256-64-{} encoder and decoder, p(z) = N(0, I), p(x|z) = N(f(z), {}^2 I),",
+         s.latent, s.sigma);
   t.note("the same initial weights, batches and eps; only the objective differs");
   ad::Rng init_v(t.seed() + 10), init_f(t.seed() + 10);
-  vae::Vae vae_model(image_config(s, pixels), init_v), fisher_model(image_config(s, pixels), init_f);
+  vae::Vae vae_model(image_config(s, pixels), init_v),
+      fisher_model(image_config(s, pixels), init_f);
   t.note("VAE (-ELBO):");
   train(t, vae_model, train_set, s, false);
   t.note("Fisher AE (the objective above):");

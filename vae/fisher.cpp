@@ -160,8 +160,7 @@ double fisher_divergence(const LinearGaussian& model, const Gaussian& data,
     throw ad::Error(fmt::format(
         "fisher_divergence: the model has d = {}, k = {}; the data have dimension {} and the "
         "encoder A is {} x {} with {} offsets and {} standard deviations",
-        d, k, data.dim(), encoder.a.rows, encoder.a.cols, encoder.c.size(),
-        encoder.stddev.size()));
+        d, k, data.dim(), encoder.a.rows, encoder.a.cols, encoder.c.size(), encoder.stddev.size()));
   const Matrix& A = encoder.a;
   const Matrix& W = model.w;
   std::vector<double> precision(k);  // D^-1 = diag(1 / stddev^2)
@@ -179,9 +178,9 @@ double fisher_divergence(const LinearGaussian& model, const Gaussian& data,
   put(M, 0, d, transpose(A) * Dinv - (1.0 / s2) * W);
   put(M, d, 0, Dinv * A - (1.0 / s2) * transpose(W));
   put(M, d, d, Ik - Dinv + (1.0 / s2) * transpose(W) * W);
-  std::vector<double> v = add(matvec(Sinv, data.mean),
-                              add(scaled(-1.0, matvec(transpose(A) * Dinv, encoder.c)),
-                                  scaled(-1.0 / s2, model.b)));
+  std::vector<double> v =
+      add(matvec(Sinv, data.mean),
+          add(scaled(-1.0, matvec(transpose(A) * Dinv, encoder.c)), scaled(-1.0 / s2, model.b)));
   const std::vector<double> vz =
       add(matvec(Dinv, encoder.c), scaled(1.0 / s2, matvec(transpose(W), model.b)));
   v.insert(v.end(), vz.begin(), vz.end());
@@ -227,7 +226,8 @@ LinearFisherExample exact_posterior_example() {
   e.model.sigma = 0.8;
   e.data = e.model.marginal();
   const double s2 = e.model.sigma * e.model.sigma;
-  const Matrix Minv = inverse_spd(Matrix::identity(2) + (1.0 / s2) * (transpose(e.model.w) * e.model.w));
+  const Matrix Minv =
+      inverse_spd(Matrix::identity(2) + (1.0 / s2) * (transpose(e.model.w) * e.model.w));
   e.encoder.a = (1.0 / s2) * (Minv * transpose(e.model.w));
   const std::vector<double> ab = matvec(e.encoder.a, e.model.b);
   e.encoder.c = {-ab[0], -ab[1]};
@@ -257,8 +257,8 @@ void set_linear_gaussian(Vae& vae, const LinearGaussian& model, const LinearEnco
   const VaeConfig& c = vae.config();
   const int d = model.data_dim(), k = model.latent_dim();
   if (!c.hidden.empty() || c.input_dim != d || c.latent_dim != k ||
-      c.likelihood != Likelihood::gaussian || c.sigma != model.sigma ||
-      encoder.a.rows != k || encoder.a.cols != d)
+      c.likelihood != Likelihood::gaussian || c.sigma != model.sigma || encoder.a.rows != k ||
+      encoder.a.cols != d)
     throw ad::Error(fmt::format(
         "set_linear_gaussian: need a Vae with no hidden layer, input_dim {}, latent_dim {}, a "
         "Gaussian decoder with sigma {} and a {} x {} encoder matrix; got {} hidden layers, "

@@ -99,9 +99,9 @@ FisherTerms fisher_objective(Vae& model, const ad::Tensor& x, ad::Rng& rng);
 // A linear encoder with a constant variance, q(z|x) = N(A x + c, diag(stddev^2)), so that
 // p_d(x) q(z|x) is jointly Gaussian when the data are.
 struct LinearEncoder {
-  Matrix a;                     // k x d
-  std::vector<double> c;        // k
-  std::vector<double> stddev;   // k
+  Matrix a;                    // k x d
+  std::vector<double> c;       // k
+  std::vector<double> stddev;  // k
 };
 
 // F(p_d q || p_theta) exactly, for data p_d = N(data.mean, data.cov), the encoder above and
