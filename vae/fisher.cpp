@@ -123,6 +123,39 @@ FisherTerms fisher_objective(Vae& model, const ad::Tensor& x, ad::Rng& rng) {
   return fisher_objective(model, x, rng.normal({x.dim(0), model.config().latent_dim}, x.dtype()));
 }
 
+ad::GradcheckResult check_objective_gradient(Vae& model, const ad::Tensor& x, const ad::Tensor& eps,
+                                             const ad::GradcheckOptions& options) {
+  std::vector<nn::Linear*> layers;
+  for (nn::Sequential* net : {&model.encoder, &model.decoder})
+    for (size_t i = 0; i < net->size(); ++i)
+      if (auto* linear = dynamic_cast<nn::Linear*>(&(*net)[i])) layers.push_back(linear);
+  std::vector<ad::Tensor> original, values;
+  for (nn::Linear* layer : layers) {
+    original.insert(original.end(), {layer->weight, layer->bias});
+    values.insert(values.end(), {layer->weight.detach(), layer->bias.detach()});
+  }
+  auto point_layers_at = [&](const std::vector<ad::Tensor>& p) {
+    for (size_t i = 0; i < layers.size(); ++i) {
+      layers[i]->weight = p[2 * i];
+      layers[i]->bias = p[2 * i + 1];
+    }
+  };
+  ad::GradcheckResult result;
+  try {
+    result = ad::gradcheck(
+        [&](const std::vector<ad::Tensor>& p) {
+          point_layers_at(p);  // gradcheck's own copies, perturbed one element at a time
+          return fisher_objective(model, x, eps).loss;
+        },
+        values, options);
+  } catch (...) {
+    point_layers_at(original);
+    throw;
+  }
+  point_layers_at(original);
+  return result;
+}
+
 // ---------------------------------------------------------------- closed form
 namespace {
 

@@ -38,6 +38,7 @@
 #include <functional>
 #include <vector>
 
+#include "autodiff/gradcheck.h"
 #include "autodiff/rng.h"
 #include "autodiff/tensor.h"
 #include "vae/linear_gaussian.h"
@@ -94,6 +95,12 @@ FisherTerms fisher_terms(const FisherScores& s, double laplacian);
 // The objective for one draw of eps per example ([batch, latent_dim]), or eps from rng.
 FisherTerms fisher_objective(Vae& model, const ad::Tensor& x, const ad::Tensor& eps);
 FisherTerms fisher_objective(Vae& model, const ad::Tensor& x, ad::Rng& rng);
+
+// ad::gradcheck of fisher_objective(model, x, eps).loss with respect to every weight and
+// bias of the model (a float64 Vae): backward through the recorded scores against central
+// differences of the objective. The model's parameters are left as they were.
+ad::GradcheckResult check_objective_gradient(Vae& model, const ad::Tensor& x, const ad::Tensor& eps,
+                                             const ad::GradcheckOptions& options = {});
 
 // ---- the linear-Gaussian case, in closed form (plain double) ----
 // A linear encoder with a constant variance, q(z|x) = N(A x + c, diag(stddev^2)), so that
