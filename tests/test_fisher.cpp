@@ -23,15 +23,6 @@ using ad::Tensor;
 
 namespace {
 
-vae::VaeConfig tiny_config() {
-  return {.input_dim = 4,
-          .hidden = {3},
-          .latent_dim = 2,
-          .likelihood = vae::Likelihood::gaussian,
-          .sigma = 0.7,
-          .dtype = ad::f64};
-}
-
 using vae::numerical_score;
 
 double worst_relative_error(const std::vector<double>& a, const std::vector<double>& b) {
@@ -47,7 +38,7 @@ double worst_relative_error(const std::vector<double>& a, const std::vector<doub
 
 TEST_CASE("Fisher AE: each score by autodiff equals finite differences of its log density") {
   ad::Rng rng(11);
-  vae::Vae model(tiny_config(), rng);
+  vae::Vae model(vae::small_check_config(), rng);
   const Tensor x = rng.normal({3, 4}, ad::f64);
   const Tensor eps = rng.normal({3, 2}, ad::f64);
   const vae::FisherScores s = vae::fisher_scores(model, x, eps);
@@ -91,7 +82,7 @@ TEST_CASE("Fisher AE: grad_x log q(z|x) is taken at fixed z, not through the rep
   // Through z = mu(x) + sigma(x) eps, log q = -|eps|^2/2 - sum log sigma - const, whose
   // x-derivative is -grad_x sum log sigma(x): a different vector.
   ad::Rng rng(12);
-  vae::Vae model(tiny_config(), rng);
+  vae::Vae model(vae::small_check_config(), rng);
   const Tensor x = rng.normal({2, 4}, ad::f64);
   const Tensor eps = rng.normal({2, 2}, ad::f64);
   const vae::FisherScores s = vae::fisher_scores(model, x, eps);
@@ -107,7 +98,7 @@ TEST_CASE("Fisher AE: grad_x log q(z|x) is taken at fixed z, not through the rep
 
 TEST_CASE("Fisher AE: the decoder's laplacian -D / sigma^2 by second derivatives") {
   ad::Rng rng(13);
-  vae::Vae model(tiny_config(), rng);
+  vae::Vae model(vae::small_check_config(), rng);
   const Tensor x = rng.normal({2, 4}, ad::f64);
   const vae::FisherScores s = vae::fisher_scores(model, x, rng.normal({2, 2}, ad::f64));
   // d/dx_j of the j-th component of grad_x log p(x|z), summed over j, for each row
@@ -196,7 +187,7 @@ TEST_CASE(
 
 TEST_CASE("Fisher AE: the objective's gradient with respect to every weight (gradcheck)") {
   ad::Rng rng(16);
-  vae::Vae model(tiny_config(), rng);
+  vae::Vae model(vae::small_check_config(), rng);
   const Tensor x = rng.normal({3, 4}, ad::f64);
   const Tensor eps = rng.normal({3, 2}, ad::f64);
   const std::vector<double> before = model.parameters()[0].to_vector();
@@ -209,13 +200,13 @@ TEST_CASE("Fisher AE: the objective's gradient with respect to every weight (gra
 
 TEST_CASE("Fisher AE: a Bernoulli decoder and wrong shapes are refused with a clear message") {
   ad::Rng rng(17);
-  vae::VaeConfig config = tiny_config();
+  vae::VaeConfig config = vae::small_check_config();
   config.likelihood = vae::Likelihood::bernoulli;
   vae::Vae bernoulli(config, rng);
   const Tensor x = rng.normal({2, 4}, ad::f64);
   CHECK_THROWS_WITH(vae::fisher_objective(bernoulli, x, rng),
                     doctest::Contains("needs a Gaussian decoder"));
-  vae::Vae model(tiny_config(), rng);
+  vae::Vae model(vae::small_check_config(), rng);
   CHECK_THROWS_WITH(vae::fisher_objective(model, x, rng.normal({2, 3}, ad::f64)),
                     doctest::Contains("eps has shape [2x3]; expected [2x2]"));
   CHECK_THROWS_WITH(vae::fisher_objective(model, rng.normal({2, 5}, ad::f64), rng),

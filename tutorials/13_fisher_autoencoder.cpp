@@ -56,15 +56,8 @@ double worst_relative_error(const std::vector<double>& a, const std::vector<doub
 }
 
 // ---------------------------------------------------------------- the scores
-// A small Gaussian VAE in double: 4 pixels, one hidden layer of 3, k = 2, sigma = 0.7.
-vae::VaeConfig small_config() {
-  return {.input_dim = 4,
-          .hidden = {3},
-          .latent_dim = 2,
-          .likelihood = vae::Likelihood::gaussian,
-          .sigma = 0.7,
-          .dtype = ad::f64};
-}
+// The small Gaussian VAE of the checks: 4 pixels, one hidden layer of 3, k = 2, sigma = 0.7.
+vae::VaeConfig small_config() { return vae::small_check_config(); }
 
 void check_vectors(tut::Tutorial& t, const std::string& what, const Tensor& autodiff,
                    const std::vector<double>& other, double tolerance) {

@@ -123,6 +123,15 @@ FisherTerms fisher_objective(Vae& model, const ad::Tensor& x, ad::Rng& rng) {
   return fisher_objective(model, x, rng.normal({x.dim(0), model.config().latent_dim}, x.dtype()));
 }
 
+VaeConfig small_check_config() {
+  return {.input_dim = 4,
+          .hidden = {3},
+          .latent_dim = 2,
+          .likelihood = Likelihood::gaussian,
+          .sigma = 0.7,
+          .dtype = ad::f64};
+}
+
 ad::GradcheckResult check_objective_gradient(Vae& model, const ad::Tensor& x, const ad::Tensor& eps,
                                              const ad::GradcheckOptions& options) {
   std::vector<nn::Linear*> layers;

@@ -96,6 +96,11 @@ FisherTerms fisher_terms(const FisherScores& s, double laplacian);
 FisherTerms fisher_objective(Vae& model, const ad::Tensor& x, const ad::Tensor& eps);
 FisherTerms fisher_objective(Vae& model, const ad::Tensor& x, ad::Rng& rng);
 
+// The small model every check of the objective uses: a Gaussian Vae in double with 4
+// pixels, one hidden layer of 3, k = 2 and sigma = 0.7 (small enough for finite
+// differences of every weight).
+VaeConfig small_check_config();
+
 // ad::gradcheck of fisher_objective(model, x, eps).loss with respect to every weight and
 // bias of the model (a float64 Vae): backward through the recorded scores against central
 // differences of the objective. The model's parameters are left as they were.
