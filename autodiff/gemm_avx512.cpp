@@ -122,6 +122,69 @@ AD_AVX512 void tile(int64_t depth, const APanel<typename S::T>& a, const BPanel<
   tile_kernel<S, MR, NV>(depth, a, b, c);
 }
 
+// A float tile only a few columns wide: the last columns of a product whose width is
+// not a multiple of 48, such as the 49 = 48 + 1 positions of a 7x7 convolution layer.
+// The register tile above would spend a load, 8 broadcasts and 8 FMAs per depth step on
+// that one column. Here one 8-float register holds a column's 8 rows instead: per depth
+// step, one load of the packed A panel (its 8 rows of one step lie side by side), then one
+// broadcast of b and one FMA per column. Each column keeps four partial sums, over every
+// fourth depth step, so that four independent FMAs are in flight (one running sum would
+// wait out each FMA's latency); they are added up at the end.
+constexpr int kNarrowColumns = 4;
+
+template <int COLS>
+AD_AVX512 void narrow_float_tile(int64_t depth, const APanel<float>& a, const BPanel<float>& b,
+                                 const CTile<float>& c) {
+  __m256 acc[COLS][4];
+#pragma GCC unroll 4
+  for (int j = 0; j < COLS; ++j)
+#pragma GCC unroll 4
+    for (int u = 0; u < 4; ++u) acc[j][u] = _mm256_setzero_ps();
+  const float* a_step = a.data;  // 8 rows per depth step (packed: depth_stride == 8)
+  const float* b_step = b.data;
+  const int64_t bs = b.depth_stride;
+  int64_t p = 0;
+  for (; p + 4 <= depth; p += 4, a_step += 32, b_step += 4 * bs) {
+#pragma GCC unroll 4
+    for (int u = 0; u < 4; ++u) {
+      const __m256 av = _mm256_loadu_ps(a_step + 8 * u);
+#pragma GCC unroll 4
+      for (int j = 0; j < COLS; ++j)
+        acc[j][u] = _mm256_fmadd_ps(av, _mm256_set1_ps(b_step[u * bs + j]), acc[j][u]);
+    }
+  }
+  for (; p < depth; ++p, a_step += 8, b_step += bs) {
+    const __m256 av = _mm256_loadu_ps(a_step);
+#pragma GCC unroll 4
+    for (int j = 0; j < COLS; ++j)
+      acc[j][0] = _mm256_fmadd_ps(av, _mm256_set1_ps(b_step[j]), acc[j][0]);
+  }
+  for (int j = 0; j < COLS; ++j) {
+    alignas(32) float column[8];
+    _mm256_store_ps(column, _mm256_add_ps(_mm256_add_ps(acc[j][0], acc[j][1]),
+                                          _mm256_add_ps(acc[j][2], acc[j][3])));
+    for (int r = 0; r < c.rows; ++r) {
+      float& out = c.data[r * c.ldc + j];
+      out = c.beta != 0 ? c.alpha * column[r] + c.beta * out : c.alpha * column[r];
+    }
+  }
+}
+
+// The float microkernel: narrow tiles of a packed A panel by columns, all others by the
+// register tile.
+AD_AVX512 void float_tile(int64_t depth, const APanel<float>& a, const BPanel<float>& b,
+                          const CTile<float>& c) {
+  if (c.cols <= kNarrowColumns && a.row_stride == 1 && a.depth_stride == 8) {
+    switch (c.cols) {
+      case 1: return narrow_float_tile<1>(depth, a, b, c);
+      case 2: return narrow_float_tile<2>(depth, a, b, c);
+      case 3: return narrow_float_tile<3>(depth, a, b, c);
+      default: return narrow_float_tile<4>(depth, a, b, c);
+    }
+  }
+  tile<Avx512Float, 8, 3>(depth, a, b, c);
+}
+
 }  // namespace
 
 // float: an 8 x 48 tile = 8 rows x 3 zmm: 24 accumulators + 3 B registers of the 32,
@@ -141,7 +204,7 @@ const GemmKernel<float>& avx512_kernel<float>() {
                                         .kc = 512,
                                         .mc = 128,
                                         .nc = 4800,
-                                        .tile = &tile<Avx512Float, 8, 3>,
+                                        .tile = &float_tile,
                                         .pack_a = &pack::pack_a_panel<float, 8>,
                                         .pack_b = &pack::pack_b_panel<float>};
   return kernel;

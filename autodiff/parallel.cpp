@@ -3,137 +3,15 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
-#include <condition_variable>
-#include <exception>
-#include <mutex>
-#include <thread>
-#include <vector>
+
+#include "autodiff/thread_pool.h"
 
 namespace ad {
 
 namespace {
 
-// One call of parallel_for, as the helpers see it.
-struct Job {
-  const std::function<void(int)>* work = nullptr;
-  int parts = 0;
-  std::atomic<int> next_part{0};   // the next unclaimed part
-  std::atomic<int> in_progress{0}; // helpers inside this job's loop
-  std::exception_ptr error;        // the first exception a part threw
-  std::mutex error_mutex;
-};
-
-thread_local bool t_inside_part = false;
-
-// Claims parts until none is left.
-void run_parts(Job& job) {
-  t_inside_part = true;
-  for (int part; (part = job.next_part.fetch_add(1)) < job.parts;) {
-    try {
-      (*job.work)(part);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(job.error_mutex);
-      if (!job.error) job.error = std::current_exception();
-    }
-  }
-  t_inside_part = false;
-}
-
-class Pool {
- public:
-  ~Pool() {
-    stopping_ = true;
-    generation_.fetch_add(1);
-    wake_sleepers();
-    for (std::thread& t : helpers_) t.join();
-  }
-
-  void run(int parts, int threads, const std::function<void(int)>& work) {
-    std::lock_guard<std::mutex> one_job_at_a_time(caller_mutex_);
-    start_helpers(threads - 1);
-    job_.work = &work;
-    job_.parts = parts;
-    job_.next_part = 0;
-    job_.error = nullptr;
-    open_ = true;
-    generation_.fetch_add(1);  // publish the job
-    if (sleeping_.load() > 0) wake_sleepers();
-    run_parts(job_);
-    // Close the job, then wait only for helpers that are inside it (they hold a part).
-    open_ = false;
-    while (job_.in_progress.load(std::memory_order_acquire) > 0) std::this_thread::yield();
-    if (job_.error) std::rethrow_exception(job_.error);
-  }
-
- private:
-  void start_helpers(int wanted) {
-    while (static_cast<int>(helpers_.size()) < wanted)
-      helpers_.emplace_back([this] { helper_loop(); });
-  }
-
-  void helper_loop() {
-    uint64_t seen = generation_.load();
-    while (true) {
-      seen = wait_for_new_generation(seen);
-      if (stopping_) return;
-      job_.in_progress.fetch_add(1, std::memory_order_acq_rel);
-      // The job may have closed between the wake-up and here: then it is not ours.
-      if (open_.load(std::memory_order_acquire) && generation_.load() == seen) run_parts(job_);
-      job_.in_progress.fetch_sub(1, std::memory_order_acq_rel);
-    }
-  }
-
-  // Waits for the next job in three stages, cheapest wake-up first:
-  //  - 50 us spinning on the counter: the next kernel of a training step usually
-  //    follows within microseconds;
-  //  - then up to 1 ms calling yield() between looks: still no sleep and wake-up
-  //    (a futex round trip, tens of microseconds on a virtual machine) when the caller
-  //    spends a few hundred microseconds on one-thread work between two parallel
-  //    kernels, yet the core goes to any other program that wants it;
-  //  - then sleeping until the caller wakes it.
-  // (A VAE step measured both ways on 2 cores: the yield stage saved 0.2-0.3 ms of
-  // 2.5 ms, and under load it was no slower than going to sleep after 50 us.)
-  uint64_t wait_for_new_generation(uint64_t seen) {
-    using clock = std::chrono::steady_clock;
-    const auto spin_until = clock::now() + std::chrono::microseconds(50);
-    const auto yield_until = spin_until + std::chrono::microseconds(1000);
-    while (generation_.load() == seen && clock::now() < spin_until) {
-#if defined(__x86_64__)
-      __builtin_ia32_pause();  // tells the core this is a spin loop
-#endif
-    }
-    while (generation_.load() == seen && clock::now() < yield_until) std::this_thread::yield();
-    if (generation_.load() == seen) {
-      sleeping_.fetch_add(1);  // before the check below, so a caller that misses it...
-      std::unique_lock<std::mutex> lock(sleep_mutex_);
-      wake_up_.wait(lock, [&] { return generation_.load() != seen; });
-      sleeping_.fetch_sub(1);
-    }
-    return generation_.load();
-  }
-
-  // ... has already advanced the generation that the check reads (both seq_cst). Taking
-  // the mutex orders the notification after any sleeper's check of the predicate.
-  void wake_sleepers() {
-    { std::lock_guard<std::mutex> lock(sleep_mutex_); }
-    wake_up_.notify_all();
-  }
-
-  std::mutex caller_mutex_;
-  std::vector<std::thread> helpers_;
-  Job job_;
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<int> sleeping_{0};
-  std::mutex sleep_mutex_;
-  std::condition_variable wake_up_;
-  std::atomic<bool> open_{false};
-  std::atomic<bool> stopping_{false};
-};
-
-Pool& pool() {
-  static Pool p;
+detail::ThreadPool& pool() {
+  static detail::ThreadPool p;
   return p;
 }
 
@@ -141,7 +19,7 @@ Pool& pool() {
 
 int max_threads() { return omp_get_max_threads(); }
 
-bool in_parallel_part() { return t_inside_part || omp_in_parallel(); }
+bool in_parallel_part() { return detail::inside_pool_part() || omp_in_parallel(); }
 
 void parallel_for(int parts, const std::function<void(int)>& work) {
   const int threads = std::min(parts, max_threads());

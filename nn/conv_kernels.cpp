@@ -5,6 +5,9 @@
 
 
 #include <algorithm>
+#include <type_traits>
+
+#include "autodiff/isa.h"
 
 namespace nn::conv_kernels {
 
@@ -61,6 +64,33 @@ void add_block(const T* src, int64_t src_ld, int64_t step, int64_t rows, int64_t
   }
 }
 
+// The row loops of one call: for float with stride 1 or 2, the AVX-512 ones
+// (conv_kernels_avx512.cpp: the same bits, 16 positions at a time) when the fast kernels
+// are on; otherwise the plain loops above, which stay the definition.
+template <class T>
+using RowLoop = void (*)(const T* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols,
+                         T* dst, int64_t dst_ld);
+
+template <class T>
+RowLoop<T> copy_loop(int64_t stride) {
+#if defined(__x86_64__)
+  if constexpr (std::is_same_v<T, float>)
+    if (stride <= 2 && ad::active_isa() == ad::Isa::avx512) return &detail::copy_rows_avx512;
+#endif
+  (void)stride;
+  return &copy_block<T>;
+}
+
+template <class T>
+RowLoop<T> add_loop(int64_t stride) {
+#if defined(__x86_64__)
+  if constexpr (std::is_same_v<T, float>)
+    if (stride <= 2 && ad::active_isa() == ad::Isa::avx512) return &detail::add_rows_avx512;
+#endif
+  (void)stride;
+  return &add_block<T>;
+}
+
 }  // namespace
 
 // Row (c, kh, kw) of patches holds the tap (kh, kw) of channel c at every grid position:
@@ -70,6 +100,7 @@ void add_block(const T* src, int64_t src_ld, int64_t step, int64_t rows, int64_t
 template <class T>
 void unfold(const T* image, const Geometry& g, T* patches) {
   const int64_t k = g.kernel, s = g.stride, p = g.padding, gw = g.grid_w, P = g.positions();
+  const RowLoop<T> copy_rows = copy_loop<T>(s);
   for (int64_t kh = 0; kh < k; ++kh) {
     const Span rows = inside(kh - p, s, g.height, g.grid_h);
     for (int64_t kw = 0; kw < k; ++kw) {
@@ -81,7 +112,7 @@ void unfold(const T* image, const Geometry& g, T* patches) {
         T* row = patches + ((c * k + kh) * k + kw) * P;
         if (padded) std::fill(row, row + P, T(0));
         if (empty) continue;
-        copy_block(image + c * g.height * g.width + first, s * g.width, s, rows.end - rows.begin,
+        copy_rows(image + c * g.height * g.width + first, s * g.width, s, rows.end - rows.begin,
                    cols.end - cols.begin, row + rows.begin * gw + cols.begin, gw);
       }
     }
@@ -92,6 +123,7 @@ void unfold(const T* image, const Geometry& g, T* patches) {
 template <class T>
 void fold_add(const T* patches, const Geometry& g, T* image) {
   const int64_t k = g.kernel, s = g.stride, p = g.padding, gw = g.grid_w, P = g.positions();
+  const RowLoop<T> add_rows = add_loop<T>(s);
   for (int64_t kh = 0; kh < k; ++kh) {
     const Span rows = inside(kh - p, s, g.height, g.grid_h);
     for (int64_t kw = 0; kw < k; ++kw) {
@@ -100,7 +132,7 @@ void fold_add(const T* patches, const Geometry& g, T* image) {
       const int64_t first = (rows.begin * s - p + kh) * g.width + cols.begin * s - p + kw;
       for (int64_t c = 0; c < g.channels; ++c) {
         const T* row = patches + ((c * k + kh) * k + kw) * P;
-        add_block(row + rows.begin * gw + cols.begin, gw, s, rows.end - rows.begin,
+        add_rows(row + rows.begin * gw + cols.begin, gw, s, rows.end - rows.begin,
                   cols.end - cols.begin, image + c * g.height * g.width + first, s * g.width);
       }
     }

@@ -68,6 +68,16 @@ void unfold(const T* image, const Geometry& g, T* patches);
 template <class T>
 void fold_add(const T* patches, const Geometry& g, T* image);
 
+namespace detail {
+// The AVX-512 row loops for float, strides 1 and 2 (conv_kernels_avx512.cpp, x86-64 only):
+//   copy_rows  dst[i dst_ld + j] = src[i src_ld + j step]
+//   add_rows   dst[i dst_ld + j step] += src[i src_ld + j]
+void copy_rows_avx512(const float* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols,
+                      float* dst, int64_t dst_ld);
+void add_rows_avx512(const float* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols,
+                     float* dst, int64_t dst_ld);
+}  // namespace detail
+
 // ---- scratch memory ----------------------------------------------------------------
 
 // A growing aligned buffer (autodiff/scratch.h), kept in thread_local variables, so the

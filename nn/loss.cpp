@@ -56,8 +56,12 @@ ad::Tensor bce_per_element(const ad::Tensor& logits, const ad::Tensor& target) {
   ad::Tensor loss;
   if (f32) {
     loss = ad::Tensor::empty(logits.shape(), ad::f32);
-    ad::vec::kernels().bce_with_logits(logits.data<float>(), target.data<float>(),
-                                       loss.data<float>(), logits.numel());
+    const float *l = logits.data<float>(), *t = target.data<float>();
+    float* out = loss.data<float>();
+    const ad::vec::Kernels& k = ad::vec::kernels();
+    ad::kernels::in_chunks(logits.numel(), [&](int64_t begin, int64_t count) {
+      k.bce_with_logits(l + begin, t + begin, out + begin, count);
+    });
   } else {
     loss = ad::kernels::zip(logits, target,
                             [](auto l, auto t) { return ad::stable::softplus(l) - l * t; });
@@ -70,9 +74,14 @@ ad::Tensor bce_per_element(const ad::Tensor& logits, const ad::Tensor& target) {
                       ad::Tensor dl;
                       if (f32) {
                         dl = ad::Tensor::empty(logits.shape(), ad::f32);
-                        ad::vec::kernels().bce_with_logits_backward(
-                            g.data<float>(), logits.data<float>(), target.data<float>(),
-                            dl.data<float>(), g.numel());
+                        const float *gd = g.data<float>(), *l = logits.data<float>(),
+                                    *t = target.data<float>();
+                        float* out = dl.data<float>();
+                        const ad::vec::Kernels& k = ad::vec::kernels();
+                        ad::kernels::in_chunks(g.numel(), [&](int64_t begin, int64_t count) {
+                          k.bce_with_logits_backward(gd + begin, l + begin, t + begin,
+                                                     out + begin, count);
+                        });
                       } else {
                         dl = ad::kernels::zip3(g, logits, target, [](auto gi, auto l, auto t) {
                           return gi * (ad::stable::sigmoid(l) - t);

@@ -17,6 +17,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,8 @@ const std::vector<Case> cases = {
     {1, 2, 1, 9, 6, 5, 3, 2, 2, true},  {3, 3, 5, 5, 5, 5, 1, 2, 0, false},
     {3, 2, 3, 4, 10, 3, 3, 0, 1, true}, {1, 1, 1, 3, 3, 4, 2, 1, 0, false},
     {3, 3, 2, 6, 6, 2, 3, 1, 2, true},  {8, 8, 16, 12, 11, 3, 1, 1, 0, true},
+    // rows of more than 16 positions (the AVX-512 row loops move 16 at a time)
+    {2, 2, 3, 7, 37, 3, 2, 1, 1, true}, {1, 2, 2, 5, 35, 3, 1, 1, 0, false},
 };
 
 enum class Op { conv2d, conv_transpose2d };
@@ -201,42 +204,48 @@ Tensor integers(ad::Rng& rng, const ad::Shape& shape, ad::DType dtype) {
 }  // namespace
 
 TEST_CASE("conv fast: unfold is im2col transposed and fold_add is col2im transposed") {
-  ad::Rng rng(10);
-  for (const Case& c : cases) {
-    for (ad::DType dtype : {ad::f32, ad::f64}) {
-      INFO(describe(Op::conv2d, c));
-      namespace ck = nn::conv_kernels;
-      const ck::Geometry g = ck::Geometry::over(c.c_in, c.h, c.w, c.k, c.stride, c.padding);
-      REQUIRE(g.grid_w == nn::conv2d_output_size(c.w, c.k, c.stride, c.padding));
-      const int64_t K = g.patch_size(), P = g.positions();
-      Tensor x = integers(rng, {c.n, c.c_in, c.h, c.w}, dtype);
-      Tensor cols = nn::im2col(x, c.k, c.stride, c.padding);  // [N, P, K]
-      REQUIRE(cols.shape() == ad::Shape{c.n, P, K});
-      Tensor dcols = integers(rng, cols.shape(), dtype);  // a gradient to fold back
-      Tensor folded = nn::col2im(dcols, c.c_in, c.h, c.w, c.k, c.stride, c.padding);
-      ad::dispatch(dtype, [&](auto zero) {
-        using T = decltype(zero);
-        // Garbage in the buffer first: unfold must write every entry, padding included.
-        std::vector<T> patches(K * P, T(7)), image(g.image_size(), T(0));
-        for (int64_t n = 0; n < c.n; ++n) {
-          ck::unfold(x.data<T>() + n * g.image_size(), g, patches.data());
-          int64_t wrong = 0;
-          for (int64_t j = 0; j < P; ++j)
-            for (int64_t r = 0; r < K; ++r)
-              wrong += patches[r * P + j] != cols.data<T>()[(n * P + j) * K + r];
-          CHECK(wrong == 0);
+  // Both row loops: the AVX-512 ones (when the CPU has them) and the plain ones.
+  for (bool plain : {false, true}) {
+    std::optional<ad::ReferenceKernels> reference;
+    if (plain) reference.emplace();
+    INFO("plain row loops: " << plain);
+    ad::Rng rng(10);
+    for (const Case& c : cases) {
+      for (ad::DType dtype : {ad::f32, ad::f64}) {
+        INFO(describe(Op::conv2d, c));
+        namespace ck = nn::conv_kernels;
+        const ck::Geometry g = ck::Geometry::over(c.c_in, c.h, c.w, c.k, c.stride, c.padding);
+        REQUIRE(g.grid_w == nn::conv2d_output_size(c.w, c.k, c.stride, c.padding));
+        const int64_t K = g.patch_size(), P = g.positions();
+        Tensor x = integers(rng, {c.n, c.c_in, c.h, c.w}, dtype);
+        Tensor cols = nn::im2col(x, c.k, c.stride, c.padding);  // [N, P, K]
+        REQUIRE(cols.shape() == ad::Shape{c.n, P, K});
+        Tensor dcols = integers(rng, cols.shape(), dtype);  // a gradient to fold back
+        Tensor folded = nn::col2im(dcols, c.c_in, c.h, c.w, c.k, c.stride, c.padding);
+        ad::dispatch(dtype, [&](auto zero) {
+          using T = decltype(zero);
+          // Garbage in the buffer first: unfold must write every entry, padding included.
+          std::vector<T> patches(K * P, T(7)), image(g.image_size(), T(0));
+          for (int64_t n = 0; n < c.n; ++n) {
+            ck::unfold(x.data<T>() + n * g.image_size(), g, patches.data());
+            int64_t wrong = 0;
+            for (int64_t j = 0; j < P; ++j)
+              for (int64_t r = 0; r < K; ++r)
+                wrong += patches[r * P + j] != cols.data<T>()[(n * P + j) * K + r];
+            CHECK(wrong == 0);
 
-          for (int64_t j = 0; j < P; ++j)  // dcols[n]^T, folded back onto an image
-            for (int64_t r = 0; r < K; ++r)
-              patches[r * P + j] = dcols.data<T>()[(n * P + j) * K + r];
-          std::fill(image.begin(), image.end(), T(0));
-          ck::fold_add(patches.data(), g, image.data());
-          wrong = 0;
-          for (int64_t i = 0; i < g.image_size(); ++i)
-            wrong += image[i] != folded.data<T>()[n * g.image_size() + i];
-          CHECK(wrong == 0);
-        }
-      });
+            for (int64_t j = 0; j < P; ++j)  // dcols[n]^T, folded back onto an image
+              for (int64_t r = 0; r < K; ++r)
+                patches[r * P + j] = dcols.data<T>()[(n * P + j) * K + r];
+            std::fill(image.begin(), image.end(), T(0));
+            ck::fold_add(patches.data(), g, image.data());
+            wrong = 0;
+            for (int64_t i = 0; i < g.image_size(); ++i)
+              wrong += image[i] != folded.data<T>()[n * g.image_size() + i];
+            CHECK(wrong == 0);
+          }
+        });
+      }
     }
   }
 }

@@ -5,11 +5,13 @@
 // the same weights, batch and noise, must agree to float rounding: each tensor within
 // 1e-4 of its largest magnitude (the sums differ only in their order of addition).
 #include <doctest/doctest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 
 #include "autodiff/autodiff.h"
+#include "nn/loss.h"
 #include "nn/optim.h"
 #include "vae/models.h"
 
@@ -93,4 +95,43 @@ TEST_CASE("the storage pool hands a freed buffer to the next tensor of that size
   CHECK(after.allocated == before.allocated);  // no new memory from the system
   CHECK(after.reused - before.reused == 10);
   CHECK(ad::Tensor::zeros({123, 45}).flat(5000) == 0.0);  // zeros() still zeroes a reused buffer
+}
+
+// Large elementwise ops are split between threads (kernels.h in_chunks); every element
+// must come out the same whatever the split, including at the chunk edges.
+TEST_CASE("large elementwise ops give the same bits on 1, 2 and 3 threads") {
+  const int saved = omp_get_max_threads();
+  ad::Rng rng(7);
+  const int64_t n = 3 * (int64_t{1} << 16) + 37;  // three chunks with a ragged end
+  ad::Tensor x = rng.normal({n}, ad::f32, 0, 3), g = rng.normal({n}, ad::f32);
+  x.requires_grad_(true);
+  const ad::Tensor targets = rng.uniform({n}, 0.0, 1.0);
+  std::vector<std::vector<double>> relu_out, relu_grad, exp_out, bce_out, bce_grad;
+  for (int threads : {1, 2, 3}) {
+    omp_set_num_threads(threads);
+    ad::Tensor y = ad::relu(x);
+    ad::backward(ad::sum(y * g));
+    relu_out.push_back(y.detach().to_vector());
+    relu_grad.push_back(x.grad().to_vector());
+    exp_out.push_back(ad::exp(x.detach()).to_vector());
+    x.zero_grad();
+    ad::Tensor bce = nn::bce_with_logits(x, targets, nn::Reduction::none);
+    ad::backward(ad::sum(bce * g));
+    bce_out.push_back(bce.detach().to_vector());
+    bce_grad.push_back(x.grad().to_vector());
+    x.zero_grad();
+  }
+  omp_set_num_threads(saved);
+  for (int t = 1; t < 3; ++t) {
+    CHECK(relu_out[t] == relu_out[0]);
+    CHECK(relu_grad[t] == relu_grad[0]);
+    CHECK(exp_out[t] == exp_out[0]);
+    CHECK(bce_out[t] == bce_out[0]);
+    CHECK(bce_grad[t] == bce_grad[0]);
+  }
+  // and the split covers every element: relu's gradient is g where x > 0, else 0
+  const std::vector<double> xs = x.detach().to_vector(), gs = g.to_vector();
+  int64_t wrong = 0;
+  for (int64_t i = 0; i < n; ++i) wrong += relu_grad[1][i] != (xs[i] > 0 ? gs[i] : 0.0);
+  CHECK(wrong == 0);
 }

@@ -154,6 +154,12 @@ const std::vector<Case> cases = {
     {{41, 600, 20}, plain},
     {{41, 600, 20}, scaled_padded},
     {{5, 70, 96}, scaled_padded},
+    // widths that end in 1-4 columns after whole 48-column panels (the narrow tiles),
+    // with depths that are not multiples of 4 and one over the 512-step depth block
+    {{9, 301, 49}, plain},
+    {{16, 77, 50}, scaled_padded},
+    {{24, 1030, 99}, scaled_padded},
+    {{17, 290, 196}, plain},
 };
 
 // Entries of C's padding columns that gemm changed (they are not part of C).

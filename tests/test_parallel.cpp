@@ -5,10 +5,14 @@
 #include <omp.h>
 
 #include <atomic>
+#include <chrono>
+#include <memory>
+#include <thread>
 #include <stdexcept>
 #include <vector>
 
 #include "autodiff/parallel.h"
+#include "autodiff/thread_pool.h"
 
 TEST_CASE("parallel_for runs each part exactly once") {
   for (int parts : {0, 1, 2, 3, 7, 64}) {
@@ -50,4 +54,30 @@ TEST_CASE("parallel_for follows omp_set_num_threads") {
   ad::parallel_for(5, [&](int) { ++runs; });
   CHECK(runs == 5);
   omp_set_num_threads(before);
+}
+
+// A helper thread that the system starts late (after jobs were published, or even after
+// the pool began shutting down) must neither miss work nor keep the pool from closing:
+// it used to read the generation counter when it started, take the shutdown's
+// generation as one already seen, and wait forever, so the program hung at exit.
+TEST_CASE("a pool whose helper starts late still finishes its jobs and shuts down") {
+  using namespace std::chrono_literals;
+  auto* pool = new ad::detail::ThreadPool([] { std::this_thread::sleep_for(200ms); });
+  std::atomic<int> runs{0};
+  for (int call = 0; call < 3; ++call) pool->run(2, 2, [&](int) { ++runs; });
+  CHECK(runs == 6);
+  // The destructor runs on its own thread so that a hang fails the test instead of
+  // hanging the test run; on failure that thread is left behind, blocked.
+  auto shut_down = std::make_shared<std::atomic<bool>>(false);
+  std::thread closer([pool, shut_down] {
+    delete pool;
+    *shut_down = true;
+  });
+  for (int wait = 0; wait < 100 && !*shut_down; ++wait) std::this_thread::sleep_for(50ms);
+  if (*shut_down) {
+    closer.join();
+  } else {
+    closer.detach();
+    FAIL("the pool's destructor did not return within 5 s");
+  }
 }
