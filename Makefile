@@ -211,7 +211,9 @@ README_FIGURES := 00_autodiff_tape/two_layer_graph 01_autoencoder/reconstruction
   07_score_function_vs_reparameterization/figure6_variance_vs_N 08_vae/latent_manifold \
   08_vae/graph_after_reparameterization 11_keras_conv_vae/manifolds_side_by_side \
   11_keras_conv_vae/latent_scatter 11_keras_conv_vae/codes_autoencoder 11_keras_conv_vae/codes_VAE \
-  12_estimator_lab/snr_by_checkpoint
+  12_estimator_lab/snr_by_checkpoint 13_fisher_autoencoder/samples \
+  13_fisher_autoencoder/reconstructions 13_fisher_autoencoder/latent_means_vae \
+  13_fisher_autoencoder/latent_means_fisher
 readme-figures:
 	@mkdir -p docs/figures
 	@for f in $(README_FIGURES); do cp out/$$f.png docs/figures/$$(echo $$f | tr / -).png; done

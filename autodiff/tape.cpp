@@ -273,6 +273,7 @@ void backward(const Tensor& loss, const BackwardOptions& options) {
       Tensor g = loss.grad();
       accumulate(g, seed, options.create_graph);
       root.grad = g.node_ptr();
+      if (!options.keep_tape && !options.create_graph) t.clear();  // as after any backward
       return;
     }
     std::vector<Tensor> adjoint = reverse_sweep(t, loss, std::move(seed), options);
@@ -319,6 +320,7 @@ std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs
       for (const Tensor& in : inputs)
         result.push_back(in.node() == output.node() ? seed.clone()
                                                     : Tensor::zeros(in.shape(), in.dtype()));
+      if (!options.keep_tape && !options.create_graph) t.clear();  // as after any grad
       return result;
     }
     std::vector<char> wanted(t.size() + 1, 0);

@@ -104,3 +104,15 @@ TEST_CASE("docs/07: closed-form numbers quoted on the page, with --quick") {
                 "07_score_function_vs_reparameterization.md",
                 {"51.5625", "12.9"}});
 }
+
+TEST_CASE("docs/13: the checks quoted on the page, with --quick") {
+  // --quick shrinks only the training and the Monte Carlo sample sizes; these numbers come
+  // from the small model and the closed forms, which it does not change. (The finite-
+  // difference errors quoted on the page, ~1e-10, differ in their last digit between the
+  // release and the sanitizer builds, so they are not compared here.)
+  check_quotes({"13_fisher_autoencoder",
+                "--quick",
+                "13_fisher_autoencoder.md",
+                {"worst difference 1.964", "-8.163265", "3.520686", "F = 13.9008", "1.8367",
+                 "56 weights"}});
+}

@@ -395,3 +395,23 @@ TEST_CASE("create_graph through a backward that records nothing is an error nami
   CHECK(contains(msg, "create_graph cannot differentiate it again"));
   CHECK(tape().entries().empty());
 }
+
+TEST_CASE("backward or grad of a leaf clears the tape like any other call") {
+  ad::Tensor x = ad::Tensor::from({1.0, 2.0}, {2}).requires_grad_();
+  ad::Tensor leaf = ad::Tensor::from({3.0}, {}).requires_grad_();
+  ad::Tensor unrelated = x * x;  // something recorded before
+  REQUIRE(ad::tape().size() > 0);
+  ad::backward(leaf);
+  CHECK(ad::tape().size() == 0);
+  CHECK(leaf.grad().item() == 1.0);
+  unrelated = x * x;
+  REQUIRE(ad::tape().size() > 0);
+  const std::vector<ad::Tensor> g = ad::grad(leaf, {leaf, x});
+  CHECK(ad::tape().size() == 0);
+  CHECK(g[0].item() == 1.0);
+  CHECK(g[1].to_vector() == std::vector<double>{0.0, 0.0});
+  unrelated = x * x;  // keep_tape keeps it
+  ad::backward(leaf, {.keep_tape = true});
+  CHECK(ad::tape().size() > 0);
+  ad::tape().clear();
+}
