@@ -105,6 +105,25 @@ TEST_CASE("docs/07: closed-form numbers quoted on the page, with --quick") {
                 {"51.5625", "12.9"}});
 }
 
+TEST_CASE("docs/11: numbers quoted on the page that --quick does not change") {
+  // --quick trains on 2000 images for one epoch, so the trained model's numbers differ; the
+  // model's size, the image test on uniform noise and the --quick summary line do not.
+  check_quotes({"11_keras_conv_vae",
+                "--quick",
+                "11_keras_conv_vae.md",
+                {"69,076", "65,089", "0 of 900 pass", "7 checks, 7 ok, 0 FAILED"}});
+}
+
+TEST_CASE("docs/12: the closed-form checks of L29 quoted on the page, with --quick --batch 64") {
+  // These come from the untrained full-covariance VAE on the first test image. --batch 64
+  // keeps the default fixed batch, which is binarised before the test images, so the first
+  // test image is binarised as in the default run; --quick changes the rest.
+  check_quotes({"12_estimator_lab",
+                "--quick --batch 64",
+                "12_estimator_lab.md",
+                {"17.93257", "55 entries"}});
+}
+
 TEST_CASE("docs/13: the checks quoted on the page, with --quick") {
   // --quick shrinks only the training and the Monte Carlo sample sizes; these numbers come
   // from the small model and the closed forms, which it does not change. (The finite-
