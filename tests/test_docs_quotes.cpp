@@ -1,8 +1,9 @@
-// The docs pages quote what the tutorials print. For the tutorials that need no training,
-// run each (with its default sizes where that takes a few seconds, else with --quick and
-// only quotes that do not depend on the sample size) and check that a few numbers quoted
-// on its page appear both on the page and in the program's output. The Makefile passes
-// the folder of the built tutorials in TUTORIAL_BIN_DIR (as for tests/test_tutorials.cpp).
+// The docs pages quote what the tutorials print. Run each tutorial (with its default sizes
+// where that takes a few seconds, else with --quick and only quotes that --quick does not
+// change, such as closed forms and numbers of the untrained model) and check that a few
+// numbers quoted on its page appear both on the page and in the program's output. The
+// Makefile passes the folder of the built tutorials in TUTORIAL_BIN_DIR (as for
+// tests/test_tutorials.cpp).
 #include <doctest/doctest.h>
 #include <sys/wait.h>
 
