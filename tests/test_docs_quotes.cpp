@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/helpers.h"
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -35,8 +37,8 @@ int run_tutorial(const std::string& name, const std::string& flags, std::string&
   const fs::path out = fs::temp_directory_path() / ("docs_quotes_" + name);
   const fs::path log = fs::temp_directory_path() / ("docs_quotes_" + name + ".log");
   fs::remove_all(out);
-  const std::string command = "'" + binary.string() + "' " + flags + " --out '" + out.string() +
-                              "' > '" + log.string() + "' 2>&1";
+  const std::string command = test_helpers::tutorial_runner() + "'" + binary.string() + "' " +
+                              flags + " --out '" + out.string() + "' > '" + log.string() + "' 2>&1";
   const int status = std::system(command.c_str());
   output = read_file(log);
   fs::remove_all(out);
