@@ -62,8 +62,15 @@ class Pool {
     if (sleeping_.load() > 0) wake_sleepers();
     run_parts(job_);
     // Close the job, then wait only for helpers that are inside it (they hold a part).
+    // The caller stores open_ then loads in_progress; a helper adds to in_progress then
+    // loads open_. At least one of the two must see the other's write, or a helper could
+    // start on a job the caller has already left. Only sequentially consistent order (the
+    // default of every atomic here) promises that for a store followed by a load of
+    // another variable; acquire and release do not. x86-64 keeps the order anyway (a
+    // locked instruction is a full barrier); arm64 need not (a load-acquire such as
+    // LDAPR, used on Apple Silicon, may pass an earlier store-release).
     open_ = false;
-    while (job_.in_progress.load(std::memory_order_acquire) > 0) std::this_thread::yield();
+    while (job_.in_progress.load() > 0) std::this_thread::yield();
     if (job_.error) std::rethrow_exception(job_.error);
   }
 
@@ -78,10 +85,10 @@ class Pool {
     while (true) {
       seen = wait_for_new_generation(seen);
       if (stopping_) return;
-      job_.in_progress.fetch_add(1, std::memory_order_acq_rel);
+      job_.in_progress.fetch_add(1);  // before looking at open_: see the end of run()
       // The job may have closed between the wake-up and here: then it is not ours.
-      if (open_.load(std::memory_order_acquire) && generation_.load() == seen) run_parts(job_);
-      job_.in_progress.fetch_sub(1, std::memory_order_acq_rel);
+      if (open_.load() && generation_.load() == seen) run_parts(job_);
+      job_.in_progress.fetch_sub(1);
     }
   }
 
