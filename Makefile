@@ -7,19 +7,52 @@
 #   make bench            gemm against OpenBLAS, the VAE training step (out/bench/*.csv)
 #   make bench-torch      the VAE training step, ours and PyTorch's side by side
 #   make crosscheck       our VAEs' loss, gradients and training against PyTorch's
-#   make deps             only install the Debian packages
+#   make deps             only install the Debian packages (on macOS: say what to install)
+#   make cross-test ARCH=aarch64   build for arm64 and run the tests under qemu
 #   make clean
 #
-# Everything is compiled with the same flags; the AVX2 / AVX-512 gemm kernels use
+# Everything is compiled with the same flags; the AVX2 / AVX-512 kernels use
 # function-level target attributes and are chosen at run time, so the binaries run on
-# any x86-64 machine.
+# any x86-64 machine. For arm64 the NEON kernels are compiled instead, for any other CPU
+# only the plain reference ones (autodiff/isa.h).
 
 SHELL    := /bin/bash
 CXX      ?= g++
 OPT      ?= -O2
-CXXFLAGS := -std=c++20 $(OPT) -g -Wall -Wextra -fopenmp -MMD -MP -I.
-LDFLAGS  := -fopenmp
-LDLIBS   := -lfmt -lz -lstb -lm
+
+# ---- other systems: OpenMP, Homebrew's folders, stb from a folder of headers ----------
+# On Debian all of this is empty or the default. On macOS, Homebrew's packages are found
+# under `brew --prefix`, and Apple's clang needs Homebrew's libomp for OpenMP (GCC does
+# not). Debian's libstb-dev ships stb compiled (-lstb); elsewhere clone stb into a folder
+# named stb and pass the folder above it, e.g. make STB_INCLUDE=$HOME/include
+# (nn/stb_implementation.cpp then compiles it).
+OPENMP_FLAGS    := -fopenmp
+OPENMP_LIBS     :=
+PLATFORM_FLAGS  :=
+PLATFORM_LDIRS  :=
+STB_LIBS        := -lstb
+ifeq ($(shell uname -s),Darwin)
+  BREW_PREFIX := $(shell brew --prefix 2>/dev/null)
+  ifneq ($(BREW_PREFIX),)
+    PLATFORM_FLAGS += -I$(BREW_PREFIX)/include -I$(BREW_PREFIX)/opt/zlib/include \
+                      -I$(BREW_PREFIX)/opt/libomp/include
+    PLATFORM_LDIRS += -L$(BREW_PREFIX)/lib -L$(BREW_PREFIX)/opt/zlib/lib \
+                      -L$(BREW_PREFIX)/opt/libomp/lib
+  endif
+  ifneq ($(findstring clang,$(shell $(CXX) --version 2>/dev/null)),)
+    OPENMP_FLAGS := -Xpreprocessor -fopenmp
+    OPENMP_LIBS  := -lomp
+  endif
+endif
+ifneq ($(STB_INCLUDE),)
+  PLATFORM_FLAGS += -I$(STB_INCLUDE) -DAD_COMPILE_STB
+  STB_LIBS       :=
+endif
+# ---- end of other systems
+
+CXXFLAGS := -std=c++20 $(OPT) -g -Wall -Wextra $(OPENMP_FLAGS) -MMD -MP -I. $(PLATFORM_FLAGS)
+LDFLAGS  := $(OPENMP_FLAGS) $(PLATFORM_LDIRS)
+LDLIBS   := -lfmt -lz $(STB_LIBS) -lm $(OPENMP_LIBS)
 
 # BUILD may be set on the command line to keep a second build apart (make BUILD=build/mine).
 ifeq ($(SANITIZE),1)
@@ -50,7 +83,7 @@ BENCHES    := $(BENCH_SRCS:bench/%.cpp=$(BUILD)/bench/%)
 
 QUICK_FLAG := $(if $(filter 1,$(QUICK)),--quick,)
 
-.PHONY: all deps bench-deps test tutorials bench clean build-tests build-tutorials \
+.PHONY: all deps deps-debian deps-homebrew bench-deps test tutorials bench clean build-tests build-tutorials \
         run-tests run-tutorials run-bench readme-figures bench-torch crosscheck \
         run-bench-torch run-crosscheck
 .DEFAULT_GOAL := all
@@ -79,8 +112,44 @@ define install_packages
 	fi
 endef
 
+# apt-get where there is one (Debian, Ubuntu); Homebrew on macOS (deps-homebrew below);
+# elsewhere only a list of what to install.
 deps:
+	@if command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory deps-debian; \
+	elif command -v brew >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory deps-homebrew; \
+	else \
+	  echo "make: no apt-get and no Homebrew here, so nothing is installed. The build needs:"; \
+	  echo "  a C++20 compiler with OpenMP, fmt, doctest, CLI11, zlib, stb (make STB_INCLUDE=DIR"; \
+	  echo "  unless a libstb is installed), gnuplot and graphviz (for the figures), and"; \
+	  echo "  Fashion-MNIST (set FASHION_MNIST_DIR or pass --data DIR); see README.md"; \
+	fi
+
+deps-debian:
 	$(call install_packages,$(DEBIAN_PACKAGES))
+
+# ---- macOS: Homebrew has everything but stb and the data set -------------------------
+HOMEBREW_PACKAGES := fmt doctest cli11 zlib libomp gnuplot graphviz
+deps-homebrew:
+	@status=0; missing=""; \
+	for p in $(HOMEBREW_PACKAGES); do brew list --versions $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make: missing Homebrew packages:$$missing"; \
+	  echo "make: install them with:  brew install $(HOMEBREW_PACKAGES)"; status=1; \
+	fi; \
+	if [ ! -f "$(STB_INCLUDE)/stb/stb_image.h" ]; then \
+	  echo "make: stb (not in Homebrew): git clone https://github.com/nothings/stb \$$HOME/include/stb"; \
+	  echo "make: then build with:  make STB_INCLUDE=\$$HOME/include ..."; status=1; \
+	fi; \
+	data="$${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"; \
+	if [ ! -d "$$data" ]; then \
+	  echo "make: Fashion-MNIST (not in Homebrew): the four .gz files of data/fashion at"; \
+	  echo "make:   https://github.com/zalandoresearch/fashion-mnist, in a folder named by"; \
+	  echo "make:   export FASHION_MNIST_DIR=/that/folder   (or a tutorial's --data /that/folder)"; \
+	  status=1; \
+	fi; \
+	exit $$status
 
 bench-deps: deps
 	$(call install_packages,$(BENCH_PACKAGES))
@@ -107,7 +176,8 @@ crosscheck: bench-deps
 
 # Runs doctest, then repeats its count as one plain "N passed, N failed" line.
 run-tests: $(TEST_BIN) $(TUTORIALS)
-	@set -o pipefail; TUTORIAL_BIN_DIR=$(BUILD)/tutorials $(TEST_BIN) | tee $(BUILD)/test.log; \
+	@set -o pipefail; TUTORIAL_BIN_DIR=$(BUILD)/tutorials TUTORIAL_RUNNER=$(TEST_RUNNER) \
+	  $(TEST_RUNNER) $(TEST_BIN) $(TEST_ARGS) | tee $(BUILD)/test.log; \
 	status=$$?; \
 	awk -F'|' '/test cases:/ { gsub(/[^0-9]/, "", $$2); gsub(/[^0-9]/, "", $$3); \
 	  print "tests: " $$2 " passed, " $$3 " failed" }' $(BUILD)/test.log; \
@@ -221,5 +291,53 @@ readme-figures:
 
 clean:
 	rm -rf build out
+
+# ---- other CPUs: build for arm64 with Debian's cross compiler, run under qemu ----------
+#   make cross-test ARCH=aarch64   installs what is missing, builds the library, the tests
+#                                  and the tutorials for arm64 in build/aarch64, and runs
+#                                  the test suite under qemu-aarch64 (user-mode emulation)
+# The arm64 libraries come from Debian's multiarch (dpkg --add-architecture arm64); the
+# header-only packages (doctest, CLI11) and the data set are shared with the host.
+ARCH ?= aarch64
+CROSS_ARCHES    := aarch64
+CROSS_DEB_ARCH  := $(if $(filter aarch64,$(ARCH)),arm64,)
+CROSS_PACKAGES  := g++-$(ARCH)-linux-gnu qemu-user libfmt-dev:$(CROSS_DEB_ARCH) \
+                   zlib1g-dev:$(CROSS_DEB_ARCH) libstb-dev:$(CROSS_DEB_ARCH) \
+                   libgomp1:$(CROSS_DEB_ARCH) libstdc++6:$(CROSS_DEB_ARCH)
+CROSS_BUILD     := build/$(ARCH)
+CROSS_CXX       ?= $(if $(findstring ccache,$(CXX)),ccache ,)$(ARCH)-linux-gnu-g++
+# Run each test binary through qemu; the tests that start a tutorial put the same prefix
+# before it (TUTORIAL_RUNNER, see tests/helpers.h).
+CROSS_RUNNER    := qemu-$(ARCH)
+# Every arm64 library at run time, the dynamic loader included, comes from the same
+# multiarch packages under / (libc6:arm64, libstdc++6:arm64, libgomp1:arm64, ...).
+# Pointing qemu at the cross compiler's folder instead (QEMU_LD_PREFIX=/usr/$(ARCH)-linux-gnu,
+# a common recipe) loads that folder's ld-linux-aarch64.so.1 with the multiarch
+# libc.so.6, two builds of glibc that do not fit together: the first pthread_create
+# then never returns, so every multi-threaded test hangs.
+cross-test: export QEMU_LD_PREFIX := /
+# qemu runs each floating-point operation, lane by lane, through a C function: a test
+# made mostly of gemm runs a few hundred times slower than on the host. So by default the
+# suite leaves out the docs/ quote checks (full-size tutorial runs) and the ConvVae
+# training run (about 10 billion multiply-adds: over 5 minutes alone), and smoke-runs one
+# tutorial, 08_vae --quick, instead of all of them. Everything else runs, the gemm, ops,
+# gradcheck, vecmath, Adam, threading and bad-input tests included.
+#   make cross-test CROSS_TEST_ARGS= CROSS_SMOKE=     runs the whole suite (far longer)
+CROSS_TEST_ARGS ?= -tce="docs/*,ConvVae: a short training run*"
+CROSS_SMOKE     ?= 08_vae
+
+.PHONY: cross-deps cross-test
+cross-deps: deps
+	@[ -n "$(CROSS_DEB_ARCH)" ] || { echo "make: ARCH=$(ARCH) is not one of: $(CROSS_ARCHES)"; exit 2; }
+	@dpkg --print-foreign-architectures | grep -qx $(CROSS_DEB_ARCH) || { \
+	  [ "$$(id -u)" = 0 ] || { echo "make: run as root: dpkg --add-architecture $(CROSS_DEB_ARCH) && apt-get update"; exit 1; }; \
+	  echo "make: adding the Debian architecture $(CROSS_DEB_ARCH)"; \
+	  dpkg --add-architecture $(CROSS_DEB_ARCH) && apt-get update -q >/dev/null; }
+	$(call install_packages,$(CROSS_PACKAGES))
+
+cross-test: cross-deps
+	@TUTORIAL_SMOKE_ONLY="$(CROSS_SMOKE)" $(MAKE) --no-print-directory run-tests \
+	  CXX="$(CROSS_CXX)" BUILD=$(CROSS_BUILD) TEST_RUNNER=$(CROSS_RUNNER) \
+	  TEST_ARGS='$(CROSS_TEST_ARGS)'
 
 -include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(TUTORIALS:=.d) $(BENCHES:=.d)

@@ -1,5 +1,5 @@
 // gemm: run-time ISA dispatch, the reference kernel, and the cache-blocked,
-// packed, OpenMP-threaded driver shared by the AVX2 and AVX-512 microkernels.
+// packed, OpenMP-threaded driver shared by the AVX2, AVX-512 and NEON microkernels.
 // The design of the blocking is described in gemm_kernels.h.
 #include "autodiff/gemm.h"
 
@@ -236,9 +236,17 @@ void gemm_threaded(const GemmKernel<T>& kernel, Operand<T> a, Operand<T> b, int6
   });
 }
 
+// The microkernel of a SIMD ISA (gemm_with has checked that the CPU runs it). Only the
+// kernels of the CPU family being compiled for exist (gemm_kernels.h).
 template <class T>
 const GemmKernel<T>& kernel_for(Isa isa) {
-  return isa == Isa::avx512 ? gemm_detail::avx512_kernel<T>() : gemm_detail::avx2_kernel<T>();
+#if defined(__x86_64__)
+  if (isa == Isa::avx512) return gemm_detail::avx512_kernel<T>();
+  if (isa == Isa::avx2) return gemm_detail::avx2_kernel<T>();
+#elif defined(__aarch64__)
+  if (isa == Isa::neon) return gemm_detail::neon_kernel<T>();
+#endif
+  throw std::logic_error(std::string("gemm: no blocked kernel for ") + to_string(isa));
 }
 
 }  // namespace

@@ -5,10 +5,11 @@
 //   op(A) is m x k, op(B) is k x n, C is m x n;
 //   A is stored as m x k (lda >= k) or, with trans_a, as k x m (lda >= m); same for B.
 //
-// Three implementations share this interface:
+// Four implementations share this interface:
 //   reference  plain triple loop, the definition every fast path is tested against;
-//   avx2       packed panels + cache blocking + an FMA register-tile microkernel;
-//   avx512     the same with 512-bit registers.
+//   avx2       packed panels + cache blocking + an FMA register-tile microkernel (x86-64);
+//   avx512     the same with 512-bit registers (x86-64);
+//   neon       the same with 128-bit Advanced SIMD registers (arm64).
 // gemm() picks the best one the CPU supports at run time (or the reference one when
 // AD_REFERENCE=1, see isa.h) and uses OpenMP threads (OMP_NUM_THREADS is respected).
 //

@@ -4,6 +4,11 @@
 // instead of 32, and no mask registers (edge columns use vector masks).
 // Every function carries a target attribute (the project has no -march) and is
 // called only after gemm.cpp has checked the CPU.
+//
+// Compiled only for x86-64: for any other CPU this file is empty, and isa.cpp never
+// reports AVX there.
+#if defined(__x86_64__)
+
 #include <immintrin.h>
 
 #include "autodiff/gemm_kernels.h"
@@ -169,3 +174,5 @@ const GemmKernel<double>& avx2_kernel<double>() {
 }
 
 }  // namespace ad::gemm_detail
+
+#endif  // defined(__x86_64__)

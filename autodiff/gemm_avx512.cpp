@@ -3,6 +3,11 @@
 // The project is compiled without -march, so every function that uses AVX-512
 // carries a target attribute and gemm.cpp calls it only after checking the CPU
 // (__builtin_cpu_supports). Nothing here runs at static-initialisation time.
+//
+// Compiled only for x86-64: for any other CPU this file is empty, and isa.cpp never
+// reports AVX there.
+#if defined(__x86_64__)
+
 #include <immintrin.h>
 
 #include "autodiff/gemm_kernels.h"
@@ -227,3 +232,5 @@ const GemmKernel<double>& avx512_kernel<double>() {
 }
 
 }  // namespace ad::gemm_detail
+
+#endif  // defined(__x86_64__)

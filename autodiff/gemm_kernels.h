@@ -1,5 +1,5 @@
 // Internal to gemm: what the blocked driver in gemm.cpp needs from one SIMD
-// implementation (gemm_avx2.cpp, gemm_avx512.cpp). Not part of the public API.
+// implementation (gemm_avx2.cpp, gemm_avx512.cpp, gemm_neon.cpp). Not part of the public API.
 //
 // The driver follows the Goto / BLIS scheme:
 //
@@ -78,7 +78,9 @@ inline int b_panel_width(int cols, int nr, int lanes) {
   return std::min(nr, (cols + lanes - 1) / lanes * lanes);
 }
 
-// Defined in gemm_avx2.cpp and gemm_avx512.cpp; call them only when the CPU supports the ISA.
+// Defined in gemm_avx2.cpp and gemm_avx512.cpp (x86-64 only) and in gemm_neon.cpp
+// (arm64 only); call them only when isa_supported() says the CPU runs the ISA.
+#if defined(__x86_64__)
 template <class T>
 const GemmKernel<T>& avx2_kernel();
 template <class T>
@@ -92,5 +94,16 @@ template <>
 const GemmKernel<float>& avx512_kernel<float>();
 template <>
 const GemmKernel<double>& avx512_kernel<double>();
+#endif
+
+#if defined(__aarch64__)
+template <class T>
+const GemmKernel<T>& neon_kernel();
+
+template <>
+const GemmKernel<float>& neon_kernel<float>();
+template <>
+const GemmKernel<double>& neon_kernel<double>();
+#endif
 
 }  // namespace ad::gemm_detail

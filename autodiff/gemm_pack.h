@@ -1,5 +1,6 @@
 // Internal to gemm: packing of A and B micro-panels with 256-bit AVX2 instructions,
-// shared by the AVX2 and AVX-512 paths (included by gemm_avx2.cpp and gemm_avx512.cpp).
+// shared by the AVX2 and AVX-512 paths (included by gemm_avx2.cpp and gemm_avx512.cpp,
+// so only when compiling for x86-64; gemm_neon.cpp packs the same layout for arm64).
 //
 // Packing is pure data movement, so 256-bit registers already run it at cache
 // speed; what matters is to move whole registers instead of single values. The two

@@ -14,36 +14,73 @@ const char* to_string(Isa isa) {
       return "avx2";
     case Isa::avx512:
       return "avx512";
+    case Isa::neon:
+      return "neon";
   }
   return "unknown";
 }
 
-bool isa_supported(Isa isa) {
+namespace {
+
+// The x86 kernels are compiled only for x86-64 (gemm_avx2.cpp, ...), the NEON ones only
+// for arm64, so an ISA of the other family is never supported.
+#if defined(__x86_64__)
+
+// __builtin_cpu_supports also checks that the OS saves the wide registers.
+bool cpu_has_avx2() {
   __builtin_cpu_init();  // needed if we run before libgcc's own initialisation (static init)
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+bool cpu_has_avx512() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("fma");
+}
+
+#else
+
+bool cpu_has_avx2() { return false; }
+bool cpu_has_avx512() { return false; }
+
+#endif
+
+// Advanced SIMD is part of the arm64 architecture: every arm64 CPU has it.
+#if defined(__aarch64__)
+bool cpu_has_neon() { return true; }
+#else
+bool cpu_has_neon() { return false; }
+#endif
+
+}  // namespace
+
+bool isa_supported(Isa isa) {
   switch (isa) {
     case Isa::reference:
       return true;
-    // __builtin_cpu_supports also checks that the OS saves the wide registers.
     case Isa::avx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+      return cpu_has_avx2();
     case Isa::avx512:
-      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-             __builtin_cpu_supports("fma");
+      return cpu_has_avx512();
+    case Isa::neon:
+      return cpu_has_neon();
   }
   return false;
 }
 
 Isa best_isa() {
-  static const Isa best = isa_supported(Isa::avx512) ? Isa::avx512
-                          : isa_supported(Isa::avx2) ? Isa::avx2
-                                                     : Isa::reference;
+  static const Isa best = [] {
+    for (Isa isa : {Isa::avx512, Isa::avx2, Isa::neon})  // widest first
+      if (isa_supported(isa)) return isa;
+    return Isa::reference;
+  }();
   return best;
 }
 
 std::vector<Isa> supported_isas() {
   std::vector<Isa> isas;
-  for (Isa isa : {Isa::reference, Isa::avx2, Isa::avx512})
+  for (Isa isa : {Isa::reference, Isa::avx2, Isa::avx512, Isa::neon})
     if (isa_supported(isa)) isas.push_back(isa);
   return isas;
 }

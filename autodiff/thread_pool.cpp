@@ -100,6 +100,8 @@ uint64_t ThreadPool::wait_for_new_generation(uint64_t seen) {
   while (generation_.load() == seen && clock::now() < spin_until) {
 #if defined(__x86_64__)
     __builtin_ia32_pause();  // tells the core this is a spin loop
+#elif defined(__aarch64__)
+    asm volatile("yield");  // the same hint on arm64
 #endif
   }
   while (generation_.load() == seen && clock::now() < yield_until) std::this_thread::yield();

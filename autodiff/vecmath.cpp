@@ -109,10 +109,23 @@ const Kernels& kernels(Isa isa) {
   switch (isa) {
     case Isa::reference:
       return detail::reference_kernels();
+#if defined(__x86_64__)
     case Isa::avx2:
       return detail::avx2_kernels();
     case Isa::avx512:
       return detail::avx512_kernels();
+#else
+    case Isa::avx2:
+    case Isa::avx512:
+      break;  // never supported: the x86 files are empty on other CPUs
+#endif
+#if defined(__aarch64__)
+    case Isa::neon:
+      return detail::neon_kernels();
+#else
+    case Isa::neon:
+      break;  // never supported: vecmath_neon.cpp is empty on other CPUs
+#endif
   }
   throw Error(std::string("vec::kernels: unknown ISA ") + to_string(isa));
 }

@@ -1,11 +1,13 @@
 // Vectorised float32 elementwise math: exp, log, log1p, tanh, the stable sigmoid family,
-// relu, and the Bernoulli cross-entropy from logits, each in three versions.
+// relu, and the Bernoulli cross-entropy from logits, each in a plain reference version and
+// a SIMD version per instruction set:
 //
 //   reference  plain loops over the scalar forms of the project (std::exp, std::log,
 //              std::log1p, std::tanh and stable_math.h): with AD_REFERENCE=1 every
 //              number is exactly what the ops compute one element at a time;
 //   avx2       8 floats per instruction   (vecmath_avx2.cpp);
-//   avx512     16 floats per instruction  (vecmath_avx512.cpp).
+//   avx512     16 floats per instruction  (vecmath_avx512.cpp);
+//   neon       4 floats per instruction   (vecmath_neon.cpp, arm64).
 //
 // The SIMD versions cannot call std::exp: it takes one float at a time, and a call per
 // element would cost more than the vector work saves. So they compute the functions
@@ -104,10 +106,16 @@ const Kernels& kernels();
 int64_t ulp_distance(float a, float b);
 
 namespace detail {
-// The ISA files' tables (no CPU check: kernels(isa) does that).
+// The ISA files' tables (no CPU check: kernels(isa) does that). Each SIMD table exists
+// only when compiling for its CPU family.
 const Kernels& reference_kernels();
+#if defined(__x86_64__)
 const Kernels& avx2_kernels();
 const Kernels& avx512_kernels();
+#endif
+#if defined(__aarch64__)
+const Kernels& neon_kernels();
+#endif
 }  // namespace detail
 
 }  // namespace ad::vec

@@ -8,6 +8,11 @@
 //   the last n % 8 elements  vmaskmovps loads and stores, with an integer lane mask.
 // Both give the same e, m and products as the AVX-512 instructions, so the two ISAs
 // compute the same floats.
+//
+// Compiled only for x86-64: for any other CPU this file is empty, and isa.cpp never
+// reports AVX there.
+#if defined(__x86_64__)
+
 #include <immintrin.h>
 
 #include "autodiff/vecmath.h"
@@ -297,3 +302,5 @@ const Kernels& avx2_kernels() {
 }
 
 }  // namespace ad::vec::detail
+
+#endif  // defined(__x86_64__)

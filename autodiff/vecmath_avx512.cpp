@@ -27,6 +27,11 @@
 // few operations around them. The bounds in vecmath.h are what the tests measure, with
 // margin: a run over all 2^32 floats found at most 1 ulp for exp, log, log1p and tanh and
 // at most 2 for sigmoid, softplus and log_sigmoid, in both SIMD versions.
+//
+// Compiled only for x86-64: for any other CPU this file is empty, and isa.cpp never
+// reports AVX there.
+#if defined(__x86_64__)
+
 #include <immintrin.h>
 
 #include "autodiff/vecmath.h"
@@ -355,3 +360,5 @@ const Kernels& avx512_kernels() {
 }
 
 }  // namespace ad::vec::detail
+
+#endif  // defined(__x86_64__)

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "autodiff/ops.h"
@@ -135,17 +136,39 @@ const std::vector<std::string>& fashion_mnist_class_names() {
   return names;
 }
 
-bool default_data_installed() { return fs::is_directory(kFashionMnistPackageDir); }
+namespace {
+
+// $FASHION_MNIST_DIR when set (and not empty), else the Debian package's folder.
+fs::path data_dir_candidate(bool& from_variable) {
+  const char* named = std::getenv(kFashionMnistDirVariable);
+  from_variable = named != nullptr && *named != '\0';
+  return from_variable ? fs::path(named) : fs::path(kFashionMnistPackageDir);
+}
+
+constexpr const char* kExpectedFiles =
+    "the MNIST-format files train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+    "t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz";
+
+}  // namespace
+
+bool default_data_installed() {
+  bool from_variable = false;
+  return fs::is_directory(data_dir_candidate(from_variable));
+}
 
 fs::path default_data_dir() {
-  if (!default_data_installed())
-    throw DataError(fmt::format(
-        "{}: no such directory, so Fashion-MNIST is not installed. Install it with "
-        "`sudo apt-get install dataset-fashion-mnist` (or `make deps`), or pass --data DIR "
-        "naming a folder with the MNIST-format files train-images-idx3-ubyte.gz, "
-        "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz",
-        kFashionMnistPackageDir));
-  return kFashionMnistPackageDir;
+  bool from_variable = false;
+  const fs::path dir = data_dir_candidate(from_variable);
+  if (fs::is_directory(dir)) return dir;
+  if (from_variable)
+    throw DataError(fmt::format("{}={}: no such directory. The variable must name a folder with {}",
+                                kFashionMnistDirVariable, dir.string(), kExpectedFiles));
+  throw DataError(fmt::format(
+      "{}: no such directory, so Fashion-MNIST is not installed. Install it with "
+      "`sudo apt-get install dataset-fashion-mnist` (or `make deps`), or set {} or pass "
+      "--data DIR naming a folder with {} (from github.com/zalandoresearch/fashion-mnist, "
+      "folder data/fashion)",
+      kFashionMnistPackageDir, kFashionMnistDirVariable, kExpectedFiles));
 }
 
 Dataset load_fashion_mnist(Split split, const fs::path& dir, PixelStorage storage) {

@@ -34,6 +34,9 @@ namespace nn {
 
 // Where the Debian package dataset-fashion-mnist installs its files.
 inline constexpr const char* kFashionMnistPackageDir = "/usr/share/datasets/fashion-mnist";
+// The environment variable that names another folder with the files (macOS, or a Linux
+// without the Debian package): it is looked at first.
+inline constexpr const char* kFashionMnistDirVariable = "FASHION_MNIST_DIR";
 
 // The two halves the MNIST-format files come in: "train-*" and "t10k-*".
 enum class Split { train, test };
@@ -84,10 +87,11 @@ Dataset load_fashion_mnist(Split split, const std::filesystem::path& dir = {},
                            PixelStorage storage = PixelStorage::floats);
 const std::vector<std::string>& fashion_mnist_class_names();  // "T-shirt/top", ...
 
-// The folder of the installed package dataset-fashion-mnist. Throws nn::DataError
-// telling the user to install it (or to pass --data DIR) when it is missing.
+// Where Fashion-MNIST is found: the folder named by $FASHION_MNIST_DIR when it is set,
+// else that of the installed package dataset-fashion-mnist. Throws nn::DataError naming
+// the folder looked at and how to get the files (or to pass --data DIR) when it is missing.
 std::filesystem::path default_data_dir();
-bool default_data_installed();
+bool default_data_installed();  // is that folder there?
 
 // What a program assumes about its data. A file can be a valid MNIST-format file and
 // still not fit: images of another size than the model was built for, labels past its

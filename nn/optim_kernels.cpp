@@ -1,4 +1,4 @@
-// The three versions of the fused Adam update (optim_kernels.h), and the choice by ISA.
+// The versions of the fused Adam update (optim_kernels.h), and the choice by ISA.
 //
 // Bit-identical results need the same roundings in the same order, so every function
 // here carries optimize("fp-contract=off"): without it GCC may turn a multiply followed
@@ -7,16 +7,21 @@
 //
 // The update moves 28 bytes per element for a handful of operations, one of them a
 // division and one a square root (the slowest vector instructions): the SIMD versions gain
-// from doing 8 or 16 elements per instruction and from one pass instead of several.
+// from doing 4, 8 or 16 elements per instruction and from one pass instead of several.
 #include "nn/optim_kernels.h"
-
-#include <immintrin.h>
 
 #include <cmath>
 #include <string>
 
 #include "autodiff/shape.h"
 #include "nn/optim.h"
+
+// The SIMD versions of the other CPU family are not compiled (isa.h).
+#if defined(__x86_64__)
+#include <immintrin.h>
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+#endif
 
 #define AD_EXACT __attribute__((optimize("fp-contract=off")))
 #define AD_AVX2_EXACT __attribute__((target("avx2,fma"), optimize("fp-contract=off")))
@@ -42,6 +47,8 @@ AD_EXACT void adam_reference(float* w, float* m, float* v, const float* g, int64
     w[i] -= s.step_size * (m[i] / (std::sqrt(v[i]) * s.inv_sqrt_c2 + eps));
   }
 }
+
+#if defined(__x86_64__)
 
 // ---- AVX2: 8 elements per register, the last n % 8 through vmaskmovps ----------------
 
@@ -134,6 +141,35 @@ AD_AVX512_EXACT void adam_avx512(float* w, float* m, float* v, const float* g, i
   if (i < n) adam_lanes(w + i, m + i, v + i, g + i, __mmask16((1u << (n - i)) - 1u), k);
 }
 
+#endif  // defined(__x86_64__)
+
+#if defined(__aarch64__)
+
+// ---- NEON: 4 elements per register, the last n % 4 by the reference loop --------------
+
+AD_EXACT void adam_neon(float* w, float* m, float* v, const float* g, int64_t n,
+                        const AdamStep& s) {
+  const float32x4_t b1 = vdupq_n_f32(s.beta1), one_minus_b1 = vdupq_n_f32(1 - s.beta1);
+  const float32x4_t b2 = vdupq_n_f32(s.beta2), one_minus_b2 = vdupq_n_f32(1 - s.beta2);
+  const float32x4_t step_size = vdupq_n_f32(s.step_size), inv_sqrt_c2 = vdupq_n_f32(s.inv_sqrt_c2);
+  const float32x4_t eps = vdupq_n_f32(s.eps);
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {  // the reference's formula on 4 lanes, operation by operation
+    const float32x4_t gi = vld1q_f32(g + i);
+    const float32x4_t mi = vaddq_f32(vmulq_f32(b1, vld1q_f32(m + i)), vmulq_f32(one_minus_b1, gi));
+    const float32x4_t vi =
+        vaddq_f32(vmulq_f32(b2, vld1q_f32(v + i)), vmulq_f32(vmulq_f32(one_minus_b2, gi), gi));
+    const float32x4_t denominator = vaddq_f32(vmulq_f32(vsqrtq_f32(vi), inv_sqrt_c2), eps);
+    const float32x4_t step = vmulq_f32(step_size, vdivq_f32(mi, denominator));
+    vst1q_f32(w + i, vsubq_f32(vld1q_f32(w + i), step));
+    vst1q_f32(m + i, mi);
+    vst1q_f32(v + i, vi);
+  }
+  adam_reference(w + i, m + i, v + i, g + i, n - i, s);  // the same roundings, one at a time
+}
+
+#endif  // defined(__aarch64__)
+
 }  // namespace
 
 AdamStep adam_step(int64_t t, const AdamOptions& o) {
@@ -153,10 +189,23 @@ void adam_update(ad::Isa isa, float* w, float* m, float* v, const float* g, int6
   switch (isa) {
     case ad::Isa::reference:
       return adam_reference(w, m, v, g, n, s);
+#if defined(__x86_64__)
     case ad::Isa::avx2:
       return adam_avx2(w, m, v, g, n, s);
     case ad::Isa::avx512:
       return adam_avx512(w, m, v, g, n, s);
+#else
+    case ad::Isa::avx2:
+    case ad::Isa::avx512:
+      return;  // never supported off x86-64: isa_supported() threw above
+#endif
+#if defined(__aarch64__)
+    case ad::Isa::neon:
+      return adam_neon(w, m, v, g, n, s);
+#else
+    case ad::Isa::neon:
+      return;  // never supported off arm64
+#endif
   }
 }
 

@@ -1,8 +1,8 @@
 // The fused Adam update of nn::Adam (optim.h) over one parameter's float32 buffers:
-// one pass that reads w, m, v and g once and writes w, m and v, in a reference, an AVX2
-// and an AVX-512 version, chosen at run time like every fast kernel (autodiff/isa.h).
+// one pass that reads w, m, v and g once and writes w, m and v, in a reference, an AVX2,
+// an AVX-512 and a NEON version, chosen at run time like every fast kernel (autodiff/isa.h).
 //
-// All three versions give the same floats, bit for bit: the SIMD ones do the reference's
+// All the versions give the same floats, bit for bit: the SIMD ones do the reference's
 // operations in the reference's order (separate multiplies and adds where it has them,
 // true divisions and square roots, never a reciprocal estimate), and the compiler is told
 // not to fuse a multiply and an add into an FMA. tests/test_optim_kernels.cpp checks it.

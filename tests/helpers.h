@@ -18,6 +18,14 @@ namespace test_helpers {
 
 namespace fs = std::filesystem;
 
+// What the tests put before a tutorial's path to run it: the program named by the
+// environment variable TUTORIAL_RUNNER and a space, or nothing. `make cross-test` sets it
+// to qemu-aarch64, which runs the arm64 tutorials on an x86-64 machine.
+inline std::string tutorial_runner() {
+  const char* runner = std::getenv("TUTORIAL_RUNNER");
+  return runner != nullptr && *runner != '\0' ? std::string(runner) + " " : std::string();
+}
+
 // A fresh folder under the system's temp folder, removed with everything in it when the
 // object goes out of scope. mkdtemp makes its name unique, so test runs that go on at the
 // same time on one machine never share a folder.

@@ -32,7 +32,11 @@ Tensor naive_vae_loss(const Tensor& x, const Tensor& w_mu, const Tensor& w_logva
   Tensor logvar = matmul(x, w_logvar);
   Tensor z = mu + exp(0.5 * logvar) * eps;
   Tensor p = sigmoid(matmul(z, w_dec));
-  Tensor log_likelihood = sum(x * log(p) + (1.0 - x) * log(1.0 - p));
+  // Two statements, not one expression: C++ leaves the order in which the two sides of
+  // `a + b` are evaluated to the compiler (GCC does the right side first on x86-64, the
+  // left on arm64), and the tape numbers the page quotes follow that order.
+  Tensor log_one_minus_p = log(1.0 - p);
+  Tensor log_likelihood = sum(x * log(p) + (1.0 - x) * log_one_minus_p);
   return sum(vae::kl_diag_gaussian_to_standard(mu, logvar)) - log_likelihood;
 }
 

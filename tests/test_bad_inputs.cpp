@@ -37,8 +37,8 @@ Run run_tutorial(const std::string& name, const std::string& args, const fs::pat
   REQUIRE(fs::exists(binary));
   const fs::path log = folder / (name + ".log");
   const std::string out = contains(args, "--out") ? "" : " --out '" + (folder / name).string() + "'";
-  const std::string command =
-      "'" + binary.string() + "' " + args + out + " > '" + log.string() + "' 2>&1 < /dev/null";
+  const std::string command = test_helpers::tutorial_runner() + "'" + binary.string() + "' " +
+                              args + out + " > '" + log.string() + "' 2>&1 < /dev/null";
   const int status = std::system(command.c_str());
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, test_helpers::read_file(log)};
 }

@@ -9,9 +9,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -452,15 +454,69 @@ TEST_CASE("data: dynamic binarisation draws 0/1 pixels with mean equal to the in
 }
 
 // ---------------------------------------------------------------------------------
+// Where Fashion-MNIST is found: $FASHION_MNIST_DIR, else the Debian package's folder
+
+namespace {
+
+// Sets (or, with nullptr, unsets) FASHION_MNIST_DIR for one scope, then puts it back.
+class DataDirVariable {
+ public:
+  explicit DataDirVariable(const char* value) {
+    if (const char* old = std::getenv(nn::kFashionMnistDirVariable)) saved_ = old;
+    set(value);
+  }
+  ~DataDirVariable() { set(saved_ ? saved_->c_str() : nullptr); }
+  DataDirVariable(const DataDirVariable&) = delete;
+  DataDirVariable& operator=(const DataDirVariable&) = delete;
+
+ private:
+  static void set(const char* value) {
+    if (value)
+      ::setenv(nn::kFashionMnistDirVariable, value, 1);
+    else
+      ::unsetenv(nn::kFashionMnistDirVariable);
+  }
+  std::optional<std::string> saved_;
+};
+
+}  // namespace
+
+TEST_CASE("data: FASHION_MNIST_DIR names the folder, before the Debian package's") {
+  TemporaryFolder folder("fashion_dir");
+  {
+    DataDirVariable variable(folder.path.c_str());
+    CHECK(nn::default_data_installed());
+    CHECK(nn::default_data_dir() == folder.path);
+  }
+  {
+    const std::string missing = (folder.path / "nope").string();
+    DataDirVariable variable(missing.c_str());
+    CHECK_FALSE(nn::default_data_installed());
+    const std::string message = data_error_of([] { nn::default_data_dir(); });
+    CHECK(message.find("FASHION_MNIST_DIR=" + missing + ": no such directory") !=
+          std::string::npos);
+    CHECK(message.find("train-images-idx3-ubyte.gz") != std::string::npos);
+  }
+  {
+    DataDirVariable unset(nullptr);
+    CHECK(nn::default_data_installed() == fs::is_directory(nn::kFashionMnistPackageDir));
+    if (!nn::default_data_installed()) {
+      const std::string message = data_error_of([] { nn::default_data_dir(); });
+      CHECK(message.find("FASHION_MNIST_DIR") != std::string::npos);
+      CHECK(message.find("--data DIR") != std::string::npos);
+    }
+  }
+}
+
 // The real Fashion-MNIST (the Debian package dataset-fashion-mnist)
 
 TEST_CASE("data: the installed Fashion-MNIST test set has 10000 images, 1000 per class") {
   if (!nn::default_data_installed()) {
     MESSAGE(
-        "dataset-fashion-mnist is not installed: skipped (apt-get install dataset-fashion-mnist)");
+        "Fashion-MNIST is not installed: skipped (apt-get install dataset-fashion-mnist, "
+        "or set FASHION_MNIST_DIR)");
     return;
   }
-  CHECK(nn::default_data_dir() == fs::path(nn::kFashionMnistPackageDir));
   nn::Dataset test = nn::load_fashion_mnist(nn::Split::test);
   CHECK(test.size() == 10000);
   CHECK(test.rows == 28);

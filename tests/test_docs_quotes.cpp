@@ -34,8 +34,8 @@ int run_tutorial(const std::string& name, const std::string& flags, std::string&
   const fs::path binary = tutorial_bin_dir() / name;
   const test_helpers::TemporaryFolder folder("docs_quotes_" + name);
   const fs::path out = folder.path / "out", log = folder.path / "output.log";
-  const std::string command = "'" + binary.string() + "' " + flags + " --out '" + out.string() +
-                              "' > '" + log.string() + "' 2>&1";
+  const std::string command = test_helpers::tutorial_runner() + "'" + binary.string() + "' " +
+                              flags + " --out '" + out.string() + "' > '" + log.string() + "' 2>&1";
   const int status = std::system(command.c_str());
   output = read_file(log);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;

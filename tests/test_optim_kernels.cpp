@@ -170,7 +170,7 @@ TEST_CASE("adam_update, vectorised: the default entry point; a missing ISA throw
     message = e.what();
   }
   CHECK(message.find(ad::to_string(bogus)) != std::string::npos);
-  for (ad::Isa isa : {ad::Isa::avx2, ad::Isa::avx512}) {
+  for (ad::Isa isa : {ad::Isa::avx2, ad::Isa::avx512, ad::Isa::neon}) {
     if (ad::isa_supported(isa)) continue;
     const std::string isa_name = ad::to_string(isa);
     CAPTURE(isa_name);

@@ -488,7 +488,7 @@ TEST_CASE("vec: kernels() follows active_isa(), an ISA the CPU lacks throws ad::
     message = e.what();
   }
   CHECK(message.find(ad::to_string(bogus)) != std::string::npos);
-  for (ad::Isa isa : {ad::Isa::avx2, ad::Isa::avx512}) {
+  for (ad::Isa isa : {ad::Isa::avx2, ad::Isa::avx512, ad::Isa::neon}) {
     if (ad::isa_supported(isa)) continue;
     const std::string isa_name = ad::to_string(isa);
     CAPTURE(isa_name);
