@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 
@@ -27,6 +28,16 @@ Image read_png(const fs::path& path, Channels channels) {
   if (!fs::is_regular_file(path, error))
     throw DataError(fmt::format("{}: {}", path.string(),
                                 fs::exists(path, error) ? "not a regular file" : "no such file"));
+  // Only PNGs: stb_image would also decode TGA, PNM and other formats whose few header
+  // bytes can claim millions of raw pixels and then read zeros past the end for each one.
+  {
+    static const char signature[8] = {'\x89', 'P', 'N', 'G', '\r', '\n', '\x1a', '\n'};
+    char head[8] = {};
+    std::ifstream in(path, std::ios::binary);
+    if (!in.read(head, sizeof head) || !std::equal(head, head + 8, signature))
+      throw DataError(fmt::format(
+          "{}: not a PNG file (it does not start with the 8-byte PNG signature)", path.string()));
+  }
   const int wanted = static_cast<int>(channels);
   int width = 0, height = 0, channels_in_file = 0;
   // The header first: a few bytes can claim a huge image, and decoding would allocate
