@@ -71,23 +71,27 @@ template <class T>
 using RowLoop = void (*)(const T* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols,
                          T* dst, int64_t dst_ld);
 
+// Do the AVX-512 row loops serve this call (float, stride 1 or 2, fast kernels on)?
 template <class T>
-RowLoop<T> copy_loop(int64_t stride) {
+bool avx512_rows(int64_t stride) {
+  return std::is_same_v<T, float> && stride <= 2 && ad::active_isa() == ad::Isa::avx512;
+}
+
+template <class T>
+RowLoop<T> copy_loop([[maybe_unused]] int64_t stride) {
 #if defined(__x86_64__)
   if constexpr (std::is_same_v<T, float>)
-    if (stride <= 2 && ad::active_isa() == ad::Isa::avx512) return &detail::copy_rows_avx512;
+    if (avx512_rows<T>(stride)) return &detail::copy_rows_avx512;
 #endif
-  (void)stride;
   return &copy_block<T>;
 }
 
 template <class T>
-RowLoop<T> add_loop(int64_t stride) {
+RowLoop<T> add_loop([[maybe_unused]] int64_t stride) {
 #if defined(__x86_64__)
   if constexpr (std::is_same_v<T, float>)
-    if (stride <= 2 && ad::active_isa() == ad::Isa::avx512) return &detail::add_rows_avx512;
+    if (avx512_rows<T>(stride)) return &detail::add_rows_avx512;
 #endif
-  (void)stride;
   return &add_block<T>;
 }
 

@@ -9,6 +9,7 @@
 #include <climits>
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 
@@ -28,29 +29,30 @@ Image read_png(const fs::path& path, Channels channels) {
   if (!fs::is_regular_file(path, error))
     throw DataError(fmt::format("{}: {}", path.string(),
                                 fs::exists(path, error) ? "not a regular file" : "no such file"));
+  // The file is read once; everything below looks at these bytes.
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   // Only PNGs: stb_image would also decode TGA, PNM and other formats whose few header
   // bytes can claim millions of raw pixels and then read zeros past the end for each one.
-  {
-    static const char signature[8] = {'\x89', 'P', 'N', 'G', '\r', '\n', '\x1a', '\n'};
-    char head[8] = {};
-    std::ifstream in(path, std::ios::binary);
-    if (!in.read(head, sizeof head) || !std::equal(head, head + 8, signature))
-      throw DataError(fmt::format(
-          "{}: not a PNG file (it does not start with the 8-byte PNG signature)", path.string()));
-  }
+  static const std::string signature = {'\x89', 'P', 'N', 'G', '\r', '\n', '\x1a', '\n'};
+  if (bytes.compare(0, signature.size(), signature) != 0)
+    throw DataError(fmt::format(
+        "{}: not a PNG file (it does not start with the 8-byte PNG signature)", path.string()));
+  const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
+  const int size = static_cast<int>(std::min<size_t>(bytes.size(), INT_MAX));
   const int wanted = static_cast<int>(channels);
   int width = 0, height = 0, channels_in_file = 0;
   // The header first: a few bytes can claim a huge image, and decoding would allocate
   // for all of it before finding the data missing.
-  if (stbi_info(path.c_str(), &width, &height, &channels_in_file) &&
+  if (stbi_info_from_memory(data, size, &width, &height, &channels_in_file) &&
       static_cast<int64_t>(width) * height > kMaxImagePixels)
     throw DataError(fmt::format("{}: claims {}x{} pixels, more than the {} this loader reads",
                                 path.string(), width, height, kMaxImagePixels));
-  uint8_t* pixels = stbi_load(path.c_str(), &width, &height, &channels_in_file, wanted);
+  uint8_t* pixels = stbi_load_from_memory(data, size, &width, &height, &channels_in_file, wanted);
   if (pixels == nullptr)
     throw DataError(
         fmt::format("{}: cannot decode it as an image ({})", path.string(), stbi_failure_reason()));
-  if (width <= 0 || height <= 0) {  // stb_image accepts e.g. a PNM header of size 0
+  if (width <= 0 || height <= 0) {  // never an image, whatever the decoder returned
     stbi_image_free(pixels);
     throw DataError(fmt::format("{}: cannot decode it as an image (it claims {}x{} pixels)",
                                 path.string(), width, height));
