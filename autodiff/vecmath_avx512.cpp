@@ -54,8 +54,10 @@ constexpr int kLanes = 16;
 // conversions and the horizontal sum, which -Wmaybe-uninitialized wrongly reports once
 // they are inlined (GCC bug 105593, fixed in GCC 13). Those intrinsics are used only
 // through the helpers in this block, with that one warning silenced for it.
+#if !defined(__clang__)  // clang has no such warning, and warns about the pragma
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 AD_AVX512_INLINE V set1(float x) { return _mm512_set1_ps(x); }
 AD_AVX512_INLINE V add(V a, V b) { return _mm512_add_ps(a, b); }
@@ -95,7 +97,9 @@ AD_AVX512_INLINE __m512d widen_high(V v) {
   return _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
 }
 AD_AVX512_INLINE double sum_lanes(__m512d v) { return _mm512_reduce_add_pd(v); }
+#if !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 // ---- exp ------------------------------------------------------------------------
 

@@ -11,8 +11,9 @@
 //   - NEON's fmax / fmin return NaN when either operand is NaN, so a NaN x passes through
 //     max_keep_nan as on x86 (there: the second operand);
 //   - GCC writes NEON's vmulq / vaddq as plain vector arithmetic, which it would fuse into
-//     an FMA where the x86 versions round twice: every function here is compiled with
-//     fp-contract=off, and the FMAs the algorithms want are written out (vfmaq, vfmsq).
+//     an FMA where the x86 versions round twice: every function here is marked
+//     AD_NO_CONTRACT (fp_contract.h), and the FMAs the algorithms want are written out
+//     (vfmaq, vfmsq).
 //
 // Compiled only for arm64: for any other CPU this file is empty, and isa.cpp never
 // reports NEON there.
@@ -20,10 +21,11 @@
 
 #include <arm_neon.h>
 
+#include "autodiff/fp_contract.h"
 #include "autodiff/vecmath.h"
 
-#define AD_NEON_EXACT __attribute__((optimize("fp-contract=off")))
-#define AD_NEON_INLINE __attribute__((optimize("fp-contract=off"), always_inline)) inline
+#define AD_NEON_EXACT __attribute__((AD_NO_CONTRACT))
+#define AD_NEON_INLINE __attribute__((AD_NO_CONTRACT, always_inline)) inline
 
 namespace ad::vec::detail {
 namespace {

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdint>
 #include <cmath>
 #include <fstream>
 #include <iterator>
@@ -22,6 +23,32 @@ namespace fs = std::filesystem;
 
 namespace {
 constexpr int64_t kMaxImagePixels = int64_t{1} << 26;  // 8192 x 8192: far above any figure here
+
+uint32_t big_endian_u32(const std::string& bytes, size_t at) {
+  uint32_t value = 0;
+  for (size_t i = 0; i < 4; ++i) value = (value << 8) | static_cast<unsigned char>(bytes[at + i]);
+  return value;
+}
+
+// A PNG after its signature is a list of chunks: a 4-byte big-endian length, a 4-byte
+// type, that many bytes of data and a 4-byte CRC, ending with IEND. Walking it before
+// stb_image does is cheap and refuses a chunk that claims more bytes than the file holds:
+// stb_image grows its buffer to a chunk's claimed length before reading it, so 80 bytes
+// claiming a 2 GB IDAT chunk would cost 2 GB of memory first.
+void check_png_chunks(const std::string& bytes, size_t start, const fs::path& path) {
+  for (size_t at = start;;) {
+    if (bytes.size() - at < 12)
+      throw DataError(fmt::format("{}: ends at byte {} before its IEND chunk", path.string(), at));
+    const uint64_t length = big_endian_u32(bytes, at);
+    const std::string type = bytes.substr(at + 4, 4);
+    if (length > bytes.size() - at - 12)
+      throw DataError(fmt::format(
+          "{}: the chunk at byte {} claims {} bytes of data, but only {} remain in the file",
+          path.string(), at, length, bytes.size() - at - 12));
+    if (type == "IEND") return;
+    at += 12 + length;
+  }
+}
 }  // namespace
 
 Image read_png(const fs::path& path, Channels channels) {
@@ -38,6 +65,7 @@ Image read_png(const fs::path& path, Channels channels) {
   if (bytes.compare(0, signature.size(), signature) != 0)
     throw DataError(fmt::format(
         "{}: not a PNG file (it does not start with the 8-byte PNG signature)", path.string()));
+  check_png_chunks(bytes, signature.size(), path);
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int size = static_cast<int>(std::min<size_t>(bytes.size(), INT_MAX));
   const int wanted = static_cast<int>(channels);

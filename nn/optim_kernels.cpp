@@ -1,9 +1,8 @@
 // The versions of the fused Adam update (optim_kernels.h), and the choice by ISA.
 //
 // Bit-identical results need the same roundings in the same order, so every function
-// here carries optimize("fp-contract=off"): without it GCC may turn a multiply followed
-// by an add into one FMA (it does so even with -std=c++20 once FMA is enabled, as it is
-// in the AVX2 and AVX-512 functions), which rounds once instead of twice.
+// here carries AD_NO_CONTRACT (autodiff/fp_contract.h): without it the compiler may turn a
+// multiply followed by an add into one FMA, which rounds once instead of twice.
 //
 // The update moves 28 bytes per element for a handful of operations, one of them a
 // division and one a square root (the slowest vector instructions): the SIMD versions gain
@@ -13,6 +12,7 @@
 #include <cmath>
 #include <string>
 
+#include "autodiff/fp_contract.h"
 #include "autodiff/shape.h"
 #include "nn/optim.h"
 
@@ -23,14 +23,14 @@
 #include <arm_neon.h>
 #endif
 
-#define AD_EXACT __attribute__((optimize("fp-contract=off")))
-#define AD_AVX2_EXACT __attribute__((target("avx2,fma"), optimize("fp-contract=off")))
+#define AD_EXACT __attribute__((AD_NO_CONTRACT))
+#define AD_AVX2_EXACT __attribute__((target("avx2,fma"), AD_NO_CONTRACT))
 #define AD_AVX2_EXACT_INLINE \
-  __attribute__((target("avx2,fma"), optimize("fp-contract=off"), always_inline)) inline
+  __attribute__((target("avx2,fma"), AD_NO_CONTRACT, always_inline)) inline
 #define AD_AVX512_EXACT \
-  __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma"), optimize("fp-contract=off")))
+  __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma"), AD_NO_CONTRACT))
 #define AD_AVX512_EXACT_INLINE                                                                  \
-  __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma"), optimize("fp-contract=off"), \
+  __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma"), AD_NO_CONTRACT, \
                  always_inline)) inline
 
 namespace nn {
@@ -110,10 +110,14 @@ AD_AVX512_EXACT_INLINE Avx512Constants avx512_constants(const AdamStep& s) {
 // GCC 12's _mm512_sqrt_ps passes _mm512_undefined_ps() (a self-initialised variable) as
 // its unused source, which -Wmaybe-uninitialized wrongly reports once inlined (GCC bug
 // 105593, fixed in GCC 13); it is silenced for this one wrapper.
+#if !defined(__clang__)  // clang has no such warning, and warns about the pragma
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 AD_AVX512_EXACT_INLINE __m512 square_root(__m512 x) { return _mm512_sqrt_ps(x); }
+#if !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 // Loads, updates and stores the lanes of `mask` at offset i (a full mask in the loop,
 // the first n % 16 lanes at the end; lanes outside it are neither read nor written).

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "autodiff/fp_contract.h"
 #include "autodiff/gemm.h"
 
 namespace {
@@ -48,12 +49,12 @@ struct Scaling {
 // into p + e with an FMA, each sum's rounding error is recovered exactly (TwoSum), and
 // the errors are added up on the side. Hardware speed everywhere, where long double
 // would be 80 bits on x86-64, software-emulated 128 bits on Linux arm64 (minutes under
-// qemu) and plain double on Apple's arm64. fp-contract=off: a compiler that fused
+// qemu) and plain double on Apple's arm64. AD_NO_CONTRACT: a compiler that fused
 // `sum + a * b` into one FMA would lose the very rounding errors this keeps.
 struct TwiceDouble {
   double sum = 0, error = 0;
 
-  __attribute__((optimize("fp-contract=off"))) void add_product(double a, double b) {
+  __attribute__((AD_NO_CONTRACT)) void add_product(double a, double b) {
     const double product = a * b;
     const double product_error = std::fma(a, b, -product);  // a b - product, exactly
     const double new_sum = sum + product;

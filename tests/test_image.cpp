@@ -192,6 +192,23 @@ TEST_CASE("image: a bad PNG folder gets an error naming the file") {
     CHECK(contains(data_error_of([&] { nn::read_png(folder.path / "slow.png", nn::Channels::gray); }),
                    "slow.png: not a PNG file"));
   }
+  SUBCASE("a chunk that claims more bytes than the file holds") {
+    // Found by the fuzzer: a 78-byte PNG whose chunk claimed about 1 GB made stb_image grow
+    // its buffer to 2 GB before finding the bytes missing.
+    std::string bytes = test_helpers::read_file(folder.path / "a.png");
+    const std::string claimed = {0x40, 0, 0, 0};  // the IHDR chunk (byte 8) claims 1 GB
+    bytes.replace(8, 4, claimed);
+    std::ofstream(folder.path / "long.png", std::ios::binary) << bytes;
+    CHECK(contains(data_error_of([&] { nn::read_png(folder.path / "long.png", nn::Channels::gray); }),
+                   "long.png: the chunk at byte 8 claims 1073741824 bytes of data, but only"));
+    bytes = test_helpers::read_file(folder.path / "a.png");
+    bytes.resize(bytes.size() - 12);  // the IEND chunk cut off
+    std::ofstream(folder.path / "short.png", std::ios::binary) << bytes;
+    CHECK(contains(data_error_of([&] { nn::read_png(folder.path / "short.png", nn::Channels::gray); }),
+                   "short.png: ends at byte"));
+    CHECK(contains(data_error_of([&] { nn::read_png(folder.path / "short.png", nn::Channels::gray); }),
+                   "before its IEND chunk"));
+  }
   SUBCASE("a header that claims a huge image") {
     // IHDR's width and height (bytes 16-23) set to 20000 x 20000: 400 M pixels from 70 bytes.
     std::string bytes = test_helpers::read_file(folder.path / "a.png");
