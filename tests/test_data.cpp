@@ -527,9 +527,10 @@ TEST_CASE("data: the installed Fashion-MNIST test set has 10000 images, 1000 per
   std::map<int, int> per_class;
   for (int64_t label : test.labels) ++per_class[label];
   CHECK(per_class.size() == 10);
-  for (auto [label, count] : per_class) {
+  for (const auto& entry : per_class) {  // not [label, count]: clang before 16 cannot capture those
+    const int label = entry.first;
     CAPTURE(label);
-    CHECK(count == 1000);
+    CHECK(entry.second == 1000);
   }
   const float* pixels = test.images.data<float>();
   auto [lowest, highest] = std::minmax_element(pixels, pixels + test.images.numel());

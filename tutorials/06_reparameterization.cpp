@@ -399,7 +399,7 @@ void change_of_variables(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
 
 void full_covariance(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
   t.section("L29", "Full covariance: z = mu + L eps with Sigma = L L^T (Cholesky)");
-  const int k = 3;
+  constexpr int k = 3;  // a constant: lambdas below use it without capturing it
   ad::Rng example_rng(t.seed() + 64);  // Sigma: the same whatever --samples is
   vae::Matrix sigma = vae::random_spd(k, example_rng);
   vae::Matrix l = vae::cholesky(sigma);
@@ -438,7 +438,7 @@ void full_covariance(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
   const vae::Matrix grad_L = (A + vae::transpose(A)) * l;
   vae::Family full;
   full.name = "N(mu, L L^T)";
-  full.rsample = [k](const std::vector<Tensor>& phi, ad::Rng& r) {
+  full.rsample = [](const std::vector<Tensor>& phi, ad::Rng& r) {
     const int64_t rows = phi[0].dim(0);
     Tensor Lr = ad::reshape(phi[1], {rows, k, k});
     Tensor e = r.normal({rows, 1, k}, ad::f64);
