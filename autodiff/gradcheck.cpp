@@ -19,6 +19,22 @@ std::string GradcheckResult::str() const {
       ok ? "ok" : "FAILED", worst_error, input, element, output, analytic, numeric);
 }
 
+double relative_error(double a, double b) {
+  return std::abs(a - b) / std::max({1.0, std::abs(a), std::abs(b)});
+}
+
+double worst_relative_error(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.size() != b.size())
+    throw Error(fmt::format("worst_relative_error: {} values against {}", a.size(), b.size()));
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double err = relative_error(a[i], b[i]);
+    if (std::isnan(err)) return err;
+    worst = std::max(worst, err);
+  }
+  return worst;
+}
+
 GradcheckResult gradcheck(const TensorFunction& f, const std::vector<Tensor>& inputs,
                           const GradcheckOptions& options) {
   for (size_t i = 0; i < inputs.size(); ++i)
@@ -73,7 +89,7 @@ GradcheckResult gradcheck(const TensorFunction& f, const std::vector<Tensor>& in
       Tensor g = x[i].grad();
       for (int64_t j = 0; j < x[i].numel(); ++j) {
         const double a = g.defined() ? g.flat(j) : 0.0, n = numeric[i][j][k];
-        const double err = std::abs(a - n) / std::max({1.0, std::abs(a), std::abs(n)});
+        const double err = relative_error(a, n);
         if (result.input < 0 || err > result.worst_error || std::isnan(err))
           result = {true, err, static_cast<int>(i), j, k, a, n};
       }

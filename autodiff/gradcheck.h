@@ -37,6 +37,13 @@ struct GradcheckResult {
 
 using TensorFunction = std::function<Tensor(const std::vector<Tensor>&)>;
 
+// The error measure of gradcheck for one pair of values: |a - b| / max(1, |a|, |b|),
+// relative for large values, absolute for small ones.
+double relative_error(double a, double b);
+// The largest relative_error over two lists of the same length (NaN if any is NaN, so
+// that a NaN never passes a check). Throws ad::Error when the lengths differ.
+double worst_relative_error(const std::vector<double>& a, const std::vector<double>& b);
+
 // Uses the tape (and leaves it empty).
 GradcheckResult gradcheck(const TensorFunction& f, const std::vector<Tensor>& inputs,
                           const GradcheckOptions& options = {});

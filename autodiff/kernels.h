@@ -67,7 +67,8 @@ Tensor map_fast(const Tensor& a, VecUnary vec::Kernels::*fast, F f) {
   return out;
 }
 
-// The same for a backward formula dx[i] = f(g[i], x[i]).
+// The same for a formula of two tensors out[i] = f(g[i], x[i]) (a backward formula, or a
+// loss of logits and targets).
 using VecBinary = void (*)(const float*, const float*, float*, int64_t);
 template <class F>
 Tensor zip_fast(const Tensor& g, const Tensor& x, VecBinary vec::Kernels::*fast, F f);
@@ -111,6 +112,22 @@ Tensor zip3(const Tensor& a, const Tensor& b, const Tensor& c, F f) {
     const T* z = c.data<T>();
     T* w = out.data<T>();
     for (int64_t i = 0, n = a.numel(); i < n; ++i) w[i] = f(x[i], y[i], z[i]);
+  });
+  return out;
+}
+
+// The same for a formula of three tensors out[i] = f(a[i], b[i], c[i]).
+using VecTernary = void (*)(const float*, const float*, const float*, float*, int64_t);
+template <class F>
+Tensor zip3_fast(const Tensor& a, const Tensor& b, const Tensor& c, VecTernary vec::Kernels::*fast,
+                 F f) {
+  if (a.dtype() != f32) return zip3(a, b, c, f);
+  Tensor out = Tensor::empty(a.shape(), f32);
+  const float *x = a.data<float>(), *y = b.data<float>(), *z = c.data<float>();
+  float* w = out.data<float>();
+  const vec::Kernels& k = vec::kernels();
+  in_chunks(a.numel(), [&](int64_t begin, int64_t count) {
+    (k.*fast)(x + begin, y + begin, z + begin, w + begin, count);
   });
   return out;
 }

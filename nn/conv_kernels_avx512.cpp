@@ -65,9 +65,9 @@ AD_AVX512 void add_rows_avx512(const float* src, int64_t src_ld, int64_t step, i
   for (int64_t i = 0; i < rows; ++i, src += src_ld, dst += dst_ld) {
     for (int64_t j = 0; j < cols; j += 16) {
       const int64_t n = std::min<int64_t>(16, cols - j);
-      const __m512 values = _mm512_maskz_loadu_ps(first_lanes(n), src + j);
+      const __mmask16 m = first_lanes(n);
+      const __m512 values = _mm512_maskz_loadu_ps(m, src + j);
       if (step == 1) {
-        const __mmask16 m = first_lanes(n);
         float* d = dst + j;
         _mm512_mask_storeu_ps(d, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, d), values));
       } else {  // step 2: pixels 2j .. 2j + 2n - 2, the even ones

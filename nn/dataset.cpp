@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdlib>
+#include <optional>
 #include <stdexcept>
 
 #include "autodiff/ops.h"
@@ -138,11 +139,11 @@ const std::vector<std::string>& fashion_mnist_class_names() {
 
 namespace {
 
-// $FASHION_MNIST_DIR when set (and not empty), else the Debian package's folder.
-fs::path data_dir_candidate(bool& from_variable) {
+// The folder $FASHION_MNIST_DIR names, when it is set and not empty.
+std::optional<fs::path> data_dir_from_variable() {
   const char* named = std::getenv(kFashionMnistDirVariable);
-  from_variable = named != nullptr && *named != '\0';
-  return from_variable ? fs::path(named) : fs::path(kFashionMnistPackageDir);
+  if (named == nullptr || *named == '\0') return std::nullopt;
+  return fs::path(named);
 }
 
 constexpr const char* kExpectedFiles =
@@ -152,15 +153,14 @@ constexpr const char* kExpectedFiles =
 }  // namespace
 
 bool default_data_installed() {
-  bool from_variable = false;
-  return fs::is_directory(data_dir_candidate(from_variable));
+  return fs::is_directory(data_dir_from_variable().value_or(kFashionMnistPackageDir));
 }
 
 fs::path default_data_dir() {
-  bool from_variable = false;
-  const fs::path dir = data_dir_candidate(from_variable);
+  const std::optional<fs::path> named = data_dir_from_variable();
+  const fs::path dir = named.value_or(kFashionMnistPackageDir);
   if (fs::is_directory(dir)) return dir;
-  if (from_variable)
+  if (named)
     throw DataError(fmt::format("{}={}: no such directory. The variable must name a folder with {}",
                                 kFashionMnistDirVariable, dir.string(), kExpectedFiles));
   throw DataError(fmt::format(

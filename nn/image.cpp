@@ -40,12 +40,11 @@ void check_png_chunks(const std::string& bytes, size_t start, const fs::path& pa
     if (bytes.size() - at < 12)
       throw DataError(fmt::format("{}: ends at byte {} before its IEND chunk", path.string(), at));
     const uint64_t length = big_endian_u32(bytes, at);
-    const std::string type = bytes.substr(at + 4, 4);
     if (length > bytes.size() - at - 12)
       throw DataError(fmt::format(
           "{}: the chunk at byte {} claims {} bytes of data, but only {} remain in the file",
           path.string(), at, length, bytes.size() - at - 12));
-    if (type == "IEND") return;
+    if (bytes.compare(at + 4, 4, "IEND") == 0) return;  // the chunk's type
     at += 12 + length;
   }
 }

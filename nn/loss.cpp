@@ -52,41 +52,18 @@ namespace {
 //   d loss / d l = sigmoid(l) - t   d loss / d t = -l
 ad::Tensor bce_per_element(const ad::Tensor& logits, const ad::Tensor& target) {
   ad::check_same_dtype("bce_with_logits", logits, target);
-  const bool f32 = logits.dtype() == ad::f32;  // float32 through the vecmath kernels
-  ad::Tensor loss;
-  if (f32) {
-    loss = ad::Tensor::empty(logits.shape(), ad::f32);
-    const float *l = logits.data<float>(), *t = target.data<float>();
-    float* out = loss.data<float>();
-    const ad::vec::Kernels& k = ad::vec::kernels();
-    ad::kernels::in_chunks(logits.numel(), [&](int64_t begin, int64_t count) {
-      k.bce_with_logits(l + begin, t + begin, out + begin, count);
-    });
-  } else {
-    loss = ad::kernels::zip(logits, target,
-                            [](auto l, auto t) { return ad::stable::softplus(l) - l * t; });
-  }
+  // float32 through the vecmath kernels, float64 through the scalar formulas
+  const ad::Tensor loss = ad::kernels::zip_fast(
+      logits, target, &ad::vec::Kernels::bce_with_logits,
+      [](auto l, auto t) { return ad::stable::softplus(l) - l * t; });
   ad::tape().record("bce_with_logits", {logits, target}, loss,
-                    [logits, target, f32](const ad::Tensor& g) -> ad::Grads {
+                    [logits, target](const ad::Tensor& g) -> ad::Grads {
                       if (ad::differentiable_backward())  // the same formulas, recorded
                         return {g * (ad::sigmoid(logits) - target),
                                 target.requires_grad() ? -g * logits : ad::Tensor()};
-                      ad::Tensor dl;
-                      if (f32) {
-                        dl = ad::Tensor::empty(logits.shape(), ad::f32);
-                        const float *gd = g.data<float>(), *l = logits.data<float>(),
-                                    *t = target.data<float>();
-                        float* out = dl.data<float>();
-                        const ad::vec::Kernels& k = ad::vec::kernels();
-                        ad::kernels::in_chunks(g.numel(), [&](int64_t begin, int64_t count) {
-                          k.bce_with_logits_backward(gd + begin, l + begin, t + begin,
-                                                     out + begin, count);
-                        });
-                      } else {
-                        dl = ad::kernels::zip3(g, logits, target, [](auto gi, auto l, auto t) {
-                          return gi * (ad::stable::sigmoid(l) - t);
-                        });
-                      }
+                      ad::Tensor dl = ad::kernels::zip3_fast(
+                          g, logits, target, &ad::vec::Kernels::bce_with_logits_backward,
+                          [](auto gi, auto l, auto t) { return gi * (ad::stable::sigmoid(l) - t); });
                       ad::Tensor dt = target.requires_grad()
                                           ? ad::kernels::zip(g, logits,
                                                              [](auto gi, auto l) { return -gi * l; })

@@ -21,20 +21,8 @@
 
 using ad::Tensor;
 
-namespace {
-
+using ad::worst_relative_error;  // gradcheck's error measure, over lists of values
 using vae::numerical_score;
-
-double worst_relative_error(const std::vector<double>& a, const std::vector<double>& b) {
-  REQUIRE(a.size() == b.size());
-  double worst = 0;
-  for (size_t i = 0; i < a.size(); ++i)
-    worst =
-        std::max(worst, std::abs(a[i] - b[i]) / std::max({1.0, std::abs(a[i]), std::abs(b[i])}));
-  return worst;
-}
-
-}  // namespace
 
 TEST_CASE("Fisher AE: each score by autodiff equals finite differences of its log density") {
   ad::Rng rng(11);

@@ -44,16 +44,9 @@
 #include "vae/statistics.h"
 
 using ad::Tensor;
+using ad::worst_relative_error;  // gradcheck's error measure, over lists of values
 
 namespace {
-
-double worst_relative_error(const std::vector<double>& a, const std::vector<double>& b) {
-  double worst = 0;
-  for (size_t i = 0; i < a.size(); ++i)
-    worst =
-        std::max(worst, std::abs(a[i] - b[i]) / std::max({1.0, std::abs(a[i]), std::abs(b[i])}));
-  return worst;
-}
 
 // ---------------------------------------------------------------- the scores
 // The small Gaussian VAE of the checks: 4 pixels, one hidden layer of 3, k = 2, sigma = 0.7.

@@ -12,15 +12,20 @@
 
 namespace vae {
 
-ad::Tensor score(const ad::Tensor& log_density, const ad::Tensor& wrt) {
-  return ad::grad(ad::sum(log_density), {wrt}, {.create_graph = true})[0];
-}
-
 namespace {
 
+// The scores with respect to several variables from one backward pass.
 std::vector<ad::Tensor> scores(const ad::Tensor& log_density, const std::vector<ad::Tensor>& wrt) {
   return ad::grad(ad::sum(log_density), wrt, {.create_graph = true});
 }
+
+}  // namespace
+
+ad::Tensor score(const ad::Tensor& log_density, const ad::Tensor& wrt) {
+  return scores(log_density, {wrt})[0];
+}
+
+namespace {
 
 void check_inputs(const Vae& model, const ad::Tensor& x, const ad::Tensor& eps) {
   const VaeConfig& c = model.config();
