@@ -14,7 +14,7 @@
 # Everything is compiled with the same flags; the AVX2 / AVX-512 kernels use
 # function-level target attributes and are chosen at run time, so the binaries run on
 # any x86-64 machine. For arm64 the NEON kernels are compiled instead, for any other CPU
-# only the plain reference ones (autodiff/isa.h).
+# only the plain reference ones (autodiff/runtime/isa.h).
 
 SHELL    := /bin/bash
 CXX      ?= g++
@@ -69,7 +69,7 @@ DEBIAN_PACKAGES := doctest-dev libfmt-dev libstb-dev libcli11-dev zlib1g-dev \
 BENCH_PACKAGES  := libopenblas-dev
 TORCH_PACKAGES  := python3-torch
 
-LIB_SRCS      := $(wildcard autodiff/*.cpp nn/*.cpp vae/*.cpp tutorials/common/*.cpp)
+LIB_SRCS      := $(wildcard autodiff/*.cpp autodiff/runtime/*.cpp nn/*.cpp vae/*.cpp tutorials/common/*.cpp)
 TEST_SRCS     := $(wildcard tests/*.cpp)
 TUTORIAL_SRCS := $(sort $(wildcard tutorials/[0-9][0-9]_*.cpp))
 BENCH_SRCS    := $(wildcard bench/*.cpp)
@@ -232,7 +232,7 @@ FUZZ_CXX      := $(if $(findstring ccache,$(CXX)),ccache clang++,clang++)
 FUZZ_CXXFLAGS := -std=c++20 -O1 -g -fopenmp -MMD -MP -I. -fno-omit-frame-pointer -Wno-pass-failed \
                  -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 FUZZ_TARGETS  := idx_reader checkpoint_reader png_loader
-FUZZ_LIB_OBJS := $(patsubst %.cpp,$(FUZZ_BUILD)/%.o,$(wildcard autodiff/*.cpp nn/*.cpp))
+FUZZ_LIB_OBJS := $(patsubst %.cpp,$(FUZZ_BUILD)/%.o,$(wildcard autodiff/*.cpp autodiff/runtime/*.cpp nn/*.cpp))
 FUZZ_BINS     := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
 
 fuzz: deps

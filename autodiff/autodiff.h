@@ -1,8 +1,8 @@
 // The whole autodiff core in one include.
 #pragma once
-#include "autodiff/gemm.h"
-#include "autodiff/isa.h"
-#include "autodiff/parallel.h"
+#include "autodiff/runtime/gemm.h"
+#include "autodiff/runtime/isa.h"
+#include "autodiff/runtime/parallel.h"
 #include "autodiff/anomaly.h"
 #include "autodiff/gradcheck.h"
 #include "autodiff/ops.h"

@@ -6,7 +6,7 @@
 
 #include <cmath>
 
-#include "autodiff/kernels.h"
+#include "autodiff/runtime/kernels.h"
 #include "autodiff/ops.h"
 #include "autodiff/stable_math.h"
 #include "autodiff/tape.h"

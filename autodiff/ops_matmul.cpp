@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "autodiff/gemm.h"
+#include "autodiff/runtime/gemm.h"
 #include "autodiff/ops.h"
 #include "autodiff/tape.h"
 

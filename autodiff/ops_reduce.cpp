@@ -6,7 +6,7 @@
 #include <cmath>
 #include <limits>
 
-#include "autodiff/kernels.h"
+#include "autodiff/runtime/kernels.h"
 #include "autodiff/ops.h"
 #include "autodiff/tape.h"
 

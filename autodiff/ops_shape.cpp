@@ -2,7 +2,7 @@
 // gradient back the same way (reshape <-> reshape, slice <-> pad, gather <-> scatter_add).
 #include <fmt/format.h>
 
-#include "autodiff/kernels.h"
+#include "autodiff/runtime/kernels.h"
 #include "autodiff/ops.h"
 #include "autodiff/tape.h"
 

@@ -36,7 +36,7 @@
 #include <string>
 #include <vector>
 
-#include "autodiff/atomic_file.h"
+#include "nn/atomic_file.h"
 #include "autodiff/autodiff.h"
 #include "nn/conv.h"
 #include "tutorials/common/tutorial.h"

@@ -40,8 +40,8 @@
 #include <tuple>
 #include <vector>
 
-#include "autodiff/atomic_file.h"
-#include "autodiff/gemm.h"
+#include "nn/atomic_file.h"
+#include "autodiff/runtime/gemm.h"
 #include "tutorials/common/tutorial.h"
 
 namespace {

@@ -49,9 +49,9 @@
 #include <thread>
 #include <vector>
 
-#include "autodiff/atomic_file.h"
+#include "nn/atomic_file.h"
 #include "autodiff/autodiff.h"
-#include "autodiff/isa.h"
+#include "autodiff/runtime/isa.h"
 #include "nn/dataset.h"
 #include "nn/nn.h"
 #include "vae/conv_vae.h"

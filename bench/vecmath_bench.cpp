@@ -1,4 +1,4 @@
-// vecmath_bench: the elementwise kernels of autodiff/vecmath.h and the fused Adam step of
+// vecmath_bench: the elementwise kernels of autodiff/runtime/vecmath.h and the fused Adam step of
 // nn/optim_kernels.h, the reference against each SIMD ISA this CPU supports.
 //
 //   vecmath_bench [--out DIR] [--quick] [--help]
@@ -31,8 +31,8 @@
 #include <string>
 #include <vector>
 
-#include "autodiff/atomic_file.h"
-#include "autodiff/vecmath.h"
+#include "nn/atomic_file.h"
+#include "autodiff/runtime/vecmath.h"
 #include "nn/optim.h"
 #include "nn/optim_kernels.h"
 #include "tutorials/common/tutorial.h"

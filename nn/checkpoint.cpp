@@ -11,7 +11,7 @@
 #include <set>
 #include <sstream>
 
-#include "autodiff/atomic_file.h"
+#include "nn/atomic_file.h"
 
 namespace nn {
 

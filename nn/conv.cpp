@@ -5,8 +5,8 @@
 
 #include <fmt/format.h>
 
-#include "autodiff/gemm.h"
-#include "autodiff/isa.h"
+#include "autodiff/runtime/gemm.h"
+#include "autodiff/runtime/isa.h"
 #include "autodiff/ops.h"
 #include "autodiff/tape.h"
 #include "nn/conv_kernels.h"

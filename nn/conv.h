@@ -26,7 +26,7 @@
 // broadcasting bias add, whose backward passes all exist and are tested: they are the
 // definition the fast ops are tested against (tests/test_conv_fast.cpp), and what
 // conv2d / conv_transpose2d run when the fast kernels are switched off (AD_REFERENCE=1 or
-// an ad::ReferenceKernels scope, see autodiff/isa.h), so the numbers can be compared.
+// an ad::ReferenceKernels scope, see autodiff/runtime/isa.h), so the numbers can be compared.
 //
 // ---- The fast ops: one recorded op each ----
 // Write K = C_in k k (the length of a patch), P = H_out W_out (the kernel's positions)

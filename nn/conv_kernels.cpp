@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <type_traits>
 
-#include "autodiff/isa.h"
+#include "autodiff/runtime/isa.h"
 
 namespace nn::conv_kernels {
 

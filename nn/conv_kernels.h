@@ -24,8 +24,8 @@
 #include <memory>
 #include <new>
 
-#include "autodiff/parallel.h"
-#include "autodiff/scratch.h"
+#include "autodiff/runtime/parallel.h"
+#include "autodiff/runtime/scratch.h"
 
 namespace nn::conv_kernels {
 

@@ -14,7 +14,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "autodiff/atomic_file.h"
+#include "nn/atomic_file.h"
 
 namespace nn {
 namespace fs = std::filesystem;

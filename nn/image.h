@@ -3,7 +3,7 @@
 // Tensors hold intensities in [0, 1] (0 = black), channels first: [N, C, H, W] with
 // C = 1 (gray) or 3 (RGB). A PNG holds bytes 0..255, channels interleaved; the Image
 // struct is that byte form. Decoding and encoding go through stb_image and
-// stb_image_write; files are written atomically (see autodiff/atomic_file.h), so a
+// stb_image_write; files are written atomically (see nn/atomic_file.h), so a
 // viewer never shows a half-written figure.
 //
 // Example (a VAE figure: inputs, reconstructions and denoised inputs, one row each):

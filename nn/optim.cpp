@@ -7,7 +7,7 @@
 #include <map>
 #include <set>
 
-#include "autodiff/parallel.h"
+#include "autodiff/runtime/parallel.h"
 #include "nn/optim_kernels.h"
 
 namespace nn {

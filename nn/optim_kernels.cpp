@@ -12,7 +12,7 @@
 #include <cmath>
 #include <string>
 
-#include "autodiff/fp_contract.h"
+#include "autodiff/runtime/fp_contract.h"
 #include "autodiff/shape.h"
 #include "nn/optim.h"
 

@@ -1,6 +1,6 @@
 // The fused Adam update of nn::Adam (optim.h) over one parameter's float32 buffers:
 // one pass that reads w, m, v and g once and writes w, m and v, in a reference, an AVX2,
-// an AVX-512 and a NEON version, chosen at run time like every fast kernel (autodiff/isa.h).
+// an AVX-512 and a NEON version, chosen at run time like every fast kernel (autodiff/runtime/isa.h).
 //
 // All the versions give the same floats, bit for bit: the SIMD ones do the reference's
 // operations in the reference's order (separate multiplies and adds where it has them,
@@ -22,7 +22,7 @@
 #pragma once
 #include <cstdint>
 
-#include "autodiff/isa.h"
+#include "autodiff/runtime/isa.h"
 
 namespace nn {
 

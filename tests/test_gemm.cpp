@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "autodiff/fp_contract.h"
-#include "autodiff/gemm.h"
+#include "autodiff/runtime/fp_contract.h"
+#include "autodiff/runtime/gemm.h"
 
 namespace {
 

@@ -310,14 +310,14 @@ TEST_CASE("to() converts dtype and passes the gradient back in the source dtype"
 }
 
 TEST_CASE("the table covers every op recorded anywhere in the sources") {
-  // Reads autodiff/, nn/ and vae/ for tape().record("name", ...) and demands a row.
+  // Reads autodiff/ (with its runtime/), nn/ and vae/ for tape().record("name", ...) and demands a row.
   std::set<std::string> covered = {"to"};  // checked exactly above
   for (const OpCase& c : op_table()) covered.insert(op_of(c));
   const std::filesystem::path root = std::filesystem::path(__FILE__).parent_path().parent_path();
   int ops_found = 0;
   for (const char* dir : {"autodiff", "nn", "vae"}) {
     if (!std::filesystem::exists(root / dir)) continue;
-    for (const auto& file : std::filesystem::directory_iterator(root / dir)) {
+    for (const auto& file : std::filesystem::recursive_directory_iterator(root / dir)) {
       if (file.path().extension() != ".cpp") continue;
       std::ifstream in(file.path());
       std::stringstream text;

@@ -11,8 +11,8 @@
 #include <stdexcept>
 #include <vector>
 
-#include "autodiff/parallel.h"
-#include "autodiff/thread_pool.h"
+#include "autodiff/runtime/parallel.h"
+#include "autodiff/runtime/thread_pool.h"
 
 TEST_CASE("parallel_for runs each part exactly once") {
   for (int parts : {0, 1, 2, 3, 7, 64}) {

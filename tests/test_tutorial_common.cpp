@@ -10,7 +10,7 @@
 #include <limits>
 #include <sstream>
 
-#include "autodiff/atomic_file.h"
+#include "nn/atomic_file.h"
 #include "tests/helpers.h"
 #include "tutorials/common/plot.h"
 #include "tutorials/common/tutorial.h"

@@ -1,4 +1,4 @@
-// Tests for ad::vec (autodiff/vecmath.h): every kernel of every ISA this CPU supports,
+// Tests for ad::vec (autodiff/runtime/vecmath.h): every kernel of every ISA this CPU supports,
 // the reference included.
 //
 // Layout:
@@ -31,7 +31,7 @@
 #include <vector>
 
 #include "autodiff/shape.h"
-#include "autodiff/vecmath.h"
+#include "autodiff/runtime/vecmath.h"
 
 namespace {
 

@@ -15,7 +15,7 @@
 #include <set>
 #include <stdexcept>
 
-#include "autodiff/atomic_file.h"
+#include "nn/atomic_file.h"
 
 namespace tut {
 namespace fs = std::filesystem;

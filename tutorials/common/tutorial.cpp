@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "autodiff/anomaly.h"
-#include "autodiff/atomic_file.h"
+#include "nn/atomic_file.h"
 #include "autodiff/shape.h"
 #include "nn/checkpoint.h"
 #include "nn/idx.h"

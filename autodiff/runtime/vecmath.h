@@ -40,7 +40,7 @@
 #pragma once
 #include <cstdint>
 
-#include "autodiff/isa.h"
+#include "autodiff/runtime/isa.h"
 
 namespace ad::vec {
 

@@ -1,4 +1,4 @@
-#include "autodiff/atomic_file.h"
+#include "nn/atomic_file.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "autodiff/isa.h"
+#include "autodiff/runtime/isa.h"
 
 #include <atomic>
 #include <cstdlib>

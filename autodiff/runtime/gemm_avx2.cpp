@@ -11,8 +11,8 @@
 
 #include <immintrin.h>
 
-#include "autodiff/gemm_kernels.h"
-#include "autodiff/gemm_pack.h"
+#include "autodiff/runtime/gemm_kernels.h"
+#include "autodiff/runtime/gemm_pack.h"
 
 #define AD_AVX2 __attribute__((target("avx2,fma")))
 #define AD_AVX2_INLINE __attribute__((target("avx2,fma"), always_inline)) inline

@@ -1,6 +1,6 @@
 // The reference kernels of vecmath.h (plain loops over the project's scalar forms), the
 // choice of table by ISA, and ulp_distance.
-#include "autodiff/vecmath.h"
+#include "autodiff/runtime/vecmath.h"
 
 #include <algorithm>
 #include <cmath>

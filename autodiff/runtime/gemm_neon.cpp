@@ -15,7 +15,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "autodiff/gemm_kernels.h"
+#include "autodiff/runtime/gemm_kernels.h"
 
 namespace ad::gemm_detail {
 namespace {

@@ -15,7 +15,7 @@
 
 #include <immintrin.h>
 
-#include "autodiff/vecmath.h"
+#include "autodiff/runtime/vecmath.h"
 
 #define AD_AVX2 __attribute__((target("avx2,fma")))
 #define AD_AVX2_INLINE __attribute__((target("avx2,fma"), always_inline)) inline

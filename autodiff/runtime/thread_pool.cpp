@@ -1,4 +1,4 @@
-#include "autodiff/thread_pool.h"
+#include "autodiff/runtime/thread_pool.h"
 
 #include <chrono>
 

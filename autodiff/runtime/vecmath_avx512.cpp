@@ -34,7 +34,7 @@
 
 #include <immintrin.h>
 
-#include "autodiff/vecmath.h"
+#include "autodiff/runtime/vecmath.h"
 
 #define AD_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma")))
 #define AD_AVX512_INLINE \

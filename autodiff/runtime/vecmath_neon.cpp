@@ -21,8 +21,8 @@
 
 #include <arm_neon.h>
 
-#include "autodiff/fp_contract.h"
-#include "autodiff/vecmath.h"
+#include "autodiff/runtime/fp_contract.h"
+#include "autodiff/runtime/vecmath.h"
 
 #define AD_NEON_EXACT __attribute__((AD_NO_CONTRACT))
 #define AD_NEON_INLINE __attribute__((AD_NO_CONTRACT, always_inline)) inline

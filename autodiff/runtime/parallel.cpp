@@ -1,10 +1,10 @@
-#include "autodiff/parallel.h"
+#include "autodiff/runtime/parallel.h"
 
 #include <omp.h>
 
 #include <algorithm>
 
-#include "autodiff/thread_pool.h"
+#include "autodiff/runtime/thread_pool.h"
 
 namespace ad {
 

@@ -1,4 +1,4 @@
-#include "autodiff/kernels.h"
+#include "autodiff/runtime/kernels.h"
 
 namespace ad::kernels {
 

@@ -10,8 +10,8 @@
 
 #include <immintrin.h>
 
-#include "autodiff/gemm_kernels.h"
-#include "autodiff/gemm_pack.h"
+#include "autodiff/runtime/gemm_kernels.h"
+#include "autodiff/runtime/gemm_pack.h"
 
 // always_inline on the helpers: the microkernel's accumulators must stay in registers,
 // which needs every helper inlined into it.

@@ -1,7 +1,7 @@
 // gemm: run-time ISA dispatch, the reference kernel, and the cache-blocked,
 // packed, OpenMP-threaded driver shared by the AVX2, AVX-512 and NEON microkernels.
 // The design of the blocking is described in gemm_kernels.h.
-#include "autodiff/gemm.h"
+#include "autodiff/runtime/gemm.h"
 
 
 #include <algorithm>
@@ -11,9 +11,9 @@
 #include <stdexcept>
 #include <string>
 
-#include "autodiff/gemm_kernels.h"
-#include "autodiff/parallel.h"
-#include "autodiff/scratch.h"
+#include "autodiff/runtime/gemm_kernels.h"
+#include "autodiff/runtime/parallel.h"
+#include "autodiff/runtime/scratch.h"
 
 namespace ad {
 

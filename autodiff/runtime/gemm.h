@@ -20,7 +20,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "autodiff/isa.h"
+#include "autodiff/runtime/isa.h"
 
 namespace ad {
 

@@ -5,9 +5,9 @@
 #include <array>
 #include <memory>
 
-#include "autodiff/parallel.h"
+#include "autodiff/runtime/parallel.h"
 #include "autodiff/tensor.h"
-#include "autodiff/vecmath.h"
+#include "autodiff/runtime/vecmath.h"
 
 namespace ad::kernels {
 
