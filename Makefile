@@ -1,5 +1,6 @@
 # Build for the educational autodiff / VAE project.
 #
+#   make tutorial T=00    install what is missing, build the library and tutorial 00, run it
 #   make tutorials        install what is missing, build, run every tutorial (out/)
 #   make tutorials QUICK=1  the same with --quick (small sizes)
 #   make test             install what is missing, build, run the doctest suite
@@ -7,6 +8,7 @@
 #   make bench            gemm against OpenBLAS, the VAE training step (out/bench/*.csv)
 #   make bench-torch      the VAE training step, ours and PyTorch's side by side
 #   make crosscheck       our VAEs' loss, gradients and training against PyTorch's
+#   make excerpts         rewrite the code excerpts of docs/*.md from the sources
 #   make deps             only install the Debian packages (on macOS: say what to install)
 #   make cross-test ARCH=aarch64   build for arm64 and run the tests under qemu
 #   make clean
@@ -17,6 +19,13 @@
 # only the plain reference ones (autodiff/runtime/isa.h).
 
 SHELL    := /bin/bash
+
+# Build in parallel by default, one job per core, so a fresh `make tutorials` does not
+# compile on one core. A -j on the command line (make -j1 ...) still wins, and the
+# make run by a recipe ($(MAKE) ...) shares the jobs of the first.
+ifeq ($(MAKELEVEL),0)
+  MAKEFLAGS += -j$(shell nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 2)
+endif
 CXX      ?= g++
 OPT      ?= -O2
 
@@ -82,10 +91,12 @@ TUTORIALS  := $(TUTORIAL_SRCS:tutorials/%.cpp=$(BUILD)/tutorials/%)
 BENCHES    := $(BENCH_SRCS:bench/%.cpp=$(BUILD)/bench/%)
 
 QUICK_FLAG := $(if $(filter 1,$(QUICK)),--quick,)
+# make tutorial T=08: the one tutorial whose file name starts with 08_.
+ONE_TUTORIAL := $(filter $(BUILD)/tutorials/$(T)_%,$(TUTORIALS))
 
 .PHONY: all deps deps-debian deps-homebrew bench-deps test tutorials bench clean build-tests build-tutorials \
         run-tests run-tutorials run-bench readme-figures bench-torch crosscheck \
-        run-bench-torch run-crosscheck
+        run-bench-torch run-crosscheck tutorial run-tutorial excerpts
 .DEFAULT_GOAL := all
 # Keep the object files of tutorials and benchmarks (make would delete them as
 # intermediates of a chained rule and rebuild them every time).
@@ -165,6 +176,19 @@ tutorials: deps
 bench: bench-deps
 	@$(MAKE) --no-print-directory run-bench
 
+# One tutorial: builds only the library and that program (make tutorial T=00 QUICK=1).
+tutorial: deps
+	@[ -n "$(T)" ] && [ -n "$(ONE_TUTORIAL)" ] || { \
+	  echo "make: T names no tutorial; use one of: $(TUTORIALS:$(BUILD)/tutorials/%=%)" \
+	    | sed 's/: /:\n  /; s/ \([0-9][0-9]_\)/\n  \1/g'; exit 2; }
+	@$(MAKE) --no-print-directory run-tutorial
+
+# The code shown on the docs pages: every <!-- excerpt: FILE#NAME --> block is rewritten
+# from the region of FILE between `// excerpt: NAME` and `// end excerpt: NAME`.
+excerpts:
+	$(call install_packages,python3)
+	/usr/bin/python3 tools/excerpts.py
+
 # PyTorch (Debian's python3-torch, run by /usr/bin/python3) only for these two.
 bench-torch: bench-deps
 	$(call install_packages,$(TORCH_PACKAGES))
@@ -187,6 +211,9 @@ run-tutorials: $(TUTORIALS)
 	@set -e; for t in $(TUTORIALS); do \
 	  echo "==== $$t $(QUICK_FLAG)"; $$t $(QUICK_FLAG) --out out/$$(basename $$t); \
 	done
+
+run-tutorial: $(ONE_TUTORIAL)
+	@echo "==== $< $(QUICK_FLAG)"; $< $(QUICK_FLAG) --out out/$(notdir $<)
 
 # crosscheck is not a benchmark: bench/crosscheck.py runs it.
 run-bench: $(BENCHES)

@@ -53,6 +53,7 @@ GradcheckResult gradcheck(const TensorFunction& f, const std::vector<Tensor>& in
   int64_t n_out = 0;
   {
     NoGrad plain;
+    // excerpt: central_differences
     for (size_t i = 0; i < x.size(); ++i) {
       for (int64_t j = 0; j < x[i].numel(); ++j) {
         const double x0 = x[i].flat(j);
@@ -68,6 +69,7 @@ GradcheckResult gradcheck(const TensorFunction& f, const std::vector<Tensor>& in
         numeric[i].push_back(std::move(column));
       }
     }
+    // end excerpt: central_differences
   }
 
   // Analytic Jacobian, one output element at a time: backward seeded with e_k.

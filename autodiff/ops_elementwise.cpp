@@ -158,6 +158,7 @@ Tensor sigmoid(const Tensor& a) {
   return out;
 }
 
+// excerpt: tanh_forward_and_backward
 Tensor tanh(const Tensor& a) {
   Tensor out = kernels::map_fast(a, &vec::Kernels::tanh, [](auto x) { return std::tanh(x); });
   tape().record("tanh", {a}, out, [out](const Tensor& g) -> Grads {
@@ -166,6 +167,7 @@ Tensor tanh(const Tensor& a) {
   });
   return out;
 }
+// end excerpt: tanh_forward_and_backward
 
 Tensor sin(const Tensor& a) {
   Tensor out = kernels::map(a, [](auto x) { return std::sin(x); });

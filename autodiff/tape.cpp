@@ -112,6 +112,7 @@ std::vector<Tensor> reverse_sweep(Tape& t, const Tensor& loss, Tensor seed,
   // Backward functions use ops: they record only to create the graph of the gradients.
   GradMode recording(create_graph);
   Entry copy;
+  // excerpt: reverse_sweep
   for (int i = loss.node()->tape_entry; i >= 0; --i) {
     // (A recording backward appends to the list it is walking, which may move the
     // entries in memory: then it runs from a copy of its entry.)
@@ -146,6 +147,7 @@ std::vector<Tensor> reverse_sweep(Tape& t, const Tensor& loss, Tensor seed,
       accumulate(adjoint[in.node()->tape_id], std::move(grads[j]), create_graph);
     }
   }
+  // end excerpt: reverse_sweep
   return adjoint;
 }
 

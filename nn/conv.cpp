@@ -236,6 +236,7 @@ ad::Tensor add_channel_bias(const ad::Tensor& y, const ad::Tensor& bias) {
 
 // ---- the reference convolutions: the definition, one recorded step at a time ----
 
+// excerpt: conv2d_reference
 ad::Tensor conv2d_reference(const ad::Tensor& x, const ad::Tensor& weight, const ad::Tensor& bias,
                             int64_t stride, int64_t padding) {
   check_conv2d(x, weight, bias, stride, padding);
@@ -249,6 +250,7 @@ ad::Tensor conv2d_reference(const ad::Tensor& x, const ad::Tensor& weight, const
   y = ad::reshape(ad::transpose(y, 1, 2), {n, c_out, out_h, out_w});         // channels first
   return add_channel_bias(y, bias);
 }
+// end excerpt: conv2d_reference
 
 ad::Tensor conv_transpose2d_reference(const ad::Tensor& x, const ad::Tensor& weight,
                                       const ad::Tensor& bias, int64_t stride, int64_t padding,

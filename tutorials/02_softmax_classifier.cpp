@@ -121,6 +121,7 @@ void cross_entropy_three_ways(tut::Tutorial& t, const nn::Dataset& train) {
   Tensor z = model.logits(x).detach().requires_grad_();  // a leaf, to look at d CE / d z
   const std::vector<double> zv = z.to_vector();
 
+  // excerpt: cross_entropy_reference
   // Reference: a plain double loop, -1/n sum_i log softmax(z_i)[y_i].
   double reference = 0, theta_sum_error = 0;
   std::vector<std::vector<double>> theta(n);
@@ -131,6 +132,7 @@ void cross_entropy_three_ways(tut::Tutorial& t, const nn::Dataset& train) {
     theta_sum_error = std::max(theta_sum_error, std::abs(total - 1));
     reference -= std::log(theta[i][labels[i]]) / n;
   }
+  // end excerpt: cross_entropy_reference
   t.check_close("L21", "theta = softmax(logits) is a distribution: max_i |sum_j theta_j - 1|",
                 theta_sum_error, 0.0, 0.0, 1e-12);
 
@@ -139,11 +141,13 @@ void cross_entropy_three_ways(tut::Tutorial& t, const nn::Dataset& train) {
   Tensor y = Tensor::from(one_hot, {n, classes});
   {
     ad::NoGrad plain;
+    // excerpt: cross_entropy_eq14
     // (a) eq. (14) literally: log theta = z - logsumexp(z), times the one-hot y, summed.
     Tensor log_theta = z - ad::logsumexp(z, 1, true);
     const double by_one_hot = -ad::sum(y * log_theta).item() / n;
     t.check_close("L21", "CE: -1/n sum_i sum_j y_ij log theta_ij (one-hot) vs a double loop",
                   by_one_hot, reference, 1e-6);
+    // end excerpt: cross_entropy_eq14
     // (b) -log softmax picked by gather at (i, y_i).
     std::vector<int64_t> picked(n);
     for (int64_t i = 0; i < n; ++i) picked[i] = i * classes + labels[i];

@@ -53,6 +53,7 @@ void bayes_rule(tut::Tutorial& t, ad::Rng& rng, int samples) {
   // Simulation: pick a coin, flip it three times; count.
   long hits = 0;
   std::vector<long> coin_given_x(3, 0);
+  // excerpt: importance_weights
   for (int s = 0; s < samples; ++s) {
     const double u = rng.uniform();
     const int coin = u < prior[0] ? 0 : (u < prior[0] + prior[1] ? 1 : 2);
@@ -60,6 +61,7 @@ void bayes_rule(tut::Tutorial& t, ad::Rng& rng, int samples) {
     for (int f = 0; f < 3; ++f) h += rng.uniform() < heads[coin];
     if (h == 2) ++hits, ++coin_given_x[coin];
   }
+  // end excerpt: importance_weights
   const double freq = static_cast<double>(hits) / samples;
   t.check_within_se("L02", "p(x): frequency in simulation vs total probability (4 SE)", freq,
                     std::sqrt(freq * (1 - freq) / samples), p_x, n_se);

@@ -108,6 +108,7 @@ Curve train(vae::Vae& model, const nn::Dataset& data, const Tensor& validation_x
   };
   record(0);
   nn::Batch batch;
+  // excerpt: joint_or_alternating
   for (int step = 0; step < o.steps; ++step) {
     if (!batches.next(batch)) batches.next(batch);  // a new epoch
     joint.zero_grad();
@@ -124,6 +125,7 @@ Curve train(vae::Vae& model, const nn::Dataset& data, const Tensor& validation_x
       phi.step();
     record(step + 1);
   }
+  // end excerpt: joint_or_alternating
   return curve;
 }
 

@@ -37,6 +37,7 @@ ad::Tensor Cvae::one_hot(const std::vector<int64_t>& labels) const {
   return ad::Tensor::from(v, {n, C}, config_.dtype);
 }
 
+// excerpt: cvae_encode_decode
 DiagGaussian Cvae::encode(const ad::Tensor& x, const std::vector<int64_t>& labels) {
   if (static_cast<int64_t>(labels.size()) != x.dim(0))
     throw ad::Error("Cvae::encode: one label per example needed");
@@ -49,6 +50,7 @@ ad::Tensor Cvae::decode(const ad::Tensor& z, const std::vector<int64_t>& labels)
   if (static_cast<int64_t>(labels.size()) != z.dim(0))
     throw ad::Error("Cvae::decode: one label per example needed");
   return decoder(ad::concat({z, one_hot(labels).to(z.dtype())}, 1));
+// end excerpt: cvae_encode_decode
 }
 
 ad::Tensor Cvae::decode_mean(const ad::Tensor& z, const std::vector<int64_t>& labels) {

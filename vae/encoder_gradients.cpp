@@ -184,6 +184,7 @@ SurrogateLoss EncoderGradientEstimator::surrogate(const LatentModel& model, cons
   const ad::Tensor kl = analytic ? ad::sum(q.kl_to_standard()) / static_cast<double>(n)
                                  : ad::Tensor::scalar(0.0, q.mu.dtype());
   SurrogateLoss out;
+  // excerpt: encoder_surrogate
   if (config_.estimator == Estimator::reparameterization) {
     const ad::Tensor z = q.rsample_from(eps);  // z = mu + sigma eps on the tape: a path to phi
     ad::Tensor f = log_likelihood_of_samples(model, x, z);
@@ -208,6 +209,7 @@ SurrogateLoss EncoderGradientEstimator::surrogate(const LatentModel& model, cons
     out.loss = kl - ad::mean(weight * log_q) - ad::mean(log_lik);
   }
   out.negative_elbo = kl.item() - ad::mean(out.learning_signal).item();
+  // end excerpt: encoder_surrogate
   return out;
 }
 

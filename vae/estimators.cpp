@@ -117,6 +117,7 @@ GradientSamples score_function_gradients(const Family& q, const std::vector<ad::
   return score_function_gradients_rows(q, replicate_rows(phi, n), f, rng, baseline);
 }
 
+// excerpt: score_function
 GradientSamples score_function_gradients_rows(const Family& q, const std::vector<ad::Tensor>& rows,
                                               const Integrand& f, ad::Rng& rng, double baseline) {
   const int64_t n = rows.at(0).dim(0);
@@ -130,6 +131,7 @@ GradientSamples score_function_gradients_rows(const Family& q, const std::vector
   if (f_z.requires_grad()) surrogate = surrogate + f_z;  // f depends on phi itself
   return collect(surrogate, rows, std::move(f_values));
 }
+// end excerpt: score_function
 
 // grad_phi E_p(eps)[f(g_phi(eps))] = E_p(eps)[grad_phi f(g_phi(eps))].
 GradientSamples reparameterization_gradients(const Family& q, const std::vector<ad::Tensor>& phi,
@@ -137,6 +139,7 @@ GradientSamples reparameterization_gradients(const Family& q, const std::vector<
   return reparameterization_gradients_rows(q, replicate_rows(phi, n), f, rng);
 }
 
+// excerpt: reparameterization
 GradientSamples reparameterization_gradients_rows(const Family& q,
                                                   const std::vector<ad::Tensor>& rows,
                                                   const Integrand& f, ad::Rng& rng) {
@@ -154,6 +157,7 @@ GradientSamples reparameterization_gradients_rows(const Family& q,
   }
   return collect(f_z, rows, f_z.to_vector());
 }
+// end excerpt: reparameterization
 
 // ---------------------------------------------------------------- statistics
 

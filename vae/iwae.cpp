@@ -10,6 +10,7 @@
 
 namespace vae {
 
+// excerpt: log_weights
 ad::Tensor iwae_log_weights(const DiagGaussian& q, const NegativeLogLikelihood& nll,
                             const std::vector<ad::Tensor>& eps) {
   if (eps.empty()) throw ad::Error("iwae_log_weights: no noise given (K = 0)");
@@ -25,6 +26,7 @@ ad::Tensor iwae_log_weights(const DiagGaussian& q, const NegativeLogLikelihood& 
   }
   return columns.size() == 1 ? columns[0] : ad::concat(columns, 1);
 }
+// end excerpt: log_weights
 
 ad::Tensor iwae_log_weights(Vae& model, const DiagGaussian& q, const ad::Tensor& x,
                             const std::vector<ad::Tensor>& eps) {
@@ -34,10 +36,12 @@ ad::Tensor iwae_log_weights(Vae& model, const DiagGaussian& q, const ad::Tensor&
 }
 
 namespace {
+// excerpt: bound_from_log_weights
 // logsumexp_k(log w_k) - log K: one estimate of L_K per example.
 ad::Tensor bound_from_log_weights(const ad::Tensor& log_w) {
   return ad::logsumexp(log_w, 1) - std::log(static_cast<double>(log_w.dim(1)));
 }
+// end excerpt: bound_from_log_weights
 
 std::vector<ad::Tensor> draw_eps(int64_t batch, int64_t latent_dim, ad::DType dtype, ad::Rng& rng,
                                  int K) {

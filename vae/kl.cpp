@@ -38,6 +38,7 @@ double kl_gaussian(const std::vector<double>& mu1, const Matrix& s1, const std::
         "kl_gaussian: means of length {} and {}, covariances [{}x{}] and [{}x{}]: all must be k "
         "and [k x k]",
         mu1.size(), mu2.size(), s1.rows, s1.cols, s2.rows, s2.cols));
+  // excerpt: kl_gaussian_closed_form
   const Matrix s2_inv = inverse_spd(s2);
   std::vector<double> diff(k);
   for (int i = 0; i < k; ++i) diff[i] = mu2[i] - mu1[i];
@@ -45,8 +46,10 @@ double kl_gaussian(const std::vector<double>& mu1, const Matrix& s1, const std::
   const double quadratic = dot(diff, solve_spd(s2, diff));         // (mu2-mu1)^T S2^-1 (mu2-mu1)
   const double log_det_ratio = log_det_spd(s2) - log_det_spd(s1);  // log |S2| / |S1|
   return 0.5 * (trace_term + quadratic - k + log_det_ratio);
+  // end excerpt: kl_gaussian_closed_form
 }
 
+// excerpt: kl_diag_standard
 ad::Tensor kl_diag_gaussian_to_standard(const ad::Tensor& mu, const ad::Tensor& logvar) {
   if (mu.shape() != logvar.shape())
     throw ad::Error(
@@ -55,5 +58,6 @@ ad::Tensor kl_diag_gaussian_to_standard(const ad::Tensor& mu, const ad::Tensor& 
   // 1/2 sum_i (sigma_i^2 + mu_i^2 - 1 - log sigma_i^2), sigma_i^2 = exp(logvar_i)
   return 0.5 * ad::sum(ad::exp(logvar) + mu * mu - 1.0 - logvar, -1);
 }
+// end excerpt: kl_diag_standard
 
 }  // namespace vae

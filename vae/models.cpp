@@ -26,12 +26,14 @@ Vae::Vae(const VaeConfig& config, ad::Rng& rng) : config_(config) {
   register_module("decoder", decoder);
 }
 
+// excerpt: encode
 // [mu, logvar] = E_phi(x): the first latent_dim columns are mu, the rest logvar.
 DiagGaussian Vae::encode(const ad::Tensor& x) {
   ad::Tensor h = encoder(x);
   const int64_t k = config_.latent_dim;
   return {ad::slice(h, 1, 0, k), ad::slice(h, 1, k, 2 * k)};
 }
+// end excerpt: encode
 
 ad::Tensor Vae::decode(const ad::Tensor& z) { return decoder(z); }
 
@@ -80,6 +82,7 @@ void PerExampleElbo::append(const ad::Tensor& nll, const ad::Tensor& kl_to_prior
   }
 }
 
+// excerpt: negative_elbo
 ElboTerms negative_elbo(const DiagGaussian& q, const NegativeLogLikelihood& nll,
                         const std::vector<ad::Tensor>& eps, double beta) {
   if (eps.empty()) throw ad::Error("negative_elbo: no noise given");
@@ -95,5 +98,6 @@ ElboTerms negative_elbo(const DiagGaussian& q, const NegativeLogLikelihood& nll,
   ad::Tensor kl = ad::sum(q.kl_to_standard()) / batch;  // 1/2 sum_k (...), mean over the batch
   return {reconstruction + kl * beta, reconstruction, kl};
 }
+// end excerpt: negative_elbo
 
 }  // namespace vae

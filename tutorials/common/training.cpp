@@ -53,6 +53,7 @@ TrainingLog train_epochs(nn::Optimizer& optimizer, const nn::Dataset& data,
   for (int epoch = 0; epoch < options.epochs; ++epoch) {
     progress.start_epoch(epoch);
     if (before_epoch) before_epoch(epoch);
+    // excerpt: training_step
     for (nn::Batch batch; batches.next(batch);) {
       optimizer.zero_grad();
       ad::Tensor loss = step(batch);
@@ -61,6 +62,7 @@ TrainingLog train_epochs(nn::Optimizer& optimizer, const nn::Dataset& data,
       optimizer.step();
       progress.add(batch.size(), value);
     }
+    // end excerpt: training_step
     log.train_loss.push_back(progress.end_epoch(after_epoch ? after_epoch(epoch) : std::string()));
   }
   log.seconds_per_epoch = seconds_since(start) / std::max(options.epochs, 1);
