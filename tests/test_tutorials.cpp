@@ -83,9 +83,10 @@ void check_printed_ids(const std::string& output, const std::set<std::string>& c
 }  // namespace
 
 TEST_CASE("docs/notes.md lists the catalogue items L01 to L37, each once and in order") {
-  std::vector<std::string> expected;
-  for (int i = 1; i <= 37; ++i) expected.push_back((i < 10 ? "L0" : "L") + std::to_string(i));
-  CHECK(catalogue_ids() == expected);
+  std::string expected, listed;  // "L01 L02 ...", so that a failure shows both lists
+  for (int i = 1; i <= 37; ++i) expected += (i < 10 ? "L0" : "L") + std::to_string(i) + " ";
+  for (const std::string& id : catalogue_ids()) listed += id + " ";
+  CHECK(listed == expected);
 }
 
 TEST_CASE(
