@@ -91,11 +91,11 @@ void bayes_rule(tut::Tutorial& t, ad::Rng& rng, int samples) {
 void biased_coin(tut::Tutorial& t, ad::Rng& rng, bool quick) {
   t.section("L03", "Monte Carlo: the biased coin, E[X] ~ (1/n) sum x_i, error ~ 1/sqrt(n)");
   const double p = 0.3;
-  t.note("X = 1 for heads, 0 for tails, P(X = 1) = p = {}: a Bernoulli variable (the slides say",
+  t.note("X = 1 for heads, 0 for tails, P(X = 1) = p = {}: a Bernoulli variable, which is the",
          p);
-  t.note("'binomial': the number of heads in n flips is binomial, one flip is Bernoulli). The");
-  t.note("slides write E[X] = (1 + 0 + 1 + ... + 0) / n; the average is an estimate of E[X],");
-  t.note("off by about sqrt(p (1 - p) / n), which is what this section measures.");
+  t.note("Binomial(1, p) the slides call it. The slides write E[X] = (1 + 0 + 1 + ... + 0) / n");
+  t.note("with '=': the average is an estimate of E[X] ('~'), off by about sqrt(p (1 - p) / n),");
+  t.note("which is what this section measures.");
   const int reps = quick ? 100 : 400;
   const int max_exp = quick ? 4 : 5;  // n up to 10^max_exp
   std::vector<double> ns, rmse, theory, one_run;

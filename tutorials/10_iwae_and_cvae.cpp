@@ -297,13 +297,10 @@ void check_sets_against_means(tut::Tutorial& t, const GeneratedSets& g, const nn
   t.note("{} of {} generated sets have their own class mean as the nearest mean (reported only)",
          nearest_own, g.classes.size());
   // By chance one set in ten would win a column; observed 8 of 10 (seed 42) and 6 of 10
-  // (seed 7), so what is asserted is only "well above chance": at least 4 of 10.
+  // (seed 7), so what is asserted is only "well above chance": at least 4 of 10. Under
+  // --quick (the CVAE trains 3 epochs on 2000 images, see run): 7, 8 and 6 of 10 at seeds
+  // 42, 7 and 3.
   const int needed = static_cast<int>(g.classes.size()) * 4 / 10;
-  if (t.quick()) {
-    t.note("--quick: {} of {} sets closest to their own mean; not checked (barely trained)", wins,
-           g.classes.size());
-    return;
-  }
   t.check_true("L37",
                fmt::format("the set generated with label k is the closest to k's mean image: "
                            "{} of {} classes (need >= {})",
@@ -365,6 +362,7 @@ double train_vae(tut::Tutorial& t, vae::Vae& model, const SmallData& data,
 void train_cvae(tut::Tutorial& t, vae::Cvae& model, const SmallData& data,
                 const tut::TrainingFlags& training, ad::Rng& rng) {
   t.section("L33", "Training a conditional VAE: [x, onehot(c)] -> z, [z, onehot(c)] -> x");
+  t.note("{} training images, {} epochs", data.train.size(), training.epochs);
   train_model(t, model, data.train, training, t.seed() + 5,
               [&](const nn::Batch& b) { return model.elbo(b.x, b.y, rng).loss; });
 }
@@ -391,6 +389,10 @@ static int run(int argc, char** argv) {
       ->check(CLI::Range(0, 9));
   if (auto exit_code = t.parse(argc, argv)) return *exit_code;
   if (t.quick() && !t.given("--epochs")) training.epochs = 1;
+  // After one epoch on --quick's 2000 images the CVAE's classes are barely apart (the L37
+  // check then passes or fails with the seed); three epochs separate them, a few seconds.
+  tut::TrainingFlags cvae_training = training;
+  if (t.quick() && !t.given("--epochs")) cvae_training.epochs = 3;
 
   linear_gaussian_iwae(t);
 
@@ -408,7 +410,7 @@ static int run(int argc, char** argv) {
                   .hidden = tut::hidden_sizes,
                   .latent_dim = 2},
                  init);
-  train_cvae(t, cvae, data, training, rng);
+  train_cvae(t, cvae, data, cvae_training, rng);
   cvae_elbo(t, cvae, data.test_x, data.test.labels, vae_loss);
   generate_classes(t, cvae, data.train, classes_to_generate(chosen, cvae.config().num_classes));
   return t.finish();
