@@ -13,7 +13,7 @@
 #include <sstream>
 
 #include "autodiff/autodiff.h"
-#include "nn/conv.h"  // im2col / col2im, the ops nn/conv.cpp records
+#include "nn/conv.h"  // im2col / col2im and the convolutions, the ops nn/conv*.cpp record
 #include "nn/loss.h"  // bce_with_logits, recorded as one op
 #include "tests/helpers.h"
 
@@ -188,6 +188,11 @@ const std::vector<OpCase>& op_table() {
        {{2, 2, 2, 2}, {2, 1, 2, 2}},
        any,
        [](X x) { return nn::conv_transpose2d(x[0], x[1], Tensor(), 3, 0, 2); }},
+      // conv2d's weight gradient, the op both convolutions' backward passes use: x, dY.
+      {"conv2d_weight_grad k3 stride 2 padding 1",
+       {{2, 2, 5, 4}, {2, 3, 3, 2}},
+       any,
+       [](X x) { return nn::conv2d_weight_grad(x[0], x[1], 3, 2, 1); }},
   };
   return table;
 }
