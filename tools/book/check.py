@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""Opens every page of the built book in headless Chromium and fails on what a reader
+would see broken.
+
+    python3 tools/book/check.py [--site out/book] [--shots out/book-check]
+
+The site is served on 127.0.0.1 by a server in this process. For each page it checks:
+  * the page loads (HTTP 200, the document completes);
+  * every <img> has loaded (naturalWidth > 0);
+  * every formula is typeset: each .arithmatex element holds KaTeX's output, no
+    .katex-error element, and no $...$, \\( or \\[ left as raw text outside code;
+  * no request leaves the machine (every URL is on localhost, or data:/blob:/about:);
+    Chromium also resolves no other host, so nothing could;
+  * no JavaScript error, and nothing fails to load (the browser's console, SEVERE).
+It prints one line per page with its formula and image counts, then the totals, saves
+screenshots of a few pages, and exits 1 naming each page and what is wrong.
+Debian packages: chromium, chromium-driver, python3-selenium (make book-check installs them).
+"""
+
+import argparse
+import functools
+import http.server
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+SCREENSHOT_PAGES = {"": "home.png", "08_vae/": "08_vae.png",
+                    "13_fisher_autoencoder/": "13_fisher_autoencoder.png"}
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
+LOCAL_SCHEMES = {"data", "blob", "about", "file"}
+
+# Flags that keep a root, headless Chromium from calling Google's hosts (sync, updates,
+# field trials, QUIC probes). --host-resolver-rules makes every other host unresolvable,
+# so even a page that asks for one cannot leave the machine; the check still sees it ask.
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-default-apps", "--disable-extensions", "--metrics-recording-only",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
+    "--window-size=1280,1000", "--hide-scrollbars",
+]
+
+# What the page says about itself once loaded: run in the page by Selenium.
+PAGE_REPORT_JS = r"""
+const article = document.querySelector("article") || document.body;
+const images = [...document.images].map(img => ({
+  src: img.getAttribute("src"), url: img.src, loaded: img.complete && img.naturalWidth > 0 }));
+const formulas = [...article.querySelectorAll(".arithmatex")];
+const untypeset = formulas.filter(f => !f.querySelector(".katex"))
+                          .map(f => f.textContent.slice(0, 80));
+const errors = [...article.querySelectorAll(".katex-error")]
+                 .map(e => e.getAttribute("title") || e.textContent.slice(0, 80));
+// Raw math left in the text: walk text nodes outside code and KaTeX's own output.
+const raw = [];
+const walker = document.createTreeWalker(article, NodeFilter.SHOW_TEXT, {
+  acceptNode: n => n.parentElement.closest("pre, code, .katex, script, style")
+                   ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT });
+const rawMath = /\$\$|\$[^\s$][^$]*\$|\\\(|\\\[/;
+for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+  const m = n.textContent.match(rawMath);
+  if (m) raw.push(n.textContent.slice(Math.max(0, m.index - 20), m.index + 60).trim());
+}
+return { title: document.title, images, untypeset, errors, raw,
+         typeset: article.querySelectorAll(".katex").length,
+         loaded: document.readyState === "complete" };
+"""
+
+
+def serve(site_dir):
+    """A quiet HTTP server for site_dir on 127.0.0.1 (a free port), in a thread."""
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+    handler = functools.partial(Quiet, directory=site_dir)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def book_pages(site_dir):
+    """Every page of the book as its path under the site ('' for the home page)."""
+    pages = []
+    for folder, _, names in os.walk(site_dir):
+        if "index.html" in names:
+            relative = os.path.relpath(folder, site_dir)
+            pages.append("" if relative == "." else relative + "/")
+    return sorted(pages)
+
+
+def start_chromium(profile_dir):
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS + [f"--user-data-dir={profile_dir}"]:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    driver.get("about:blank")
+    requested_urls(driver)                           # forget the browser's own start-up
+    driver.get_log("browser")
+    return driver
+
+
+def is_local(url):
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme in LOCAL_SCHEMES:
+        return True
+    host = parts.netloc.rsplit(":", 1)[0] if not parts.netloc.startswith("[") \
+        else parts.netloc.split("]")[0] + "]"
+    return parts.scheme in ("http", "https", "ws") and host in LOCAL_HOSTS
+
+
+def requested_urls(driver):
+    """The URLs the page asked for since the last call (DevTools' Network events)."""
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
+
+
+def wait_for_images(driver, seconds=10):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if driver.execute_script("return [...document.images].every(i => i.complete)"):
+            return
+        time.sleep(0.1)
+
+
+def check_page(driver, base, page):
+    """Loads one page; returns (problems, typeset formula count, image count)."""
+    url = base + page
+    problems = []
+    try:
+        driver.get(url)
+    except Exception as error:                       # a time-out or a browser failure
+        return [f"does not load: {error}"], 0, 0
+    wait_for_images(driver)
+    report = driver.execute_script(PAGE_REPORT_JS)
+    if not report["loaded"]:
+        problems.append("the document did not finish loading")
+    if report["title"].startswith("404"):
+        problems.append("the server answered 404")
+    for image in report["images"]:
+        if not image["loaded"]:
+            problems.append(f"image does not load: {image['src']}")
+    for text in report["untypeset"]:
+        problems.append(f"formula not typeset: {text}")
+    for text in report["errors"]:
+        problems.append(f"KaTeX cannot read a formula: {text}")
+    for text in report["raw"]:
+        problems.append(f"raw math left in the text: ...{text}...")
+    for requested in requested_urls(driver):
+        if not is_local(requested):
+            problems.append(f"request leaves the machine: {requested}")
+    missing = [image["url"] for image in report["images"] if not image["loaded"]]
+    for entry in driver.get_log("browser"):
+        said_already = any(entry["message"].startswith(url + " ") for url in missing)
+        if entry["level"] == "SEVERE" and not said_already:
+            problems.append(f"browser console: {entry['message']}")
+    return problems, report["typeset"], len(report["images"])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--site", default="out/book")
+    parser.add_argument("--shots", default="out/book-check")
+    args = parser.parse_args()
+    if not os.path.isfile(os.path.join(args.site, "index.html")):
+        sys.exit(f"book-check: {args.site}/index.html is missing; run `make book` first")
+
+    pages = book_pages(args.site)
+    os.makedirs(args.shots, exist_ok=True)
+    server = serve(args.site)
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    profile = tempfile.mkdtemp(prefix="book-check-chromium-")
+    driver = start_chromium(profile)
+    failures, total_formulas, total_images = {}, 0, 0
+    try:
+        for page in pages:
+            started = time.time()
+            problems, formulas, images = check_page(driver, base, page)
+            total_formulas += formulas
+            total_images += images
+            print(f"{'FAILED' if problems else 'ok':6}  /{page:45} formulas {formulas:4}  "
+                  f"images {images:3}  {time.time() - started:4.1f} s", flush=True)
+            if problems:
+                failures[page] = problems
+            if page in SCREENSHOT_PAGES and not problems:
+                driver.save_screenshot(os.path.join(args.shots, SCREENSHOT_PAGES[page]))
+    finally:
+        driver.quit()
+        server.shutdown()
+        shutil.rmtree(profile, ignore_errors=True)
+
+    print(f"book-check: {len(pages)} pages, {total_formulas} formulas typeset, "
+          f"{total_images} images; screenshots in {args.shots}/")
+    for page, problems in failures.items():
+        for problem in problems:
+            print(f"book-check: /{page}: {problem}")
+    if failures:
+        print(f"book-check: {len(failures)} of {len(pages)} pages FAILED")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
