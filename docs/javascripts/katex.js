@@ -1,17 +1,23 @@
 // Typesets the formulas of a page with KaTeX (copied into the book from Debian's
 // libjs-katex, never fetched). pymdownx.arithmatex leaves each formula as
-// <span class="arithmatex">\( ... \)</span> or <div class="arithmatex">\[ ... \]</div>;
-// auto-render replaces the delimited text with KaTeX's HTML. A formula KaTeX cannot read
-// is shown in red (throwOnError: false) so the page still renders and the book check
-// finds it by its .katex-error class.
-document.addEventListener("DOMContentLoaded", function () {
-  for (const element of document.querySelectorAll(".arithmatex")) {
-    renderMathInElement(element, {
-      delimiters: [
-        { left: "\\(", right: "\\)", display: false },
-        { left: "\\[", right: "\\]", display: true },
-      ],
-      throwOnError: false,
-    });
+// <span class="arithmatex">\( ... \)</span> or <div class="arithmatex">\[ ... \]</div>:
+// the TeX between the delimiters is rendered in place, \[ \] as a displayed formula.
+// A formula KaTeX cannot read (a typo, an unbalanced brace, a command it does not know)
+// stays as its source, marked .katex-error with KaTeX's message as the tooltip, and the
+// message goes to the console: the book check fails on either.
+function typeset(element) {
+  const source = element.textContent.trim();
+  const display = source.startsWith("\\[");
+  const tex = source.slice(2, -2);
+  try {
+    katex.render(tex, element, { displayMode: display, throwOnError: true });
+  } catch (error) {
+    element.classList.add("katex-error");
+    element.title = error.message;
+    console.error("KaTeX: " + error.message + " in " + source);
   }
+}
+
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll(".arithmatex").forEach(typeset);
 });

@@ -2,7 +2,7 @@
 """Opens every page of the built book in headless Chromium and fails on what a reader
 would see broken.
 
-    python3 tools/book/check.py [--site out/book] [--shots out/book-check]
+    python3 tools/book/check.py [--site out/book] [--shots out/book-check] [--page 08_vae/ ...]
 
 The site is served on 127.0.0.1 by a server in this process. For each page it checks:
   * the page loads (HTTP 200, the document completes);
@@ -34,8 +34,10 @@ from selenium.webdriver.chrome.service import Service
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-SCREENSHOT_PAGES = {"": "home.png", "08_vae/": "08_vae.png",
-                    "13_fisher_autoencoder/": "13_fisher_autoencoder.png"}
+# Screenshots to look at: page -> (file, what to scroll into view first, or None).
+SCREENSHOTS = {"": ("home.png", None), "08_vae/": ("08_vae.png", None),
+               "13_fisher_autoencoder/": ("13_fisher_autoencoder-figures.png", "article img"),
+               "anomaly_mode/": ("anomaly_mode-code.png", "article pre")}
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
 LOCAL_SCHEMES = {"data", "blob", "about", "file"}
 
@@ -56,14 +58,14 @@ const article = document.querySelector("article") || document.body;
 const images = [...document.images].map(img => ({
   src: img.getAttribute("src"), url: img.src, loaded: img.complete && img.naturalWidth > 0 }));
 const formulas = [...article.querySelectorAll(".arithmatex")];
-const untypeset = formulas.filter(f => !f.querySelector(".katex"))
+const untypeset = formulas.filter(f => !f.querySelector(".katex") && !f.matches(".katex-error"))
                           .map(f => f.textContent.slice(0, 80));
 const errors = [...article.querySelectorAll(".katex-error")]
                  .map(e => e.getAttribute("title") || e.textContent.slice(0, 80));
 // Raw math left in the text: walk text nodes outside code and KaTeX's own output.
 const raw = [];
 const walker = document.createTreeWalker(article, NodeFilter.SHOW_TEXT, {
-  acceptNode: n => n.parentElement.closest("pre, code, .katex, script, style")
+  acceptNode: n => n.parentElement.closest("pre, code, .katex, .katex-error, script, style")
                    ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT });
 const rawMath = /\$\$|\$[^\s$][^$]*\$|\\\(|\\\[/;
 for (let n = walker.nextNode(); n; n = walker.nextNode()) {
@@ -158,7 +160,7 @@ def check_page(driver, base, page):
     for text in report["untypeset"]:
         problems.append(f"formula not typeset: {text}")
     for text in report["errors"]:
-        problems.append(f"KaTeX cannot read a formula: {text}")
+        problems.append(f"KaTeX cannot typeset a formula: {text}")
     for text in report["raw"]:
         problems.append(f"raw math left in the text: ...{text}...")
     for requested in requested_urls(driver):
@@ -166,21 +168,31 @@ def check_page(driver, base, page):
             problems.append(f"request leaves the machine: {requested}")
     missing = [image["url"] for image in report["images"] if not image["loaded"]]
     for entry in driver.get_log("browser"):
-        said_already = any(entry["message"].startswith(url + " ") for url in missing)
+        said_already = ("KaTeX: " in entry["message"] or    # reported as a formula above
+                        any(entry["message"].startswith(url + " ") for url in missing))
         if entry["level"] == "SEVERE" and not said_already:
             problems.append(f"browser console: {entry['message']}")
     return problems, report["typeset"], len(report["images"])
+
+
+def screenshot(driver, path, scroll_to):
+    if scroll_to:
+        driver.execute_script("const e = document.querySelector(arguments[0]);"
+                              "if (e) e.scrollIntoView({block: 'center'});", scroll_to)
+    driver.save_screenshot(path)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--site", default="out/book")
     parser.add_argument("--shots", default="out/book-check")
+    parser.add_argument("--page", action="append", default=None,
+                        help="check only this page (e.g. 08_vae/, or '' for the home page)")
     args = parser.parse_args()
     if not os.path.isfile(os.path.join(args.site, "index.html")):
         sys.exit(f"book-check: {args.site}/index.html is missing; run `make book` first")
 
-    pages = book_pages(args.site)
+    pages = book_pages(args.site) if args.page is None else args.page
     os.makedirs(args.shots, exist_ok=True)
     server = serve(args.site)
     base = f"http://127.0.0.1:{server.server_address[1]}/"
@@ -197,8 +209,9 @@ def main():
                   f"images {images:3}  {time.time() - started:4.1f} s", flush=True)
             if problems:
                 failures[page] = problems
-            if page in SCREENSHOT_PAGES and not problems:
-                driver.save_screenshot(os.path.join(args.shots, SCREENSHOT_PAGES[page]))
+            if page in SCREENSHOTS and not problems:
+                screenshot(driver, os.path.join(args.shots, SCREENSHOTS[page][0]),
+                           SCREENSHOTS[page][1])
     finally:
         driver.quit()
         server.shutdown()

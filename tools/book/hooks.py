@@ -17,7 +17,7 @@ import shutil
 log = logging.getLogger("mkdocs.hooks.book")
 
 KATEX_DIR = "/usr/share/javascript/katex"
-KATEX_FILES = ["katex.min.js", "katex.min.css", "contrib/auto-render.js"]
+KATEX_FILES = ["katex.min.js", "katex.min.css"]
 
 
 # ---- the optional pages -------------------------------------------------------------
@@ -112,13 +112,13 @@ def on_page_markdown(markdown, page, config, files):
 # ---- KaTeX, offline ------------------------------------------------------------------
 
 def on_post_build(config):
-    """Copies KaTeX's script, style sheet, auto-render and fonts into site/assets/katex."""
+    """Copies KaTeX's script, style sheet and fonts into site/assets/katex."""
     target = os.path.join(config["site_dir"], "assets", "katex")
     for name in KATEX_FILES:
         source = os.path.join(KATEX_DIR, name)
         if not os.path.exists(source):
             raise SystemExit(f"book: {source} is missing (Debian's libjs-katex installs it)")
-        os.makedirs(os.path.dirname(os.path.join(target, name)), exist_ok=True)
+        os.makedirs(target, exist_ok=True)
         shutil.copyfile(source, os.path.join(target, name))
     # The fonts folder is a link into /usr/share/fonts; copy the files it points at.
     shutil.copytree(os.path.join(KATEX_DIR, "fonts"), os.path.join(target, "fonts"),
