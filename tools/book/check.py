@@ -12,8 +12,9 @@ The site is served on 127.0.0.1 by a server in this process. For each page it ch
   * no request leaves the machine (every URL is on localhost, or data:/blob:/about:);
     Chromium also resolves no other host, so nothing could;
   * no JavaScript error, and nothing fails to load (the browser's console, SEVERE).
-It prints one line per page with its formula and image counts, then the totals, saves
-screenshots of a few pages, and exits 1 naming each page and what is wrong.
+Then it searches the book for one word, as a reader would. It prints one line per page
+with its formula and image counts, then the totals, saves screenshots of a few pages, and
+exits 1 naming each page and what is wrong.
 Debian packages: chromium, chromium-driver, python3-selenium (make book-check installs them).
 """
 
@@ -28,9 +29,11 @@ import tempfile
 import threading
 import time
 import urllib.parse
+import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -145,6 +148,7 @@ def check_page(driver, base, page):
     url = base + page
     problems = []
     try:
+        urllib.request.urlopen(url, timeout=30).close()   # the server has the page
         driver.get(url)
     except Exception as error:                       # a time-out or a browser failure
         return [f"does not load: {error}"], 0, 0
@@ -152,8 +156,6 @@ def check_page(driver, base, page):
     report = driver.execute_script(PAGE_REPORT_JS)
     if not report["loaded"]:
         problems.append("the document did not finish loading")
-    if report["title"].startswith("404"):
-        problems.append("the server answered 404")
     for image in report["images"]:
         if not image["loaded"]:
             problems.append(f"image does not load: {image['src']}")
@@ -173,6 +175,22 @@ def check_page(driver, base, page):
         if entry["level"] == "SEVERE" and not said_already:
             problems.append(f"browser console: {entry['message']}")
     return problems, report["typeset"], len(report["images"])
+
+
+def check_search(driver, base, query="reparameterization"):
+    """Types a word every edition of the book explains into the search box; the problems."""
+    driver.get(base)
+    box = driver.find_element(By.CSS_SELECTOR, "input.md-search__input")
+    driver.execute_script("arguments[0].focus()", box)
+    box.send_keys(query)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        results = driver.find_elements(By.CSS_SELECTOR, ".md-search-result__item")
+        if results:
+            print(f"search: '{query}' finds {len(results)} pages")
+            return []
+        time.sleep(0.1)
+    return [f"search for '{query}' shows no result"]
 
 
 def screenshot(driver, path, scroll_to):
@@ -212,6 +230,10 @@ def main():
             if page in SCREENSHOTS and not problems:
                 screenshot(driver, os.path.join(args.shots, SCREENSHOTS[page][0]),
                            SCREENSHOTS[page][1])
+        if args.page is None:
+            problems = check_search(driver, base)
+            if problems:
+                failures["(search)"] = problems
     finally:
         driver.quit()
         server.shutdown()

@@ -1,11 +1,12 @@
 """MkDocs hooks for the book (mkdocs.yml names this file under `hooks:`).
 
-Three jobs, each small:
+Four jobs, each small:
   * leave out of the navigation the optional pages (mkdocs.yml, extra.optional_pages) that
     are not written yet, so the book builds without them;
   * read the pages' lists as GitHub does: Python-Markdown wants a blank line before a list
     and four spaces per nesting level, GitHub neither; the pages stay GitHub markdown and
     are adjusted here, on the way into the book;
+  * show a pipe written \| in a table cell's code as GitHub does, without the backslash;
   * copy KaTeX (Debian's libjs-katex) into the site, so every formula is typeset offline.
 """
 
@@ -105,8 +106,33 @@ def github_lists(markdown):
     return "\n".join(out)
 
 
+# ---- GitHub-style pipes in tables ----------------------------------------------------
+
+CODE_SPAN = re.compile(r"(`+)(.+?)\1")
+
+
+def github_table_pipes(markdown):
+    """The page with `a\|b` in a table cell's code written `a|b`.
+
+    In a GitHub table a pipe inside code is written \| and shown as |; Python-Markdown
+    already keeps a pipe inside code within its cell, and would show the backslash.
+    """
+    out = []
+    fence = None
+    for line in markdown.split("\n"):
+        opener = FENCE.match(line)
+        if opener and fence is None:
+            fence = opener.group(1)
+        elif fence and line.strip().startswith(fence):
+            fence = None
+        elif fence is None and line.lstrip().startswith("|"):
+            line = CODE_SPAN.sub(lambda m: m.group(0).replace("\\|", "|"), line)
+        out.append(line)
+    return "\n".join(out)
+
+
 def on_page_markdown(markdown, page, config, files):
-    return github_lists(markdown)
+    return github_table_pipes(github_lists(markdown))
 
 
 # ---- KaTeX, offline ------------------------------------------------------------------
