@@ -345,7 +345,8 @@ cross-test: cross-deps
 # ---- the book: docs/ as HTML in out/book/, checked in headless Chromium ----------------
 #   make book         installs what is missing, builds out/book/ (open out/book/index.html,
 #                     or serve it: python3 -m http.server -d out/book)
-#   make book-check   builds the book, serves it on 127.0.0.1 and opens every page in
+#   make book-check   tests the book's markdown adjustments (tools/book/test_hooks.py),
+#                     builds the book, serves it on 127.0.0.1 and opens every page in
 #                     headless Chromium: fails on a page that does not load, an image that
 #                     does not, a formula KaTeX did not typeset, a request that leaves the
 #                     machine or a JavaScript error; screenshots in out/book-check/
@@ -377,4 +378,5 @@ run-book:
 	@echo "book: $(BOOK_DIR)/index.html"
 
 run-book-check:
+	/usr/bin/python3 -m unittest discover --start-directory tools/book
 	/usr/bin/python3 tools/book/check.py --site $(BOOK_DIR) --shots out/book-check

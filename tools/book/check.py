@@ -41,7 +41,7 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 SCREENSHOTS = {"": ("home.png", None), "08_vae/": ("08_vae.png", None),
                "13_fisher_autoencoder/": ("13_fisher_autoencoder-figures.png", "article img"),
                "anomaly_mode/": ("anomaly_mode-code.png", "article pre")}
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 LOCAL_SCHEMES = {"data", "blob", "about", "file"}
 
 # Flags that keep a root, headless Chromium from calling Google's hosts (sync, updates,
@@ -75,7 +75,7 @@ for (let n = walker.nextNode(); n; n = walker.nextNode()) {
   const m = n.textContent.match(rawMath);
   if (m) raw.push(n.textContent.slice(Math.max(0, m.index - 20), m.index + 60).trim());
 }
-return { title: document.title, images, untypeset, errors, raw,
+return { images, untypeset, errors, raw,
          typeset: article.querySelectorAll(".katex").length,
          loaded: document.readyState === "complete" };
 """
@@ -108,6 +108,9 @@ def start_chromium(profile_dir):
     for flag in CHROMIUM_FLAGS + [f"--user-data-dir={profile_dir}"]:
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    # Of DevTools' events only the network's: the requests are all the check reads.
+    options.add_experimental_option("perfLoggingPrefs", {"enableNetwork": True,
+                                                         "enablePage": False})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
     driver.get("about:blank")
@@ -118,11 +121,7 @@ def start_chromium(profile_dir):
 
 def is_local(url):
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme in LOCAL_SCHEMES:
-        return True
-    host = parts.netloc.rsplit(":", 1)[0] if not parts.netloc.startswith("[") \
-        else parts.netloc.split("]")[0] + "]"
-    return parts.scheme in ("http", "https", "ws") and host in LOCAL_HOSTS
+    return parts.scheme in LOCAL_SCHEMES or parts.hostname in LOCAL_HOSTS
 
 
 def requested_urls(driver):
@@ -146,7 +145,6 @@ def wait_for_images(driver, seconds=10):
 def check_page(driver, base, page):
     """Loads one page; returns (problems, typeset formula count, image count)."""
     url = base + page
-    problems = []
     try:
         urllib.request.urlopen(url, timeout=30).close()   # the server has the page
         driver.get(url)
@@ -154,27 +152,33 @@ def check_page(driver, base, page):
         return [f"does not load: {error}"], 0, 0
     wait_for_images(driver)
     report = driver.execute_script(PAGE_REPORT_JS)
-    if not report["loaded"]:
-        problems.append("the document did not finish loading")
-    for image in report["images"]:
-        if not image["loaded"]:
-            problems.append(f"image does not load: {image['src']}")
-    for text in report["untypeset"]:
-        problems.append(f"formula not typeset: {text}")
-    for text in report["errors"]:
-        problems.append(f"KaTeX cannot typeset a formula: {text}")
-    for text in report["raw"]:
-        problems.append(f"raw math left in the text: ...{text}...")
-    for requested in requested_urls(driver):
-        if not is_local(requested):
-            problems.append(f"request leaves the machine: {requested}")
+    problems = what_the_page_shows(report) + what_the_browser_saw(driver, report)
+    return problems, report["typeset"], len(report["images"])
+
+
+def what_the_page_shows(report):
+    """The problems a reader sees: images, formulas, a page that did not finish."""
+    problems = [] if report["loaded"] else ["the document did not finish loading"]
+    problems += [f"image does not load: {image['src']}"
+                 for image in report["images"] if not image["loaded"]]
+    problems += [f"formula not typeset: {text}" for text in report["untypeset"]]
+    problems += [f"KaTeX cannot typeset a formula: {text}" for text in report["errors"]]
+    problems += [f"raw math left in the text: ...{text}..." for text in report["raw"]]
+    return problems
+
+
+def what_the_browser_saw(driver, report):
+    """The problems behind the page: requests off the machine, console errors (less those
+    the page's report already names: a missing image, a formula KaTeX refused)."""
+    problems = [f"request leaves the machine: {url}"
+                for url in requested_urls(driver) if not is_local(url)]
     missing = [image["url"] for image in report["images"] if not image["loaded"]]
     for entry in driver.get_log("browser"):
-        said_already = ("KaTeX: " in entry["message"] or    # reported as a formula above
+        said_already = ("KaTeX: " in entry["message"] or
                         any(entry["message"].startswith(url + " ") for url in missing))
         if entry["level"] == "SEVERE" and not said_already:
             problems.append(f"browser console: {entry['message']}")
-    return problems, report["typeset"], len(report["images"])
+    return problems
 
 
 def check_search(driver, base, query="reparameterization"):
