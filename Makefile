@@ -343,8 +343,8 @@ cross-test: cross-deps
 -include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(TUTORIALS:=.d) $(BENCHES:=.d)
 
 # ---- the book: docs/ as HTML in out/book/, checked in headless Chromium ----------------
-#   make book         installs what is missing, builds out/book/ (open out/book/index.html,
-#                     or serve it: python3 -m http.server -d out/book)
+#   make book         installs what is missing, builds out/book/ (open out/book/index.html
+#                     in a browser; search needs it served: python3 -m http.server -d out/book)
 #   make book-check   tests the book's markdown adjustments (tools/book/test_hooks.py),
 #                     builds the book, serves it on 127.0.0.1 and opens every page in
 #                     headless Chromium: fails on a page that does not load, an image that

@@ -2,7 +2,7 @@
 """Opens every page of the built book in headless Chromium and fails on what a reader
 would see broken.
 
-    python3 tools/book/check.py [--site out/book] [--shots out/book-check] [--page 08_vae/ ...]
+    python3 tools/book/check.py [--site out/book] [--shots out/book-check] [--page 08_vae.html ...]
 
 The site is served on 127.0.0.1 by a server in this process. For each page it checks:
   * the page loads (HTTP 200, the document completes);
@@ -38,9 +38,9 @@ from selenium.webdriver.common.by import By
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 # Screenshots to look at: page -> (file, what to scroll into view first, or None).
-SCREENSHOTS = {"": ("home.png", None), "08_vae/": ("08_vae.png", None),
-               "13_fisher_autoencoder/": ("13_fisher_autoencoder-figures.png", "article img"),
-               "anomaly_mode/": ("anomaly_mode-code.png", "article pre")}
+SCREENSHOTS = {"index.html": ("home.png", None), "08_vae.html": ("08_vae.png", None),
+               "13_fisher_autoencoder.html": ("13_fisher_autoencoder-figures.png", "article img"),
+               "anomaly_mode.html": ("anomaly_mode-code.png", "article pre")}
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 LOCAL_SCHEMES = {"data", "blob", "about", "file"}
 
@@ -93,12 +93,11 @@ def serve(site_dir):
 
 
 def book_pages(site_dir):
-    """Every page of the book as its path under the site ('' for the home page)."""
+    """Every page of the book: the site's HTML files but the 404 page."""
     pages = []
     for folder, _, names in os.walk(site_dir):
-        if "index.html" in names:
-            relative = os.path.relpath(folder, site_dir)
-            pages.append("" if relative == "." else relative + "/")
+        pages += [os.path.relpath(os.path.join(folder, name), site_dir)
+                  for name in names if name.endswith(".html") and name != "404.html"]
     return sorted(pages)
 
 
@@ -209,7 +208,7 @@ def main():
     parser.add_argument("--site", default="out/book")
     parser.add_argument("--shots", default="out/book-check")
     parser.add_argument("--page", action="append", default=None,
-                        help="check only this page (e.g. 08_vae/, or '' for the home page)")
+                        help="check only this page (e.g. 08_vae.html)")
     args = parser.parse_args()
     if not os.path.isfile(os.path.join(args.site, "index.html")):
         sys.exit(f"book-check: {args.site}/index.html is missing; run `make book` first")
@@ -227,7 +226,7 @@ def main():
             problems, formulas, images = check_page(driver, base, page)
             total_formulas += formulas
             total_images += images
-            print(f"{'FAILED' if problems else 'ok':6}  /{page:45} formulas {formulas:4}  "
+            print(f"{'FAILED' if problems else 'ok':6}  {page:46} formulas {formulas:4}  "
                   f"images {images:3}  {time.time() - started:4.1f} s", flush=True)
             if problems:
                 failures[page] = problems
@@ -247,7 +246,7 @@ def main():
           f"{total_images} images; screenshots in {args.shots}/")
     for page, problems in failures.items():
         for problem in problems:
-            print(f"book-check: /{page}: {problem}")
+            print(f"book-check: {page}: {problem}")
     if failures:
         print(f"book-check: {len(failures)} of {len(pages)} pages FAILED")
         return 1
