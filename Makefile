@@ -368,3 +368,42 @@ cross-test: cross-deps
 	  TEST_ARGS='$(CROSS_TEST_ARGS)'
 
 -include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(TUTORIALS:=.d) $(BENCHES:=.d)
+
+# ---- the book: docs/ as HTML in out/book/, checked in headless Chromium ----------------
+#   make book         installs what is missing, builds out/book/ (open out/book/index.html
+#                     in a browser; search needs it served: python3 -m http.server -d out/book)
+#   make book-check   tests the book's markdown adjustments (tools/book/test_hooks.py),
+#                     builds the book, serves it on 127.0.0.1 and opens every page in
+#                     headless Chromium: fails on a page that does not load, an image that
+#                     does not, a formula KaTeX did not typeset, a request that leaves the
+#                     machine or a JavaScript error; screenshots in out/book-check/
+# Everything comes from Debian: mkdocs and its material theme, pymdownx (arithmatex leaves
+# the formulas to KaTeX), KaTeX itself (copied into the site: the book reads offline),
+# Chromium and Selenium for the check. /usr/bin/python3 is Debian's, where they are installed.
+.PHONY: book book-check book-deps book-check-deps run-book run-book-check
+BOOK_PACKAGES       := mkdocs mkdocs-material python3-pymdownx python3-pygments libjs-katex
+BOOK_CHECK_PACKAGES := chromium chromium-driver python3-selenium
+BOOK_DIR            := out/book
+
+book-deps:
+	$(call install_packages,$(BOOK_PACKAGES))
+
+book-check-deps: book-deps
+	$(call install_packages,$(BOOK_CHECK_PACKAGES))
+
+book: book-deps
+	@$(MAKE) --no-print-directory run-book
+
+book-check: book-check-deps
+	@$(MAKE) --no-print-directory run-book
+	@$(MAKE) --no-print-directory run-book-check
+
+# Debian's Jinja2 warns about its own escape sequences on every build; that is not ours.
+run-book:
+	@PYTHONWARNINGS=ignore::DeprecationWarning /usr/bin/python3 -m mkdocs build \
+	  --config-file mkdocs.yml --site-dir $(BOOK_DIR)
+	@echo "book: $(BOOK_DIR)/index.html"
+
+run-book-check:
+	/usr/bin/python3 -m unittest discover --start-directory tools/book
+	/usr/bin/python3 tools/book/check.py --site $(BOOK_DIR) --shots out/book-check
