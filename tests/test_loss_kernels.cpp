@@ -13,9 +13,9 @@
 
 #include "autodiff/shape.h"
 #include "nn/loss_kernels.h"
-#include "tests/float_oracle.h"
+#include "tests/float_kernels.h"
 
-using namespace float_oracle;
+using namespace float_kernels;
 
 namespace {
 
@@ -104,26 +104,6 @@ TEST_CASE("loss kernels: bce_with_logits_row_sum is within the summed bound, for
   }
 }
 
-// ---- 8.
-
 TEST_CASE("loss kernels: loss_kernels() follows active_isa(), an ISA the CPU lacks throws") {
-  CHECK(&nn::loss_kernels() == &nn::loss_kernels(ad::active_isa()));
-  {
-    ad::ReferenceKernels plain;
-    CHECK(&nn::loss_kernels() == &nn::loss_kernels(ad::Isa::reference));
-  }
-  const ad::Isa bogus = static_cast<ad::Isa>(42);  // never supported, on every machine
-  std::string message;
-  try {
-    nn::loss_kernels(bogus);
-  } catch (const ad::Error& e) {
-    message = e.what();
-  }
-  CHECK(message.find(ad::to_string(bogus)) != std::string::npos);
-  for (ad::Isa isa : {ad::Isa::avx2, ad::Isa::avx512, ad::Isa::neon}) {
-    if (ad::isa_supported(isa)) continue;
-    const std::string isa_name = ad::to_string(isa);
-    CAPTURE(isa_name);
-    CHECK_THROWS_AS(nn::loss_kernels(isa), ad::Error);
-  }
+  check_table_choice<nn::LossKernels>(nn::loss_kernels, nn::loss_kernels);
 }

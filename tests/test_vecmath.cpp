@@ -32,13 +32,13 @@
 
 #include "autodiff/shape.h"
 #include "autodiff/runtime/vecmath.h"
-#include "tests/float_oracle.h"
+#include "tests/float_kernels.h"
 
 namespace {
 
 using ad::vec::Kernels;
 using ad::vec::ulp_distance;
-using namespace float_oracle;
+using namespace float_kernels;
 using Unary = void (*Kernels::*)(const float*, float*, int64_t);
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
@@ -346,26 +346,7 @@ TEST_CASE("vec: relu and relu_backward are bit-identical to the reference") {
 // ---- 7. the table, its errors, ulp_distance ---------------------------------------------
 
 TEST_CASE("vec: kernels() follows active_isa(), an ISA the CPU lacks throws ad::Error") {
-  CHECK(&ad::vec::kernels() == &ad::vec::kernels(ad::active_isa()));
-  {
-    ad::ReferenceKernels plain;
-    CHECK(&ad::vec::kernels() == &ad::vec::kernels(ad::Isa::reference));
-  }
-  // Not an ISA at all: never supported, so this path is checked on every machine.
-  const ad::Isa bogus = static_cast<ad::Isa>(42);
-  std::string message;
-  try {
-    ad::vec::kernels(bogus);
-  } catch (const ad::Error& e) {
-    message = e.what();
-  }
-  CHECK(message.find(ad::to_string(bogus)) != std::string::npos);
-  for (ad::Isa isa : {ad::Isa::avx2, ad::Isa::avx512, ad::Isa::neon}) {
-    if (ad::isa_supported(isa)) continue;
-    const std::string isa_name = ad::to_string(isa);
-    CAPTURE(isa_name);
-    CHECK_THROWS_AS(ad::vec::kernels(isa), ad::Error);
-  }
+  check_table_choice<Kernels>(ad::vec::kernels, ad::vec::kernels);
 }
 
 TEST_CASE("vec: ulp_distance counts the floats between two values") {

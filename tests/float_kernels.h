@@ -1,14 +1,20 @@
 // Small pieces shared by the float32 kernel tests (test_vecmath.cpp, test_loss_kernels.cpp):
-// the double-precision oracles of the sigmoid family, exact comparison of floats, and
-// deterministic inputs.
+// the double-precision oracles of the sigmoid family, exact comparison of floats,
+// deterministic inputs, and the check of a kernel table's choice by ISA.
 #pragma once
+#include <doctest/doctest.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
-namespace float_oracle {
+#include "autodiff/runtime/isa.h"
+#include "autodiff/shape.h"
+
+namespace float_kernels {
 
 // The functions in double precision (rounded to float they are the correctly rounded
 // result, but for rare double-rounding ties worth a tiny part of an ulp).
@@ -50,4 +56,30 @@ inline std::vector<float> uniform(int64_t n, double lo, double hi, uint64_t seed
   return v;
 }
 
-}  // namespace float_oracle
+// A kernel table's choice by ISA: table() is table(active_isa()), the reference one while
+// an ad::ReferenceKernels lives; an ISA this CPU lacks throws ad::Error, and so does a
+// value that is no ISA at all (checked on every machine), naming it.
+template <class Table>
+void check_table_choice(const Table& (*table_of)(ad::Isa), const Table& (*table)()) {
+  CHECK(&table() == &table_of(ad::active_isa()));
+  {
+    ad::ReferenceKernels plain;
+    CHECK(&table() == &table_of(ad::Isa::reference));
+  }
+  const ad::Isa bogus = static_cast<ad::Isa>(42);
+  std::string message;
+  try {
+    table_of(bogus);
+  } catch (const ad::Error& e) {
+    message = e.what();
+  }
+  CHECK(message.find(ad::to_string(bogus)) != std::string::npos);
+  for (ad::Isa isa : {ad::Isa::avx2, ad::Isa::avx512, ad::Isa::neon}) {
+    if (ad::isa_supported(isa)) continue;
+    const std::string isa_name = ad::to_string(isa);
+    CAPTURE(isa_name);
+    CHECK_THROWS_AS(table_of(isa), ad::Error);
+  }
+}
+
+}  // namespace float_kernels
