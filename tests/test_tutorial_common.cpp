@@ -351,19 +351,24 @@ TEST_CASE("Plot::save reports a gnuplot failure with its message and does not th
 TEST_CASE("check_points take the colour of the line they check, and the key shows the pair once") {
   tut::Plot p("pair", "exact line, Monte Carlo dots");
   std::vector<double> x{1, 2, 3};
-  p.line("KL(p ‖ q)", x, std::vector<double>{1, 4, 9}).check_points(x, std::vector<double>{1, 4.1, 8.9});
+  p.line("KL(p ‖ q)", x, std::vector<double>{1, 4, 9})
+      .check_points(x, std::vector<double>{1, 4.1, 8.9});
   p.line("KL(q ‖ p)", x, std::vector<double>{2, 3, 4}, tut::LineStyle::dashed)
       .check_points(x, std::vector<double>{2.1, 3, 4});
   const std::string script = p.gnuplot_script();
   CAPTURE(script);
   // first pair: blue line and blue dots, neither with its own key entry ...
   CHECK(contains(script, "every ::0::2 using 2:3 with lines lw 2 lc rgb \"#1f77b4\" notitle"));
-  CHECK(contains(script, "every ::3::5 using 2:3 with points pt 7 ps 0.8 lc rgb \"#1f77b4\" notitle"));
+  CHECK(contains(script,
+                 "every ::3::5 using 2:3 with points pt 7 ps 0.8 lc rgb \"#1f77b4\" notitle"));
   // ... and one key entry, a line through a dot, with the line's legend (UTF-8 kept)
-  CHECK(contains(script, "NaN with linespoints lw 2 pt 7 ps 0.8 lc rgb \"#1f77b4\" title \"KL(p ‖ q)\""));
+  CHECK(contains(script,
+                 "NaN with linespoints lw 2 pt 7 ps 0.8 lc rgb \"#1f77b4\" title \"KL(p ‖ q)\""));
   // second pair: the next colour, dashed in the key as on the plot
-  CHECK(contains(script, "every ::9::11 using 2:3 with points pt 7 ps 0.8 lc rgb \"#ff7f0e\" notitle"));
-  CHECK(contains(script, "NaN with linespoints lw 2 pt 7 ps 0.8 dt 2 lc rgb \"#ff7f0e\" title \"KL(q ‖ p)\""));
+  CHECK(contains(script,
+                 "every ::9::11 using 2:3 with points pt 7 ps 0.8 lc rgb \"#ff7f0e\" notitle"));
+  CHECK(contains(
+      script, "NaN with linespoints lw 2 pt 7 ps 0.8 dt 2 lc rgb \"#ff7f0e\" title \"KL(q ‖ p)\""));
   CHECK(contains(script, "set key top right"));  // two key entries, not four
 
   tut::Plot alone("alone", "t");
@@ -402,7 +407,8 @@ TEST_CASE("ImageFigure: square pixels, rows labelled at their centres, the grid 
   bare.panel(grid);
   std::ostringstream log;
   REQUIRE_MESSAGE(bare.save(tmp.path, log).has_value(), log.str());
-  CHECK(file_names_in(tmp.path) == std::vector<std::string>{"bare.gp", "bare.panel1.png", "bare.png"});
+  CHECK(file_names_in(tmp.path) ==
+        std::vector<std::string>{"bare.gp", "bare.panel1.png", "bare.png"});
   const nn::Image drawn = nn::read_png(tmp.path / "bare.png", nn::Channels::gray);
   // 700 wide; 680 of it for the image after 10-pixel side margins, so square pixels make
   // it 340 high, plus 6 + 6 + 6 pixels above and below.
@@ -412,7 +418,9 @@ TEST_CASE("ImageFigure: square pixels, rows labelled at their centres, the grid 
   CHECK(drawn.at(12 + 255, 350) > 192);  // three quarters down: the white bottom row
 
   tut::ImageFigure labelled("labelled", "Inputs and reconstructions");
-  labelled.panel(grid, {.title = "VAE", .row_labels = {"input", "θ(z)"}, .column_labels = {"a", "", "c", "d"}});
+  labelled.panel(
+      grid,
+      {.title = "VAE", .row_labels = {"input", "θ(z)"}, .column_labels = {"a", "", "c", "d"}});
   const std::string script = labelled.gnuplot_script();
   CAPTURE(script);
   // row 0 is the top half, pixels 0..9 from the top, whose centre is y = 14.5 from the bottom

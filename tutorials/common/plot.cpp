@@ -243,7 +243,6 @@ std::string script_header(const std::string& name, const std::string& title, int
   return s + "set output png_file\n\n";
 }
 
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------
@@ -442,8 +441,9 @@ std::string Plot::plot_command(const std::vector<Block>& rows) const {
       colour = block.label ? colour_of_label(*block.label) : palette[next_colour++ % 10];
     // Beyond ten lines the colours repeat; a dash pattern tells the repeats apart.
     const size_t repeat = block.label ? 0 : (next_colour - 1) / 10;
-    const std::string dashes =
-        series.mark == Mark::dashed_line ? " dt 2" : repeat ? fmt::format(" dt {}", repeat + 2) : "";
+    const std::string dashes = series.mark == Mark::dashed_line ? " dt 2"
+                               : repeat                         ? fmt::format(" dt {}", repeat + 2)
+                                                                : "";
     std::string with;
     switch (series.mark) {
       case Mark::line:
@@ -474,8 +474,7 @@ std::string Plot::plot_command(const std::vector<Block>& rows) const {
     };
     elements.push_back(fmt::format("data every ::{}::{} using 2:3 {} {}", block.first_row,
                                    block.first_row + block.points.size() - 1,
-                                   style_of(with, colour),
-                                   title_of(checked ? "" : legend)));
+                                   style_of(with, colour), title_of(checked ? "" : legend)));
     if (series.mark == Mark::check_points && !rows[b - 1].series->legend.empty())
       elements.push_back(fmt::format(
           "NaN {} {}",
@@ -500,13 +499,13 @@ std::string Plot::gnuplot_script() const {
   return s + plot_command(rows);
 }
 
-
 std::optional<fs::path> Plot::save(const fs::path& dir, std::ostream& log) const {
   ad::write_file_atomic(dir / (name_ + ".csv"), csv());
   ad::write_file_atomic(dir / (name_ + ".gp"), gnuplot_script());
   if (blocks().empty()) {
-    log << fmt::format("plot {}: PNG not made: there are no data points; data and script are in {}\n",
-                       name_, dir.string());
+    log << fmt::format(
+        "plot {}: PNG not made: there are no data points; data and script are in {}\n", name_,
+        dir.string());
     return std::nullopt;
   }
   return run_gnuplot_script(dir, name_, log);
@@ -599,15 +598,18 @@ std::string ImageFigure::gnuplot_script() const {
   for (const Panel& p : panels_) {
     const PanelLabels& l = p.labels;
     Box box{};
-    box.left = 10 + static_cast<int>(longest(l.row_labels)) * kCharWidth +
-               (l.ylabel.empty() ? 0 : kLineHeight + 6);
+    const int row_labels_width =
+        l.row_labels.empty() ? 0 : 6 + static_cast<int>(longest(l.row_labels)) * kCharWidth;
+    box.left = 10 + row_labels_width + (l.ylabel.empty() ? 0 : kLineHeight + 6);
     box.right = 10;
     box.top = l.title.empty() ? 6 : kLineHeight + 8;
-    box.bottom = 6 + (l.column_labels.empty() ? 0 : kLineHeight) + (l.xlabel.empty() ? 0 : kLineHeight);
+    box.bottom =
+        6 + (l.column_labels.empty() ? 0 : kLineHeight) + (l.xlabel.empty() ? 0 : kLineHeight);
     box.image_width = std::max(panel_width - box.left - box.right, 20);
-    box.image_height = box.image_width * static_cast<double>(p.grid.height) /
-                       static_cast<double>(p.grid.width);
-    height = std::max(height, figure_title + box.top + static_cast<int>(box.image_height) + box.bottom);
+    box.image_height =
+        box.image_width * static_cast<double>(p.grid.height) / static_cast<double>(p.grid.width);
+    height =
+        std::max(height, figure_title + box.top + static_cast<int>(box.image_height) + box.bottom);
     boxes.push_back(box);
   }
 

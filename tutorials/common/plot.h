@@ -204,11 +204,12 @@ class Plot {
 //   tut::ImageFigure f("reconstructions", "Test images and their reconstructions");
 //   f.panel(nn::image_grid_rows({x, x_hat}), {.row_labels = {"input x", "mean of p(x|z)"}});
 //   f.save("out/08_vae");
+// (Each member has an initializer, so that designated initializers may leave any out.)
 struct PanelLabels {
-  std::string title;
-  std::vector<std::string> row_labels;     // top to bottom, one per row of tiles
-  std::vector<std::string> column_labels;  // left to right, one per column of tiles
-  std::string xlabel, ylabel;              // under the column labels / left of the rows
+  std::string title{};
+  std::vector<std::string> row_labels{};     // top to bottom, one per row of tiles
+  std::vector<std::string> column_labels{};  // left to right, one per column of tiles
+  std::string xlabel{}, ylabel{};            // under the column labels / left of the rows
 };
 
 // Labels for rows or columns of tiles at the values `values` (e.g. the z of a decoded
