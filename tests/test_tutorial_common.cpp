@@ -10,13 +10,13 @@
 #include <limits>
 #include <sstream>
 
+#include "autodiff/anomaly.h"
 #include "nn/atomic_file.h"
+#include "nn/idx.h"
+#include "nn/image.h"
 #include "tests/helpers.h"
 #include "tutorials/common/plot.h"
 #include "tutorials/common/tutorial.h"
-#include "autodiff/anomaly.h"
-#include "nn/idx.h"
-#include "nn/image.h"
 
 namespace fs = std::filesystem;
 using test_helpers::contains;

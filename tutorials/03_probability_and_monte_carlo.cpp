@@ -295,7 +295,8 @@ void naive_vs_proposal(tut::Tutorial& t, ad::Rng& rng, bool quick) {
                 "posterior)");
   err.xlabel("latent dimension k (= d)").ylabel("relative error |p̂(x) / p(x) − 1|").log_x().log_y();
   err.x_range(0.8, 40).x_tics(ks).legend(tut::LegendPlace::bottom_right);
-  err.line("naive, z from p(z)", ks, naive_pred, tut::LineStyle::dashed).check_points(ks, naive_err);
+  err.line("naive, z from p(z)", ks, naive_pred, tut::LineStyle::dashed)
+      .check_points(ks, naive_err);
   err.line("z from q(z|x)", ks, q_pred, tut::LineStyle::dashed).check_points(ks, q_err);
   t.save_figure(err);
   tut::Plot ess("evidence_ess", "Effective sample size (sum w)^2 / sum w^2, as a fraction of n");

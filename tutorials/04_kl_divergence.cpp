@@ -350,8 +350,9 @@ void asymmetry_figures(tut::Tutorial& t) {
     worst = std::max(
         {worst, std::abs(qfwd[i] - kl1(0, 1, qm[i], s)), std::abs(qrev[i] - kl1(qm[i], s, 0, 1))});
   t.check_less("L05", "figure points: closed form vs quadrature, worst |diff|", worst, 1e-8);
-  tut::Plot by_mean("kl_vs_mean", "p = N(0, 1), q = N(m, 2²): KL as the mean of q moves\n"
-                                  "lines closed form, dots quadrature");
+  tut::Plot by_mean("kl_vs_mean",
+                    "p = N(0, 1), q = N(m, 2²): KL as the mean of q moves\n"
+                    "lines closed form, dots quadrature");
   by_mean.xlabel("mean m of q")
       .ylabel("KL (nats)")
       .y_range(0, 12)
@@ -372,8 +373,9 @@ void asymmetry_figures(tut::Tutorial& t) {
       qsr.push_back(quad_kl(0, sc, 0, 1));
     }
   }
-  tut::Plot by_scale("kl_vs_scale", "p = N(0, 1), q = N(0, s²): KL as the scale of q moves\n"
-                                    "lines closed form, dots quadrature");
+  tut::Plot by_scale("kl_vs_scale",
+                     "p = N(0, 1), q = N(0, s²): KL as the scale of q moves\n"
+                     "lines closed form, dots quadrature");
   by_scale.xlabel("standard deviation s of q").ylabel("KL (nats)").log_x().log_y();
   by_scale.y_range(1e-3, 1e4).legend(tut::LegendPlace::top_right);
   by_scale.line("KL(p ‖ q)", ss, sf).check_points(qs, qsf);

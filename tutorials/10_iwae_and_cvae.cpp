@@ -168,8 +168,9 @@ void vae_iwae(tut::Tutorial& t, vae::Vae& model, const Tensor& test_x) {
                              Ks[b], Ks[a], m.mean, m.se_mean),
                  m.mean > 4 * m.se_mean);
   }
-  tut::Plot p("vae_iwae_vs_K", "IWAE bound on test images: L_K − L_1, paired over the images\n"
-                               "dashed: ± 2 standard errors");
+  tut::Plot p("vae_iwae_vs_K",
+              "IWAE bound on test images: L_K − L_1, paired over the images\n"
+              "dashed: ± 2 standard errors");
   p.xlabel("K (importance samples)").ylabel("L_K − L_1 (nats per image)").log_x().x_tics(kx);
   p.line("L_K − L_1", kx, means).companion_line(kx, hi).companion_line(kx, lo);
   p.legend(tut::LegendPlace::top_left);
@@ -330,7 +331,8 @@ void generate_classes(tut::Tutorial& t, vae::Cvae& model, const nn::Dataset& tra
   for (int c : classes)
     row_labels.push_back(static_cast<size_t>(c) < train.class_names.size() ? train.class_names[c]
                                                                            : std::to_string(c));
-  tut::ImageFigure figure("generated_by_class", "CVAE: E[x | z, c] for z ~ N(0, I), one row per class c");
+  tut::ImageFigure figure("generated_by_class",
+                          "CVAE: E[x | z, c] for z ~ N(0, I), one row per class c");
   figure.panel(nn::image_grid_rows(rows), {.row_labels = row_labels});
   t.save_figure(figure);
   t.note("wrote {}: row r = 10 images E[x|z,c] of class {}",

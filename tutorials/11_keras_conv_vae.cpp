@@ -391,9 +391,11 @@ void decoded_manifolds(tut::Tutorial& t, vae::ConvVae& model, const CodeDensity&
   const Tensor demo = model.decode_mean(demo_z), aevb = model.decode_mean(aevb_z);
   nn::write_image_grid(t.new_file("manifold_demo_scale.png"), demo, n, {.padding = 0});
   nn::write_image_grid(t.new_file("manifold_normal_quantiles.png"), aevb, n, {.padding = 0});
-  tut::ImageFigure both("manifolds_side_by_side", "The decoder's mean θ(z) on two 30 × 30 grids of z");
+  tut::ImageFigure both("manifolds_side_by_side",
+                        "The decoder's mean θ(z) on two 30 × 30 grids of z");
   both.width(800)
-      .panel(nn::image_grid(demo, n, {.padding = 0}), manifold_labels("z on [−1, 1]² (the demo)", linear))
+      .panel(nn::image_grid(demo, n, {.padding = 0}),
+             manifold_labels("z on [−1, 1]² (the demo)", linear))
       .panel(nn::image_grid(aevb, n, {.padding = 0}),
              manifold_labels("z on normal quantiles Φ⁻¹((i + ½) / 30)", quantiles));
   t.save_figure(both);

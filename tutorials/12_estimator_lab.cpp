@@ -793,8 +793,8 @@ void save_snr(tut::Tutorial& t, const std::vector<Measurement>& all) {
       }
     return std::pair{x, y};
   };
-  for (const char* estimator :
-       {"reparam", "score-mc-kl", "score-mc-kl+average", "score-mc-kl+learned", "score-mc-kl+rloo"}) {
+  for (const char* estimator : {"reparam", "score-mc-kl", "score-mc-kl+average",
+                                "score-mc-kl+learned", "score-mc-kl+rloo"}) {
     const auto [x10, y10] = snr_line(estimator, 10);
     const auto [x1, y1] = snr_line(estimator, 1);
     if (x10.empty()) continue;

@@ -434,17 +434,17 @@ void figures(tut::Tutorial& t, vae::Vae& vae_model, vae::Vae& fisher_model,
   auto clipped = [](const Tensor& images) { return ad::clamp(images, 0.0, 1.0); };
   tut::ImageFigure reconstructions("reconstructions",
                                    "One test image per class and the two models' reconstructions");
-  reconstructions.panel(
-      nn::image_grid_rows({x, clipped(vae_model.reconstruct(x)), clipped(fisher_model.reconstruct(x))}),
-      {.row_labels = {"test image x", "VAE: E[x | μ(x)]", "Fisher AE"}});
+  reconstructions.panel(nn::image_grid_rows({x, clipped(vae_model.reconstruct(x)),
+                                             clipped(fisher_model.reconstruct(x))}),
+                        {.row_labels = {"test image x", "VAE: E[x | μ(x)]", "Fisher AE"}});
   t.save_figure(reconstructions);
   ad::Rng rng_v(t.seed() + 9), rng_f(t.seed() + 9);  // the same z ~ N(0, I) for both
   tut::ImageFigure samples("samples", "E[x | z] for z ~ N(0, I): the same 20 z in both models");
-  samples.panel(nn::image_grid_rows({clipped(vae_model.sample(10, rng_v)),
-                                     clipped(vae_model.sample(10, rng_v)),
-                                     clipped(fisher_model.sample(10, rng_f)),
-                                     clipped(fisher_model.sample(10, rng_f))}),
-                {.row_labels = {"VAE", "VAE", "Fisher AE", "Fisher AE"}});
+  samples.panel(
+      nn::image_grid_rows(
+          {clipped(vae_model.sample(10, rng_v)), clipped(vae_model.sample(10, rng_v)),
+           clipped(fisher_model.sample(10, rng_f)), clipped(fisher_model.sample(10, rng_f))}),
+      {.row_labels = {"VAE", "VAE", "Fisher AE", "Fisher AE"}});
   t.save_figure(samples);
 }
 
@@ -469,8 +469,9 @@ void latent_figure(tut::Tutorial& t, vae::Vae& vae_model, vae::Vae& fisher_model
       z1.push_back(means[m][i]);
       z2.push_back(means[m][i + 1]);
     }
-    tut::Plot p(vae ? "latent_means_vae" : "latent_means_fisher",
-                fmt::format("Posterior means μ(x) of the test images, {}", vae ? "VAE" : "Fisher AE"));
+    tut::Plot p(
+        vae ? "latent_means_vae" : "latent_means_fisher",
+        fmt::format("Posterior means μ(x) of the test images, {}", vae ? "VAE" : "Fisher AE"));
     p.xlabel("z₁").ylabel("z₂").equal_aspect().size(760, 600);
     p.x_range(low - margin, high + margin).y_range(low - margin, high + margin);
     p.scatter_by_label("class", z1, z2, test.labels, test.class_names);

@@ -273,8 +273,8 @@ std::optional<fs::path> Tutorial::announce_figure(const std::string& name,
   if (png)
     print_note(fmt::format("figure: {}", png->string()));
   else
-    print_note(
-        fmt::format("figure: {} (no PNG, see message above)", (out_dir() / (name + ".gp")).string()));
+    print_note(fmt::format("figure: {} (no PNG, see message above)",
+                           (out_dir() / (name + ".gp")).string()));
   return png;
 }
 
