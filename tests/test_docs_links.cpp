@@ -52,6 +52,7 @@ std::set<std::string> makefile_figures() {
   const std::string makefile = read_file(repository_root() / "Makefile");
   const size_t start = makefile.find("\nFIGURES :=");
   REQUIRE_MESSAGE(start != std::string::npos, "the Makefile has no FIGURES list");
+  static const std::regex figure(R"([\w.-]+/[\w.-]+)");  // tutorial/figure
   std::set<std::string> names;
   size_t end = start + 1;
   for (;;) {  // the list continues while a line ends in a backslash
@@ -59,8 +60,7 @@ std::set<std::string> makefile_figures() {
     std::string line = makefile.substr(end, line_end - end);
     bool continued = !line.empty() && line.back() == '\\';
     if (end == start + 1) line = line.substr(line.find(":=") + 2);
-    for (std::sregex_iterator it(line.begin(), line.end(), std::regex(R"([\w.-]+/[\w.-]+)")), e;
-         it != e; ++it) {
+    for (std::sregex_iterator it(line.begin(), line.end(), figure), e; it != e; ++it) {
       std::string name = it->str();
       std::replace(name.begin(), name.end(), '/', '-');
       names.insert(name + ".png");
