@@ -95,7 +95,7 @@ QUICK_FLAG := $(if $(filter 1,$(QUICK)),--quick,)
 ONE_TUTORIAL := $(filter $(BUILD)/tutorials/$(T)_%,$(TUTORIALS))
 
 .PHONY: all deps deps-debian deps-homebrew bench-deps test tutorials bench clean build-tests build-tutorials \
-        run-tests run-tutorials run-bench readme-figures bench-torch crosscheck \
+        run-tests run-tutorials run-bench figures bench-torch crosscheck \
         run-bench-torch run-crosscheck tutorial run-tutorial excerpts
 .DEFAULT_GOAL := all
 # Keep the object files of tutorials and benchmarks (make would delete them as
@@ -300,21 +300,47 @@ $(BUILD)/fuzz/make_seeds: $(BUILD)/fuzz/make_seeds.o $(LIB)
 
 -include $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz/%.d)
 
-# The figures the README and the docs pages show, refreshed from a full `make tutorials` run.
-README_FIGURES := 00_autodiff_tape/two_layer_graph 01_autoencoder/reconstructions \
-  01_autoencoder/latent_scatter 02_softmax_classifier/sampled_estimate_bias \
+# Every figure the README and the docs pages show, copied from a full `make tutorials` run
+# into docs/figures/ as <tutorial>-<figure>.png (tests/test_docs_links.cpp checks that each
+# image a page shows is listed here).
+FIGURES := \
+  00_autodiff_tape/example_1_5_graph 00_autodiff_tape/two_layer_graph \
+  01_autoencoder/latent_scatter 01_autoencoder/loss_curves 01_autoencoder/reconstructions \
+  02_softmax_classifier/accuracy 02_softmax_classifier/loss_curves \
+  02_softmax_classifier/sampled_estimate_bias \
+  02_softmax_classifier/sampled_estimate_bias_times_k \
+  02_softmax_classifier/sampled_estimate_minus_inf \
+  03_probability_and_monte_carlo/coin_error_vs_n 03_probability_and_monte_carlo/evidence_ess \
   03_probability_and_monte_carlo/evidence_relative_error 04_kl_divergence/kl_vs_mean \
-  05_elbo/elbo_vs_mean 06_reparameterization/change_of_variables \
-  07_score_function_vs_reparameterization/figure6_variance_vs_N 08_vae/latent_manifold \
-  08_vae/graph_after_reparameterization 11_keras_conv_vae/manifolds_side_by_side \
-  11_keras_conv_vae/latent_scatter 11_keras_conv_vae/codes_autoencoder 11_keras_conv_vae/codes_VAE \
-  12_estimator_lab/snr_by_checkpoint 13_fisher_autoencoder/samples \
-  13_fisher_autoencoder/reconstructions 13_fisher_autoencoder/latent_means_vae \
-  13_fisher_autoencoder/latent_means_fisher
-readme-figures:
+  04_kl_divergence/kl_vs_scale 05_elbo/elbo_vs_mean 05_elbo/elbo_vs_scale \
+  06_reparameterization/change_of_variables 06_reparameterization/inverse_cdf \
+  06_reparameterization/uniform_support 06_reparameterization/wrong_gradient \
+  07_score_function_vs_reparameterization/baselines \
+  07_score_function_vs_reparameterization/figure6_variance_vs_N \
+  07_score_function_vs_reparameterization/gradient_descent \
+  07_score_function_vs_reparameterization/kl_gradient_variance \
+  07_score_function_vs_reparameterization/test_function_cos \
+  07_score_function_vs_reparameterization/test_function_gauss \
+  07_score_function_vs_reparameterization/test_function_shifted \
+  08_vae/graph_loss_from_mu_logvar 08_vae/latent_manifold 08_vae/latent_scatter \
+  08_vae/reconstructions 08_vae/samples 09_vae_objectives/alternating_vs_joint \
+  09_vae_objectives/latent_both 09_vae_objectives/latent_kl_only \
+  09_vae_objectives/latent_reconstruction_only 09_vae_objectives/sigma_tradeoff \
+  10_iwae_and_cvae/generated_by_class 10_iwae_and_cvae/vae_iwae_vs_K \
+  11_keras_conv_vae/codes_VAE 11_keras_conv_vae/codes_autoencoder \
+  11_keras_conv_vae/latent_scatter 11_keras_conv_vae/manifolds_side_by_side \
+  12_estimator_lab/discrete_bias_variance 12_estimator_lab/discrete_training_curves \
+  12_estimator_lab/full_covariance_curves 12_estimator_lab/posterior_correlations \
+  12_estimator_lab/snr_by_checkpoint 12_estimator_lab/training_curves \
+  13_fisher_autoencoder/latent_means_fisher 13_fisher_autoencoder/latent_means_vae \
+  13_fisher_autoencoder/reconstructions 13_fisher_autoencoder/samples
+figures:
 	@mkdir -p docs/figures
-	@for f in $(README_FIGURES); do cp out/$$f.png docs/figures/$$(echo $$f | tr / -).png; done
-	@echo "copied $(words $(README_FIGURES)) figures into docs/figures/"
+	@missing=0; for f in $(FIGURES); do \
+	  if [ -f out/$$f.png ]; then cp out/$$f.png docs/figures/$$(echo $$f | tr / -).png; \
+	  else echo "missing out/$$f.png: run its tutorial first (make tutorials)"; missing=1; fi; \
+	done; [ $$missing = 0 ]
+	@echo "copied $(words $(FIGURES)) figures into docs/figures/"
 
 clean:
 	rm -rf build out

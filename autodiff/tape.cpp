@@ -241,7 +241,8 @@ std::string Tape::str(const PrintOptions& options) const {
 
 std::string Tape::to_dot(const PrintOptions& options) const {
   auto label = [&](const Tensor& t, const std::string& first_line) {
-    std::string s = first_line + "\\n" + to_string(t.shape());
+    // A scalar's shape is "[]", which says little in a drawing: name it instead.
+    std::string s = first_line + "\\n" + (t.rank() == 0 ? "scalar" : to_string(t.shape()));
     if (options.values) s += "\\nvalue " + dot_escape(short_values(t));
     if (options.gradients && t.grad().defined())
       s += "\\ngrad " + dot_escape(short_values(t.grad()));
@@ -252,7 +253,10 @@ std::string Tape::to_dot(const PrintOptions& options) const {
       "fontname=\"Helvetica\", fillcolor=white];\n";
   for (const Tensor& leaf : leaves_) {
     std::string first = var_name(leaf);
-    if (!leaf.name().empty()) first += " " + dot_escape(leaf.name());
+    if (!leaf.name().empty())
+      first += " " + dot_escape(leaf.name());
+    else if (leaf.numel() == 1)  // an unnamed constant (the 0.5 of logvar / 2) shows its value
+      first += fmt::format(" = {:g}", leaf.item());
     dot += fmt::format("  {} [label=\"{}\", fillcolor=\"{}\"];\n", var_name(leaf),
                        label(leaf, first), leaf.requires_grad() ? "#cfe2ff" : "#e9ecef");
   }

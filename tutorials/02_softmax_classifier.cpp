@@ -298,17 +298,21 @@ std::vector<KResult> simulate_estimates(const std::vector<double>& theta_i, int6
 // The three figures of the experiment and its CSV, filled image by image.
 struct EstimateFigures {
   tut::Plot bias{"sampled_estimate_bias",
-                 "Bias of eq. (17) given at least one hit: E[log(H/K) | H >= 1] - log p"};
+                 "Bias of eq. (17) given a hit: E[log(H/K) | H ≥ 1] − log p\n"
+                 "lines exact, dots sampled"};
   tut::Plot scaled{"sampled_estimate_bias_times_k",
-                   "K times the bias of eq. (17) given H >= 1, and the delta method's limit"};
-  tut::Plot minus_inf{"sampled_estimate_minus_inf", "P(eq. (17) = -inf) = P(no hit in K draws)"};
+                   "K × bias of eq. (17) given a hit\n"
+                   "lines exact, dots sampled, dashed the delta method's −(1−p)/(2p)"};
+  tut::Plot minus_inf{"sampled_estimate_minus_inf",
+                      "P(eq. (17) = −∞) = P(no hit in K draws) = (1−p)^K\n"
+                      "lines exact, dots sampled"};
   std::string csv =
       "image,class,p,K,P_minus_inf_exact,P_minus_inf_mc,cond_mean_exact,cond_mean_mc,cond_mean_se,"
       "bias_exact,delta_method_bias\n";
 
   EstimateFigures() {
     bias.xlabel("K (samples)").ylabel("bias (nats)").log_x().x_range(1, kKs.back());
-    scaled.xlabel("K (samples)").ylabel("K * bias (nats)").log_x().x_range(1, kKs.back());
+    scaled.xlabel("K (samples)").ylabel("K × bias (nats)").log_x().x_range(1, kKs.back());
     minus_inf.xlabel("K (samples)").ylabel("probability").log_x().log_y();
     minus_inf.x_range(1, kKs.back()).y_range(1e-5, 1.5);  // (1-p)^K below 1e-5: never seen
   }
@@ -337,12 +341,10 @@ struct EstimateFigures {
       }
     }
     const std::string tag = fmt::format("p = {:.2f}", p);
-    bias.line(tag + " exact", kx, bias_exact).points(tag + " sampled", kx, bias_mc);
-    scaled.line(tag + " exact", kx, scaled_exact)
-        .points(tag + " sampled", kx, scaled_mc)
-        .line(tag + " -(1-p)/(2p)", kx, delta_scaled, tut::LineStyle::dashed);
-    minus_inf.line(tag + " (1-p)^K", kx, inf_exact);
-    if (!kx_mc_inf.empty()) minus_inf.points(tag + " sampled", kx_mc_inf, inf_mc);
+    bias.line(tag, kx, bias_exact).check_points(kx, bias_mc);
+    scaled.line(tag, kx, scaled_exact).check_points(kx, scaled_mc).companion_line(kx, delta_scaled);
+    minus_inf.line(tag, kx, inf_exact);
+    if (!kx_mc_inf.empty()) minus_inf.check_points(kx_mc_inf, inf_mc);
   }
 };
 

@@ -352,13 +352,15 @@ void asymmetry_figures(tut::Tutorial& t) {
     worst = std::max(
         {worst, std::abs(qfwd[i] - kl1(0, 1, qm[i], s)), std::abs(qrev[i] - kl1(qm[i], s, 0, 1))});
   t.check_less("L05", "figure points: closed form vs quadrature, worst |diff|", worst, 1e-8);
-  tut::Plot by_mean("kl_vs_mean", "p = N(0, 1), q = N(m, 2^2): KL as the mean of q moves");
+  tut::Plot by_mean("kl_vs_mean",
+                    "p = N(0, 1), q = N(m, 2²): KL as the mean of q moves\n"
+                    "lines closed form, dots quadrature");
   by_mean.xlabel("mean m of q")
       .ylabel("KL (nats)")
       .y_range(0, 12)
       .legend(tut::LegendPlace::top_left);
-  by_mean.line("KL(p||q)", ms, fwd).line("KL(q||p)", ms, rev, tut::LineStyle::dashed);
-  by_mean.points("KL(p||q) by quadrature", qm, qfwd).points("KL(q||p) by quadrature", qm, qrev);
+  by_mean.line("KL(p ‖ q)", ms, fwd).check_points(qm, qfwd);
+  by_mean.line("KL(q ‖ p)", ms, rev, tut::LineStyle::dashed).check_points(qm, qrev);
   t.save_figure(by_mean);
 
   std::vector<double> ss, sf, sr, qs, qsf, qsr;
@@ -373,11 +375,13 @@ void asymmetry_figures(tut::Tutorial& t) {
       qsr.push_back(quad_kl(0, sc, 0, 1));
     }
   }
-  tut::Plot by_scale("kl_vs_scale", "p = N(0, 1), q = N(0, s^2): KL as the scale of q moves");
+  tut::Plot by_scale("kl_vs_scale",
+                     "p = N(0, 1), q = N(0, s²): KL as the scale of q moves\n"
+                     "lines closed form, dots quadrature");
   by_scale.xlabel("standard deviation s of q").ylabel("KL (nats)").log_x().log_y();
   by_scale.y_range(1e-3, 1e4).legend(tut::LegendPlace::top_right);
-  by_scale.line("KL(p||q)", ss, sf).line("KL(q||p)", ss, sr, tut::LineStyle::dashed);
-  by_scale.points("KL(p||q) by quadrature", qs, qsf).points("KL(q||p) by quadrature", qs, qsr);
+  by_scale.line("KL(p ‖ q)", ss, sf).check_points(qs, qsf);
+  by_scale.line("KL(q ‖ p)", ss, sr, tut::LineStyle::dashed).check_points(qs, qsr);
   t.save_figure(by_scale);
   t.note("KL(p||q) explodes as q gets narrow (q must cover p: 'zero-avoiding'); KL(q||p) explodes");
   t.note("as q gets wide (q must stay inside p: 'zero-forcing'). The ELBO uses KL(q||p).");

@@ -358,6 +358,20 @@ void graph_after(tut::Tutorial& t, vae::Vae& model, const Tensor& x, const Tenso
   model.zero_grad();
 }
 
+// The same step from mu and logvar on, as leaves: the reparameterization and both terms of
+// -ELBO without the encoder's layers, small enough to read on a page (the whole tape is
+// graph_after_reparameterization).
+void graph_from_posterior(tut::Tutorial& t, vae::Vae& model, const Tensor& x, const Tensor& eps) {
+  ad::tape().clear();
+  const vae::DiagGaussian q = posterior_as_leaves(model, x);
+  const Tensor z = q.rsample_from(eps).named("z = mu + sigma*eps");
+  const Tensor rec = ad::sum(model.negative_log_likelihood(model.decode(z), x)).named("rec");
+  const Tensor loss = (rec + ad::sum(q.kl_to_standard())).named("-ELBO");
+  save_graph(t, "graph_loss_from_mu_logvar");
+  ad::tape().clear();
+  (void)loss;
+}
+
 // The check: d rec / d mu and d rec / d logvar by the tape vs central finite differences
 // (eps fixed).
 void reparameterized_gradients(tut::Tutorial& t, vae::Vae& model, const Tensor& x,
@@ -407,6 +421,7 @@ void computation_graphs(tut::Tutorial& t, vae::Vae& trained, const Tensor& x32) 
   const Tensor eps = noise.normal({x.dim(0), model.config().latent_dim}, ad::f64).named("eps");
   graph_before(t, model, x, eps);
   graph_after(t, model, x, eps);
+  graph_from_posterior(t, model, x, eps);
   reparameterized_gradients(t, model, x, eps);
 }
 
@@ -616,27 +631,32 @@ void figures(tut::Tutorial& t, vae::Vae& model, const nn::Dataset& test, const T
   const std::vector<int64_t> shown = tut::first_of_each_class(test, 1);
   const Tensor inputs = ad::gather(test_x, 0, shown);
   const Tensor intensities = ad::gather(test.images, 0, shown);
-  nn::write_image_rows(t.new_file("reconstructions.png"),
-                       {intensities, inputs, model.reconstruct(inputs)},
-                       {.padding = 2, .scale = 2});
-  t.note("wrote {}: rows grey image / its binarisation x / theta = decoder mean at z = mu(x)",
-         t.out_path("reconstructions.png").string());
+  tut::ImageFigure reconstructions("reconstructions",
+                                   "One test image per class, and the decoder's mean at z = μ(x)");
+  reconstructions.panel(nn::image_grid_rows({intensities, inputs, model.reconstruct(inputs)}),
+                        {.row_labels = {"grey image", "binarised x", "θ(μ(x))"}});
+  t.save_figure(reconstructions);
   ad::Rng sample_rng(t.seed() + 5);
-  nn::write_image_grid(t.new_file("samples.png"), model.sample(64, sample_rng), 8,
-                       {.padding = 2, .scale = 2});
-  t.note("wrote {}: theta of 64 draws z ~ N(0, I)", t.out_path("samples.png").string());
+  tut::ImageFigure samples("samples", "θ(z), the decoder's mean, for 64 draws z ~ N(0, I)");
+  samples.width(520).panel(nn::image_grid(model.sample(64, sample_rng), 8));
+  t.save_figure(samples);
   if (model.config().latent_dim == 2) {  // the decoded plane: z on a grid over [-3, 3]^2
-    std::vector<double> grid;
+    std::vector<double> axis, grid;
+    for (int i = 0; i < 15; ++i) axis.push_back(-3.0 + 6.0 * i / 14);
     for (int r = 0; r < 15; ++r)
       for (int c = 0; c < 15; ++c) {
-        grid.push_back(-3.0 + 6.0 * c / 14);
-        grid.push_back(3.0 - 6.0 * r / 14);
+        grid.push_back(axis[c]);
+        grid.push_back(axis[14 - r]);  // the largest z_2 on top
       }
-    nn::write_image_grid(t.new_file("latent_manifold.png"),
-                         model.decode_mean(Tensor::from(grid, {225, 2})), 15,
-                         {.padding = 0, .scale = 1});
-    t.note("wrote {}: theta(z) on a 15 x 15 grid of z over [-3, 3]^2",
-           t.out_path("latent_manifold.png").string());
+    const std::vector<double> top_down(axis.rbegin(), axis.rend());
+    tut::ImageFigure manifold("latent_manifold", "θ(z) on a 15 × 15 grid of z over [−3, 3]²");
+    manifold.width(640).panel(
+        nn::image_grid(model.decode_mean(Tensor::from(grid, {225, 2})), 15, {.padding = 0}),
+        {.row_labels = tut::sparse_labels(top_down, 7),
+         .column_labels = tut::sparse_labels(axis, 7),
+         .xlabel = "z₁",
+         .ylabel = "z₂"});
+    t.save_figure(manifold);
   }
 }
 
@@ -653,8 +673,8 @@ void latent_scatter(tut::Tutorial& t, vae::Vae& model, const nn::Dataset& test,
       z1.push_back(latent > 1 ? m[i + 1] : 0.0);
     }
   }
-  tut::Plot scatter("latent_scatter", "VAE posterior means mu(x) of the test images, by class");
-  scatter.xlabel("z_1").ylabel(latent > 1 ? "z_2" : "0");
+  tut::Plot scatter("latent_scatter", "VAE posterior means μ(x) of the test images, by class");
+  scatter.xlabel("z₁").ylabel(latent > 1 ? "z₂" : "0").size(760, 600).equal_aspect();
   scatter.scatter_by_label("class", z0, z1, test.labels, test.class_names);
   t.save_figure(scatter);
 }

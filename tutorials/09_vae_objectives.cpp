@@ -157,7 +157,7 @@ void scatter(tut::Tutorial& t, const std::string& name, const std::string& title
     z2.push_back(e.z[i + 1]);
   }
   tut::Plot p(name, title);
-  p.xlabel("z_1").ylabel("z_2");
+  p.xlabel("z₁").ylabel("z₂").size(760, 600).equal_aspect();
   p.scatter_by_label("class", z1, z2, test.labels, test.class_names);
   t.save_figure(p);
 }

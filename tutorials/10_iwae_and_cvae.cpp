@@ -168,11 +168,12 @@ void vae_iwae(tut::Tutorial& t, vae::Vae& model, const Tensor& test_x) {
                              Ks[b], Ks[a], m.mean, m.se_mean),
                  m.mean > 4 * m.se_mean);
   }
-  tut::Plot p("vae_iwae_vs_K", "IWAE bound on test images: L_K - L_1 (paired), +- 2 se");
-  p.xlabel("K (importance samples)").ylabel("L_K - L_1 (nats per image)").log_x();
-  p.line("L_K - L_1", kx, means);
-  p.line("+ 2 se", kx, hi, tut::LineStyle::dashed);
-  p.line("- 2 se", kx, lo, tut::LineStyle::dashed);
+  tut::Plot p("vae_iwae_vs_K",
+              "IWAE bound on test images: L_K − L_1, paired over the images\n"
+              "dashed: ± 2 standard errors");
+  p.xlabel("K (importance samples)").ylabel("L_K − L_1 (nats per image)").log_x().x_tics(kx);
+  p.line("L_K − L_1", kx, means).companion_line(kx, hi).companion_line(kx, lo);
+  p.legend(tut::LegendPlace::top_left);
   t.save_figure(p);
 }
 
@@ -323,7 +324,14 @@ void generate_classes(tut::Tutorial& t, vae::Cvae& model, const nn::Dataset& tra
     rows.push_back(model.generate(c, 10, rng));
     g.images.push_back(model.generate(c, GeneratedSets::per_set, rng).to(ad::f64).to_vector());
   }
-  nn::write_image_rows(t.new_file("generated_by_class.png"), rows, {.padding = 2, .scale = 2});
+  std::vector<std::string> row_labels;
+  for (int c : classes)
+    row_labels.push_back(static_cast<size_t>(c) < train.class_names.size() ? train.class_names[c]
+                                                                           : std::to_string(c));
+  tut::ImageFigure figure("generated_by_class",
+                          "CVAE: E[x | z, c] for z ~ N(0, I), one row per class c");
+  figure.panel(nn::image_grid_rows(rows), {.row_labels = row_labels});
+  t.save_figure(figure);
   t.note("wrote {}: row r = 10 images E[x|z,c] of class {}",
          t.out_path("generated_by_class.png").string(),
          classes.size() == 1 ? fmt::format("{}", classes[0]) : std::string("r"));

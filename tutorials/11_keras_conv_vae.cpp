@@ -362,19 +362,15 @@ class CodeDensity {
   double threshold_ = 0;
 };
 
-// Two n x n grids of tiles side by side, one blank (white) column between them.
-Tensor side_by_side(const Tensor& left, const Tensor& right, int64_t n) {
-  const std::vector<double> a = left.to_vector(), b = right.to_vector();
-  std::vector<double> v;
-  for (int64_t r = 0; r < n; ++r) {
-    auto copy_row = [&](const std::vector<double>& src) {
-      v.insert(v.end(), src.begin() + r * n * kPixels, src.begin() + (r + 1) * n * kPixels);
-    };
-    copy_row(a);
-    v.insert(v.end(), kPixels, 1.0);
-    copy_row(b);
-  }
-  return Tensor::from(v, {n * (2 * n + 1), 1, kSide, kSide});
+// A decoded n x n grid as a figure panel: z_1 under the columns, z_2 beside the rows
+// (grid_codes puts the largest z_2 on top).
+tut::PanelLabels manifold_labels(std::string title, const std::vector<double>& axis) {
+  std::vector<double> top_down(axis.rbegin(), axis.rend());
+  return {.title = std::move(title),
+          .row_labels = tut::sparse_labels(top_down),
+          .column_labels = tut::sparse_labels(axis),
+          .xlabel = "z₁",
+          .ylabel = "z₂"};
 }
 
 // Decodes the demo's grid over [-1, 1]^2 and the normal-quantile grid and writes both side
@@ -395,8 +391,14 @@ void decoded_manifolds(tut::Tutorial& t, vae::ConvVae& model, const CodeDensity&
   const Tensor demo = model.decode_mean(demo_z), aevb = model.decode_mean(aevb_z);
   nn::write_image_grid(t.new_file("manifold_demo_scale.png"), demo, n, {.padding = 0});
   nn::write_image_grid(t.new_file("manifold_normal_quantiles.png"), aevb, n, {.padding = 0});
-  nn::write_image_grid(t.new_file("manifolds_side_by_side.png"), side_by_side(demo, aevb, n),
-                       2 * n + 1, {.padding = 0});
+  tut::ImageFigure both("manifolds_side_by_side",
+                        "The decoder's mean θ(z) on two 30 × 30 grids of z");
+  both.width(800)
+      .panel(nn::image_grid(demo, n, {.padding = 0}),
+             manifold_labels("z on [−1, 1]² (the demo)", linear))
+      .panel(nn::image_grid(aevb, n, {.padding = 0}),
+             manifold_labels("z on normal quantiles Φ⁻¹((i + ½) / 30)", quantiles));
+  t.save_figure(both);
   t.note("wrote {}: left z on np.linspace(-1, 1, 30)^2 (the demo),",
          t.out_path("manifolds_side_by_side.png").string());
   t.note("  right z_i = Phi^-1((i + 1/2) / 30), from {:.2f} to {:.2f}: each cell holds 1/900 of the",
@@ -455,12 +457,12 @@ void latent_scatter(tut::Tutorial& t, vae::ConvVae& model, const nn::Dataset& te
       z2.push_back(mu[i + 1]);
     }
   }
-  tut::Plot p("latent_scatter", "Encoder means mu(x) of the test images, by class");
-  p.xlabel("z_1").ylabel("z_2").size(900, 700);
+  tut::Plot p("latent_scatter", "Encoder means μ(x) of the test images, by class");
+  p.xlabel("z₁").ylabel("z₂").size(760, 600).equal_aspect();
   p.scatter_by_label("class", z1, z2, test.labels, test.class_names);
   // the regions the two manifolds cover
   const double q = normal_quantile(59.0 / 60);
-  p.line("[-1, 1]^2 (the demo's grid)", std::vector<double>{-1, 1, 1, -1, -1},
+  p.line("[−1, 1]² (the demo's grid)", std::vector<double>{-1, 1, 1, -1, -1},
          std::vector<double>{-1, -1, 1, 1, -1});
   p.line("normal-quantile grid", std::vector<double>{-q, q, q, -q, -q},
          std::vector<double>{-q, -q, q, q, -q}, tut::LineStyle::dashed);
@@ -569,7 +571,7 @@ void first_seed_figures(tut::Tutorial& t, const LinePairs& lp, const std::string
     z2.push_back(z[i + 1]);
   }
   tut::Plot p("codes_" + name, name + " codes of " + std::to_string(lp.n) + " test images");
-  p.xlabel("z_1").ylabel("z_2").size(900, 700);
+  p.xlabel("z₁").ylabel("z₂").size(760, 600).equal_aspect();
   p.scatter_by_label("class", z1, z2, lp.codes_of.labels, lp.class_names);
   t.save_figure(p);
 }

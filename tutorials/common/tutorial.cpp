@@ -260,12 +260,21 @@ fs::path Tutorial::new_file(std::string_view file_name) {
 
 std::optional<fs::path> Tutorial::save_figure(const Plot& plot) {
   for (const char* extension : {".csv", ".gp", ".png"}) new_file(plot.name() + extension);
-  std::optional<fs::path> png = plot.save(out_dir(), err_);
+  return announce_figure(plot.name(), plot.save(out_dir(), err_));
+}
+
+std::optional<fs::path> Tutorial::save_figure(const ImageFigure& figure) {
+  for (const std::string& file : figure.file_names()) new_file(file);
+  return announce_figure(figure.name(), figure.save(out_dir(), err_));
+}
+
+std::optional<fs::path> Tutorial::announce_figure(const std::string& name,
+                                                  std::optional<fs::path> png) {
   if (png)
     print_note(fmt::format("figure: {}", png->string()));
   else
     print_note(fmt::format("figure: {} (no PNG, see message above)",
-                           (out_dir() / (plot.name() + ".gp")).string()));
+                           (out_dir() / (name + ".gp")).string()));
   return png;
 }
 

@@ -40,6 +40,7 @@
 namespace tut {
 
 class Plot;
+class ImageFigure;
 
 // Exit code for a command line that could not be parsed (as for shell built-ins).
 inline constexpr int usage_exit_code = 2;
@@ -140,6 +141,7 @@ class Tutorial {
   // Saves the plot into out_dir() and prints where; returns the PNG if one was made.
   // Like every file of a run, its name.csv, name.gp and name.png must be new (new_file).
   std::optional<std::filesystem::path> save_figure(const Plot& plot);
+  std::optional<std::filesystem::path> save_figure(const ImageFigure& figure);
   // Writes a data file (e.g. CSV text) into out_dir() atomically and prints where.
   std::filesystem::path save_text(std::string_view file_name, std::string_view contents);
 
@@ -151,6 +153,8 @@ class Tutorial {
   bool record(std::string_view id, std::string_view what, std::string_view numbers,
               std::string_view how, bool passed);
   void print_note(const std::string& text);
+  std::optional<std::filesystem::path> announce_figure(const std::string& name,
+                                                       std::optional<std::filesystem::path> png);
 
   std::string name_;
   std::ostream& out_;
