@@ -56,7 +56,7 @@
 #include "nn/nn.h"
 #include "vae/conv_vae.h"
 #include "tutorials/common/tutorial.h"
-#include "vae/models.h"
+#include "vae/mlp_vae.h"
 
 namespace {
 

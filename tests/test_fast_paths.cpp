@@ -13,7 +13,7 @@
 #include "autodiff/autodiff.h"
 #include "nn/loss.h"
 #include "nn/optim.h"
-#include "vae/models.h"
+#include "vae/mlp_vae.h"
 
 namespace {
 

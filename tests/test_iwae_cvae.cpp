@@ -15,7 +15,7 @@
 #include "vae/statistics.h"
 #include "vae/iwae.h"
 #include "vae/linear_gaussian.h"
-#include "vae/models.h"
+#include "vae/mlp_vae.h"
 
 using test_helpers::dense;
 using test_helpers::linear_layers;

@@ -1,4 +1,4 @@
-// vae/models.h: the MLP Vae's negative ELBO against a hand computation, its gradient
+// vae/mlp_vae.h: the MLP Vae's negative ELBO against a hand computation, its gradient
 // against finite differences, and a short training run on synthetic binary data.
 #include <doctest/doctest.h>
 
@@ -8,7 +8,7 @@
 #include "autodiff/autodiff.h"
 #include "nn/nn.h"
 #include "tests/nn_reference.h"
-#include "vae/models.h"
+#include "vae/mlp_vae.h"
 
 using test_helpers::dense;
 

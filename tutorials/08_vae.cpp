@@ -39,7 +39,7 @@
 #include "vae/distributions.h"
 #include "vae/statistics.h"
 #include "vae/kl.h"
-#include "vae/models.h"
+#include "vae/mlp_vae.h"
 
 using ad::Tensor;
 

@@ -31,7 +31,7 @@
 #include "tutorials/common/tutorial.h"
 #include "vae/distributions.h"
 #include "vae/statistics.h"
-#include "vae/models.h"
+#include "vae/mlp_vae.h"
 
 using ad::Tensor;
 

@@ -33,7 +33,7 @@
 #include "vae/statistics.h"
 #include "vae/iwae.h"
 #include "vae/linear_gaussian.h"
-#include "vae/models.h"
+#include "vae/mlp_vae.h"
 
 using ad::Tensor;
 

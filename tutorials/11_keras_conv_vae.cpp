@@ -44,7 +44,7 @@
 #include "tutorials/common/tutorial.h"
 #include "vae/autoencoder.h"
 #include "vae/conv_vae.h"
-#include "vae/models.h"
+#include "vae/mlp_vae.h"
 #include "vae/statistics.h"
 
 using ad::Tensor;

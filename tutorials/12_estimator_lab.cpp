@@ -42,10 +42,10 @@
 #include "tutorials/common/tutorial.h"
 #include "vae/discrete_vae.h"
 #include "vae/encoder_gradients.h"
-#include "vae/estimators.h"
+#include "vae/per_sample_gradients.h"
 #include "vae/full_cov_vae.h"
 #include "vae/kl.h"
-#include "vae/models.h"
+#include "vae/mlp_vae.h"
 
 using ad::Tensor;
 using vae::Baseline, vae::Estimator, vae::KlTerm;
@@ -619,7 +619,7 @@ void cholesky_checks(tut::Tutorial& t, vae::FullCovVae& model, const Tensor& ima
   ad::NoGrad plain;
   const int64_t k = model.config().latent_dim;
   // the image repeated: every row has the same q, so the rows are `draws` samples of it
-  const vae::CholeskyGaussian q = model.encode(vae::repeat_rows(image, draws));
+  const vae::CholeskyGaussian q = model.encode(vae::tile_rows(image, draws));
   ad::Rng rng(t.seed() + 500);
   const Tensor eps = rng.normal({draws, k}, ad::f32);
   const Tensor z = q.rsample_from(eps);

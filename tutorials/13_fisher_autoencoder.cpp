@@ -40,7 +40,7 @@
 #include "vae/iwae.h"
 #include "vae/linalg.h"
 #include "vae/linear_gaussian.h"
-#include "vae/models.h"
+#include "vae/mlp_vae.h"
 #include "vae/statistics.h"
 
 using ad::Tensor;

@@ -59,27 +59,10 @@ ad::Tensor Cvae::negative_log_likelihood(const ad::Tensor& logits, const ad::Ten
   return nn::bce_with_logits_row_sums(logits, x);
 }
 
-ElboTerms Cvae::elbo(const ad::Tensor& x, const std::vector<int64_t>& labels, ad::Rng& rng, int L,
-                     double beta) {
-  if (L < 1) throw ad::Error("Cvae::elbo: L must be at least 1");
-  std::vector<ad::Tensor> eps;
-  for (int l = 0; l < L; ++l) eps.push_back(rng.normal({x.dim(0), config_.latent_dim}, x.dtype()));
-  return elbo_from_eps(x, labels, eps, beta);
-}
-
-ElboTerms Cvae::elbo_from_eps(const ad::Tensor& x, const std::vector<int64_t>& labels,
-                              const std::vector<ad::Tensor>& eps, double beta) {
-  if (eps.empty()) throw ad::Error("Cvae::elbo_from_eps: no noise given");
-  // the same estimate as Vae's, with q_phi(z|x,c) and p_theta(x|z,c)
-  return negative_elbo(
-      encode(x, labels),
-      [&](const ad::Tensor& z) { return negative_log_likelihood(decode(z, labels), x); }, eps,
-      beta);
-}
-
 ad::Tensor Cvae::generate(int64_t label, int64_t n, ad::Rng& rng) {
-  ad::Tensor z = rng.normal({n, config_.latent_dim}, config_.dtype);  // z ~ p(z) = N(0, I)
-  return decode_mean(z, std::vector<int64_t>(static_cast<size_t>(n), label));
+  const std::vector<int64_t> labels(static_cast<size_t>(n), label);
+  Conditioned given_labels{*this, labels};
+  return sample(given_labels, n, rng);  // E[x|z,c], z ~ p(z) = N(0, I)
 }
 
 }  // namespace vae

@@ -32,9 +32,12 @@ ad::Tensor DiscreteVae::encode(const ad::Tensor& x) {
   return ad::log_softmax(a, -1);
 }
 
-// log p(x|z) = sum_i x_i l_i - softplus(l_i) = -bce_with_logits(l, x), l = decoder(z)
-ad::Tensor DiscreteVae::log_likelihood(const ad::Tensor& x, const ad::Tensor& z) {
-  return -nn::bce_with_logits_row_sums(decoder(z), x);
+ad::Tensor DiscreteVae::decode_mean(const ad::Tensor& z) { return ad::sigmoid(decode(z)); }
+
+// -log p(x|z) = -sum_i [x_i l_i - softplus(l_i)] = bce_with_logits(l, x), l = decoder(z)
+ad::Tensor DiscreteVae::negative_log_likelihood(const ad::Tensor& logits,
+                                                const ad::Tensor& x) const {
+  return nn::bce_with_logits_row_sums(logits, x);
 }
 
 // KL(q || uniform) = sum_k sum_c q_kc (log q_kc - log(1/C)) = sum q log q + K log C
@@ -117,7 +120,7 @@ double DiscreteVae::negative_elbo(const ad::Tensor& x, int64_t L, ad::Rng& rng) 
   const ad::Tensor log_q = encode(x);
   const ad::Tensor z = ad::reshape(sample(log_q, L, rng), {L * x.dim(0), code_size()});
   return ad::mean(kl_to_uniform(log_q)).item() -
-         ad::mean(log_likelihood(repeat_rows(x, L), z)).item();
+         ad::mean(-vae::negative_log_likelihood(*this, tile_rows(x, L), z)).item();
 }
 
 // ---------------------------------------------------------------- estimators
@@ -156,15 +159,15 @@ SurrogateLoss DiscreteGradientEstimator::surrogate(DiscreteVae& model, const ad:
   const ad::Tensor z = relaxed ? model.relaxed_sample(log_q, L, config_.temperature, rng)
                                : model.sample(log_q, L, rng);
   const ad::Tensor log_lik = ad::reshape(
-      model.log_likelihood(repeat_rows(x, L), ad::reshape(z, {L * n, model.code_size()})), {L, n});
+      -negative_log_likelihood(model, tile_rows(x, L), ad::reshape(z, {L * n, model.code_size()})),
+      {L, n});
   SurrogateLoss out;
   out.learning_signal = log_lik.detach();
   if (relaxed) {
     out.loss = kl - ad::mean(log_lik);
   } else {
     const ad::Tensor log_q_z = ad::sum(ad::sum(z * log_q, -1), -1);  // log q_phi(z|x), [L, n]
-    const ad::Tensor weight = out.learning_signal - baseline_.values(x, out.learning_signal);
-    out.loss = kl - ad::mean(weight * log_q_z) - ad::mean(log_lik);
+    out.loss = score_function_loss(kl, log_q_z, log_lik, out.learning_signal, baseline_, x);
   }
   out.negative_elbo = kl.item() - ad::mean(out.learning_signal).item();
   return out;

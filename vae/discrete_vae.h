@@ -16,6 +16,10 @@
 //   E_g[log p_theta(x | y)] - KL(q || p)
 // is not the ELBO, and its gradient is a biased estimate of the ELBO's.
 //
+// The model is a LatentVariableModel (vae/latent_model.h) but not a reparameterized one:
+// the shared -ELBO and IWAE bound need z = g_phi(eps), so its -ELBO is written here, as a
+// sum over the codes or with hard samples.
+//
 // For small C^K the ELBO is a finite sum over every code, so its exact gradient follows
 // from the tape (exact_negative_elbo).
 //
@@ -50,8 +54,12 @@ class DiscreteVae : public nn::Module {
 
   // log q_phi(z_k = c | x): log_softmax of the encoder's output, [n, K, C], recorded.
   ad::Tensor encode(const ad::Tensor& x);
-  // log p_theta(x | z) of each row: x [n, d], z [n, K C] (one-hot or relaxed) -> [n].
-  ad::Tensor log_likelihood(const ad::Tensor& x, const ad::Tensor& z);
+  // The logits l of p_theta(x|z) for codes z [n, K C] (one-hot or relaxed), [n, d].
+  ad::Tensor decode(const ad::Tensor& z) { return decoder(z); }
+  // E[x|z] = sigmoid(l).
+  ad::Tensor decode_mean(const ad::Tensor& z);
+  // -log p_theta(x|z) of each row from the logits, [n].
+  ad::Tensor negative_log_likelihood(const ad::Tensor& logits, const ad::Tensor& x) const;
   // KL(q || uniform) of each row from log q [n, K, C], [n], recorded.
   ad::Tensor kl_to_uniform(const ad::Tensor& log_q) const;
   // L one-hot codes z ~ q per row, [L, n, K, C], constants (inverse CDF per variable).
@@ -66,6 +74,8 @@ class DiscreteVae : public nn::Module {
 
   const DiscreteVaeConfig& config() const { return config_; }
   int64_t code_size() const { return config_.variables * config_.classes; }  // K C
+  int64_t latent_dim() const { return code_size(); }  // z is K one-hot blocks of C
+  ad::DType dtype() const { return config_.dtype; }
 
   nn::Sequential encoder, decoder;
 

@@ -1,7 +1,6 @@
 // The full-covariance VAE: see full_cov_vae.h.
 #include "vae/full_cov_vae.h"
 
-
 #include "autodiff/ops.h"
 #include "autodiff/shape.h"
 #include "nn/loss.h"
@@ -72,20 +71,11 @@ CholeskyGaussian FullCovVae::encode(const ad::Tensor& x) {
   return {mu, L, d};
 }
 
-ad::Tensor FullCovVae::log_likelihood(const ad::Tensor& x, const ad::Tensor& z) {
-  return -nn::bce_with_logits_row_sums(decoder(z), x);
-}
+ad::Tensor FullCovVae::decode_mean(const ad::Tensor& z) { return ad::sigmoid(decode(z)); }
 
-ad::Tensor FullCovVae::negative_elbo(const ad::Tensor& x, ad::Rng& rng, int L) {
-  if (L < 1) throw ad::Error("FullCovVae::negative_elbo: L must be at least 1");
-  const CholeskyGaussian q = encode(x);
-  ad::Tensor reconstruction;
-  for (int l = 0; l < L; ++l) {
-    const ad::Tensor eps = rng.normal({x.dim(0), config_.latent_dim}, x.dtype());
-    const ad::Tensor term = ad::mean(log_likelihood(x, q.rsample_from(eps)));
-    reconstruction = reconstruction.defined() ? reconstruction + term : term;
-  }
-  return ad::mean(q.kl_to_standard()) - reconstruction / static_cast<double>(L);
+ad::Tensor FullCovVae::negative_log_likelihood(const ad::Tensor& logits,
+                                              const ad::Tensor& x) const {
+  return nn::bce_with_logits_row_sums(logits, x);
 }
 
 }  // namespace vae
