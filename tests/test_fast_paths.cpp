@@ -31,7 +31,7 @@ StepResult vae_step() {
   StepResult r;
   for (int step = 0; step < 3; ++step) {  // a few steps, so Adam's moments matter too
     adam.zero_grad();
-    vae::ElboTerms terms = model.elbo(x, rng);
+    vae::ElboTerms terms = vae::negative_elbo(model, x, rng);
     ad::backward(terms.loss);
     adam.step();
     r.loss = terms.loss.item();

@@ -310,7 +310,7 @@ void train(tut::Tutorial& t, vae::Vae& model, const nn::Dataset& train_set, cons
       adam, train_set,
       {.epochs = s.training.epochs, .batch_size = s.training.batch, .seed = t.seed() + 7},
       [&](const nn::Batch& b) {
-        return fisher ? vae::fisher_objective(model, b.x, rng).loss : model.elbo(b.x, rng).loss;
+        return fisher ? vae::fisher_objective(model, b.x, rng).loss : vae::negative_elbo(model, b.x, rng).loss;
       });
   t.note("  {:.1f} s per epoch", log.seconds_per_epoch);
 }
@@ -433,15 +433,15 @@ void figures(tut::Tutorial& t, vae::Vae& vae_model, vae::Vae& fisher_model,
   const Tensor x = ad::gather(test.images, 0, shown);
   auto clipped = [](const Tensor& images) { return ad::clamp(images, 0.0, 1.0); };
   nn::write_image_rows(t.out_path("reconstructions.png"),
-                       {x, clipped(vae_model.reconstruct(x)), clipped(fisher_model.reconstruct(x))},
+                       {x, clipped(vae::reconstruct(vae_model, x)), clipped(vae::reconstruct(fisher_model, x))},
                        {.padding = 2, .scale = 2});
   t.note("wrote {}: test images (one per class), the VAE's E[x|mu(x)], the Fisher AE's",
          t.out_path("reconstructions.png").string());
   ad::Rng rng_v(t.seed() + 9), rng_f(t.seed() + 9);  // the same z ~ N(0, I) for both
   nn::write_image_rows(
       t.out_path("samples.png"),
-      {clipped(vae_model.sample(10, rng_v)), clipped(vae_model.sample(10, rng_v)),
-       clipped(fisher_model.sample(10, rng_f)), clipped(fisher_model.sample(10, rng_f))},
+      {clipped(vae::sample(vae_model, 10, rng_v)), clipped(vae::sample(vae_model, 10, rng_v)),
+       clipped(vae::sample(fisher_model, 10, rng_f)), clipped(vae::sample(fisher_model, 10, rng_f))},
       {.padding = 2, .scale = 2});
   t.note("wrote {}: E[x|z] for z ~ N(0, I), the same 20 z: two rows VAE, two rows Fisher AE",
          t.out_path("samples.png").string());
