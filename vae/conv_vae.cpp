@@ -33,7 +33,7 @@ namespace {
 constexpr int64_t kFlat = 64 * 7 * 7;  // 3136 values between the convolutions and Dense(16)
 }
 
-ConvVae::ConvVae(const ConvVaeConfig& config, ad::Rng& rng) : config_(config) {
+ConvVae::ConvVae(const ConvVaeConfig& config, ad::Rng& rng) : EncoderDecoder(config) {
   if (config.latent_dim < 1) throw ad::Error("ConvVae: latent_dim must be positive");
   const ad::DType dt = config.dtype;
   const int64_t k = config.latent_dim;
@@ -70,9 +70,6 @@ ConvVae::ConvVae(const ConvVaeConfig& config, ad::Rng& rng) : config_(config) {
   // (logits: the sigmoid is applied by decode_mean and inside the loss)
   decoder.add<nn::ConvTranspose2d>(32, 1, 3, rng,
                                    nn::ConvOptions{.stride = 1, .padding = 1, .dtype = dt});
-
-  register_module("encoder", encoder);
-  register_module("decoder", decoder);
 }
 
 void ConvVae::check_images(const char* where, const ad::Tensor& x) const {

@@ -38,6 +38,7 @@
 #include "nn/linear.h"
 #include "nn/module.h"
 #include "vae/distributions.h"
+#include "vae/encoder_decoder.h"
 #include "vae/latent_model.h"
 
 namespace vae {
@@ -47,7 +48,7 @@ struct ConvVaeConfig {
   ad::DType dtype = ad::f32;
 };
 
-class ConvVae : public nn::Module {
+class ConvVae : public EncoderDecoder<ConvVaeConfig> {
  public:
   static constexpr int64_t kImageSize = 28;  // input and output images are 28 x 28, 1 channel
 
@@ -62,16 +63,8 @@ class ConvVae : public nn::Module {
   // -log p_theta(x|z) of each example from the logits: BCE summed over the pixels, [N].
   ad::Tensor negative_log_likelihood(const ad::Tensor& logits, const ad::Tensor& x) const;
 
-  const ConvVaeConfig& config() const { return config_; }
-  int64_t latent_dim() const { return config_.latent_dim; }
-  ad::DType dtype() const { return config_.dtype; }
-
-  nn::Sequential encoder, decoder;
-
  private:
   void check_images(const char* where, const ad::Tensor& x) const;
-
-  ConvVaeConfig config_;
 };
 
 }  // namespace vae

@@ -8,21 +8,13 @@
 
 namespace vae {
 
-Cvae::Cvae(const CvaeConfig& config, ad::Rng& rng) : config_(config) {
+Cvae::Cvae(const CvaeConfig& config, ad::Rng& rng) : EncoderDecoder(config) {
   if (config.latent_dim < 1 || config.input_dim < 1 || config.num_classes < 1)
     throw ad::Error("Cvae: input_dim, num_classes and latent_dim must be positive");
-  // encoder: input + classes -> hidden... -> 2 * latent (mu and logvar side by side)
-  std::vector<int64_t> widths = {config.input_dim + config.num_classes};
-  widths.insert(widths.end(), config.hidden.begin(), config.hidden.end());
-  widths.push_back(2 * config.latent_dim);
-  nn::add_mlp(encoder, widths, rng, config.dtype);
-  // decoder: the same widths reversed, from the latent code back to the input
-  widths = {config.latent_dim + config.num_classes};
-  widths.insert(widths.end(), config.hidden.rbegin(), config.hidden.rend());
-  widths.push_back(config.input_dim);
-  nn::add_mlp(decoder, widths, rng, config.dtype);
-  register_module("encoder", encoder);
-  register_module("decoder", decoder);
+  // encoder: input + classes -> hidden... -> 2 * latent (mu and logvar side by side);
+  // decoder: latent + classes -> the same widths reversed -> input
+  add_mirrored_mlps(config.input_dim + config.num_classes, 2 * config.latent_dim,
+                    config.latent_dim + config.num_classes, config.input_dim, rng);
 }
 
 ad::Tensor Cvae::one_hot(const std::vector<int64_t>& labels) const {

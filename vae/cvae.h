@@ -24,6 +24,7 @@
 #include "nn/linear.h"
 #include "nn/module.h"
 #include "vae/distributions.h"
+#include "vae/encoder_decoder.h"
 #include "vae/latent_model.h"
 
 namespace vae {
@@ -36,7 +37,7 @@ struct CvaeConfig {
   ad::DType dtype = ad::f32;
 };
 
-class Cvae : public nn::Module {
+class Cvae : public EncoderDecoder<CvaeConfig> {
  public:
   Cvae(const CvaeConfig& config, ad::Rng& rng);
 
@@ -55,14 +56,6 @@ class Cvae : public nn::Module {
   // n images of class `label`: E[x|z,c] for z ~ N(0, I), [n, input_dim].
   ad::Tensor generate(int64_t label, int64_t n, ad::Rng& rng);
 
-  const CvaeConfig& config() const { return config_; }
-  int64_t latent_dim() const { return config_.latent_dim; }
-  ad::DType dtype() const { return config_.dtype; }
-
-  nn::Sequential encoder, decoder;
-
- private:
-  CvaeConfig config_;
 };
 
 // The conditional VAE with the labels c of one batch fixed: q_phi(z|x,c) and p_theta(x|z,c)

@@ -12,19 +12,10 @@
 
 namespace vae {
 
-DiscreteVae::DiscreteVae(const DiscreteVaeConfig& config, ad::Rng& rng) : config_(config) {
+DiscreteVae::DiscreteVae(const DiscreteVaeConfig& config, ad::Rng& rng) : EncoderDecoder(config) {
   if (config.variables < 1 || config.classes < 2 || config.input_dim < 1)
     throw ad::Error("DiscreteVae: need input_dim >= 1, variables >= 1 and classes >= 2");
-  std::vector<int64_t> widths = {config.input_dim};
-  widths.insert(widths.end(), config.hidden.begin(), config.hidden.end());
-  widths.push_back(code_size());
-  nn::add_mlp(encoder, widths, rng, config.dtype);
-  widths = {code_size()};
-  widths.insert(widths.end(), config.hidden.rbegin(), config.hidden.rend());
-  widths.push_back(config.input_dim);
-  nn::add_mlp(decoder, widths, rng, config.dtype);
-  register_module("encoder", encoder);
-  register_module("decoder", decoder);
+  add_mirrored_mlps(config.input_dim, code_size(), code_size(), config.input_dim, rng);
 }
 
 ad::Tensor DiscreteVae::encode(const ad::Tensor& x) {
@@ -125,7 +116,7 @@ double DiscreteVae::negative_elbo(const ad::Tensor& x, int64_t L, ad::Rng& rng) 
 
 // ---------------------------------------------------------------- estimators
 
-std::string discrete_estimator_name(const DiscreteEstimatorConfig& config) {
+std::string estimator_name(const DiscreteEstimatorConfig& config) {
   if (config.estimator == DiscreteEstimator::gumbel_softmax)
     return fmt::format("gumbel tau={:g}", config.temperature);
   return estimator_name(
@@ -134,11 +125,9 @@ std::string discrete_estimator_name(const DiscreteEstimatorConfig& config) {
 
 namespace {
 const DiscreteEstimatorConfig& checked(const DiscreteEstimatorConfig& config) {
-  if (config.samples < 1)
-    throw ad::Error("DiscreteGradientEstimator: L (samples) must be at least 1");
-  if (config.estimator == DiscreteEstimator::gumbel_softmax && config.baseline != Baseline::none)
-    throw ad::Error(
-        "DiscreteGradientEstimator: a baseline belongs to the score-function estimator");
+  check_samples_and_baseline("DiscreteGradientEstimator", config.samples,
+                             config.estimator == DiscreteEstimator::score_function,
+                             config.baseline);
   if (!(config.temperature > 0))
     throw ad::Error("DiscreteGradientEstimator: the temperature must be > 0");
   return config;
@@ -147,7 +136,7 @@ const DiscreteEstimatorConfig& checked(const DiscreteEstimatorConfig& config) {
 
 DiscreteGradientEstimator::DiscreteGradientEstimator(const DiscreteEstimatorConfig& config,
                                                      int64_t input_dim, ad::Rng& rng)
-    : config_(checked(config)), baseline_(config.baseline, config.samples, input_dim, rng) {}
+    : BaselinedEstimator(checked(config), input_dim, rng) {}
 
 SurrogateLoss DiscreteGradientEstimator::surrogate(DiscreteVae& model, const ad::Tensor& x,
                                                    ad::Rng& rng) {

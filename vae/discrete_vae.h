@@ -36,6 +36,7 @@
 #include "autodiff/tensor.h"
 #include "nn/linear.h"
 #include "nn/module.h"
+#include "vae/encoder_decoder.h"
 #include "vae/encoder_gradients.h"
 
 namespace vae {
@@ -48,7 +49,7 @@ struct DiscreteVaeConfig {
   ad::DType dtype = ad::f32;
 };
 
-class DiscreteVae : public nn::Module {
+class DiscreteVae : public EncoderDecoder<DiscreteVaeConfig> {
  public:
   DiscreteVae(const DiscreteVaeConfig& config, ad::Rng& rng);
 
@@ -72,15 +73,8 @@ class DiscreteVae : public nn::Module {
   // -ELBO, mean over the batch, with L hard samples per row and the analytic KL; not recorded.
   double negative_elbo(const ad::Tensor& x, int64_t L, ad::Rng& rng);
 
-  const DiscreteVaeConfig& config() const { return config_; }
   int64_t code_size() const { return config_.variables * config_.classes; }  // K C
   int64_t latent_dim() const { return code_size(); }  // z is K one-hot blocks of C
-  ad::DType dtype() const { return config_.dtype; }
-
-  nn::Sequential encoder, decoder;
-
- private:
-  DiscreteVaeConfig config_;
 };
 
 // Every code of K variables with C classes as one-hot rows, [C^K, K C]; row m has class
@@ -96,26 +90,17 @@ struct DiscreteEstimatorConfig {
   double temperature = 1.0;            // tau of the relaxation
 };
 // "score", "score+rloo", "gumbel tau=0.5", ...
-std::string discrete_estimator_name(const DiscreteEstimatorConfig& config);
+std::string estimator_name(const DiscreteEstimatorConfig& config);
 
 // grad_phi of -ELBO for the discrete VAE (the decoder's gradient comes along):
 //   score function: KL analytic, learning signal f = log p_theta(x|z), z one-hot ~ q;
 //     loss = KL - 1/(L n) sum (f - b) log q_phi(z|x) - 1/(L n) sum log p_theta(x|z)
 //   Gumbel-softmax: loss = KL - 1/(L n) sum log p_theta(x | y), y relaxed on the tape.
-class DiscreteGradientEstimator {
+class DiscreteGradientEstimator : public BaselinedEstimator<DiscreteEstimatorConfig> {
  public:
   DiscreteGradientEstimator(const DiscreteEstimatorConfig& config, int64_t input_dim,
                             ad::Rng& rng);
   SurrogateLoss surrogate(DiscreteVae& model, const ad::Tensor& x, ad::Rng& rng);
-  void update_baseline(const ad::Tensor& x, const ad::Tensor& learning_signal) {
-    baseline_.update(x, learning_signal);
-  }
-  const DiscreteEstimatorConfig& config() const { return config_; }
-  std::string name() const { return discrete_estimator_name(config_); }
-
- private:
-  DiscreteEstimatorConfig config_;
-  ControlVariate baseline_;
 };
 
 }  // namespace vae

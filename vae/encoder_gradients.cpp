@@ -152,20 +152,24 @@ ad::Tensor score_function_loss(const ad::Tensor& kl, const ad::Tensor& log_q_z,
   return kl - ad::mean(weight * log_q_z) - ad::mean(log_likelihood);
 }
 
+void check_samples_and_baseline(const std::string& who, int samples, bool score_function,
+                                Baseline baseline) {
+  if (samples < 1) throw ad::Error(who + ": L (samples) must be at least 1");
+  if (!score_function && baseline != Baseline::none)
+    throw ad::Error(who + ": a baseline belongs to the score-function estimator");
+}
+
 namespace {
 const EstimatorConfig& checked(const EstimatorConfig& config) {
-  if (config.samples < 1)
-    throw ad::Error("EncoderGradientEstimator: L (samples) must be at least 1");
-  if (config.estimator == Estimator::reparameterization && config.baseline != Baseline::none)
-    throw ad::Error(
-        "EncoderGradientEstimator: a baseline belongs to the score-function estimator");
+  check_samples_and_baseline("EncoderGradientEstimator", config.samples,
+                             config.estimator == Estimator::score_function, config.baseline);
   return config;
 }
 }  // namespace
 
 EncoderGradientEstimator::EncoderGradientEstimator(const EstimatorConfig& config,
                                                    int64_t input_dim, ad::Rng& rng)
-    : config_(checked(config)), baseline_(config.baseline, config.samples, input_dim, rng) {}
+    : BaselinedEstimator(checked(config), input_dim, rng) {}
 
 SurrogateLoss EncoderGradientEstimator::surrogate(const LatentModel& model, const ad::Tensor& x,
                                                   ad::Rng& rng) {

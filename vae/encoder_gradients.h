@@ -161,27 +161,41 @@ struct SurrogateLoss {
   ad::Tensor learning_signal;  // f(z^[l]) of each sample, [L, batch], a constant
 };
 
-class EncoderGradientEstimator {
+// Throws, naming `who`, when L < 1 or when a baseline is given to an estimator that is not
+// the score function.
+void check_samples_and_baseline(const std::string& who, int samples, bool score_function,
+                                Baseline baseline);
+
+// What every estimator of a VAE's gradient holds: its configuration (with .samples L and
+// .baseline; estimator_name(config) names it) and the control variate of its score-function
+// form. input_dim sizes the learned baseline's network (unused by the other baselines).
+template <class Config>
+class BaselinedEstimator {
  public:
-  // input_dim sizes the learned baseline's network (unused by the other estimators).
+  // Feeds the learning signal of a finished estimate to the moving-average or learned
+  // baseline (the next estimate uses it); a no-op for the others.
+  void update_baseline(const ad::Tensor& x, const ad::Tensor& learning_signal) {
+    baseline_.update(x, learning_signal);
+  }
+  const Config& config() const { return config_; }
+  std::string name() const { return estimator_name(config_); }
+
+ protected:
+  BaselinedEstimator(const Config& config, int64_t input_dim, ad::Rng& rng)
+      : config_(config), baseline_(config.baseline, config.samples, input_dim, rng) {}
+
+  Config config_;
+  ControlVariate baseline_;
+};
+
+class EncoderGradientEstimator : public BaselinedEstimator<EstimatorConfig> {
+ public:
   // Throws when the configuration makes no sense (a baseline with the reparameterization
   // estimator, leave-one-out with L < 2, L < 1).
   EncoderGradientEstimator(const EstimatorConfig& config, int64_t input_dim, ad::Rng& rng);
 
   // Draws the L samples for the batch x [n, d] and records the surrogate loss.
   SurrogateLoss surrogate(const LatentModel& model, const ad::Tensor& x, ad::Rng& rng);
-  // Feeds the learning signal of a finished estimate to the moving-average or learned
-  // baseline (the next estimate uses it); a no-op for the others.
-  void update_baseline(const ad::Tensor& x, const ad::Tensor& learning_signal) {
-    baseline_.update(x, learning_signal);
-  }
-
-  const EstimatorConfig& config() const { return config_; }
-  std::string name() const { return estimator_name(config_); }
-
- private:
-  EstimatorConfig config_;
-  ControlVariate baseline_;
 };
 
 // ---- comparing estimators ----

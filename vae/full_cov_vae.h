@@ -21,6 +21,7 @@
 #include "autodiff/tensor.h"
 #include "nn/linear.h"
 #include "nn/module.h"
+#include "vae/encoder_decoder.h"
 #include "vae/latent_model.h"
 
 namespace vae {
@@ -47,7 +48,7 @@ struct FullCovVaeConfig {
   ad::DType dtype = ad::f32;
 };
 
-class FullCovVae : public nn::Module {
+class FullCovVae : public EncoderDecoder<FullCovVaeConfig> {
  public:
   FullCovVae(const FullCovVaeConfig& config, ad::Rng& rng);
 
@@ -59,13 +60,8 @@ class FullCovVae : public nn::Module {
   // -log p_theta(x|z) of each row from the logits, [n].
   ad::Tensor negative_log_likelihood(const ad::Tensor& logits, const ad::Tensor& x) const;
 
-  const FullCovVaeConfig& config() const { return config_; }
-  int64_t latent_dim() const { return config_.latent_dim; }
-  ad::DType dtype() const { return config_.dtype; }
-  nn::Sequential encoder, decoder;
 
  private:
-  FullCovVaeConfig config_;
   std::vector<int64_t> lower_index_;  // gather index placing l into a k x k matrix
 };
 

@@ -7,21 +7,13 @@
 
 namespace vae {
 
-Vae::Vae(const VaeConfig& config, ad::Rng& rng) : config_(config) {
+Vae::Vae(const VaeConfig& config, ad::Rng& rng) : EncoderDecoder(config) {
   if (config.latent_dim < 1 || config.input_dim < 1)
     throw ad::Error("Vae: input_dim and latent_dim must be positive");
-  // encoder: input -> hidden... -> 2 * latent (mu and logvar side by side)
-  std::vector<int64_t> widths = {config.input_dim};
-  widths.insert(widths.end(), config.hidden.begin(), config.hidden.end());
-  widths.push_back(2 * config.latent_dim);
-  nn::add_mlp(encoder, widths, rng, config.dtype);
+  // encoder: input -> hidden... -> 2 * latent (mu and logvar side by side);
   // decoder: the same widths reversed, from the latent code back to the input
-  widths = {config.latent_dim};
-  widths.insert(widths.end(), config.hidden.rbegin(), config.hidden.rend());
-  widths.push_back(config.input_dim);
-  nn::add_mlp(decoder, widths, rng, config.dtype);
-  register_module("encoder", encoder);
-  register_module("decoder", decoder);
+  add_mirrored_mlps(config.input_dim, 2 * config.latent_dim, config.latent_dim, config.input_dim,
+                    rng);
 }
 
 // [mu, logvar] = E_phi(x): the first latent_dim columns are mu, the rest logvar.

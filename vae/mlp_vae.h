@@ -29,6 +29,7 @@
 #include "nn/linear.h"
 #include "nn/module.h"
 #include "vae/distributions.h"
+#include "vae/encoder_decoder.h"
 #include "vae/latent_model.h"
 
 namespace vae {
@@ -44,7 +45,7 @@ struct VaeConfig {
   ad::DType dtype = ad::f32;
 };
 
-class Vae : public nn::Module {
+class Vae : public EncoderDecoder<VaeConfig> {
  public:
   Vae(const VaeConfig& config, ad::Rng& rng);
 
@@ -57,15 +58,6 @@ class Vae : public nn::Module {
   // -log p_theta(x|z) of each example from the decoder's output, [batch]
   // (Bernoulli: through nn::bce_with_logits; Gaussian: nn::gaussian_nll with sigma).
   ad::Tensor negative_log_likelihood(const ad::Tensor& decoded, const ad::Tensor& x) const;
-
-  const VaeConfig& config() const { return config_; }
-  int64_t latent_dim() const { return config_.latent_dim; }
-  ad::DType dtype() const { return config_.dtype; }
-
-  nn::Sequential encoder, decoder;
-
- private:
-  VaeConfig config_;
 };
 
 }  // namespace vae
