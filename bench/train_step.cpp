@@ -11,7 +11,7 @@
 //             by side); Bernoulli decoder, BCE summed over pixels + analytic KL, L = 1
 //   conv_vae  vae::ConvVae with a 2-D latent (the Keras demo's layers, vae/conv_vae.h)
 //
-// A step is what a training loop does per batch: zero_grad, the forward pass (elbo, which
+// A step is what a training loop does per batch: zero_grad, the forward pass (-ELBO, which
 // draws the noise), backward and the Adam update; drawing the batch is not counted.
 // For each model and thread count (omp_set_num_threads) it takes --warmup steps, then
 // times --steps steps one by one and reports the median, the 10th and 90th percentiles
@@ -76,7 +76,9 @@ struct MlpVae : Model {
   vae::Vae vae;
   explicit MlpVae(ad::Rng& rng) : vae({.input_dim = 784, .hidden = {400}, .latent_dim = 20}, rng) {}
   nn::Module& module() override { return vae; }
-  vae::ElboTerms negative_elbo(const ad::Tensor& x, ad::Rng& rng) override { return vae::negative_elbo(vae, x, rng); }
+  vae::ElboTerms negative_elbo(const ad::Tensor& x, ad::Rng& rng) override {
+    return vae::negative_elbo(vae, x, rng);
+  }
   nn::ImageLayout layout() const override { return nn::ImageLayout::flat; }
 };
 
@@ -84,7 +86,9 @@ struct ConvVae : Model {
   vae::ConvVae vae;
   explicit ConvVae(ad::Rng& rng) : vae({.latent_dim = 2}, rng) {}
   nn::Module& module() override { return vae; }
-  vae::ElboTerms negative_elbo(const ad::Tensor& x, ad::Rng& rng) override { return vae::negative_elbo(vae, x, rng); }
+  vae::ElboTerms negative_elbo(const ad::Tensor& x, ad::Rng& rng) override {
+    return vae::negative_elbo(vae, x, rng);
+  }
   nn::ImageLayout layout() const override { return nn::ImageLayout::nchw; }
 };
 

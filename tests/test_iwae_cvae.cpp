@@ -228,8 +228,9 @@ TEST_CASE("IWAE for the CVAE: K = 1 is log p(x|z,c) + log p(z) - log q(z|x,c); L
   for (int r = 0; r < 200; ++r) {
     std::vector<ad::Tensor> draws;
     for (int k = 0; k < 20; ++k) draws.push_back(rng.normal({3, 2}, ad::f64));
-    const std::vector<double> l1 = vae::iwae_bound_from_eps(given_labels, x, {draws[0]}).to_vector(),
-                              l20 = vae::iwae_bound_from_eps(given_labels, x, draws).to_vector();
+    const std::vector<double>
+        l1 = vae::iwae_bound_from_eps(given_labels, x, {draws[0]}).to_vector(),
+        l20 = vae::iwae_bound_from_eps(given_labels, x, draws).to_vector();
     for (int i = 0; i < 3; ++i) gain.push_back(l20[i] - l1[i]);
   }
   const vae::Summary g = vae::summarize(gain);

@@ -197,7 +197,8 @@ void monte_carlo_samples(tut::Tutorial& t, vae::Vae& model, const Tensor& x, int
   std::vector<vae::Summary> stats;
   for (int L : Ls) {
     std::vector<double> values;
-    for (int r = 0; r < repeats; ++r) values.push_back(vae::negative_elbo(model, x, rng, L).loss.item());
+    for (int r = 0; r < repeats; ++r)
+      values.push_back(vae::negative_elbo(model, x, rng, L).loss.item());
     stats.push_back(vae::summarize(values));
   }
   // the reference: one estimate with a large L; its standard error from the single-sample
