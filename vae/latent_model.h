@@ -54,11 +54,11 @@ namespace vae {
 
 template <class M>
 concept LatentVariableModel =
-    requires(M& model, const ad::Tensor& x, const ad::Tensor& z) {
+    requires(M& model, const ad::Tensor& x, const ad::Tensor& z, const ad::Tensor& decoded) {
       model.encode(x);                                                    // q_phi(z|x)
       { model.decode(z) } -> std::same_as<ad::Tensor>;                    // logits or mean
       { model.decode_mean(z) } -> std::same_as<ad::Tensor>;               // E[x|z]
-      { model.negative_log_likelihood(z, x) } -> std::same_as<ad::Tensor>;  // [batch]
+      { model.negative_log_likelihood(decoded, x) } -> std::same_as<ad::Tensor>;  // [batch]
       { model.latent_dim() } -> std::convertible_to<int64_t>;
       { model.dtype() } -> std::convertible_to<ad::DType>;
     };
