@@ -23,7 +23,7 @@
 #include "autodiff/autodiff.h"
 #include "tutorials/common/plot.h"
 #include "tutorials/common/tutorial.h"
-#include "vae/estimators.h"
+#include "vae/per_sample_gradients.h"
 #include "vae/kl.h"
 #include "vae/linalg.h"
 #include "vae/linear_gaussian.h"

@@ -26,7 +26,7 @@
 #include "tutorials/common/plot.h"
 #include "tutorials/common/tutorial.h"
 #include "vae/distributions.h"
-#include "vae/estimators.h"
+#include "vae/per_sample_gradients.h"
 #include "vae/linalg.h"
 #include "vae/quadrature.h"
 

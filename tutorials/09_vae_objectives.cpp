@@ -31,7 +31,7 @@
 #include "tutorials/common/tutorial.h"
 #include "vae/distributions.h"
 #include "vae/statistics.h"
-#include "vae/models.h"
+#include "vae/mlp_vae.h"
 
 using ad::Tensor;
 
@@ -112,7 +112,7 @@ Curve train(vae::Vae& model, const nn::Dataset& data, const Tensor& validation_x
   for (int step = 0; step < o.steps; ++step) {
     if (!batches.next(batch)) batches.next(batch);  // a new epoch
     joint.zero_grad();
-    vae::ElboTerms terms = model.elbo(batch.x, rng);
+    vae::ElboTerms terms = vae::negative_elbo(model, batch.x, rng);
     const Tensor loss = o.objective == Objective::kl_only               ? terms.kl
                         : o.objective == Objective::reconstruction_only ? terms.reconstruction
                                                                         : terms.loss;

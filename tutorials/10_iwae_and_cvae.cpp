@@ -33,7 +33,7 @@
 #include "vae/statistics.h"
 #include "vae/iwae.h"
 #include "vae/linear_gaussian.h"
-#include "vae/models.h"
+#include "vae/mlp_vae.h"
 
 using ad::Tensor;
 
@@ -104,18 +104,25 @@ void linear_gaussian_iwae(tut::Tutorial& t) {
 }
 
 // ---------------------------------------------------------------- training
-// Adam on the loss `step` gives each batch of binarised images; returns the last epoch's
-// mean training loss.
-double train_model(tut::Tutorial& t, nn::Module& model, const nn::Dataset& data,
-                   const tut::TrainingFlags& training, uint64_t seed,
-                   const tut::TrainingStep& step) {
+// Fewer optimiser steps per epoch than this leave a model all but untrained (--batch is
+// checked against it and the training set's size).
+constexpr int64_t kMinStepsPerEpoch = 10;
+
+// Adam on the -ELBO of batches of binarised images (tut::train_vae: the VAE, or the
+// conditional VAE given each batch's labels); returns the last epoch's mean training loss.
+template <class Model>
+double train_model(tut::Tutorial& t, Model& model, const nn::Dataset& data,
+                   const tut::TrainingFlags& training, uint64_t seed, ad::Rng& rng) {
   nn::Adam adam(model, {.lr = training.lr});
-  const tut::TrainingLog log = tut::train_epochs(
-      adam, data,
-      {.epochs = training.epochs, .batch_size = training.batch, .binarize = true, .seed = seed},
-      step);
-  t.note("  {:.1f} s per epoch", log.seconds_per_epoch);
-  return log.train_loss.back();
+  const tut::VaeHistory h = tut::train_vae(model, adam, data,
+                                           {.epochs = training.epochs,
+                                            .batch_size = training.batch,
+                                            .binarize = true,
+                                            .seed = seed,
+                                            .min_steps = kMinStepsPerEpoch},
+                                           rng);
+  t.note("  {:.1f} s per epoch", h.seconds_per_epoch);
+  return h.loss.back();
 }
 
 // ---------------------------------------------------------------- L31, VAE
@@ -363,16 +370,14 @@ double train_vae(tut::Tutorial& t, vae::Vae& model, const SmallData& data,
   t.section("L31", "Training a VAE as in tutorial 08 (784-256-64-2, Bernoulli decoder, L = 1)");
   t.note("data: {}; {} training images, {} epochs", description, data.train.size(),
          training.epochs);
-  return train_model(t, model, data.train, training, t.seed() + 4,
-                     [&](const nn::Batch& b) { return model.elbo(b.x, rng).loss; });
+  return train_model(t, model, data.train, training, t.seed() + 4, rng);
 }
 
 void train_cvae(tut::Tutorial& t, vae::Cvae& model, const SmallData& data,
                 const tut::TrainingFlags& training, ad::Rng& rng) {
   t.section("L33", "Training a conditional VAE: [x, onehot(c)] -> z, [z, onehot(c)] -> x");
   t.note("{} training images, {} epochs", data.train.size(), training.epochs);
-  train_model(t, model, data.train, training, t.seed() + 5,
-              [&](const nn::Batch& b) { return model.elbo(b.x, b.y, rng).loss; });
+  train_model(t, model, data.train, training, t.seed() + 5, rng);
 }
 
 // The classes to generate: the one chosen with --class, or every class.

@@ -44,7 +44,7 @@
 #include "tutorials/common/tutorial.h"
 #include "vae/autoencoder.h"
 #include "vae/conv_vae.h"
-#include "vae/models.h"
+#include "vae/mlp_vae.h"
 #include "vae/statistics.h"
 
 using ad::Tensor;
@@ -52,6 +52,9 @@ using ad::Tensor;
 namespace {
 
 constexpr int64_t kSide = 28, kPixels = kSide * kSide;
+// Fewer optimiser steps per epoch than this leave a model all but untrained (--batch is
+// checked against it and the training set's size).
+constexpr int64_t kMinStepsPerEpoch = 10;
 
 // The images of a data set are kept flat, [N, 784]; the convolutional VAE reads them as
 // [N, 1, 28, 28] and returns [N, 1, 28, 28]. model_input and reconstruct_flat are the only
@@ -67,16 +70,8 @@ Tensor model_input(const vae::Vae&, const Tensor& flat) { return flat; }
 // evaluated with the same seed see the same eps (a paired comparison).
 template <typename Model>
 vae::PerExampleElbo per_image_terms(Model& model, const Tensor& flat_x, uint64_t eps_seed) {
-  ad::NoGrad plain;
   ad::Rng rng(eps_seed);
-  vae::PerExampleElbo out;
-  for (int64_t start = 0; start < flat_x.dim(0); start += 500) {
-    const Tensor x = model_input(model, ad::slice(flat_x, 0, start, std::min(flat_x.dim(0), start + 500)));
-    const vae::DiagGaussian q = model.encode(x);
-    const Tensor z = q.rsample_from(rng.normal(q.mu.shape()));
-    out.append(model.negative_log_likelihood(model.decode(z), x), q.kl_to_standard());
-  }
-  return out;
+  return vae::per_example_negative_elbo(model, model_input(model, flat_x), rng, 500);
 }
 
 double mean_of(const std::vector<double>& v) {
@@ -84,49 +79,33 @@ double mean_of(const std::vector<double>& v) {
 }
 
 // ---------------------------------------------------------------- training
-struct History {
-  std::vector<double> epoch, loss, reconstruction, kl, validation;
-  double seconds_per_epoch = 0;
-};
+// Batches as each model reads them: [N, 1, 28, 28] for the convolutions, flat for the MLP.
+nn::ImageLayout batch_layout(const vae::ConvVae&) { return nn::ImageLayout::nchw; }
+nn::ImageLayout batch_layout(const vae::Vae&) { return nn::ImageLayout::flat; }
 
 // The demo's training loop: Adam on the batch mean of -ELBO, one z per image. After each
 // epoch the progress line shows the epoch's mean total loss, reconstruction and KL (as the
 // demo's total_loss, reconstruction_loss, kl_loss) and -ELBO on the validation images.
 template <typename Model>
-History train_vae(Model& model, const nn::Dataset& train, const Tensor& validation_x,
-                  const tut::TrainingFlags& s, uint64_t seed) {
+tut::VaeHistory train_vae(Model& model, const nn::Dataset& train, const Tensor& validation_x,
+                          const tut::TrainingFlags& s, uint64_t seed) {
   nn::Adam adam(model, {.lr = s.lr});
   ad::Rng rng(seed + 1);
-  History h;
-  double reconstruction = 0, kl = 0;  // sums over the epoch's images
-  auto step = [&](const nn::Batch& batch) {
-    vae::ElboTerms terms = model.elbo(model_input(model, batch.x), rng);
-    const double n = static_cast<double>(batch.size());
-    reconstruction += terms.reconstruction.item() * n;
-    kl += terms.kl.item() * n;
-    return terms.loss;
-  };
-  auto after_epoch = [&](int epoch) {
-    const double n = static_cast<double>(train.size());
-    h.reconstruction.push_back(reconstruction / n);
-    h.kl.push_back(kl / n);
-    reconstruction = kl = 0;
-    h.validation.push_back(mean_of(per_image_terms(model, validation_x, seed + 2).loss));
-    h.epoch.push_back(epoch + 1);
-    return fmt::format("rec {:.2f}  KL {:.3f}  val -ELBO {:.2f}", h.reconstruction.back(),
-                       h.kl.back(), h.validation.back());
-  };
-  const tut::TrainingLog log = tut::train_epochs(
-      adam, train, {.epochs = s.epochs, .batch_size = s.batch, .seed = seed}, step, after_epoch);
-  h.loss = log.train_loss;
-  h.seconds_per_epoch = log.seconds_per_epoch;
-  return h;
+  return tut::train_vae(
+      model, adam, train,
+      {.epochs = s.epochs, .batch_size = s.batch, .layout = batch_layout(model), .seed = seed,
+       .min_steps = kMinStepsPerEpoch},
+      rng, [&] { return mean_of(per_image_terms(model, validation_x, seed + 2).loss); },
+      [](const tut::VaeHistory& h) {
+        return fmt::format("rec {:.2f}  KL {:.3f}  val -ELBO {:.2f}", h.reconstruction.back(),
+                           h.kl.back(), h.validation.back());
+      });
 }
 
-std::string history_csv(const History& h) {
+std::string history_csv(const tut::VaeHistory& h) {
   std::string csv = "epoch,loss,reconstruction,kl,validation_loss\n";
-  for (size_t i = 0; i < h.epoch.size(); ++i)
-    csv += fmt::format("{},{:.4f},{:.4f},{:.4f},{:.4f}\n", h.epoch[i], h.loss[i],
+  for (size_t i = 0; i < h.epochs.size(); ++i)
+    csv += fmt::format("{},{:.4f},{:.4f},{:.4f},{:.4f}\n", h.epochs[i], h.loss[i],
                        h.reconstruction[i], h.kl[i], h.validation[i]);
   return csv;
 }
@@ -183,9 +162,9 @@ void check_generalisation(tut::Tutorial& t, vae::ConvVae& model, const Tensor& t
 // ---------------------------------------------------------------- L15: conv vs MLP
 // E[x | z = mu(x)] of each image, flat [N, 784].
 Tensor reconstruct_flat(vae::ConvVae& model, const Tensor& flat) {
-  return ad::reshape(model.reconstruct(model_input(model, flat)), {flat.dim(0), kPixels});
+  return ad::reshape(vae::reconstruct(model, model_input(model, flat)), {flat.dim(0), kPixels});
 }
-Tensor reconstruct_flat(vae::Vae& model, const Tensor& flat) { return model.reconstruct(flat); }
+Tensor reconstruct_flat(vae::Vae& model, const Tensor& flat) { return vae::reconstruct(model, flat); }
 
 // ||x - E[x | z = mu(x)]||^2, the mean over the images.
 template <typename Model>
@@ -676,15 +655,15 @@ void train_demo(tut::Tutorial& t, vae::ConvVae& conv, const nn::Dataset& train,
   if (t.quick()) t.note("--quick: 2000 training images and 1 epoch");
   t.note("{} parameters (Keras's summary: encoder 69,076 + decoder 65,089); Adam lr {}, batch {}, {} epochs",
          conv.parameter_count(), s.lr, s.batch, s.epochs);
-  const History h = train_vae(conv, train, validation_x, s, t.seed() + 1);
+  const tut::VaeHistory h = train_vae(conv, train, validation_x, s, t.seed() + 1);
   t.note("{:.1f} s per epoch", h.seconds_per_epoch);
   t.save_text("conv_vae_history.csv", history_csv(h));
   tut::Plot curves("loss_curves", "Convolutional VAE: -ELBO = reconstruction + KL (nats per image)");
   curves.xlabel("epoch").ylabel("nats per image").log_y();
-  curves.line("total loss (train)", h.epoch, h.loss);
-  curves.line("reconstruction (train)", h.epoch, h.reconstruction);
-  curves.line("KL (train)", h.epoch, h.kl);
-  curves.line("-ELBO (validation)", h.epoch, h.validation, tut::LineStyle::dashed);
+  curves.line("total loss (train)", h.epochs, h.loss);
+  curves.line("reconstruction (train)", h.epochs, h.reconstruction);
+  curves.line("KL (train)", h.epochs, h.kl);
+  curves.line("-ELBO (validation)", h.epochs, h.validation, tut::LineStyle::dashed);
   t.save_figure(curves);
   nn::save_checkpoint(t.new_file("conv_vae.ckpt"), conv);
 }
@@ -697,7 +676,7 @@ void convolutions_or_not(tut::Tutorial& t, vae::ConvVae& conv, const nn::Dataset
   vae::Vae mlp({.input_dim = kPixels, .hidden = tut::hidden_sizes, .latent_dim = 2}, mlp_init);
   t.note("MLP 784-256-64-(2x2), {} parameters, grey pixels, the same loss, epochs and batches",
          mlp.parameter_count());
-  const History mh = train_vae(mlp, train, validation_x, s, t.seed() + 1);
+  const tut::VaeHistory mh = train_vae(mlp, train, validation_x, s, t.seed() + 1);
   t.note("{:.1f} s per epoch", mh.seconds_per_epoch);
   t.save_text("mlp_vae_history.csv", history_csv(mh));
   compare_with_mlp(t, conv, mlp, test_x, s.epochs);

@@ -40,7 +40,7 @@
 #include "vae/iwae.h"
 #include "vae/linalg.h"
 #include "vae/linear_gaussian.h"
-#include "vae/models.h"
+#include "vae/mlp_vae.h"
 #include "vae/statistics.h"
 
 using ad::Tensor;
@@ -310,7 +310,7 @@ void train(tut::Tutorial& t, vae::Vae& model, const nn::Dataset& train_set, cons
       adam, train_set,
       {.epochs = s.training.epochs, .batch_size = s.training.batch, .seed = t.seed() + 7},
       [&](const nn::Batch& b) {
-        return fisher ? vae::fisher_objective(model, b.x, rng).loss : model.elbo(b.x, rng).loss;
+        return fisher ? vae::fisher_objective(model, b.x, rng).loss : vae::negative_elbo(model, b.x, rng).loss;
       });
   t.note("  {:.1f} s per epoch", log.seconds_per_epoch);
 }
@@ -434,16 +434,16 @@ void figures(tut::Tutorial& t, vae::Vae& vae_model, vae::Vae& fisher_model,
   auto clipped = [](const Tensor& images) { return ad::clamp(images, 0.0, 1.0); };
   tut::ImageFigure reconstructions("reconstructions",
                                    "One test image per class and the two models' reconstructions");
-  reconstructions.panel(nn::image_grid_rows({x, clipped(vae_model.reconstruct(x)),
-                                             clipped(fisher_model.reconstruct(x))}),
+  reconstructions.panel(nn::image_grid_rows({x, clipped(vae::reconstruct(vae_model, x)),
+                                             clipped(vae::reconstruct(fisher_model, x))}),
                         {.row_labels = {"test image x", "VAE: E[x | μ(x)]", "Fisher AE"}});
   t.save_figure(reconstructions);
   ad::Rng rng_v(t.seed() + 9), rng_f(t.seed() + 9);  // the same z ~ N(0, I) for both
   tut::ImageFigure samples("samples", "E[x | z] for z ~ N(0, I): the same 20 z in both models");
   samples.panel(
       nn::image_grid_rows(
-          {clipped(vae_model.sample(10, rng_v)), clipped(vae_model.sample(10, rng_v)),
-           clipped(fisher_model.sample(10, rng_f)), clipped(fisher_model.sample(10, rng_f))}),
+          {clipped(vae::sample(vae_model, 10, rng_v)), clipped(vae::sample(vae_model, 10, rng_v)),
+           clipped(vae::sample(fisher_model, 10, rng_f)), clipped(vae::sample(fisher_model, 10, rng_f))}),
       {.row_labels = {"VAE", "VAE", "Fisher AE", "Fisher AE"}});
   t.save_figure(samples);
 }

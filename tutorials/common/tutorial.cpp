@@ -121,6 +121,9 @@ int report_errors(std::string_view program, const std::function<int()>& body, st
   };
   try {
     return body();
+  } catch (const UsageError& e) {  // values that do not fit the data: as a bad flag
+    err << fmt::format("{}: error: {}\n", program, e.what()) << std::flush;
+    return usage_exit_code;
   } catch (const nn::DataError& e) {
     return fail(e.what(), "");  // (its message names the file and says what was expected)
   } catch (const nn::CheckpointError& e) {

@@ -33,6 +33,7 @@
 #include <iostream>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +45,12 @@ class ImageFigure;
 
 // Exit code for a command line that could not be parsed (as for shell built-ins).
 inline constexpr int usage_exit_code = 2;
+
+// A command line whose values do not fit the data (e.g. a --batch larger than the training
+// set): report_errors prints its message and exits with usage_exit_code.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 // Runs a program's work and turns any error that escapes it into one line on `err`,
 // "<program>: error: <what was wrong>", and exit status 1: never an uncaught exception
