@@ -18,7 +18,9 @@
 //
 // Each number is the median of 15 samples (5 with --quick), each sample a batch of
 // calls long enough (>= 30 ms) for the clock; one warm-up call comes first (page
-// faults, thread start-up, packing buffers). The whole run takes about half a minute.
+// faults, thread start-up, packing buffers). Ours and OpenBLAS take their samples in
+// turn, shape by shape, so that both see the same moments of a shared machine. The
+// whole run takes about half a minute.
 #include <cblas.h>
 #include <fmt/core.h>
 #include <omp.h>
@@ -107,15 +109,29 @@ double seconds_of(const std::function<void()>& run, int64_t calls) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// Median GFLOP/s over the samples.
-double measure_gflops(const Shape& shape, const std::function<void()>& run, Budget budget) {
-  const double one_call = seconds_of(run, 1);  // also the warm-up
-  const int64_t calls =
-      std::max<int64_t>(1, std::llround(std::ceil(budget.sample_seconds / one_call)));
-  std::vector<double> per_call;
-  for (int s = 0; s < budget.samples; ++s) per_call.push_back(seconds_of(run, calls) / calls);
-  std::nth_element(per_call.begin(), per_call.begin() + per_call.size() / 2, per_call.end());
-  return shape.flops() / per_call[per_call.size() / 2] * 1e-9;
+// Median GFLOP/s of each run over the samples. With several runs the samples are taken
+// in turn, in an order reversed every round (A B, B A, A B, ...), so that a slow spell
+// of a shared machine, or the threads of the run before still spinning, hits them alike.
+std::vector<double> measure_gflops(const Shape& shape,
+                                   const std::vector<std::function<void()>>& runs, Budget budget) {
+  std::vector<int64_t> calls;
+  for (const auto& run : runs) {
+    const double one_call = seconds_of(run, 1);  // also the warm-up
+    calls.push_back(
+        std::max<int64_t>(1, std::llround(std::ceil(budget.sample_seconds / one_call))));
+  }
+  std::vector<std::vector<double>> per_call(runs.size());
+  for (int s = 0; s < budget.samples; ++s)
+    for (size_t turn = 0; turn < runs.size(); ++turn) {
+      const size_t r = s % 2 == 0 ? turn : runs.size() - 1 - turn;
+      per_call[r].push_back(seconds_of(runs[r], calls[r]) / double(calls[r]));
+    }
+  std::vector<double> gflops;
+  for (std::vector<double>& times : per_call) {
+    std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
+    gflops.push_back(shape.flops() / times[times.size() / 2] * 1e-9);
+  }
+  return gflops;
 }
 
 // Deterministic operands in [-1, 1) (a 64-bit LCG); the values do not affect the speed.
@@ -184,27 +200,30 @@ std::vector<Row> measure_openblas(const std::string& impl, Budget budget) {
     for (const Shape& s : shapes) {
       Operands x(s);
       rows.push_back({s, impl, threads,
-                      measure_gflops(
-                          s, [&] { run_openblas(s, x); }, budget)});
+                      measure_gflops(s, {[&] { run_openblas(s, x); }}, budget).front()});
     }
   }
   return rows;
 }
 
-std::vector<Row> measure_ours_and_reference(Budget budget) {
+// The reference kernel, then ours and OpenBLAS's default kernels, interleaved.
+std::vector<Row> measure_ours_openblas_and_reference(Budget budget) {
   std::vector<Row> rows;
   for (const Shape& s : shapes) {
     if (reference_too_slow(s)) continue;
     Operands x(s);
-    rows.push_back({s, "reference", 1, measure_gflops(s, [&] { run_reference(s, x); }, {0, 3})});
+    rows.push_back(
+        {s, "reference", 1, measure_gflops(s, {[&] { run_reference(s, x); }}, {0, 3}).front()});
   }
   for (int threads : {1, 2}) {
     omp_set_num_threads(threads);
+    openblas_set_num_threads(threads);
     for (const Shape& s : shapes) {
-      Operands x(s);
-      rows.push_back({s, "ours", threads,
-                      measure_gflops(
-                          s, [&] { run_ours(s, x); }, budget)});
+      Operands ours(s), theirs(s);
+      const std::vector<double> gflops = measure_gflops(
+          s, {[&] { run_ours(s, ours); }, [&] { run_openblas(s, theirs); }}, budget);
+      rows.push_back({s, "ours", threads, gflops[0]});
+      rows.push_back({s, "openblas", threads, gflops[1]});
     }
   }
   return rows;
@@ -328,9 +347,7 @@ static int run(int argc, char** argv) {
   fmt::print("FMA peak of one core, measured ({}): {:.1f} GFLOP/s\n", peak.how,
              peak.gflops_per_core);
 
-  std::vector<Row> rows = measure_ours_and_reference(budget);
-  const std::vector<Row> openblas = measure_openblas("openblas", budget);
-  rows.insert(rows.end(), openblas.begin(), openblas.end());
+  std::vector<Row> rows = measure_ours_openblas_and_reference(budget);
   if (ad::isa_supported(ad::Isa::avx512)) {
     std::string corename = "?";
     const std::vector<Row> avx512 = measure_openblas_avx512(options.quick, corename);
