@@ -55,12 +55,14 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
         fmt::format("matmul: batch sizes differ ({} vs {}) in {}", a.dim(0), b.dim(0), shapes()));
   Tensor out = matmul_kernel(a, false, b, false);
   tape().record("matmul", {a, b}, out, [a, b](const Tensor& g) -> Grads {
+    // EXERCISE E01.5: the backward of matmul
     if (differentiable_backward())  // the same products, recorded (create_graph)
       return {a.requires_grad() ? matmul(g, transpose(b)) : Tensor(),
               b.requires_grad() ? matmul(transpose(a), g) : Tensor()};
     Tensor da = a.requires_grad() ? matmul_kernel(g, false, b, true) : Tensor();  // G B^T
     Tensor db = b.requires_grad() ? matmul_kernel(a, true, g, false) : Tensor();  // A^T G
     return {da, db};
+    // END EXERCISE E01.5
   });
   return out;
 }

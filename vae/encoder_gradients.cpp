@@ -89,7 +89,9 @@ std::string estimator_name(const EstimatorConfig& config) {
 // ---------------------------------------------------------------- baselines
 
 void MovingAverage::update(double x) {
+  // EXERCISE E05.2: the moving-average baseline
   value_ = started_ ? decay_ * value_ + (1 - decay_) * x : x;
+  // END EXERCISE E05.2
   started_ = true;
 }
 
@@ -134,15 +136,18 @@ ControlVariate::ControlVariate(Baseline kind, int samples, int64_t input_dim, ad
 
 ad::Tensor ControlVariate::values(const ad::Tensor& x, const ad::Tensor& f) {
   ad::NoGrad constant;
-  const double L = static_cast<double>(f.dim(0));
   switch (kind_) {
     case Baseline::none: return ad::Tensor::zeros(f.shape(), f.dtype());
     case Baseline::moving_average:
       return ad::Tensor::full(f.shape(), average_.value(), f.dtype());
     case Baseline::learned:
       return ad::broadcast_to(learned_->predict(x.to(ad::f32)).to(f.dtype()), f.shape());
-    case Baseline::leave_one_out:  // b^[l] = (sum_j f^[j] - f^[l]) / (L - 1)
+    case Baseline::leave_one_out: {  // b^[l] = (sum_j f^[j] - f^[l]) / (L - 1)
+      // EXERCISE E05.3: the leave-one-out baseline (RLOO)
+      const double L = static_cast<double>(f.dim(0));
       return (ad::sum(f, 0, true) - f) / (L - 1);
+      // END EXERCISE E05.3
+    }
   }
   return {};
 }
@@ -187,7 +192,9 @@ SurrogateLoss EncoderGradientEstimator::surrogate(const LatentModel& model, cons
   if (config_.estimator == Estimator::reparameterization) {
     const ad::Tensor z = q.rsample_from(eps);  // z = mu + sigma eps on the tape: a path to phi
     ad::Tensor f = log_likelihood_of_samples(model, x, z);
+    // EXERCISE E04.6: the negative ELBO with a Monte Carlo KL
     if (!analytic) f = f + standard_normal_log_prob(z) - q.log_prob(z);
+    // END EXERCISE E04.6
     out.loss = kl - ad::mean(f);  // -1/(L n) sum f (+ KL): its gradient is the estimate
     out.learning_signal = f.detach();
   } else {
@@ -203,9 +210,11 @@ SurrogateLoss EncoderGradientEstimator::surrogate(const LatentModel& model, cons
       out.learning_signal = analytic ? log_lik.detach()
                                      : log_lik + standard_normal_log_prob(z) - log_q;
     }
+    // EXERCISE E05.1: the score-function estimator
     const ad::Tensor weight = out.learning_signal - baseline_.values(x, out.learning_signal);
     // grad: -1/(L n) sum (f - b) grad_phi log q  - 1/(L n) sum grad_theta log p(x|z)  (+ grad KL)
     out.loss = kl - ad::mean(weight * log_q) - ad::mean(log_lik);
+    // END EXERCISE E05.1
   }
   out.negative_elbo = kl.item() - ad::mean(out.learning_signal).item();
   return out;

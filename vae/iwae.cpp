@@ -36,7 +36,9 @@ ad::Tensor iwae_log_weights(Vae& model, const DiagGaussian& q, const ad::Tensor&
 namespace {
 // logsumexp_k(log w_k) - log K: one estimate of L_K per example.
 ad::Tensor bound_from_log_weights(const ad::Tensor& log_w) {
+  // EXERCISE E05.4: the IWAE bound
   return ad::logsumexp(log_w, 1) - std::log(static_cast<double>(log_w.dim(1)));
+  // END EXERCISE E05.4
 }
 
 std::vector<ad::Tensor> draw_eps(int64_t batch, int64_t latent_dim, ad::DType dtype, ad::Rng& rng,

@@ -83,6 +83,7 @@ void PerExampleElbo::append(const ad::Tensor& nll, const ad::Tensor& kl_to_prior
 ElboTerms negative_elbo(const DiagGaussian& q, const NegativeLogLikelihood& nll,
                         const std::vector<ad::Tensor>& eps, double beta) {
   if (eps.empty()) throw ad::Error("negative_elbo: no noise given");
+  // EXERCISE E04.5: the negative ELBO with the analytic KL
   const double batch = static_cast<double>(q.mu.dim(0));
   const double L = static_cast<double>(eps.size());
   ad::Tensor reconstruction;
@@ -94,6 +95,7 @@ ElboTerms negative_elbo(const DiagGaussian& q, const NegativeLogLikelihood& nll,
   reconstruction = reconstruction / (L * batch);        // 1/L sum_l, mean over the batch
   ad::Tensor kl = ad::sum(q.kl_to_standard()) / batch;  // 1/2 sum_k (...), mean over the batch
   return {reconstruction + kl * beta, reconstruction, kl};
+  // END EXERCISE E04.5
 }
 
 }  // namespace vae
