@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 
+sys.dont_write_bytecode = True  # (no __pycache__ in the repository)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import exercise_regions as ex  # noqa: E402
 
