@@ -20,7 +20,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import exercise_regions as ex  # noqa: E402
 
 CONTROL = re.compile(r"^(if|for|while|switch|else|do|try|catch|case|default)\b|^\}?\s*else\b")
-SCOPE = re.compile(r"\b(namespace|struct|class|enum|union)\b")
+SCOPE = re.compile(r"(namespace|struct|class|enum|union)\b")
+TEMPLATE = re.compile(r"^template\s*<[^{;]*?>\s*")
 EQUATION = re.compile(r"^\*\*Equation:\*\*\s*(.+?)\s*$")
 HEADING = re.compile(r"^#+ (E\d\d\.\d+)")
 
@@ -74,13 +75,14 @@ def enclosing_parameters(code_before):
             if depth > 0:
                 depth -= 1
             else:  # an unmatched brace: the start of an enclosing block
-                j = i - 1
-                while j >= 0 and text[j] not in ";{}":
+                j, parens = i - 1, 0  # back to the statement's start, past (...{...}...)
+                while j >= 0 and not (parens <= 0 and text[j] in ";{}"):
+                    parens += {")": 1, "(": -1}.get(text[j], 0)
                     j -= 1
-                header = text[j + 1:i].strip()
-                if SCOPE.search(header):
+                header = TEMPLATE.sub("", text[j + 1:i].strip())
+                if SCOPE.match(header):
                     return []
-                if not CONTROL.search(header):
+                if header and not CONTROL.search(header):  # a function's or lambda's body
                     group = last_paren_group(header)
                     return parameter_names(group) if group is not None else []
         i -= 1
