@@ -41,10 +41,6 @@ class ExerciseNotDone : public Error {
 };
 [[noreturn]] void exercise_not_done(const char* id, const char* title, const char* equation);
 
-// True in a copy made by `make student` (tools/student.py flips it): a fast kernel whose
-// reference is an exercise (Adam's update) then runs the reference, the student's code.
-inline constexpr bool kExerciseCopy = false;  // (set by tools/student.py)
-
 // Normalises a possibly negative axis (-1 = last) against a rank; throws naming `op`.
 int normalize_axis(const char* op, int axis, int rank);
 
