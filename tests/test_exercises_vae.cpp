@@ -174,15 +174,20 @@ std::vector<double> learning_signal(uint64_t seed, int L) {
   }
   return f;
 }
+
+// The estimator's surrogate for fixed_model on a batch of two (x unused), L = 3 samples and
+// a Monte Carlo KL, its noise drawn from Rng(seed).
+vae::SurrogateLoss surrogate_of(vae::Estimator kind, uint64_t seed) {
+  ad::Rng init(1);
+  vae::EncoderGradientEstimator estimator(
+      {.estimator = kind, .kl = vae::KlTerm::monte_carlo, .samples = 3}, 2, init);
+  ad::Rng rng(seed);
+  return estimator.surrogate(fixed_model(), f64({0, 0, 0, 0}, {2, 2}), rng);
+}
 }  // namespace
 
 TEST_CASE("E04.6: the negative ELBO with a Monte Carlo KL samples log p(z) - log q(z)") {
-  ad::Rng init(1);
-  vae::EncoderGradientEstimator estimator({.estimator = vae::Estimator::reparameterization,
-                                           .kl = vae::KlTerm::monte_carlo, .samples = 3},
-                                          2, init);
-  ad::Rng rng(7);
-  const vae::SurrogateLoss out = estimator.surrogate(fixed_model(), f64({0, 0, 0, 0}, {2, 2}), rng);
+  const vae::SurrogateLoss out = surrogate_of(vae::Estimator::reparameterization, 7);
   const std::vector<double> f = learning_signal(7, 3);
   check_values(out.learning_signal, f, 1e-10);
   double mean = 0;
@@ -191,12 +196,7 @@ TEST_CASE("E04.6: the negative ELBO with a Monte Carlo KL samples log p(z) - log
 }
 
 TEST_CASE("E05.1: the score-function surrogate is -mean((f - b) log q) - mean(log p(x|z))") {
-  ad::Rng init(1);
-  vae::EncoderGradientEstimator estimator({.estimator = vae::Estimator::score_function,
-                                           .kl = vae::KlTerm::monte_carlo, .samples = 3},
-                                          2, init);
-  ad::Rng rng(11);
-  const vae::SurrogateLoss out = estimator.surrogate(fixed_model(), f64({0, 0, 0, 0}, {2, 2}), rng);
+  const vae::SurrogateLoss out = surrogate_of(vae::Estimator::score_function, 11);
   // The surrogate's value from the same draws, written out.
   ad::Rng again(11);
   const Tensor eps = again.normal({3, 2, 2}, ad::f64);
