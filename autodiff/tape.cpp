@@ -65,7 +65,9 @@ void accumulate(Tensor& adjoint, Tensor g, bool create_graph) {
   // END EXERCISE E00.3
 }
 
-std::string freed_message(const Tape& t, const Tensor& value, const std::string& used_by) {
+// ([[maybe_unused]]: its one caller is the reverse sweep, which a student copy leaves out.)
+[[maybe_unused]] std::string freed_message(const Tape& t, const Tensor& value,
+                                           const std::string& used_by) {
   return fmt::format(
       "backward: {}{} was computed on a tape that an earlier backward cleared, so the "
       "gradient cannot reach what it was computed from; run the forward pass again after "
