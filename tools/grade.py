@@ -27,9 +27,10 @@ def first_failure(output):
     for i, line in enumerate(lines):
         if "ERROR:" in line or "FATAL ERROR" in line:
             text = line.split("ERROR:", 1)[-1].strip()
-            values = [s.strip() for s in lines[i + 1:i + 4] if s.strip()]
-            if values[:1] == ["values:"] and len(values) > 1:
-                text += " " + values[1]
+            following = [s.strip() for s in lines[i + 1:i + 3] if s.strip()]
+            if following and following[0].startswith("values:"):  # "values: CHECK( 1 == 2 )"
+                text += " " + (following[0] if following[0] != "values:" else
+                               "values: " + following[1] if len(following) > 1 else "")
             return text
     return "the test binary stopped: " + (lines[-1] if lines else "no output")
 
