@@ -1,5 +1,6 @@
 # Build for the educational autodiff / VAE project.
 #
+#   make tutorial T=00    install what is missing, build the library and tutorial 00, run it
 #   make tutorials        install what is missing, build, run every tutorial (out/)
 #   make tutorials QUICK=1  the same with --quick (small sizes)
 #   make test             install what is missing, build, run the doctest suite
@@ -10,6 +11,7 @@
 #   make student DIR=path write the exercise track's student copy (docs/exercises.md)
 #   make grade [E=E03.2]  build the tests, grade every exercise (or one)
 #   make student-check    make a student copy in a temporary folder and check its grading
+#   make excerpts         rewrite the code excerpts of docs/*.md from the sources
 #   make deps             only install the Debian packages (on macOS: say what to install)
 #   make cross-test ARCH=aarch64   build for arm64 and run the tests under qemu
 #   make clean
@@ -20,6 +22,13 @@
 # only the plain reference ones (autodiff/runtime/isa.h).
 
 SHELL    := /bin/bash
+
+# Build in parallel by default, one job per core, so a fresh `make tutorials` does not
+# compile on one core. A -j on the command line (make -j1 ...) still wins, and the
+# make run by a recipe ($(MAKE) ...) shares the jobs of the first.
+ifeq ($(MAKELEVEL),0)
+  MAKEFLAGS += -j$(shell nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 2)
+endif
 CXX      ?= g++
 OPT      ?= -O2
 
@@ -85,10 +94,12 @@ TUTORIALS  := $(TUTORIAL_SRCS:tutorials/%.cpp=$(BUILD)/tutorials/%)
 BENCHES    := $(BENCH_SRCS:bench/%.cpp=$(BUILD)/bench/%)
 
 QUICK_FLAG := $(if $(filter 1,$(QUICK)),--quick,)
+# make tutorial T=08: the one tutorial whose file name starts with 08_.
+ONE_TUTORIAL := $(filter $(BUILD)/tutorials/$(T)_%,$(TUTORIALS))
 
 .PHONY: all deps deps-debian deps-homebrew bench-deps test tutorials bench clean build-tests build-tutorials \
-        run-tests run-tutorials run-bench readme-figures bench-torch crosscheck \
-        run-bench-torch run-crosscheck
+        run-tests run-tutorials run-bench figures bench-torch crosscheck \
+        run-bench-torch run-crosscheck tutorial run-tutorial excerpts
 .DEFAULT_GOAL := all
 # Keep the object files of tutorials and benchmarks (make would delete them as
 # intermediates of a chained rule and rebuild them every time).
@@ -168,6 +179,19 @@ tutorials: deps
 bench: bench-deps
 	@$(MAKE) --no-print-directory run-bench
 
+# One tutorial: builds only the library and that program (make tutorial T=00 QUICK=1).
+tutorial: deps
+	@[ -n "$(T)" ] && [ -n "$(ONE_TUTORIAL)" ] || { \
+	  echo "make: T names no tutorial; use one of: $(TUTORIALS:$(BUILD)/tutorials/%=%)" \
+	    | sed 's/: /:\n  /; s/ \([0-9][0-9]_\)/\n  \1/g'; exit 2; }
+	@$(MAKE) --no-print-directory run-tutorial
+
+# The code shown on the docs pages: every <!-- excerpt: FILE#NAME --> block is rewritten
+# from the region of FILE between `// excerpt: NAME` and `// end excerpt: NAME`.
+excerpts:
+	$(call install_packages,python3)
+	/usr/bin/python3 tools/excerpts.py
+
 # PyTorch (Debian's python3-torch, run by /usr/bin/python3) only for these two.
 bench-torch: bench-deps
 	$(call install_packages,$(TORCH_PACKAGES))
@@ -190,6 +214,9 @@ run-tutorials: $(TUTORIALS)
 	@set -e; for t in $(TUTORIALS); do \
 	  echo "==== $$t $(QUICK_FLAG)"; $$t $(QUICK_FLAG) --out out/$$(basename $$t); \
 	done
+
+run-tutorial: $(ONE_TUTORIAL)
+	@echo "==== $< $(QUICK_FLAG)"; $< $(QUICK_FLAG) --out out/$(notdir $<)
 
 # crosscheck is not a benchmark: bench/crosscheck.py runs it.
 run-bench: $(BENCHES)
@@ -294,21 +321,47 @@ $(BUILD)/fuzz/make_seeds: $(BUILD)/fuzz/make_seeds.o $(LIB)
 
 -include $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz/%.d)
 
-# The figures the README and the docs pages show, refreshed from a full `make tutorials` run.
-README_FIGURES := 00_autodiff_tape/two_layer_graph 01_autoencoder/reconstructions \
-  01_autoencoder/latent_scatter 02_softmax_classifier/sampled_estimate_bias \
+# Every figure the README and the docs pages show, copied from a full `make tutorials` run
+# into docs/figures/ as <tutorial>-<figure>.png (tests/test_docs_links.cpp checks that each
+# image a page shows is listed here).
+FIGURES := \
+  00_autodiff_tape/example_1_5_graph 00_autodiff_tape/two_layer_graph \
+  01_autoencoder/latent_scatter 01_autoencoder/loss_curves 01_autoencoder/reconstructions \
+  02_softmax_classifier/accuracy 02_softmax_classifier/loss_curves \
+  02_softmax_classifier/sampled_estimate_bias \
+  02_softmax_classifier/sampled_estimate_bias_times_k \
+  02_softmax_classifier/sampled_estimate_minus_inf \
+  03_probability_and_monte_carlo/coin_error_vs_n 03_probability_and_monte_carlo/evidence_ess \
   03_probability_and_monte_carlo/evidence_relative_error 04_kl_divergence/kl_vs_mean \
-  05_elbo/elbo_vs_mean 06_reparameterization/change_of_variables \
-  07_score_function_vs_reparameterization/figure6_variance_vs_N 08_vae/latent_manifold \
-  08_vae/graph_after_reparameterization 11_keras_conv_vae/manifolds_side_by_side \
-  11_keras_conv_vae/latent_scatter 11_keras_conv_vae/codes_autoencoder 11_keras_conv_vae/codes_VAE \
-  12_estimator_lab/snr_by_checkpoint 13_fisher_autoencoder/samples \
-  13_fisher_autoencoder/reconstructions 13_fisher_autoencoder/latent_means_vae \
-  13_fisher_autoencoder/latent_means_fisher
-readme-figures:
+  04_kl_divergence/kl_vs_scale 05_elbo/elbo_vs_mean 05_elbo/elbo_vs_scale \
+  06_reparameterization/change_of_variables 06_reparameterization/inverse_cdf \
+  06_reparameterization/uniform_support 06_reparameterization/wrong_gradient \
+  07_score_function_vs_reparameterization/baselines \
+  07_score_function_vs_reparameterization/figure6_variance_vs_N \
+  07_score_function_vs_reparameterization/gradient_descent \
+  07_score_function_vs_reparameterization/kl_gradient_variance \
+  07_score_function_vs_reparameterization/test_function_cos \
+  07_score_function_vs_reparameterization/test_function_gauss \
+  07_score_function_vs_reparameterization/test_function_shifted \
+  08_vae/graph_loss_from_mu_logvar 08_vae/latent_manifold 08_vae/latent_scatter \
+  08_vae/reconstructions 08_vae/samples 09_vae_objectives/alternating_vs_joint \
+  09_vae_objectives/latent_both 09_vae_objectives/latent_kl_only \
+  09_vae_objectives/latent_reconstruction_only 09_vae_objectives/sigma_tradeoff \
+  10_iwae_and_cvae/generated_by_class 10_iwae_and_cvae/vae_iwae_vs_K \
+  11_keras_conv_vae/codes_VAE 11_keras_conv_vae/codes_autoencoder \
+  11_keras_conv_vae/latent_scatter 11_keras_conv_vae/manifolds_side_by_side \
+  12_estimator_lab/discrete_bias_variance 12_estimator_lab/discrete_training_curves \
+  12_estimator_lab/full_covariance_curves 12_estimator_lab/posterior_correlations \
+  12_estimator_lab/snr_by_checkpoint 12_estimator_lab/training_curves \
+  13_fisher_autoencoder/latent_means_fisher 13_fisher_autoencoder/latent_means_vae \
+  13_fisher_autoencoder/reconstructions 13_fisher_autoencoder/samples
+figures:
 	@mkdir -p docs/figures
-	@for f in $(README_FIGURES); do cp out/$$f.png docs/figures/$$(echo $$f | tr / -).png; done
-	@echo "copied $(words $(README_FIGURES)) figures into docs/figures/"
+	@missing=0; for f in $(FIGURES); do \
+	  if [ -f out/$$f.png ]; then cp out/$$f.png docs/figures/$$(echo $$f | tr / -).png; \
+	  else echo "missing out/$$f.png: run its tutorial first (make tutorials)"; missing=1; fi; \
+	done; [ $$missing = 0 ]
+	@echo "copied $(words $(FIGURES)) figures into docs/figures/"
 
 clean:
 	rm -rf build out
@@ -362,3 +415,42 @@ cross-test: cross-deps
 	  TEST_ARGS='$(CROSS_TEST_ARGS)'
 
 -include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(TUTORIALS:=.d) $(BENCHES:=.d)
+
+# ---- the book: docs/ as HTML in out/book/, checked in headless Chromium ----------------
+#   make book         installs what is missing, builds out/book/ (open out/book/index.html
+#                     in a browser; search needs it served: python3 -m http.server -d out/book)
+#   make book-check   tests the book's markdown adjustments (tools/book/test_hooks.py),
+#                     builds the book, serves it on 127.0.0.1 and opens every page in
+#                     headless Chromium: fails on a page that does not load, an image that
+#                     does not, a formula KaTeX did not typeset, a request that leaves the
+#                     machine or a JavaScript error; screenshots in out/book-check/
+# Everything comes from Debian: mkdocs and its material theme, pymdownx (arithmatex leaves
+# the formulas to KaTeX), KaTeX itself (copied into the site: the book reads offline),
+# Chromium and Selenium for the check. /usr/bin/python3 is Debian's, where they are installed.
+.PHONY: book book-check book-deps book-check-deps run-book run-book-check
+BOOK_PACKAGES       := mkdocs mkdocs-material python3-pymdownx python3-pygments libjs-katex
+BOOK_CHECK_PACKAGES := chromium chromium-driver python3-selenium
+BOOK_DIR            := out/book
+
+book-deps:
+	$(call install_packages,$(BOOK_PACKAGES))
+
+book-check-deps: book-deps
+	$(call install_packages,$(BOOK_CHECK_PACKAGES))
+
+book: book-deps
+	@$(MAKE) --no-print-directory run-book
+
+book-check: book-check-deps
+	@$(MAKE) --no-print-directory run-book
+	@$(MAKE) --no-print-directory run-book-check
+
+# Debian's Jinja2 warns about its own escape sequences on every build; that is not ours.
+run-book:
+	@PYTHONWARNINGS=ignore::DeprecationWarning /usr/bin/python3 -m mkdocs build \
+	  --config-file mkdocs.yml --site-dir $(BOOK_DIR)
+	@echo "book: $(BOOK_DIR)/index.html"
+
+run-book-check:
+	/usr/bin/python3 -m unittest discover --start-directory tools/book
+	/usr/bin/python3 tools/book/check.py --site $(BOOK_DIR) --shots out/book-check

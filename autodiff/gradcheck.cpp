@@ -55,6 +55,7 @@ GradcheckResult gradcheck(const TensorFunction& f, const std::vector<Tensor>& in
   int64_t n_out = 0;
   {
     NoGrad plain;
+    // excerpt: central_differences
     for (size_t i = 0; i < x.size(); ++i) {
       for (int64_t j = 0; j < x[i].numel(); ++j) {
         // EXERCISE E01.8: gradcheck's central differences
@@ -72,6 +73,7 @@ GradcheckResult gradcheck(const TensorFunction& f, const std::vector<Tensor>& in
         // END EXERCISE E01.8
       }
     }
+    // end excerpt: central_differences
   }
 
   // Analytic Jacobian, one output element at a time: backward seeded with e_k.

@@ -1,7 +1,8 @@
 // Elementwise ops: each forward, then the backward it records, side by side.
-// Backward functions are written with ops where that reads as the formula; where a loop
-// (kernels::zip, a vecmath kernel) is faster, the same formula follows in ops for
-// differentiable_backward() (create_graph), whose result must itself be on the tape.
+// Every backward is the derivative's formula written with ops, so under create_graph it
+// is itself recorded and can be differentiated again. Only relu keeps a second, fused
+// form (one vecmath pass instead of a mask and a product), used when nothing needs to be
+// recorded; docs/architecture.md says what it gains on the training step.
 #include <fmt/format.h>
 
 #include <cmath>
@@ -97,19 +98,13 @@ Tensor pow(const Tensor& a, double p) {
   Tensor out = kernels::map(a, [p](auto x) { return std::pow(x, static_cast<decltype(x)>(p)); });
   tape().record(
       "pow", {a}, out,
-      [a, p](const Tensor& g) -> Grads {
-        if (differentiable_backward()) return {g * pow(a, p - 1) * p};
-        return {kernels::zip(g, a, [p](auto gi, auto x) {  // d a^p / da = p a^(p-1)
-          using T = decltype(x);
-          return gi * static_cast<T>(p) * std::pow(x, static_cast<T>(p - 1));
-        })};
-      },
+      [a, p](const Tensor& g) -> Grads { return {g * p * pow(a, p - 1)}; },  // p a^(p-1)
       fmt::format("{:g}", p));
   return out;
 }
 
 Tensor exp(const Tensor& a) {
-  Tensor out = kernels::map_fast(a, &vec::Kernels::exp, [](auto x) { return std::exp(x); });
+  Tensor out = kernels::map_fast(a, vec::kernels().exp, [](auto x) { return std::exp(x); });
   tape().record("exp", {a}, out, [out](const Tensor& g) -> Grads {
     // EXERCISE E01.2: the backward of exp and log
     return {g * out};  // d e^a / da = e^a, the output itself
@@ -119,7 +114,7 @@ Tensor exp(const Tensor& a) {
 }
 
 Tensor log(const Tensor& a) {
-  Tensor out = kernels::map_fast(a, &vec::Kernels::log, [](auto x) { return std::log(x); });
+  Tensor out = kernels::map_fast(a, vec::kernels().log, [](auto x) { return std::log(x); });
   tape().record("log", {a}, out, [a](const Tensor& g) -> Grads {
     // EXERCISE E01.2: the backward of exp and log
     return {g / a};  // d log a / da = 1 / a
@@ -131,8 +126,7 @@ Tensor log(const Tensor& a) {
 Tensor sqrt(const Tensor& a) {
   Tensor out = kernels::map(a, [](auto x) { return std::sqrt(x); });
   tape().record("sqrt", {a}, out, [out](const Tensor& g) -> Grads {
-    if (differentiable_backward()) return {g / (out * 2.0)};  // d sqrt(a)/da = 1 / (2 sqrt(a))
-    return {kernels::zip(g, out, [](auto gi, auto s) { return gi / (2 * s); })};
+    return {g / (out * 2.0)};  // d sqrt(a)/da = 1 / (2 sqrt(a))
   });
   return out;
 }
@@ -141,19 +135,19 @@ Tensor abs(const Tensor& a) {
   Tensor out = kernels::map(a, [](auto x) { return std::abs(x); });
   tape().record("abs", {a}, out, [a](const Tensor& g) -> Grads {
     // sign(a); at exactly 0 we take the subgradient 0.
-    if (differentiable_backward()) return {g * constant_map(a, sign)};
-    return {kernels::zip(g, a, [](auto gi, auto x) {
-      return x > 0 ? gi : x < 0 ? -gi : decltype(gi){0};
-    })};
+    return {g * constant_map(a, sign)};
   });
   return out;
 }
 
 Tensor relu(const Tensor& a) {
-  Tensor out = kernels::map_fast(a, &vec::Kernels::relu, [](auto x) { return x > 0 ? x : 0 * x; });
+  Tensor out = kernels::map_fast(a, vec::kernels().relu, [](auto x) { return x > 0 ? x : 0 * x; });
   tape().record("relu", {a}, out, [a](const Tensor& g) -> Grads {
     // EXERCISE E01.4: the backward of relu
-    return {g * constant_map(a, step)};  // 1 where a > 0, else 0
+    if (differentiable_backward()) return {g * constant_map(a, step)};  // 1 where a > 0
+    // Fused: the same numbers in one pass, without the mask tensor.
+    return {kernels::zip_fast(g, a, vec::kernels().relu_backward,
+                              [](auto gi, auto x) { return x > 0 ? gi : decltype(gi){0}; })};
     // END EXERCISE E01.4
   });
   return out;
@@ -161,7 +155,7 @@ Tensor relu(const Tensor& a) {
 
 Tensor sigmoid(const Tensor& a) {
   Tensor out =
-      kernels::map_fast(a, &vec::Kernels::sigmoid, [](auto x) { return stable::sigmoid(x); });
+      kernels::map_fast(a, vec::kernels().sigmoid, [](auto x) { return stable::sigmoid(x); });
   tape().record("sigmoid", {a}, out, [out](const Tensor& g) -> Grads {
     // EXERCISE E01.3: the backward of tanh and sigmoid
     return {g * out * (1.0 - out)};  // s (1 - s)
@@ -170,8 +164,9 @@ Tensor sigmoid(const Tensor& a) {
   return out;
 }
 
+// excerpt: tanh_forward_and_backward
 Tensor tanh(const Tensor& a) {
-  Tensor out = kernels::map_fast(a, &vec::Kernels::tanh, [](auto x) { return std::tanh(x); });
+  Tensor out = kernels::map_fast(a, vec::kernels().tanh, [](auto x) { return std::tanh(x); });
   tape().record("tanh", {a}, out, [out](const Tensor& g) -> Grads {
     // EXERCISE E01.3: the backward of tanh and sigmoid
     return {g * (1.0 - out * out)};  // 1 - tanh^2
@@ -179,12 +174,12 @@ Tensor tanh(const Tensor& a) {
   });
   return out;
 }
+// end excerpt: tanh_forward_and_backward
 
 Tensor sin(const Tensor& a) {
   Tensor out = kernels::map(a, [](auto x) { return std::sin(x); });
   tape().record("sin", {a}, out, [a](const Tensor& g) -> Grads {
-    if (differentiable_backward()) return {g * cos(a)};
-    return {kernels::zip(g, a, [](auto gi, auto x) { return gi * std::cos(x); })};
+    return {g * cos(a)};
   });
   return out;
 }
@@ -192,30 +187,25 @@ Tensor sin(const Tensor& a) {
 Tensor cos(const Tensor& a) {
   Tensor out = kernels::map(a, [](auto x) { return std::cos(x); });
   tape().record("cos", {a}, out, [a](const Tensor& g) -> Grads {
-    if (differentiable_backward()) return {-g * sin(a)};
-    return {kernels::zip(g, a, [](auto gi, auto x) { return -gi * std::sin(x); })};
+    return {-g * sin(a)};
   });
   return out;
 }
 
 Tensor softplus(const Tensor& a) {
   Tensor out =
-      kernels::map_fast(a, &vec::Kernels::softplus, [](auto x) { return stable::softplus(x); });
+      kernels::map_fast(a, vec::kernels().softplus, [](auto x) { return stable::softplus(x); });
   tape().record("softplus", {a}, out, [a](const Tensor& g) -> Grads {
-    // d softplus(x)/dx = sigmoid(x)
-    if (differentiable_backward()) return {g * sigmoid(a)};
-    return {kernels::zip(g, a, [](auto gi, auto x) { return gi * stable::sigmoid(x); })};
+    return {g * sigmoid(a)};  // d softplus(x)/dx = sigmoid(x)
   });
   return out;
 }
 
 Tensor log_sigmoid(const Tensor& a) {
-  Tensor out = kernels::map_fast(a, &vec::Kernels::log_sigmoid,
+  Tensor out = kernels::map_fast(a, vec::kernels().log_sigmoid,
                                  [](auto x) { return stable::log_sigmoid(x); });
   tape().record("log_sigmoid", {a}, out, [a](const Tensor& g) -> Grads {
-    // d log sigmoid(x)/dx = 1 - sigmoid(x) = sigmoid(-x)
-    if (differentiable_backward()) return {g * sigmoid(-a)};
-    return {kernels::zip(g, a, [](auto gi, auto x) { return gi * stable::sigmoid(-x); })};
+    return {g * sigmoid(-a)};  // d log sigmoid(x)/dx = 1 - sigmoid(x) = sigmoid(-x)
   });
   return out;
 }
@@ -229,11 +219,8 @@ Tensor clamp(const Tensor& a, double lo, double hi) {
   tape().record(
       "clamp", {a}, out,
       [a, lo, hi](const Tensor& g) -> Grads {
-        if (differentiable_backward())
-          return {g * constant_map(a, [lo, hi](auto x) { return x >= lo && x <= hi ? 1 : 0; })};
-        return {kernels::zip(g, a, [lo, hi](auto gi, auto x) {
-          return (x >= lo && x <= hi) ? gi : decltype(gi){0};  // flat (zero slope) where clamped
-        })};
+        // flat (zero slope) where clamped
+        return {g * constant_map(a, [lo, hi](auto x) { return x >= lo && x <= hi ? 1 : 0; })};
       },
       fmt::format("lo={:g}, hi={:g}", lo, hi));
   return out;

@@ -122,20 +122,8 @@ Tensor max_impl(const Tensor& a, AxisView v, const Shape& out_shape, const Shape
       "max", {a}, out,
       [v, winner, kept, in = a.shape()](const Tensor& g) -> Grads {
         // The gradient flows only to the first maximal element of each slice: g spread
-        // over the slice times a constant one-hot mask of the winners (recorded ops), or,
-        // without create_graph, written straight into the winners' places.
-        if (differentiable_backward())
-          return {spread(g, kept, in) * winner_mask(v, *winner, in, g.dtype())};
-        Tensor da = Tensor::zeros(in, g.dtype());
-        dispatch(g.dtype(), [&](auto zero) {
-          using T = decltype(zero);
-          const T* gy = g.data<T>();
-          T* gx = da.data<T>();
-          for (int64_t o = 0; o < v.outer; ++o)
-            for (int64_t i = 0; i < v.inner; ++i)
-              gx[(o * v.n + (*winner)[o * v.inner + i]) * v.inner + i] = gy[o * v.inner + i];
-        });
-        return {da};
+        // over the slice times a constant one-hot mask of the winners.
+        return {spread(g, kept, in) * winner_mask(v, *winner, in, g.dtype())};
       },
       std::move(attrs));
   return out;

@@ -26,24 +26,17 @@ void copy_runs(const Tensor& src, Tensor& dst, int64_t rows, int64_t len, int64_
   });
 }
 
-// The backward of slice: g placed at [start, start + len) of a zero tensor of `shape`.
-// Under create_graph the same as recorded ops: g between two blocks of zeros (concat).
+// The backward of slice: g placed at [start, start + len) of a zero tensor of `shape`,
+// written as g between two blocks of zeros (concat, whose backward slices again).
 Tensor pad_slice(const Tensor& g, const Shape& shape, int axis, int64_t start) {
-  if (differentiable_backward()) {
-    std::vector<Tensor> parts;
-    Shape zeros_shape = shape;
-    zeros_shape[axis] = start;
-    if (start > 0) parts.push_back(Tensor::zeros(zeros_shape, g.dtype()));
-    parts.push_back(g);
-    zeros_shape[axis] = shape[axis] - start - g.dim(axis);
-    if (zeros_shape[axis] > 0) parts.push_back(Tensor::zeros(zeros_shape, g.dtype()));
-    return concat(parts, axis);
-  }
-  Tensor out = Tensor::zeros(shape, g.dtype());
-  auto v = kernels::axis_view(shape, axis);
-  const int64_t len = g.dim(axis);
-  copy_runs(g, out, v.outer, len * v.inner, 0, len * v.inner, start * v.inner, v.n * v.inner);
-  return out;
+  std::vector<Tensor> parts;
+  Shape zeros_shape = shape;
+  zeros_shape[axis] = start;
+  if (start > 0) parts.push_back(Tensor::zeros(zeros_shape, g.dtype()));
+  parts.push_back(g);
+  zeros_shape[axis] = shape[axis] - start - g.dim(axis);
+  if (zeros_shape[axis] > 0) parts.push_back(Tensor::zeros(zeros_shape, g.dtype()));
+  return concat(parts, axis);
 }
 
 }  // namespace

@@ -115,6 +115,7 @@ std::vector<Tensor> reverse_sweep(Tape& t, const Tensor& loss, Tensor seed,
   adjoint[loss.node()->tape_id] = std::move(seed);
   // Backward functions use ops: they record only to create the graph of the gradients.
   GradMode recording(options.create_graph);
+  // excerpt: reverse_sweep
   // EXERCISE E00.2: the reverse sweep
   const bool create_graph = options.create_graph, keep = options.keep_tape || create_graph;
   Entry copy;
@@ -153,6 +154,7 @@ std::vector<Tensor> reverse_sweep(Tape& t, const Tensor& loss, Tensor seed,
     }
   }
   // END EXERCISE E00.2
+  // end excerpt: reverse_sweep
   return adjoint;
 }
 
@@ -248,7 +250,8 @@ std::string Tape::str(const PrintOptions& options) const {
 
 std::string Tape::to_dot(const PrintOptions& options) const {
   auto label = [&](const Tensor& t, const std::string& first_line) {
-    std::string s = first_line + "\\n" + to_string(t.shape());
+    // A scalar's shape is "[]", which says little in a drawing: name it instead.
+    std::string s = first_line + "\\n" + (t.rank() == 0 ? "scalar" : to_string(t.shape()));
     if (options.values) s += "\\nvalue " + dot_escape(short_values(t));
     if (options.gradients && t.grad().defined())
       s += "\\ngrad " + dot_escape(short_values(t.grad()));
@@ -259,7 +262,10 @@ std::string Tape::to_dot(const PrintOptions& options) const {
       "fontname=\"Helvetica\", fillcolor=white];\n";
   for (const Tensor& leaf : leaves_) {
     std::string first = var_name(leaf);
-    if (!leaf.name().empty()) first += " " + dot_escape(leaf.name());
+    if (!leaf.name().empty())
+      first += " " + dot_escape(leaf.name());
+    else if (leaf.numel() == 1)  // an unnamed constant (the 0.5 of logvar / 2) shows its value
+      first += fmt::format(" = {:g}", leaf.item());
     dot += fmt::format("  {} [label=\"{}\", fillcolor=\"{}\"];\n", var_name(leaf),
                        label(leaf, first), leaf.requires_grad() ? "#cfe2ff" : "#e9ecef");
   }

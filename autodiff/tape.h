@@ -104,8 +104,12 @@ struct EnableGrad : GradMode {
 bool grad_enabled();
 
 // Inside a backward function: true when backward runs with create_graph, so the gradient
-// must be computed with recorded ops (a fused kernel records nothing, so each op with one
-// keeps a second, composed form of its backward for this case).
+// must be computed with recorded ops. Every op writes its backward with ops, which works
+// either way. The few whose fused kernel is measurably faster on the training step keep
+// it as a second form (a kernel records nothing) and take it only when this is false:
+//   if (differentiable_backward()) return {g * out * (1.0 - out)};  // the one in ops
+//   return {fused_sigmoid_backward(g, out)};                       // the same numbers
+// docs/architecture.md lists them; tests/test_ops_gradcheck.cpp checks both forms agree.
 inline bool differentiable_backward() { return grad_enabled(); }
 
 struct BackwardOptions {

@@ -36,7 +36,7 @@
 #include "nn/nn.h"
 #include "vae/conv_vae.h"
 #include "tutorials/common/tutorial.h"
-#include "vae/models.h"
+#include "vae/mlp_vae.h"
 
 namespace {
 
@@ -46,7 +46,7 @@ namespace fs = std::filesystem;
 struct Model {
   virtual ~Model() = default;
   virtual nn::Module& module() = 0;
-  virtual vae::ElboTerms elbo_from_eps(const ad::Tensor& x, const ad::Tensor& eps) = 0;
+  virtual vae::ElboTerms negative_elbo_from_eps(const ad::Tensor& x, const ad::Tensor& eps) = 0;
   virtual ad::Shape image_shape(int64_t n) const = 0;
 };
 
@@ -55,8 +55,8 @@ struct MlpVae : Model {
   MlpVae(ad::Rng& rng, ad::DType dtype)
       : vae({.input_dim = 784, .hidden = {400}, .latent_dim = 20, .dtype = dtype}, rng) {}
   nn::Module& module() override { return vae; }
-  vae::ElboTerms elbo_from_eps(const ad::Tensor& x, const ad::Tensor& eps) override {
-    return vae.elbo_from_eps(x, {eps});
+  vae::ElboTerms negative_elbo_from_eps(const ad::Tensor& x, const ad::Tensor& eps) override {
+    return vae::negative_elbo_from_eps(vae, x, {eps});
   }
   ad::Shape image_shape(int64_t n) const override { return {n, 784}; }
 };
@@ -65,8 +65,8 @@ struct ConvVae : Model {
   vae::ConvVae vae;
   ConvVae(ad::Rng& rng, ad::DType dtype) : vae({.latent_dim = 2, .dtype = dtype}, rng) {}
   nn::Module& module() override { return vae; }
-  vae::ElboTerms elbo_from_eps(const ad::Tensor& x, const ad::Tensor& eps) override {
-    return vae.elbo_from_eps(x, {eps});
+  vae::ElboTerms negative_elbo_from_eps(const ad::Tensor& x, const ad::Tensor& eps) override {
+    return vae::negative_elbo_from_eps(vae, x, {eps});
   }
   ad::Shape image_shape(int64_t n) const override { return {n, 1, 28, 28}; }
 };
@@ -114,7 +114,7 @@ std::vector<nn::NamedTensor> test_elbo(Model& model, const fs::path& eps_file) {
     for (int64_t i = 0; i < n; ++i) idx[i] = start + i;
     const ad::Tensor x = gather_images(test.images, idx, model);
     const ad::Tensor e = ad::slice(eps, 0, start, start + n);
-    const vae::ElboTerms t = model.elbo_from_eps(x, e);
+    const vae::ElboTerms t = model.negative_elbo_from_eps(x, e);
     loss += t.loss.item() * n;  // each term is a mean over the chunk
     reconstruction += t.reconstruction.item() * n;
     kl += t.kl.item() * n;
@@ -131,7 +131,7 @@ int run_grads(const std::string& model_name, const fs::path& weights, const fs::
   std::unique_ptr<Model> model = make_model(model_name, 0, dtype);
   nn::load_checkpoint(weights, model->module());
   const ad::Tensor x = tensor_named(data, "x"), eps = tensor_named(data, "eps");
-  const vae::ElboTerms terms = model->elbo_from_eps(x, eps);
+  const vae::ElboTerms terms = model->negative_elbo_from_eps(x, eps);
   std::vector<nn::NamedTensor> results = {{"loss", terms.loss.detach()},
                                           {"reconstruction", terms.reconstruction.detach()},
                                           {"kl", terms.kl.detach()}};
@@ -175,7 +175,7 @@ int run_train(const fs::path& order_file, const fs::path& eps_file, const fs::pa
       }
       const ad::Tensor x = gather_images(train.images, idx, *model);
       adam.zero_grad();
-      const vae::ElboTerms terms = model->elbo_from_eps(x, noise.normal({count, 20}));
+      const vae::ElboTerms terms = model->negative_elbo_from_eps(x, noise.normal({count, 20}));
       ad::backward(terms.loss);
       adam.step();
       sum += terms.loss.item() * count;

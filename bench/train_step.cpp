@@ -11,7 +11,7 @@
 //             by side); Bernoulli decoder, BCE summed over pixels + analytic KL, L = 1
 //   conv_vae  vae::ConvVae with a 2-D latent (the Keras demo's layers, vae/conv_vae.h)
 //
-// A step is what a training loop does per batch: zero_grad, the forward pass (elbo, which
+// A step is what a training loop does per batch: zero_grad, the forward pass (-ELBO, which
 // draws the noise), backward and the Adam update; drawing the batch is not counted.
 // For each model and thread count (omp_set_num_threads) it takes --warmup steps, then
 // times --steps steps one by one and reports the median, the 10th and 90th percentiles
@@ -56,7 +56,7 @@
 #include "nn/nn.h"
 #include "vae/conv_vae.h"
 #include "tutorials/common/tutorial.h"
-#include "vae/models.h"
+#include "vae/mlp_vae.h"
 
 namespace {
 
@@ -68,7 +68,7 @@ constexpr double kLearningRate = 1e-3;
 struct Model {
   virtual ~Model() = default;
   virtual nn::Module& module() = 0;
-  virtual vae::ElboTerms elbo(const ad::Tensor& x, ad::Rng& rng) = 0;
+  virtual vae::ElboTerms negative_elbo(const ad::Tensor& x, ad::Rng& rng) = 0;
   virtual nn::ImageLayout layout() const = 0;
 };
 
@@ -76,7 +76,9 @@ struct MlpVae : Model {
   vae::Vae vae;
   explicit MlpVae(ad::Rng& rng) : vae({.input_dim = 784, .hidden = {400}, .latent_dim = 20}, rng) {}
   nn::Module& module() override { return vae; }
-  vae::ElboTerms elbo(const ad::Tensor& x, ad::Rng& rng) override { return vae.elbo(x, rng); }
+  vae::ElboTerms negative_elbo(const ad::Tensor& x, ad::Rng& rng) override {
+    return vae::negative_elbo(vae, x, rng);
+  }
   nn::ImageLayout layout() const override { return nn::ImageLayout::flat; }
 };
 
@@ -84,7 +86,9 @@ struct ConvVae : Model {
   vae::ConvVae vae;
   explicit ConvVae(ad::Rng& rng) : vae({.latent_dim = 2}, rng) {}
   nn::Module& module() override { return vae; }
-  vae::ElboTerms elbo(const ad::Tensor& x, ad::Rng& rng) override { return vae.elbo(x, rng); }
+  vae::ElboTerms negative_elbo(const ad::Tensor& x, ad::Rng& rng) override {
+    return vae::negative_elbo(vae, x, rng);
+  }
   nn::ImageLayout layout() const override { return nn::ImageLayout::nchw; }
 };
 
@@ -99,7 +103,7 @@ std::unique_ptr<Model> make_model(const std::string& name, ad::Rng& rng) {
 // One training step; returns the loss.
 double step(Model& model, nn::Adam& adam, const ad::Tensor& x, ad::Rng& rng) {
   adam.zero_grad();
-  vae::ElboTerms terms = model.elbo(x, rng);
+  vae::ElboTerms terms = model.negative_elbo(x, rng);
   ad::backward(terms.loss);
   adam.step();
   return terms.loss.item();

@@ -33,6 +33,7 @@
 
 #include "nn/atomic_file.h"
 #include "autodiff/runtime/vecmath.h"
+#include "nn/loss_kernels.h"
 #include "nn/optim.h"
 #include "nn/optim_kernels.h"
 #include "tutorials/common/tutorial.h"
@@ -91,7 +92,6 @@ std::vector<float> uniform(int64_t n, double lo, double hi, uint64_t seed) {
 struct Inputs {
   std::vector<float> x = uniform(kN, -10, 10, 1);       // most functions' arguments
   std::vector<float> positive = uniform(kN, 0, 10, 2);  // log, log1p
-  std::vector<float> s = uniform(kN, 0, 1, 3);          // sigmoid outputs
   std::vector<float> g = uniform(kN, -1, 1, 4);         // incoming gradients
   std::vector<float> t = uniform(kN, 0, 1, 5);          // targets, rounded to 0 / 1 below
   std::vector<float> y = std::vector<float>(kN);        // outputs
@@ -164,23 +164,19 @@ std::vector<Bench> benches() {
        [](ad::Isa isa, Inputs& in) {
          ad::vec::kernels(isa).relu_backward(in.g.data(), in.x.data(), in.y.data(), kN);
        }},
-      {"sigmoid_backward",
-       [](ad::Isa isa, Inputs& in) {
-         ad::vec::kernels(isa).sigmoid_backward(in.g.data(), in.s.data(), in.y.data(), kN);
-       }},
       {"bce_with_logits",
        [](ad::Isa isa, Inputs& in) {
-         ad::vec::kernels(isa).bce_with_logits(in.x.data(), in.t.data(), in.y.data(), kN);
+         nn::loss_kernels(isa).bce_with_logits(in.x.data(), in.t.data(), in.y.data(), kN);
        }},
       {"bce_with_logits_backward",
        [](ad::Isa isa, Inputs& in) {
-         ad::vec::kernels(isa).bce_with_logits_backward(in.g.data(), in.x.data(), in.t.data(),
-                                                        in.y.data(), kN);
+         nn::loss_kernels(isa).bce_with_logits_backward(in.g.data(), in.x.data(), in.t.data(),
+                                                       in.y.data(), kN);
        }},
       {"bce_with_logits_row_sum",  // 128 rows of 784: one loss per image
        [](ad::Isa isa, Inputs& in) {
-         ad::vec::kernels(isa).bce_with_logits_row_sum(in.x.data(), in.t.data(), in.y.data(), 128,
-                                                       784);
+         nn::loss_kernels(isa).bce_with_logits_row_sum(in.x.data(), in.t.data(), in.y.data(), 128,
+                                                      784);
        }},
       {"adam_update",
        [](ad::Isa isa, Inputs& in) {

@@ -9,14 +9,16 @@
 #include <string>
 #include <system_error>
 
+#include "autodiff/shape.h"
+
 namespace ad {
 namespace fs = std::filesystem;
 
 namespace {
 
 [[noreturn]] void fail(int os_error, const fs::path& path, std::string_view step) {
-  std::string what = "cannot write '" + path.string() + "' (" + std::string(step) + ")";
-  throw std::system_error(os_error, std::generic_category(), what);
+  throw Error("cannot write '" + path.string() + "' (" + std::string(step) + "): " +
+              std::generic_category().message(os_error));
 }
 
 // Opens a new, uniquely named file next to `path`. The name is hidden (leading dot)
@@ -36,15 +38,17 @@ int create_temporary_next_to(const fs::path& path, fs::path& temporary) {
   fail(EEXIST, path, "creating a temporary file");
 }
 
-void write_all(int fd, std::string_view bytes) {
+// Writes every byte; returns 0, or the errno of the write that failed.
+int write_all(int fd, std::string_view bytes) {
   while (!bytes.empty()) {
     ssize_t written = ::write(fd, bytes.data(), bytes.size());
     if (written < 0) {
       if (errno == EINTR) continue;  // interrupted by a signal: just retry
-      throw std::system_error(errno, std::generic_category());
+      return errno;
     }
     bytes.remove_prefix(static_cast<size_t>(written));  // short writes are legal
   }
+  return 0;
 }
 
 }  // namespace
@@ -60,23 +64,22 @@ void write_file_atomic(const fs::path& path, std::string_view bytes) {
 
   fs::path temporary;
   int fd = create_temporary_next_to(path, temporary);
-  try {
-    write_all(fd, bytes);
-    // Flush to disk before the rename, so that after a power cut the new name
-    // cannot point at a file whose data never arrived.
-    if (::fsync(fd) != 0) throw std::system_error(errno, std::generic_category());
-  } catch (const std::system_error& e) {
+  int error = write_all(fd, bytes);
+  // Flush to disk before the rename, so that after a power cut the new name
+  // cannot point at a file whose data never arrived.
+  if (error == 0 && ::fsync(fd) != 0) error = errno;
+  if (error != 0) {
     ::close(fd);
     ::unlink(temporary.c_str());
-    fail(e.code().value(), path, "writing '" + temporary.string() + "'");
+    fail(error, path, "writing '" + temporary.string() + "'");
   }
   if (::close(fd) != 0) {
-    int error = errno;
+    error = errno;
     ::unlink(temporary.c_str());
     fail(error, path, "closing '" + temporary.string() + "'");
   }
   if (::rename(temporary.c_str(), path.c_str()) != 0) {
-    int error = errno;
+    error = errno;
     ::unlink(temporary.c_str());
     fail(error, path, "renaming '" + temporary.string() + "' over it");
   }

@@ -6,8 +6,8 @@
 // complete new one, never a half-written file; if the program dies midway, the old
 // file is untouched and only a hidden ".name.tmp-*" file may be left behind.
 //
-// Parent directories are created as needed. On failure a std::system_error (a
-// std::runtime_error) is thrown whose message names the file and the OS error.
+// Parent directories are created as needed. On failure an ad::Error is thrown whose
+// message names the file, the step that failed and the OS error.
 //
 // Example:
 //   ad::write_file_atomic("out/run/loss.csv", "step,loss\n0,1.5\n");

@@ -57,7 +57,7 @@ Dataset Dataset::subset(const std::vector<int64_t>& indices) const {
   const int64_t pixels = pixels_per_image(), count = static_cast<int64_t>(indices.size());
   for (int64_t i : indices)
     if (i < 0 || i >= size())
-      throw std::out_of_range(
+      throw ad::Error(
           fmt::format("Dataset::subset: index {} is outside [0, {}) of {}", i, size(), name));
   // Copies image indices[k] to slot k, in whichever form the pixels are kept.
   auto copy_images = [&](const auto* from, auto* to) {
@@ -214,7 +214,7 @@ void check_same_image_size(const Dataset& train, const Dataset& test) {
 
 TrainValidation split_validation(const Dataset& data, int64_t validation_size, ad::Rng& rng) {
   if (validation_size < 0 || validation_size >= data.size())
-    throw std::invalid_argument(fmt::format(
+    throw ad::Error(fmt::format(
         "split_validation: cannot hold out {} of the {} examples of {} and keep some to train on",
         validation_size, data.size(), described(data)));
   std::vector<int64_t> order(data.size());
@@ -236,12 +236,12 @@ TrainValidation split_validation(const Dataset& data, int64_t validation_size, a
 BatchIterator::BatchIterator(Dataset data, BatchOptions options)
     : data_(std::move(data)), options_(options), rng_(options.seed) {
   if (options_.batch_size <= 0)
-    throw std::invalid_argument(
+    throw ad::Error(
         fmt::format("BatchIterator: batch_size must be positive, got {}", options_.batch_size));
   if (data_.size() == 0)
-    throw std::invalid_argument(fmt::format("BatchIterator: {} has no examples", data_.name));
+    throw ad::Error(fmt::format("BatchIterator: {} has no examples", data_.name));
   if (options_.drop_last && data_.size() < options_.batch_size)
-    throw std::invalid_argument(fmt::format(
+    throw ad::Error(fmt::format(
         "BatchIterator: with drop_last, batch_size {} larger than the {} examples of {} "
         "leaves no batch at all",
         options_.batch_size, data_.size(), data_.name));

@@ -22,13 +22,15 @@
 #include <stdexcept>
 #include <vector>
 
+#include "autodiff/shape.h"
+
 namespace nn {
 
 // Thrown by the loaders in nn/ (IDX, datasets, PNG images) for a missing, unreadable
 // or malformed file. The message starts with the file's name and says what was wrong.
-class DataError : public std::runtime_error {
+class DataError : public ad::Error {
  public:
-  using std::runtime_error::runtime_error;
+  using ad::Error::Error;
 };
 
 inline constexpr uint32_t kIdxImagesMagic = 0x00000803;  // unsigned bytes, 3 dimensions

@@ -9,6 +9,7 @@
 #include "autodiff/ops.h"
 #include "autodiff/stable_math.h"
 #include "autodiff/tape.h"
+#include "nn/loss_kernels.h"
 
 namespace nn {
 
@@ -52,23 +53,14 @@ namespace {
 //   d loss / d l = sigmoid(l) - t   d loss / d t = -l
 ad::Tensor bce_per_element(const ad::Tensor& logits, const ad::Tensor& target) {
   ad::check_same_dtype("bce_with_logits", logits, target);
-  // float32 through the vecmath kernels, float64 through the scalar formulas
+  // float32 through loss_kernels.h, float64 through the scalar formulas
   const ad::Tensor loss = ad::kernels::zip_fast(
-      logits, target, &ad::vec::Kernels::bce_with_logits,
+      logits, target, loss_kernels().bce_with_logits,
       [](auto l, auto t) { return ad::stable::softplus(l) - l * t; });
   ad::tape().record("bce_with_logits", {logits, target}, loss,
                     [logits, target](const ad::Tensor& g) -> ad::Grads {
-                      if (ad::differentiable_backward())  // the same formulas, recorded
-                        return {g * (ad::sigmoid(logits) - target),
-                                target.requires_grad() ? -g * logits : ad::Tensor()};
-                      ad::Tensor dl = ad::kernels::zip3_fast(
-                          g, logits, target, &ad::vec::Kernels::bce_with_logits_backward,
-                          [](auto gi, auto l, auto t) { return gi * (ad::stable::sigmoid(l) - t); });
-                      ad::Tensor dt = target.requires_grad()
-                                          ? ad::kernels::zip(g, logits,
-                                                             [](auto gi, auto l) { return -gi * l; })
-                                          : ad::Tensor();
-                      return {dl, dt};
+                      return {g * (ad::sigmoid(logits) - target),
+                              target.requires_grad() ? -g * logits : ad::Tensor()};
                     });
   return loss;
 }
@@ -101,9 +93,9 @@ ad::Tensor as_column(const ad::Tensor& g) {
   return ad::reshape(g, shape);
 }
 
-// Forward, float32: one pass of vecmath's row-sum kernel over rows [rows, cols].
+// Forward, float32: one pass of the row-sum kernel over rows [rows, cols].
 void bce_row_sums_f32(const float* l, const float* t, float* sums, int64_t rows, int64_t cols) {
-  const ad::vec::Kernels& k = ad::vec::kernels();
+  const LossKernels& k = loss_kernels();
   in_row_chunks(rows, cols, [&](int64_t first, int64_t count) {
     k.bce_with_logits_row_sum(l + first * cols, t + first * cols, sums + first, count, cols);
   });
@@ -113,7 +105,7 @@ void bce_row_sums_f32(const float* l, const float* t, float* sums, int64_t rows,
 // g_r repeated over row r.
 void bce_row_sums_backward_f32(const float* g, const float* l, const float* t, float* dl,
                                int64_t rows, int64_t cols) {
-  const ad::vec::Kernels& k = ad::vec::kernels();
+  const LossKernels& k = loss_kernels();
   in_row_chunks(rows, cols, [&](int64_t first, int64_t count) {
     std::vector<float> g_row(cols);
     for (int64_t r = first; r < first + count; ++r) {
@@ -131,7 +123,7 @@ ad::Tensor bce_with_logits_row_sums(const ad::Tensor& logits, const ad::Tensor& 
   if (logits.rank() == 0)
     throw ad::Error("bce_with_logits_row_sums: logits are a scalar; expected [..., D]");
   const int64_t cols = logits.dim(-1), rows = cols == 0 ? 0 : logits.numel() / cols;
-  const bool f32 = logits.dtype() == ad::f32 && cols > 0;  // through the vecmath kernels
+  const bool f32 = logits.dtype() == ad::f32 && cols > 0;  // through loss_kernels.h
   ad::Tensor sums;
   if (f32) {
     ad::Shape shape = logits.shape();

@@ -44,7 +44,7 @@ ad::Tensor bce_with_logits(const ad::Tensor& logits, const ad::Tensor& target, R
 // image of a batch, sum_i bce(l_i, x_i) over its D pixels. The same numbers as
 //   ad::sum(bce_with_logits(logits, target, Reduction::none), -1)
 // (up to the order of the additions), as one recorded op: for float32 one pass over the
-// pixels forward (vecmath's row-sum kernel, accumulating in double) and one backward,
+// pixels forward (loss_kernels.h's row-sum kernel, accumulating in double) and one backward,
 // with no per-pixel loss tensor in between and no broadcast of the gradient.
 ad::Tensor bce_with_logits_row_sums(const ad::Tensor& logits, const ad::Tensor& target);
 

@@ -122,6 +122,21 @@ TEST_CASE("data that does not fit: one line naming the file, exit status 1") {
   for (const Case& c : cases) check_case(c, folder.path);
 }
 
+TEST_CASE("a --batch that does not fit the training set: a usage error, exit status 2") {
+  // Before: 08_vae --quick --batch 65536 trained one step per epoch and ended in a FAILED
+  // check with no word about the batch size.
+  TemporaryFolder folder;
+  const fs::path data = data_folder(folder.path, "small", 2000, 50, 28, 28, 28);
+  const std::string flags = "--quick --data '" + data.string() + "' ";
+  const std::vector<Case> cases = {
+      {"08_vae", flags + "--batch 65536", 2,
+       {"--batch 65536 is larger than the training set", "images"}},
+      {"08_vae", flags + "--batch 500", 2, {"--batch 500 leaves", "optimiser steps per epoch"}},
+      {"10_iwae_and_cvae", flags + "--batch 65536", 2, {"--batch 65536", "training set"}},
+  };
+  for (const Case& c : cases) check_case(c, folder.path);
+}
+
 TEST_CASE("an output folder that cannot be written: a clear message before any work") {
   TemporaryFolder folder;
   write(folder.path / "a_file", "x");

@@ -1,7 +1,8 @@
-// The fast nn::conv2d and nn::conv_transpose2d (one recorded op each, nn/conv.cpp) against
-// their definitions nn::conv2d_reference and nn::conv_transpose2d_reference (im2col,
-// matmul, transpose and a broadcast bias, each recorded by itself), and the patch-matrix
-// kernels of nn/conv_kernels.h against nn::im2col and nn::col2im.
+// The fast nn::conv2d, nn::conv_transpose2d and nn::conv2d_weight_grad (one recorded op
+// each, nn/conv.cpp, their products in nn/conv_fast.cpp) against their definitions
+// nn::conv2d_reference & co. (im2col, matmul, transpose and a broadcast bias, each recorded
+// by itself), and the patch-matrix kernels of nn/conv_fast.h against nn::im2col and
+// nn::col2im.
 //
 // Tolerances. In double the two paths agree to 1e-12. In float both are compared with the
 // double reference: every output and gradient element is a sum of L products (L = C_in k k
@@ -23,7 +24,7 @@
 
 #include "autodiff/autodiff.h"
 #include "nn/conv.h"
-#include "nn/conv_kernels.h"
+#include "nn/conv_fast.h"
 #include "tests/helpers.h"
 
 using ad::Tensor;
@@ -213,7 +214,7 @@ TEST_CASE("conv fast: unfold is im2col transposed and fold_add is col2im transpo
     for (const Case& c : cases) {
       for (ad::DType dtype : {ad::f32, ad::f64}) {
         INFO(describe(Op::conv2d, c));
-        namespace ck = nn::conv_kernels;
+        namespace ck = nn::conv_fast;
         const ck::Geometry g = ck::Geometry::over(c.c_in, c.h, c.w, c.k, c.stride, c.padding);
         REQUIRE(g.grid_w == nn::conv2d_output_size(c.w, c.k, c.stride, c.padding));
         const int64_t K = g.patch_size(), P = g.positions();
@@ -258,6 +259,87 @@ TEST_CASE("conv fast: conv_transpose2d matches conv_transpose2d_reference (value
   check_fast_against_reference(Op::conv_transpose2d);
 }
 
+TEST_CASE("conv fast: conv2d_weight_grad matches conv2d_weight_grad_reference (values and grads)") {
+  ad::Rng rng(19);
+  for (const Case& c : cases) {
+    INFO(describe(Op::conv2d, c));
+    const int64_t out_h = nn::conv2d_output_size(c.h, c.k, c.stride, c.padding);
+    const int64_t out_w = nn::conv2d_output_size(c.w, c.k, c.stride, c.padding);
+    const Tensor x = rng.normal({c.n, c.c_in, c.h, c.w}, ad::f64);
+    const Tensor dy = rng.normal({c.n, c.c_out, out_h, out_w}, ad::f64);
+    const Tensor seed = rng.normal({c.c_out, c.c_in, c.k, c.k}, ad::f64);
+    // {dW, its gradient with respect to x, and with respect to dy}, under the seed.
+    auto run_weight_grad = [&](bool reference, ad::DType dtype) {
+      Tensor xs = x.to(dtype).detach().requires_grad_();
+      Tensor dys = dy.to(dtype).detach().requires_grad_();
+      Tensor dw = reference ? nn::conv2d_weight_grad_reference(xs, dys, c.k, c.stride, c.padding)
+                            : nn::conv2d_weight_grad(xs, dys, c.k, c.stride, c.padding);
+      backward_with_seed(dw, seed.to(dtype).detach());
+      return std::vector<Tensor>{dw, xs.grad(), dys.grad()};
+    };
+    const std::vector<Tensor> exact = run_weight_grad(true, ad::f64);
+    const std::vector<Tensor> fast64 = run_weight_grad(false, ad::f64);
+    const std::vector<Tensor> fast32 = run_weight_grad(false, ad::f32);
+    for (int i = 0; i < 3; ++i) {
+      CAPTURE(i);
+      CHECK(fast64[i].dtype() == ad::f64);
+      CHECK(max_abs_diff(fast64[i], exact[i]) < 1e-12);
+      // In float, each entry is a sum of at most N P products of numbers of size ~1.
+      const double length = double(c.n) * std::max(c.h * c.w, out_h * out_w) * c.k * c.k;
+      CHECK(max_abs_diff(fast32[i], exact[i]) <=
+            (length + 2) * std::numeric_limits<float>::epsilon() * (1 + max_abs(exact[i])));
+    }
+  }
+}
+
+TEST_CASE("conv fast: the backward of each op is the other convolutions (nn/conv.h's form T)") {
+  if (ad::active_isa() == ad::Isa::reference) {
+    MESSAGE("AD_REFERENCE is set: the ops run their definitions, nothing to compare");
+    return;
+  }
+  // Under create_graph the backward passes record themselves: conv2d's dx is a
+  // conv_transpose2d of dY and its dW a conv2d_weight_grad; conv_transpose2d's dx is a
+  // conv2d and its dW a conv2d_weight_grad of (dY, x); db is sums.
+  ad::Rng rng(20);
+  Tensor x = rng.normal({2, 3, 6, 5}, ad::f64).requires_grad_();
+  Tensor w = rng.normal({4, 3, 3, 3}, ad::f64).requires_grad_();
+  Tensor b = rng.normal({4}, ad::f64).requires_grad_();
+  // The ops that the backward pass of y's op records (after the forward's entries).
+  auto backward_ops = [](const Tensor& y, const std::vector<Tensor>& inputs) {
+    const size_t forward_entries = ad::tape().entries().size();
+    Tensor loss = ad::sum(y * y);
+    const size_t before = ad::tape().entries().size();
+    REQUIRE(before == forward_entries + 2);
+    ad::grad(loss, inputs, {.create_graph = true});
+    std::string ops;
+    const auto& entries = ad::tape().entries();
+    for (size_t i = before; i < entries.size(); ++i) ops += " " + entries[i].op + " ";
+    ad::tape().clear();
+    return ops;
+  };
+  auto count = [](const std::string& ops, const std::string& op) {
+    int found = 0;
+    for (size_t at = ops.find(" " + op + " "); at != std::string::npos;
+         at = ops.find(" " + op + " ", at + 1))
+      ++found;
+    return found;
+  };
+  ad::tape().clear();
+  std::string ops = backward_ops(nn::conv2d(x, w, b, 2, 1), {x, w, b});
+  CAPTURE(ops);
+  CHECK(count(ops, "conv_transpose2d") == 1);
+  CHECK(count(ops, "conv2d_weight_grad") == 1);
+  CHECK(count(ops, "conv2d") == 0);
+  CHECK(count(ops, "im2col") == 0);
+  ops = backward_ops(nn::conv_transpose2d(x, rng.normal({3, 4, 3, 3}, ad::f64).requires_grad_(),
+                                          b, 2, 1, 1),
+                     {x, w, b});
+  CAPTURE(ops);
+  CHECK(count(ops, "conv2d") == 1);
+  CHECK(count(ops, "conv2d_weight_grad") == 1);
+  CHECK(count(ops, "conv_transpose2d") == 0);
+}
+
 TEST_CASE("conv fast: only the gradients asked for are computed, and they are right") {
   // The first layer's images need no gradient; a frozen weight needs none either.
   ad::Rng rng(13);
@@ -282,7 +364,7 @@ TEST_CASE("conv fast: any number of threads gives the same numbers; one count, t
   ad::Rng rng(14);
   const int saved = omp_get_max_threads();
   for (Op op : {Op::conv2d, Op::conv_transpose2d}) {
-    // Large enough for the batch to be split (see conv_kernels::image_threads).
+    // Large enough for the batch to be split (see image_threads in nn/conv_fast.cpp).
     const Case c{9, 8, 16, 12, 11, 3, 1, 1, 0, true};
     INFO(describe(op, c));
     const Inputs in = inputs_of(op, c, rng);
@@ -420,6 +502,12 @@ TEST_CASE("conv fast: wrong shapes are errors that name the op and both shapes")
   });
   CHECK(test_helpers::contains(e, "empty"));
   CHECK(test_helpers::contains(e, "[1x3x1x1]"));
+
+  // conv2d_weight_grad's dy must have the size a conv2d of x gives: 3x3 here, not 2x2.
+  e = error_of<ad::Error>([&] { nn::conv2d_weight_grad(x, Tensor::zeros({2, 4, 2, 2}), 3, 2, 1); });
+  CHECK(test_helpers::contains(e, "conv2d_weight_grad"));
+  CHECK(test_helpers::contains(e, "[2x3x5x5]"));
+  CHECK(test_helpers::contains(e, "[2x4x2x2]"));
 }
 
 TEST_CASE("conv fast: the Keras VAE's layers have the Keras shapes (PyTorch-style padding)") {

@@ -284,7 +284,7 @@ TEST_CASE("data: the validation split is seeded, disjoint and complete") {
   ad::Rng same_seed(3), other_seed(4);
   CHECK(ids(nn::split_validation(data, 12, same_seed).validation) == validation_ids);
   CHECK(ids(nn::split_validation(data, 12, other_seed).validation) != validation_ids);
-  CHECK_THROWS_AS(nn::split_validation(data, 51, rng), std::invalid_argument);
+  CHECK_THROWS_AS(nn::split_validation(data, 51, rng), ad::Error);
 }
 
 TEST_CASE("data: a valid file that does not fit the program is refused, naming the file") {
@@ -314,7 +314,7 @@ TEST_CASE("data: a valid file that does not fit the program is refused, naming t
 
   // Holding out every example would leave nothing to train on.
   ad::Rng rng(1);
-  message = test_helpers::error_of<std::invalid_argument>([&] { nn::split_validation(train, 5, rng); });
+  message = test_helpers::error_of<ad::Error>([&] { nn::split_validation(train, 5, rng); });
   CHECK(contains(message, "keep some to train on"));
   CHECK(contains(message, train_file));
   CHECK(nn::split_validation(train, 4, rng).train.size() == 1);

@@ -10,7 +10,7 @@
 #include "autodiff/autodiff.h"
 #include "vae/discrete_vae.h"
 #include "vae/encoder_gradients.h"
-#include "vae/estimators.h"
+#include "vae/per_sample_gradients.h"
 
 using ad::Tensor;
 

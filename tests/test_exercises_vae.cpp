@@ -15,7 +15,8 @@
 #include "vae/full_cov_vae.h"
 #include "vae/iwae.h"
 #include "vae/kl.h"
-#include "vae/models.h"
+#include "vae/latent_model.h"
+#include "vae/mlp_vae.h"
 #include "vae/statistics.h"
 
 using ad::Tensor;
@@ -143,7 +144,7 @@ TEST_CASE("E04.5: the negative ELBO: the L-sample reconstruction term plus the a
     }
   for (int i = 0; i < 4; ++i) kl += kl_1d(kMu[i], std::exp(kLogvar[i] / 2), 0, 1) / 2.0;
   const vae::ElboTerms terms =
-      vae::negative_elbo(q, nll, {f64(eps[0], {2, 2}), f64(eps[1], {2, 2})}, 0.5);
+      vae::negative_elbo_of_posterior(q, nll, {f64(eps[0], {2, 2}), f64(eps[1], {2, 2})}, 0.5);
   CHECK(terms.reconstruction.item() == doctest::Approx(reconstruction));
   CHECK(terms.kl.item() == doctest::Approx(kl));
   CHECK(terms.loss.item() == doctest::Approx(reconstruction + 0.5 * kl));  // beta = 0.5

@@ -13,7 +13,7 @@
 #include "autodiff/autodiff.h"
 #include "nn/loss.h"
 #include "nn/optim.h"
-#include "vae/models.h"
+#include "vae/mlp_vae.h"
 
 namespace {
 
@@ -31,7 +31,7 @@ StepResult vae_step() {
   StepResult r;
   for (int step = 0; step < 3; ++step) {  // a few steps, so Adam's moments matter too
     adam.zero_grad();
-    vae::ElboTerms terms = model.elbo(x, rng);
+    vae::ElboTerms terms = vae::negative_elbo(model, x, rng);
     ad::backward(terms.loss);
     adam.step();
     r.loss = terms.loss.item();

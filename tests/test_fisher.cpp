@@ -16,7 +16,7 @@
 #include "vae/fisher.h"
 #include "vae/linalg.h"
 #include "vae/linear_gaussian.h"
-#include "vae/models.h"
+#include "vae/mlp_vae.h"
 #include "vae/statistics.h"
 
 using ad::Tensor;

@@ -17,6 +17,7 @@
 
 #include "autodiff/runtime/fp_contract.h"
 #include "autodiff/runtime/gemm.h"
+#include "autodiff/shape.h"
 
 namespace {
 
@@ -282,33 +283,36 @@ TEST_CASE("gemm: the ISA list and names") {
   CHECK(best_listed);
 }
 
-TEST_CASE("gemm_with: an ISA the CPU lacks throws std::runtime_error") {
+TEST_CASE("gemm_with: an ISA the CPU lacks throws ad::Error") {
   float a = 1, b = 1, c = 0;
   auto call = [&](ad::Isa isa) {
     ad::gemm_with(isa, false, false, 1, 1, 1, 1.0f, &a, 1, &b, 1, 0.0f, &c, 1);
   };
   // Not an ISA at all: never supported, so this path is checked on every machine.
-  CHECK_THROWS_AS(call(static_cast<ad::Isa>(42)), std::runtime_error);
+  CHECK_THROWS_AS(call(static_cast<ad::Isa>(42)), ad::Error);
   int unsupported = 0;
   for (ad::Isa isa : {ad::Isa::avx2, ad::Isa::avx512, ad::Isa::neon}) {
     if (ad::isa_supported(isa)) continue;
     ++unsupported;
-    CHECK_THROWS_AS(call(isa), std::runtime_error);
+    CHECK_THROWS_AS(call(isa), ad::Error);
   }
   CHECK(unsupported >= 1);  // a build has the SIMD kernels of one CPU family only
 }
 
-TEST_CASE("gemm: invalid sizes and leading dimensions throw std::invalid_argument") {
+TEST_CASE("gemm: invalid sizes and leading dimensions throw ad::Error") {
   std::vector<float> a(16), b(16), c(16);
+  CHECK_THROWS_WITH_AS(
+      ad::gemm(false, false, 2, 2, 3, 1.0f, a.data(), 2, b.data(), 2, 0.0f, c.data(), 2),
+      "gemm: a is stored as 2 x 3, so lda must be >= 3, got 2", ad::Error);
   CHECK_THROWS_AS(
       ad::gemm(false, false, -1, 2, 2, 1.0f, a.data(), 2, b.data(), 2, 0.0f, c.data(), 2),
-      std::invalid_argument);
+      ad::Error);
   CHECK_THROWS_AS(
       ad::gemm(false, false, 2, 2, 3, 1.0f, a.data(), 2, b.data(), 2, 0.0f, c.data(), 2),
-      std::invalid_argument);  // lda < k
+      ad::Error);  // lda < k
   CHECK_THROWS_AS(ad::gemm(true, false, 3, 2, 2, 1.0f, a.data(), 2, b.data(), 2, 0.0f, c.data(), 2),
-                  std::invalid_argument);  // A^T: lda < m
+                  ad::Error);  // A^T: lda < m
   CHECK_THROWS_AS(
       ad::gemm(false, false, 2, 3, 2, 1.0f, a.data(), 2, b.data(), 3, 0.0f, c.data(), 2),
-      std::invalid_argument);  // ldc < n
+      ad::Error);  // ldc < n
 }

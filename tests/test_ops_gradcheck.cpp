@@ -13,7 +13,7 @@
 #include <sstream>
 
 #include "autodiff/autodiff.h"
-#include "nn/conv.h"  // im2col / col2im, the ops nn/conv.cpp records
+#include "nn/conv.h"  // im2col / col2im and the convolutions, the ops nn/conv*.cpp record
 #include "nn/loss.h"  // bce_with_logits, recorded as one op
 #include "tests/helpers.h"
 
@@ -188,6 +188,11 @@ const std::vector<OpCase>& op_table() {
        {{2, 2, 2, 2}, {2, 1, 2, 2}},
        any,
        [](X x) { return nn::conv_transpose2d(x[0], x[1], Tensor(), 3, 0, 2); }},
+      // conv2d's weight gradient, the op both convolutions' backward passes use: x, dY.
+      {"conv2d_weight_grad k3 stride 2 padding 1",
+       {{2, 2, 5, 4}, {2, 3, 3, 2}},
+       any,
+       [](X x) { return nn::conv2d_weight_grad(x[0], x[1], 3, 2, 1); }},
   };
   return table;
 }
@@ -235,6 +240,62 @@ TEST_CASE("every op's second derivatives match finite differences of its first (
   }
   MESSAGE("worst gradgradcheck error over the table: ", worst, " (", worst_case, ")");
   CHECK(tape().entries().empty());
+}
+
+namespace {
+
+// The ops that keep a fused kernel for their backward beside the form written in ops
+// (docs/architecture.md says why): a plain backward takes the kernel, create_graph the
+// ops. gradcheck above sees only the first form and gradgradcheck only the second (against
+// finite differences of itself, so a smooth but wrong formula there would pass it); this
+// test ties the two together, so each is as checked as the other.
+const std::set<std::string> fused_backward = {"relu", "affine", "bce_with_logits_row_sums",
+                                              "conv2d", "conv_transpose2d"};
+
+// d f / d inputs seeded with v, by a plain backward or under create_graph.
+std::vector<Tensor> first_derivative(const OpCase& c, const std::vector<Tensor>& inputs,
+                                     const Tensor& v, bool create_graph) {
+  std::vector<Tensor> d = grad(c.f(inputs), inputs, {.seed = v, .create_graph = create_graph});
+  tape().clear();
+  return d;
+}
+
+// The largest relative_error between the two forms' gradients over all inputs.
+double forms_disagree(const OpCase& c, Rng& rng, DType dtype) {
+  std::vector<Tensor> inputs;
+  for (const Shape& s : c.shapes)
+    inputs.push_back(input(rng, s, c.domain).to(dtype).requires_grad_());
+  Tensor v;  // one seed (v-bar) for both forms
+  {
+    NoGrad shape_only;
+    v = rng.normal(c.f(inputs).shape(), dtype);
+  }
+  const std::vector<Tensor> plain = first_derivative(c, inputs, v, false);
+  const std::vector<Tensor> recorded = first_derivative(c, inputs, v, true);
+  double worst = 0;
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    REQUIRE(plain[k].shape() == recorded[k].shape());
+    worst = std::max(worst, worst_relative_error(plain[k].to_vector(), recorded[k].to_vector()));
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("both forms of every backward agree: plain (fused) and create_graph (recorded)") {
+  // float64 for the formulas; float32 too, where bce_with_logits_row_sums runs its kernel.
+  Rng rng(2026);
+  std::set<std::string> compared;
+  for (const OpCase& c : op_table()) {
+    INFO(c.name);
+    CHECK(forms_disagree(c, rng, f64) < 1e-12);
+    CHECK(forms_disagree(c, rng, f32) < 1e-5);
+    compared.insert(op_of(c));
+  }
+  for (const std::string& op : fused_backward) {
+    INFO(op, " keeps a fused backward but has no row in the table");
+    CHECK(compared.count(op) == 1);
+  }
 }
 
 TEST_CASE("every op runs in float32 too, agreeing with float64 forward and backward") {

@@ -237,6 +237,10 @@ TEST_CASE("the tape prints as a numbered Wengert list and exports Graphviz DOT")
   CHECK(contains(dot, "digraph"));
   CHECK(contains(dot, "v1 -> v3"));
   CHECK(contains(dot, "v3 -> v4"));
+  CHECK(contains(dot, "v4 = sum\\nscalar"));  // a scalar's shape reads "scalar", not "[]"
+  Tensor half = mul(l, Tensor::scalar(0.5));  // an unnamed constant shows its value
+  CHECK(contains(tape().to_dot(), "v5 = 0.5\\nscalar"));
+  (void)half;
   tape().clear();
 }
 

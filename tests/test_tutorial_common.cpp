@@ -10,12 +10,13 @@
 #include <limits>
 #include <sstream>
 
+#include "autodiff/anomaly.h"
 #include "nn/atomic_file.h"
+#include "nn/idx.h"
+#include "nn/image.h"
 #include "tests/helpers.h"
 #include "tutorials/common/plot.h"
 #include "tutorials/common/tutorial.h"
-#include "autodiff/anomaly.h"
-#include "nn/idx.h"
 
 namespace fs = std::filesystem;
 using test_helpers::contains;
@@ -345,6 +346,90 @@ TEST_CASE("Plot::save reports a gnuplot failure with its message and does not th
   CHECK_FALSE(p.save(tmp.path, log).has_value());
   CHECK(contains(log.str(), "gnuplot failed"));
   CHECK(file_names_in(tmp.path) == std::vector<std::string>{"impossible.csv", "impossible.gp"});
+}
+
+TEST_CASE("check_points take the colour of the line they check, and the key shows the pair once") {
+  tut::Plot p("pair", "exact line, Monte Carlo dots");
+  std::vector<double> x{1, 2, 3};
+  p.line("KL(p ‖ q)", x, std::vector<double>{1, 4, 9})
+      .check_points(x, std::vector<double>{1, 4.1, 8.9});
+  p.line("KL(q ‖ p)", x, std::vector<double>{2, 3, 4}, tut::LineStyle::dashed)
+      .check_points(x, std::vector<double>{2.1, 3, 4});
+  const std::string script = p.gnuplot_script();
+  CAPTURE(script);
+  // first pair: blue line and blue dots, neither with its own key entry ...
+  CHECK(contains(script, "every ::0::2 using 2:3 with lines lw 2 lc rgb \"#1f77b4\" notitle"));
+  CHECK(contains(script,
+                 "every ::3::5 using 2:3 with points pt 7 ps 0.8 lc rgb \"#1f77b4\" notitle"));
+  // ... and one key entry, a line through a dot, with the line's legend (UTF-8 kept)
+  CHECK(contains(script,
+                 "NaN with linespoints lw 2 pt 7 ps 0.8 lc rgb \"#1f77b4\" title \"KL(p ‖ q)\""));
+  // second pair: the next colour, dashed in the key as on the plot
+  CHECK(contains(script,
+                 "every ::9::11 using 2:3 with points pt 7 ps 0.8 lc rgb \"#ff7f0e\" notitle"));
+  CHECK(contains(
+      script, "NaN with linespoints lw 2 pt 7 ps 0.8 dt 2 lc rgb \"#ff7f0e\" title \"KL(q ‖ p)\""));
+  CHECK(contains(script, "set key top right"));  // two key entries, not four
+
+  tut::Plot alone("alone", "t");
+  CHECK_THROWS_AS(alone.check_points(x, x), std::invalid_argument);  // nothing to check
+  alone.points("dots", x, x);
+  CHECK_THROWS_AS(alone.check_points(x, x), std::invalid_argument);  // points check no points
+}
+
+TEST_CASE("x_categories names x = 0, 1, 2 on the axis; equal_aspect makes units equal") {
+  tut::Plot p("snr", "t");
+  p.x_categories({"init", "one epoch", "trained"}).equal_aspect();
+  p.line("a", std::vector<int>{0, 1, 2}, std::vector<double>{1, 2, 3});
+  const std::string script = p.gnuplot_script();
+  CHECK(contains(script, "set xtics (\"init\" 0, \"one epoch\" 1, \"trained\" 2) noenhanced\n"));
+  CHECK(contains(script, "set xrange [-0.5:2.5]\n"));
+  CHECK(contains(script, "set size ratio -1\n"));
+  CHECK_FALSE(contains(tut::Plot("plain", "t").gnuplot_script(), "set size ratio"));
+}
+
+TEST_CASE("Beyond ten lines the colours repeat with a dash pattern, so no two lines look alike") {
+  tut::Plot p("many", "t");
+  for (int i = 0; i < 12; ++i)
+    p.line(std::to_string(i), std::vector<int>{0, 1}, std::vector<int>{i, i});
+  const std::string script = p.gnuplot_script();
+  CHECK(contains(script, "every ::0::1 using 2:3 with lines lw 2 lc rgb \"#1f77b4\" title"));
+  CHECK(contains(script, "every ::20::21 using 2:3 with lines lw 2 dt 3 lc rgb \"#1f77b4\" title"));
+}
+
+TEST_CASE("ImageFigure: square pixels, rows labelled at their centres, the grid drawn upright") {
+  TemporaryFolder tmp;
+  // A 40 x 20 grid of two rows of tiles: the top row black, the bottom row white.
+  nn::Image grid{.width = 40, .height = 20, .channels = 1, .pixels = {}};
+  for (int64_t r = 0; r < grid.height; ++r)
+    for (int64_t c = 0; c < grid.width; ++c) grid.pixels.push_back(r < 10 ? 0 : 255);
+  tut::ImageFigure bare("bare", "");
+  bare.panel(grid);
+  std::ostringstream log;
+  REQUIRE_MESSAGE(bare.save(tmp.path, log).has_value(), log.str());
+  CHECK(file_names_in(tmp.path) ==
+        std::vector<std::string>{"bare.gp", "bare.panel1.png", "bare.png"});
+  const nn::Image drawn = nn::read_png(tmp.path / "bare.png", nn::Channels::gray);
+  // 700 wide; 680 of it for the image after 10-pixel side margins, so square pixels make
+  // it 340 high, plus 6 + 6 + 6 pixels above and below.
+  CHECK(drawn.width == 700);
+  CHECK(drawn.height == 358);
+  CHECK(drawn.at(12 + 85, 350) < 64);    // a quarter down the image: the black top row
+  CHECK(drawn.at(12 + 255, 350) > 192);  // three quarters down: the white bottom row
+
+  tut::ImageFigure labelled("labelled", "Inputs and reconstructions");
+  labelled.panel(
+      grid,
+      {.title = "VAE", .row_labels = {"input", "θ(z)"}, .column_labels = {"a", "", "c", "d"}});
+  const std::string script = labelled.gnuplot_script();
+  CAPTURE(script);
+  // row 0 is the top half, pixels 0..9 from the top, whose centre is y = 14.5 from the bottom
+  CHECK(contains(script, "set ytics (\"input\" 14.5, \"θ(z)\" 4.5) noenhanced"));
+  CHECK(contains(script, "set xtics (\"a\" 4.5, \"c\" 24.5, \"d\" 34.5) noenhanced"));
+  CHECK(contains(script, "set title \"VAE\" noenhanced"));
+  CHECK(contains(script, "plot \"labelled.panel1.png\" binary filetype=png with rgbimage"));
+  CHECK_THROWS_AS(labelled.panel(nn::Image{}), std::invalid_argument);
+  CHECK_THROWS_AS(tut::ImageFigure("../x", "t"), std::invalid_argument);
 }
 
 // A Tutorial whose output folder is a fresh temporary folder, parsed and ready to write.

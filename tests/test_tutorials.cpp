@@ -1,7 +1,8 @@
 // Smoke runs: every tutorial, with --quick, into a temporary folder of its own (so that two
 // test runs at the same time do not collide). Each must exit 0 (no FAILED check) and leave
-// at least one PNG figure. The Makefile passes the folder of the built tutorials in
-// TUTORIAL_BIN_DIR.
+// at least one PNG figure. Every catalogue ID a tutorial prints ([L05]) must be an item of
+// docs/notes.md, which lists exactly L01-L37; together the quick runs check every item.
+// The Makefile passes the folder of the built tutorials in TUTORIAL_BIN_DIR.
 #include <doctest/doctest.h>
 #include <sys/wait.h>
 
@@ -10,7 +11,11 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <regex>
+#include <set>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "tests/helpers.h"
 
@@ -45,15 +50,61 @@ bool selected(const std::string& stem) {
   return list.find(" " + stem + " ") != std::string::npos;
 }
 
+fs::path repository() { return fs::path(__FILE__).parent_path().parent_path(); }
+
+// The IDs of the catalogue table of docs/notes.md, in order: its rows start "| L05 |".
+std::vector<std::string> catalogue_ids() {
+  std::istringstream page(test_helpers::read_file(repository() / "docs" / "notes.md"));
+  const std::regex row(R"(^\| (L[0-9]{2}) \|)");
+  std::vector<std::string> ids;
+  std::smatch m;
+  for (std::string line; std::getline(page, line);)
+    if (std::regex_search(line, m, row)) ids.push_back(m[1]);
+  return ids;
+}
+
+// Every [Lnn] in a tutorial's output must be a catalogue item; the IDs of its passed check
+// lines ("  [L05] what: ...  ok") are added to `checked`.
+void check_printed_ids(const std::string& output, const std::set<std::string>& catalogue,
+                       std::set<std::string>& checked) {
+  const std::regex id(R"(\[(L[0-9]{2})\])"), passed_check(R"(^  \[(L[0-9]{2})\] .*  ok$)");
+  std::istringstream lines(output);
+  for (std::string line; std::getline(lines, line);) {
+    for (std::sregex_iterator it(line.begin(), line.end(), id), end; it != end; ++it) {
+      INFO("printed: ", line);
+      CHECK(catalogue.count((*it)[1]) == 1);
+    }
+    std::smatch m;
+    if (std::regex_search(line, m, passed_check))
+      checked.insert(m[1]);
+  }
+}
+
 }  // namespace
 
-TEST_CASE("every tutorial runs with --quick, passes its checks and writes its figures") {
-  const fs::path sources = fs::path(__FILE__).parent_path().parent_path() / "tutorials";
+TEST_CASE("docs/notes.md lists the catalogue items L01 to L37, each once and in order") {
+  std::string expected, listed;  // "L01 L02 ...", so that a failure shows both lists
+  for (int i = 1; i <= 37; ++i) expected += (i < 10 ? "L0" : "L") + std::to_string(i) + " ";
+  for (const std::string& id : catalogue_ids()) listed += id + " ";
+  CHECK(listed == expected);
+}
+
+TEST_CASE(
+    "every tutorial runs with --quick, passes its checks and writes its figures; together they "
+    "check every catalogue item") {
+  const std::vector<std::string> ids = catalogue_ids();
+  const std::set<std::string> catalogue(ids.begin(), ids.end());
+  std::set<std::string> checked;  // catalogue IDs with a passed check in some quick run
+  bool all_selected = true;
+  const fs::path sources = repository() / "tutorials";
   int tutorials = 0;
   for (const auto& source : fs::directory_iterator(sources)) {
     const std::string stem = source.path().stem().string();
     if (source.path().extension() != ".cpp" || stem.size() < 3 || !std::isdigit(stem[0])) continue;
-    if (!selected(stem)) continue;
+    if (!selected(stem)) {
+      all_selected = false;
+      continue;
+    }
     ++tutorials;
     const fs::path binary = tutorial_bin_dir() / stem;
     const test_helpers::TemporaryFolder folder("tutorial_smoke_" + stem);
@@ -71,8 +122,14 @@ TEST_CASE("every tutorial runs with --quick, passes its checks and writes its fi
     }
     CHECK(count_files(out, ".png") >= 1);
     CHECK(count_files(out, ".csv") >= 1);
+    check_printed_ids(test_helpers::read_file(log), catalogue, checked);
   }
   CHECK(tutorials >= 1);
+  if (!all_selected) return;  // TUTORIAL_SMOKE_ONLY ran only some of them
+  for (const std::string& item : catalogue) {
+    INFO("catalogue item ", item, " has no passed check in any tutorial's --quick run");
+    CHECK(checked.count(item) == 1);
+  }
 }
 
 TEST_CASE("a tutorial given a bad flag prints its usage and exits with status 2") {

@@ -9,7 +9,7 @@
 
 #include "autodiff/autodiff.h"
 #include "vae/distributions.h"
-#include "vae/estimators.h"
+#include "vae/per_sample_gradients.h"
 #include "vae/linalg.h"
 
 using ad::Tensor;

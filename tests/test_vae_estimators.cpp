@@ -13,7 +13,7 @@
 
 #include "autodiff/autodiff.h"
 #include "vae/distributions.h"
-#include "vae/estimators.h"
+#include "vae/per_sample_gradients.h"
 
 using ad::Tensor;
 

@@ -13,9 +13,9 @@
 //   5. lengths that leave every possible tail (n = 0, 1, 15, 17, 33, 1000003), in place
 //      and out of place, with guard values after the end that must stay untouched (the
 //      two-input kernels are run in place in 6 and 7);
-//   6. relu and the backward helpers: bit-identical to the reference;
-//   7. the cross-entropy kernels against their error bounds, logits +-100 included;
-//   8. the table's choice by ISA, its errors, and ulp_distance itself.
+//   6. relu and its backward: bit-identical to the reference;
+//   7. the table's choice by ISA, its errors, and ulp_distance itself.
+// (The cross-entropy kernels built from the same math are tested in test_loss_kernels.cpp.)
 //
 // The accuracy sweeps test ~4.7 million inputs per function and ISA; the whole file takes
 // about a second in an -O2 build and a few under the sanitizers (which barely slow the
@@ -32,11 +32,13 @@
 
 #include "autodiff/shape.h"
 #include "autodiff/runtime/vecmath.h"
+#include "tests/float_kernels.h"
 
 namespace {
 
 using ad::vec::Kernels;
 using ad::vec::ulp_distance;
+using namespace float_kernels;
 using Unary = void (*Kernels::*)(const float*, float*, int64_t);
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
@@ -49,10 +51,6 @@ double exp_exact(double x) { return std::exp(x); }
 double log_exact(double x) { return std::log(x); }
 double log1p_exact(double x) { return std::log1p(x); }
 double tanh_exact(double x) { return std::tanh(x); }
-double sigmoid_exact(double x) {
-  return x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x));
-}
-double softplus_exact(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::fabs(x))); }
 double log_sigmoid_exact(double x) {
   return std::min(x, 0.0) - std::log1p(std::exp(-std::fabs(x)));
 }
@@ -92,12 +90,6 @@ float from_bits(uint32_t bits) {
   return x;
 }
 
-uint32_t to_bits(float x) {
-  uint32_t bits;
-  std::memcpy(&bits, &x, sizeof bits);
-  return bits;
-}
-
 constexpr uint32_t kWholeRangeStride = 1021;  // ~4.2 million patterns
 constexpr int64_t kDenseCount = 500'000;      // per function, over its dense ranges
 
@@ -127,9 +119,6 @@ std::vector<float> sweep_inputs(const UnaryCase& c) {
 
 // ---- helpers ------------------------------------------------------------------------
 
-// Equal as the tests need it: both NaN, or the same bits (so -0 differs from +0).
-bool same(float a, float b) { return (std::isnan(a) && std::isnan(b)) || to_bits(a) == to_bits(b); }
-
 struct Worst {
   int64_t ulps = 0;
   float x = 0, got = 0, expected = 0;
@@ -145,25 +134,6 @@ Worst worst_error(const std::vector<float>& x, const std::vector<float>& got,
   return w;
 }
 
-// Deterministic values (a 64-bit LCG), independent of the project's Rng.
-class Lcg {
- public:
-  explicit Lcg(uint64_t seed) : state_(seed) {}
-  double uniform(double lo, double hi) {
-    state_ = state_ * 6364136223846793005ULL + 1442695040888963407ULL;
-    return lo + (hi - lo) * (double(state_ >> 11) / double(uint64_t(1) << 53));
-  }
-
- private:
-  uint64_t state_;
-};
-
-std::vector<float> uniform(int64_t n, double lo, double hi, uint64_t seed) {
-  Lcg rng(seed);
-  std::vector<float> v(n);
-  for (float& x : v) x = static_cast<float>(rng.uniform(lo, hi));
-  return v;
-}
 
 }  // namespace
 
@@ -336,18 +306,15 @@ TEST_CASE("vec: every length and tail, out of place and in place, leaves the res
 
 // ---- 6. bit-identical kernels ---------------------------------------------------------
 
-TEST_CASE("vec: relu and the backward helpers are bit-identical to the reference") {
+TEST_CASE("vec: relu and relu_backward are bit-identical to the reference") {
   const std::vector<float> x = whole_range();  // every kind of float, NaN and +-inf included
   const int64_t n = int64_t(x.size()) - 3;
   REQUIRE(n % 8 != 0);  // a tail in every ISA
   const std::vector<float> g = uniform(n, -3, 3, 1);
-  std::vector<float> s = uniform(n, 0, 1, 2);  // sigmoid outputs: [0, 1] and its ends
-  s[0] = 0, s[1] = 1, s[2] = 0.5f;
   const Kernels& ref = ad::vec::kernels(ad::Isa::reference);
-  std::vector<float> relu(n), relu_back(n), sig_back(n);
+  std::vector<float> relu(n), relu_back(n);
   ref.relu(x.data(), relu.data(), n);
   ref.relu_backward(g.data(), x.data(), relu_back.data(), n);
-  ref.sigmoid_backward(g.data(), s.data(), sig_back.data(), n);
   // The reference itself does what the relu op does: 0 * x below 0, so -0 for negatives
   // and NaN for NaN and -inf.
   const float probe[5] = {-kInf, -3, kNaN, 2, 0}, expected[5] = {kNaN, -0.0f, kNaN, 2, 0};
@@ -356,144 +323,30 @@ TEST_CASE("vec: relu and the backward helpers are bit-identical to the reference
   for (int i = 0; i < 5; ++i) CHECK(same(got[i], expected[i]));
   for (ad::Isa isa : ad::supported_isas()) {
     const Kernels& k = ad::vec::kernels(isa);
-    std::vector<float> a(n), b(n), c(n);
+    std::vector<float> a(n), b(n);
     k.relu(x.data(), a.data(), n);
     k.relu_backward(g.data(), x.data(), b.data(), n);
-    k.sigmoid_backward(g.data(), s.data(), c.data(), n);
-    int64_t differ_relu = 0, differ_relu_back = 0, differ_sig_back = 0;
+    int64_t differ_relu = 0, differ_relu_back = 0;
     for (int64_t i = 0; i < n; ++i) {
       differ_relu += !same(a[i], relu[i]);
       differ_relu_back += !same(b[i], relu_back[i]);
-      differ_sig_back += !same(c[i], sig_back[i]);
     }
     const std::string isa_name = ad::to_string(isa);
     CAPTURE(isa_name);
     CHECK(differ_relu == 0);
     CHECK(differ_relu_back == 0);
-    CHECK(differ_sig_back == 0);
 
     // In place: dx may be g.
     std::vector<float> in_place = g;
     k.relu_backward(in_place.data(), x.data(), in_place.data(), n);
     CHECK(std::equal(in_place.begin(), in_place.end(), relu_back.begin(), same));
-    in_place = g;
-    k.sigmoid_backward(in_place.data(), s.data(), in_place.data(), n);
-    CHECK(std::equal(in_place.begin(), in_place.end(), sig_back.begin(), same));
   }
 }
 
-// ---- 7. binary cross-entropy ----------------------------------------------------------
-
-namespace {
-
-// Logits in [-100, 100] with the ends themselves, targets 0, 1 and in between.
-struct BceData {
-  std::vector<float> l, t, g;
-  explicit BceData(int64_t n)
-      : l(uniform(n, -100, 100, 3)), t(uniform(n, 0, 1, 4)), g(uniform(n, -2, 2, 5)) {
-    for (int64_t i = 0; i < n; ++i) {
-      if (i % 3 == 0) t[i] = 0;
-      if (i % 3 == 1) t[i] = 1;
-      if (i % 7 == 0) l[i] = i % 2 ? 100.0f : -100.0f;
-      if (i % 11 == 0) l[i] = static_cast<float>(l[i] * 1e-3);  // near 0, where loss ~ log 2
-    }
-  }
-};
-
-double bce_exact(float l, float t) { return softplus_exact(l) - double(l) * t; }
-// The bounds of vecmath.h; 0x1p-146 (8 of the smallest denormals) is their allowance for
-// results that underflow into the denormals, whose spacing no relative bound can follow.
-double bce_bound(float l, float t) {
-  return 0x1p-21 * (softplus_exact(l) + std::fabs(double(l) * t)) + 0x1p-146;
-}
-double bce_backward_bound(float g, float l, float t) {
-  return 0x1p-21 * std::fabs(g) * (sigmoid_exact(l) + std::fabs(t)) + 0x1p-146 * (1 + std::fabs(g));
-}
-
-}  // namespace
-
-TEST_CASE("vec: bce_with_logits and its backward are within their bounds, finite at +-100") {
-  for (int64_t n : {1, 17, 100003}) {
-    const BceData d(n);
-    for (ad::Isa isa : ad::supported_isas()) {
-      const Kernels& k = ad::vec::kernels(isa);
-      std::vector<float> loss(n), dl(n);
-      k.bce_with_logits(d.l.data(), d.t.data(), loss.data(), n);
-      k.bce_with_logits_backward(d.g.data(), d.l.data(), d.t.data(), dl.data(), n);
-      double worst_loss = 0, worst_dl = 0;  // error / bound: <= 1 passes
-      int64_t not_finite = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        const float l = d.l[i], t = d.t[i], g = d.g[i];
-        worst_loss = std::max(worst_loss, std::fabs(loss[i] - bce_exact(l, t)) / bce_bound(l, t));
-        const double dl_exact = g * (sigmoid_exact(l) - t);
-        worst_dl = std::max(worst_dl, std::fabs(dl[i] - dl_exact) / bce_backward_bound(g, l, t));
-        not_finite += !std::isfinite(loss[i]) + !std::isfinite(dl[i]);
-      }
-      const std::string isa_name = ad::to_string(isa);
-      CAPTURE(isa_name);
-      CAPTURE(n);
-      CHECK(not_finite == 0);
-      CHECK(worst_loss <= 1.0);
-      CHECK(worst_dl <= 1.0);
-
-      // In place: the output may be one of the inputs.
-      std::vector<float> l = d.l, g = d.g;
-      k.bce_with_logits(l.data(), d.t.data(), l.data(), n);
-      k.bce_with_logits_backward(g.data(), d.l.data(), d.t.data(), g.data(), n);
-      CHECK(std::equal(l.begin(), l.end(), loss.begin(), same));
-      CHECK(std::equal(g.begin(), g.end(), dl.begin(), same));
-    }
-  }
-}
-
-TEST_CASE("vec: bce_with_logits_row_sum is within the summed bound, for any row length") {
-  for (int64_t cols : {0, 1, 17, 784, 1001}) {
-    const int64_t rows = 5;
-    const BceData d(rows * cols);
-    for (ad::Isa isa : ad::supported_isas()) {
-      std::vector<float> out(rows + 1, -12345.5f);
-      ad::vec::kernels(isa).bce_with_logits_row_sum(d.l.data(), d.t.data(), out.data(), rows, cols);
-      for (int64_t r = 0; r < rows; ++r) {
-        double exact = 0, bound = 0;
-        for (int64_t c = 0; c < cols; ++c) {
-          exact += bce_exact(d.l[r * cols + c], d.t[r * cols + c]);
-          bound += bce_bound(d.l[r * cols + c], d.t[r * cols + c]);
-        }
-        bound += 0x1p-24 * std::fabs(exact);
-        const std::string isa_name = ad::to_string(isa);
-        CAPTURE(isa_name);
-        CAPTURE(cols);
-        CAPTURE(r);
-        CHECK(std::fabs(out[r] - exact) <= bound);
-      }
-      CHECK(out[rows] == -12345.5f);  // nothing written past the last row
-    }
-  }
-}
-
-// ---- 8. the table, its errors, ulp_distance ---------------------------------------------
+// ---- 7. the table, its errors, ulp_distance ---------------------------------------------
 
 TEST_CASE("vec: kernels() follows active_isa(), an ISA the CPU lacks throws ad::Error") {
-  CHECK(&ad::vec::kernels() == &ad::vec::kernels(ad::active_isa()));
-  {
-    ad::ReferenceKernels plain;
-    CHECK(&ad::vec::kernels() == &ad::vec::kernels(ad::Isa::reference));
-  }
-  // Not an ISA at all: never supported, so this path is checked on every machine.
-  const ad::Isa bogus = static_cast<ad::Isa>(42);
-  std::string message;
-  try {
-    ad::vec::kernels(bogus);
-  } catch (const ad::Error& e) {
-    message = e.what();
-  }
-  CHECK(message.find(ad::to_string(bogus)) != std::string::npos);
-  for (ad::Isa isa : {ad::Isa::avx2, ad::Isa::avx512, ad::Isa::neon}) {
-    if (ad::isa_supported(isa)) continue;
-    const std::string isa_name = ad::to_string(isa);
-    CAPTURE(isa_name);
-    CHECK_THROWS_AS(ad::vec::kernels(isa), ad::Error);
-  }
+  check_table_choice<Kernels>(ad::vec::kernels, ad::vec::kernels);
 }
 
 TEST_CASE("vec: ulp_distance counts the floats between two values") {

@@ -11,6 +11,10 @@ import re
 
 START = re.compile(r"^(\s*)// EXERCISE (E\d\d\.\d+): (.+?)\s*$")
 END = re.compile(r"^\s*// END EXERCISE (E\d\d\.\d+)\s*$")
+# The book's excerpt markers (tools/excerpts.py). An exercise may sit inside an excerpt,
+# never across one's edge; an excerpt may not sit inside an exercise (the stub would
+# remove its markers, and the student copy's pages could not be rewritten).
+EXCERPT = re.compile(r"^\s*// (end )?excerpt: ([a-z0-9_]+)\s*$")
 SOURCE_DIRS = ("autodiff", "nn", "vae", "tutorials")
 SOURCE_SUFFIXES = (".cpp", ".h")
 
@@ -23,16 +27,25 @@ class Region:
 
 def regions_in(path, lines):
     """The regions of one file's lines; raises ValueError on unbalanced markers."""
-    found, open_region = [], None
+    found, open_region, open_excerpts = [], None, []
     for i, line in enumerate(lines):
-        start, end = START.match(line), END.match(line)
-        if start:
+        start, end, excerpt = START.match(line), END.match(line), EXCERPT.match(line)
+        if excerpt:
+            if open_region:
+                raise ValueError(f"{path}:{i + 1}: an excerpt marker inside {open_region[1]}")
+            if excerpt.group(1):
+                open_excerpts = [n for n in open_excerpts if n != excerpt.group(2)]
+            else:
+                open_excerpts.append(excerpt.group(2))
+        elif start:
             if open_region:
                 raise ValueError(f"{path}:{i + 1}: {start.group(2)} starts inside {open_region[1]}")
-            open_region = (i, start.group(2), start.group(3), start.group(1))
+            open_region = (i, start.group(2), start.group(3), start.group(1), list(open_excerpts))
         elif end:
             if not open_region or open_region[1] != end.group(1):
                 raise ValueError(f"{path}:{i + 1}: END EXERCISE {end.group(1)} without its start")
+            if open_region[4] != open_excerpts:
+                raise ValueError(f"{path}:{i + 1}: {end.group(1)} crosses an excerpt's edge")
             found.append(Region(path, open_region[0], i, open_region[1], open_region[2],
                                 open_region[3]))
             open_region = None

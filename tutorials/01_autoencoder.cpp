@@ -243,13 +243,13 @@ void figures(tut::Tutorial& t, TwoAutoencoders& m, const nn::Dataset& test,
   const std::vector<int64_t> shown = tut::first_of_each_class(test, 1);
   const Tensor images = test.subset(shown).images;
   const Tensor noisy_shown = ad::gather(noisy.test, 0, shown);
-  const auto png = t.new_file("reconstructions.png");
-  nn::write_image_rows(png,
-                       {images, m.ae.reconstruct(images), noisy_shown,
-                        m.dae.reconstruct(noisy_shown), m.ae.reconstruct(noisy_shown)},
-                       {.padding = 2, .scale = 2});
-  t.note("wrote {}: rows input / AE / noisy input / denoising AE of it / AE of it",
-         png.string());
+  tut::ImageFigure reconstructions("reconstructions",
+                                   "One test image per class through both autoencoders");
+  reconstructions.panel(
+      nn::image_grid_rows({images, m.ae.reconstruct(images), noisy_shown,
+                           m.dae.reconstruct(noisy_shown), m.ae.reconstruct(noisy_shown)}),
+      {.row_labels = {"input x", "AE", "noisy x̃", "denoising AE(x̃)", "AE(x̃)"}});
+  t.save_figure(reconstructions);
 
   std::vector<double> z0, z1;
   const std::vector<double> z = m.ae.encode(test.images).to_vector();
@@ -257,8 +257,8 @@ void figures(tut::Tutorial& t, TwoAutoencoders& m, const nn::Dataset& test,
     z0.push_back(z[i]);
     z1.push_back(z[i + 1]);
   }
-  tut::Plot latent("latent_scatter", "AE codes z = g_phi(x) of the test images, by class");
-  latent.xlabel("z_1").ylabel("z_2");
+  tut::Plot latent("latent_scatter", "AE codes z = g_φ(x) of the test images, by class");
+  latent.xlabel("z₁").ylabel("z₂").size(760, 600).equal_aspect();
   latent.scatter_by_label("class", z0, z1, test.labels, test.class_names);
   t.save_figure(latent);
 }

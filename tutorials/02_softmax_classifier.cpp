@@ -121,6 +121,7 @@ void cross_entropy_three_ways(tut::Tutorial& t, const nn::Dataset& train) {
   Tensor z = model.logits(x).detach().requires_grad_();  // a leaf, to look at d CE / d z
   const std::vector<double> zv = z.to_vector();
 
+  // excerpt: cross_entropy_reference
   // Reference: a plain double loop, -1/n sum_i log softmax(z_i)[y_i].
   double reference = 0, theta_sum_error = 0;
   std::vector<std::vector<double>> theta(n);
@@ -131,6 +132,7 @@ void cross_entropy_three_ways(tut::Tutorial& t, const nn::Dataset& train) {
     theta_sum_error = std::max(theta_sum_error, std::abs(total - 1));
     reference -= std::log(theta[i][labels[i]]) / n;
   }
+  // end excerpt: cross_entropy_reference
   t.check_close("L21", "theta = softmax(logits) is a distribution: max_i |sum_j theta_j - 1|",
                 theta_sum_error, 0.0, 0.0, 1e-12);
 
@@ -139,11 +141,13 @@ void cross_entropy_three_ways(tut::Tutorial& t, const nn::Dataset& train) {
   Tensor y = Tensor::from(one_hot, {n, classes});
   {
     ad::NoGrad plain;
+    // excerpt: cross_entropy_eq14
     // (a) eq. (14) literally: log theta = z - logsumexp(z), times the one-hot y, summed.
     Tensor log_theta = z - ad::logsumexp(z, 1, true);
     const double by_one_hot = -ad::sum(y * log_theta).item() / n;
     t.check_close("L21", "CE: -1/n sum_i sum_j y_ij log theta_ij (one-hot) vs a double loop",
                   by_one_hot, reference, 1e-6);
+    // end excerpt: cross_entropy_eq14
     // (b) -log softmax picked by gather at (i, y_i).
     std::vector<int64_t> picked(n);
     for (int64_t i = 0; i < n; ++i) picked[i] = i * classes + labels[i];
@@ -294,17 +298,21 @@ std::vector<KResult> simulate_estimates(const std::vector<double>& theta_i, int6
 // The three figures of the experiment and its CSV, filled image by image.
 struct EstimateFigures {
   tut::Plot bias{"sampled_estimate_bias",
-                 "Bias of eq. (17) given at least one hit: E[log(H/K) | H >= 1] - log p"};
+                 "Bias of eq. (17) given a hit: E[log(H/K) | H ≥ 1] − log p\n"
+                 "lines exact, dots sampled"};
   tut::Plot scaled{"sampled_estimate_bias_times_k",
-                   "K times the bias of eq. (17) given H >= 1, and the delta method's limit"};
-  tut::Plot minus_inf{"sampled_estimate_minus_inf", "P(eq. (17) = -inf) = P(no hit in K draws)"};
+                   "K × bias of eq. (17) given a hit\n"
+                   "lines exact, dots sampled, dashed the delta method's −(1−p)/(2p)"};
+  tut::Plot minus_inf{"sampled_estimate_minus_inf",
+                      "P(eq. (17) = −∞) = P(no hit in K draws) = (1−p)^K\n"
+                      "lines exact, dots sampled"};
   std::string csv =
       "image,class,p,K,P_minus_inf_exact,P_minus_inf_mc,cond_mean_exact,cond_mean_mc,cond_mean_se,"
       "bias_exact,delta_method_bias\n";
 
   EstimateFigures() {
     bias.xlabel("K (samples)").ylabel("bias (nats)").log_x().x_range(1, kKs.back());
-    scaled.xlabel("K (samples)").ylabel("K * bias (nats)").log_x().x_range(1, kKs.back());
+    scaled.xlabel("K (samples)").ylabel("K × bias (nats)").log_x().x_range(1, kKs.back());
     minus_inf.xlabel("K (samples)").ylabel("probability").log_x().log_y();
     minus_inf.x_range(1, kKs.back()).y_range(1e-5, 1.5);  // (1-p)^K below 1e-5: never seen
   }
@@ -333,12 +341,10 @@ struct EstimateFigures {
       }
     }
     const std::string tag = fmt::format("p = {:.2f}", p);
-    bias.line(tag + " exact", kx, bias_exact).points(tag + " sampled", kx, bias_mc);
-    scaled.line(tag + " exact", kx, scaled_exact)
-        .points(tag + " sampled", kx, scaled_mc)
-        .line(tag + " -(1-p)/(2p)", kx, delta_scaled, tut::LineStyle::dashed);
-    minus_inf.line(tag + " (1-p)^K", kx, inf_exact);
-    if (!kx_mc_inf.empty()) minus_inf.points(tag + " sampled", kx_mc_inf, inf_mc);
+    bias.line(tag, kx, bias_exact).check_points(kx, bias_mc);
+    scaled.line(tag, kx, scaled_exact).check_points(kx, scaled_mc).companion_line(kx, delta_scaled);
+    minus_inf.line(tag, kx, inf_exact);
+    if (!kx_mc_inf.empty()) minus_inf.check_points(kx_mc_inf, inf_mc);
   }
 };
 

@@ -22,7 +22,7 @@
 #include "autodiff/autodiff.h"
 #include "tutorials/common/plot.h"
 #include "tutorials/common/tutorial.h"
-#include "vae/estimators.h"
+#include "vae/per_sample_gradients.h"
 #include "vae/kl.h"
 #include "vae/linalg.h"
 #include "vae/linear_gaussian.h"
@@ -53,6 +53,7 @@ void bayes_rule(tut::Tutorial& t, ad::Rng& rng, int samples) {
   // Simulation: pick a coin, flip it three times; count.
   long hits = 0;
   std::vector<long> coin_given_x(3, 0);
+  // excerpt: importance_weights
   for (int s = 0; s < samples; ++s) {
     const double u = rng.uniform();
     const int coin = u < prior[0] ? 0 : (u < prior[0] + prior[1] ? 1 : 2);
@@ -60,6 +61,7 @@ void bayes_rule(tut::Tutorial& t, ad::Rng& rng, int samples) {
     for (int f = 0; f < 3; ++f) h += rng.uniform() < heads[coin];
     if (h == 2) ++hits, ++coin_given_x[coin];
   }
+  // end excerpt: importance_weights
   const double freq = static_cast<double>(hits) / samples;
   t.check_within_se("L02", "p(x): frequency in simulation vs total probability (4 SE)", freq,
                     std::sqrt(freq * (1 - freq) / samples), p_x, n_se);
@@ -89,11 +91,11 @@ void bayes_rule(tut::Tutorial& t, ad::Rng& rng, int samples) {
 void biased_coin(tut::Tutorial& t, ad::Rng& rng, bool quick) {
   t.section("L03", "Monte Carlo: the biased coin, E[X] ~ (1/n) sum x_i, error ~ 1/sqrt(n)");
   const double p = 0.3;
-  t.note("X = 1 for heads, 0 for tails, P(X = 1) = p = {}: a Bernoulli variable (the slides say",
+  t.note("X = 1 for heads, 0 for tails, P(X = 1) = p = {}: a Bernoulli variable, which is the",
          p);
-  t.note("'binomial': the number of heads in n flips is binomial, one flip is Bernoulli). The");
-  t.note("slides write E[X] = (1 + 0 + 1 + ... + 0) / n; the average is an estimate of E[X],");
-  t.note("off by about sqrt(p (1 - p) / n), which is what this section measures.");
+  t.note("Binomial(1, p) the slides call it. The slides write E[X] = (1 + 0 + 1 + ... + 0) / n");
+  t.note("with '=': the average is an estimate of E[X] ('~'), off by about sqrt(p (1 - p) / n),");
+  t.note("which is what this section measures.");
   const int reps = quick ? 100 : 400;
   const int max_exp = quick ? 4 : 5;  // n up to 10^max_exp
   std::vector<double> ns, rmse, theory, one_run;
@@ -290,16 +292,18 @@ void naive_vs_proposal(tut::Tutorial& t, ad::Rng& rng, bool quick) {
   t.note("after it, means sampling from Q(z|X): sampling from P(z) is what fails above.");
 
   tut::Plot err("evidence_relative_error",
-                "Estimating p(x): relative error against latent dimension");
-  err.xlabel("latent dimension k (= d)").ylabel("|p_hat / p(x) - 1|").log_x().log_y();
-  err.x_range(0.8, 40).legend(tut::LegendPlace::outside);
-  err.points("naive, from p(z)", ks, naive_err)
-      .line("naive, predicted", ks, naive_pred, tut::LineStyle::dashed);
-  err.points("from q", ks, q_err).line("q, predicted", ks, q_pred, tut::LineStyle::dashed);
+                "Estimating p(x): relative error against latent dimension\n"
+                "lines predicted, dots measured; at 1 the estimate is ≈ 0 (no sample near the "
+                "posterior)");
+  err.xlabel("latent dimension k (= d)").ylabel("relative error |p̂(x) / p(x) − 1|").log_x().log_y();
+  err.x_range(0.8, 40).x_tics(ks).legend(tut::LegendPlace::bottom_right);
+  err.line("naive, z from p(z)", ks, naive_pred, tut::LineStyle::dashed)
+      .check_points(ks, naive_err);
+  err.line("z from q(z|x)", ks, q_pred, tut::LineStyle::dashed).check_points(ks, q_err);
   t.save_figure(err);
   tut::Plot ess("evidence_ess", "Effective sample size (sum w)^2 / sum w^2, as a fraction of n");
   ess.xlabel("latent dimension k (= d)").ylabel("ESS / n").log_x().log_y();
-  ess.x_range(0.8, 40).legend(tut::LegendPlace::outside);
+  ess.x_range(0.8, 40).x_tics(ks).legend(tut::LegendPlace::bottom_left);
   ess.line("naive, from p(z)", ks, naive_ess).line("from q", ks, q_ess);
   t.save_figure(ess);
 }

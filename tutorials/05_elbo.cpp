@@ -23,7 +23,7 @@
 #include "autodiff/autodiff.h"
 #include "tutorials/common/plot.h"
 #include "tutorials/common/tutorial.h"
-#include "vae/estimators.h"
+#include "vae/per_sample_gradients.h"
 #include "vae/kl.h"
 #include "vae/linalg.h"
 #include "vae/linear_gaussian.h"
@@ -423,13 +423,13 @@ void elbo_figures(tut::Tutorial& t) {
                best - log_px, 1e-12);
   t.check_close("L07", "the grids pass through the posterior: max ELBO vs log p(x)", best, log_px,
                 1e-12);
-  tut::Plot by_mean("elbo_vs_mean", "ELBO for q = N(m, s_post^2) as m moves");
+  tut::Plot by_mean("elbo_vs_mean", "ELBO for q = N(m, s_post²) as m moves");
   by_mean.xlabel("mean m of q").ylabel("nats").x_range(ms.front(), ms.back());
   by_mean.y_range(log_px - 9, log_px + 1).legend(tut::LegendPlace::outside);
   by_mean.line("ELBO(q)", ms, elbo_m).line("log p(x)", ms, ceiling_m, tut::LineStyle::dashed);
   by_mean.points("q = posterior", std::vector<double>{pm}, std::vector<double>{log_px});
   t.save_figure(by_mean);
-  tut::Plot by_scale("elbo_vs_scale", "ELBO for q = N(m_post, s^2) as s moves");
+  tut::Plot by_scale("elbo_vs_scale", "ELBO for q = N(m_post, s²) as s moves");
   by_scale.xlabel("standard deviation s of q").ylabel("nats").log_x();
   by_scale.x_range(ss.front(), ss.back()).y_range(log_px - 9, log_px + 1);
   by_scale.legend(tut::LegendPlace::outside);

@@ -26,7 +26,7 @@
 #include "tutorials/common/plot.h"
 #include "tutorials/common/tutorial.h"
 #include "vae/distributions.h"
-#include "vae/estimators.h"
+#include "vae/per_sample_gradients.h"
 #include "vae/linalg.h"
 #include "vae/quadrature.h"
 
@@ -385,13 +385,12 @@ void change_of_variables(tut::Tutorial& t, int64_t n, ad::Rng& rng) {
   std::vector<double> centres, hist, dens;
   histogram(zs, mu[0] - 4 * s, mu[0] + 4 * s, 60, centres, hist);
   for (double x : centres) dens.push_back(density(x));
-  tut::Plot p(
-      "change_of_variables",
-      fmt::format("z = mu + sigma eps (mu = {}, sigma = {:.3f}): histogram vs exp(log q(z))", mu[0],
-                  s));
+  tut::Plot p("change_of_variables",
+              fmt::format("z = μ + σ ε (μ = {}, σ = {:.3f}): the density by change of variables\n"
+                          "line exp(log p(ε) − log σ), dots a histogram of {} samples of z",
+                          mu[0], s, n));
   p.xlabel("z").ylabel("density");
-  p.points(fmt::format("histogram of {} samples", n), centres, hist);
-  p.line("exp(log p(eps) - log sigma)", centres, dens);
+  p.line("q(z) = p(ε) / σ", centres, dens).check_points(centres, hist);
   t.save_figure(p);
 }
 

@@ -30,7 +30,7 @@
 #include "tutorials/common/plot.h"
 #include "tutorials/common/tutorial.h"
 #include "vae/distributions.h"
-#include "vae/estimators.h"
+#include "vae/per_sample_gradients.h"
 #include "vae/quadrature.h"
 
 using ad::Tensor;
@@ -200,14 +200,13 @@ void figure_6(tut::Tutorial& t, double phi, ad::Rng& rng) {
     s_line.push_back(example_score_variance(phi) / grid.back());
     r_line.push_back(4.0 / grid.back());
   }
-  tut::Plot p(
-      "figure6_variance_vs_N",
-      fmt::format("Example 1.5 (phi = {}): variance of the N-sample gradient estimate", phi));
+  tut::Plot p("figure6_variance_vs_N",
+              fmt::format("Example 1.5 (φ = {}): variance of the N-sample gradient estimate\n"
+                          "lines exact, dots measured",
+                          phi));
   p.xlabel("N (samples per estimate)").ylabel("variance of the estimate").log_x().log_y();
-  p.line("score function, exact (phi^4+14phi^2+15)/N", grid, s_line);
-  p.line("reparameterization, exact 4/N", grid, r_line);
-  p.points("score function, measured", ns, score_var);
-  p.points("reparameterization, measured", ns, reparam_var);
+  p.line("score function: (φ⁴ + 14φ² + 15) / N", grid, s_line).check_points(ns, score_var);
+  p.line("reparameterization: 4 / N", grid, r_line).check_points(ns, reparam_var);
   p.legend(tut::LegendPlace::top_right);
   t.save_figure(p);
 }

@@ -39,7 +39,7 @@
 #include "vae/distributions.h"
 #include "vae/statistics.h"
 #include "vae/kl.h"
-#include "vae/models.h"
+#include "vae/mlp_vae.h"
 
 using ad::Tensor;
 
@@ -47,16 +47,12 @@ namespace {
 
 // Per-example -log p(x|z) (one z per example) and KL, without recording, in chunks.
 vae::PerExampleElbo per_example(vae::Vae& model, const Tensor& x, ad::Rng& rng) {
-  ad::NoGrad plain;
-  vae::PerExampleElbo out;
-  for (int64_t start = 0; start < x.dim(0); start += 1000) {
-    Tensor xb = ad::slice(x, 0, start, std::min(x.dim(0), start + 1000));
-    vae::DiagGaussian q = model.encode(xb);
-    out.append(model.negative_log_likelihood(model.decode(q.rsample(rng)), xb),
-               q.kl_to_standard());
-  }
-  return out;
+  return vae::per_example_negative_elbo(model, x, rng, 1000);
 }
+
+// Fewer optimiser steps per epoch than this leave the VAE all but untrained (--batch is
+// checked against it and the training set's size).
+constexpr int64_t kMinStepsPerEpoch = 10;
 
 // Copies every parameter value of `from` into `to` (same architecture, any dtypes).
 void copy_parameters(const nn::Module& from, nn::Module& to) {
@@ -68,38 +64,7 @@ void copy_parameters(const nn::Module& from, nn::Module& to) {
 }
 
 // ---------------------------------------------------------------- training
-struct History {
-  std::vector<double> epochs, loss, reconstruction, kl, validation;
-  double seconds_per_epoch = 0;
-};
-
-History train_vae(vae::Vae& model, nn::Adam& adam, const nn::Dataset& train,
-                  const Tensor& validation_x, const tut::EpochOptions& options, ad::Rng& rng) {
-  History h;
-  double reconstruction_sum = 0, kl_sum = 0;  // of the current epoch, per example
-  auto step = [&](const nn::Batch& batch) {
-    vae::ElboTerms terms = model.elbo(batch.x, rng);  // L = 1, as in the notes
-    reconstruction_sum += terms.reconstruction.item() * static_cast<double>(batch.size());
-    kl_sum += terms.kl.item() * static_cast<double>(batch.size());
-    return terms.loss;
-  };
-  auto after_epoch = [&](int epoch) {
-    const double n = static_cast<double>(train.size());
-    h.reconstruction.push_back(reconstruction_sum / n);
-    h.kl.push_back(kl_sum / n);
-    reconstruction_sum = kl_sum = 0;
-    ad::Rng eval_rng(options.seed + 1000);  // the same eps for every epoch's validation
-    h.validation.push_back(vae::summarize(per_example(model, validation_x, eval_rng).loss).mean);
-    h.epochs.push_back(epoch + 1);
-    return fmt::format("validation -ELBO {:.2f}", h.validation.back());
-  };
-  const tut::TrainingLog log = tut::train_epochs(adam, train, options, step, after_epoch);
-  h.loss = log.train_loss;
-  h.seconds_per_epoch = log.seconds_per_epoch;
-  return h;
-}
-
-void plot_training(tut::Tutorial& t, const History& h) {
+void plot_training(tut::Tutorial& t, const tut::VaeHistory& h) {
   tut::Plot curves("loss_curves", "VAE training: -ELBO = reconstruction + KL (nats per image)");
   curves.xlabel("epoch").ylabel("nats per image");
   curves.line("-ELBO (train)", h.epochs, h.loss);
@@ -141,12 +106,18 @@ void train_section(tut::Tutorial& t, vae::Vae& model, nn::Adam& adam, const VaeD
       "Adam lr {}, batch {}, {} epochs; each epoch draws a new binarisation x ~ Bernoulli(pixel)",
       training.lr, training.batch, training.epochs);
   ad::Rng rng(t.seed());
-  const History h = train_vae(model, adam, data.train, data.validation_x,
-                              {.epochs = training.epochs,
-                               .batch_size = training.batch,
-                               .binarize = true,
-                               .seed = t.seed() + 3},
-                              rng);
+  const uint64_t seed = t.seed() + 3;
+  const tut::VaeHistory h = tut::train_vae(
+      model, adam, data.train,
+      {.epochs = training.epochs,
+       .batch_size = training.batch,
+       .binarize = true,
+       .seed = seed,
+       .min_steps = kMinStepsPerEpoch},
+      rng, [&] {
+        ad::Rng eval_rng(seed + 1000);  // the same eps for every epoch's validation
+        return vae::summarize(per_example(model, data.validation_x, eval_rng).loss).mean;
+      });
   model.eval();
   t.note("epoch time {:.2f} s ({} images per epoch)", h.seconds_per_epoch, data.train.size());
   t.check_less("L10", "training -ELBO: last epoch < 784 log 2 (an untrained decoder's)",
@@ -226,12 +197,13 @@ void monte_carlo_samples(tut::Tutorial& t, vae::Vae& model, const Tensor& x, int
   std::vector<vae::Summary> stats;
   for (int L : Ls) {
     std::vector<double> values;
-    for (int r = 0; r < repeats; ++r) values.push_back(model.elbo(x, rng, L).loss.item());
+    for (int r = 0; r < repeats; ++r)
+      values.push_back(vae::negative_elbo(model, x, rng, L).loss.item());
     stats.push_back(vae::summarize(values));
   }
   // the reference: one estimate with a large L; its standard error from the single-sample
   // spread, sd_1 / sqrt(L_ref)
-  const double reference = model.elbo(x, rng, reference_L).loss.item();
+  const double reference = vae::negative_elbo(model, x, rng, reference_L).loss.item();
   const double reference_se = std::sqrt(stats[0].variance / reference_L);
   t.note("reference: L = {}: {:.4f} +- {:.4f}", reference_L, reference, reference_se);
   std::vector<double> l_values, variances, expected;
@@ -358,6 +330,20 @@ void graph_after(tut::Tutorial& t, vae::Vae& model, const Tensor& x, const Tenso
   model.zero_grad();
 }
 
+// The same step from mu and logvar on, as leaves: the reparameterization and both terms of
+// -ELBO without the encoder's layers, small enough to read on a page (the whole tape is
+// graph_after_reparameterization).
+void graph_from_posterior(tut::Tutorial& t, vae::Vae& model, const Tensor& x, const Tensor& eps) {
+  ad::tape().clear();
+  const vae::DiagGaussian q = posterior_as_leaves(model, x);
+  const Tensor z = q.rsample_from(eps).named("z = mu + sigma*eps");
+  const Tensor rec = ad::sum(model.negative_log_likelihood(model.decode(z), x)).named("rec");
+  const Tensor loss = (rec + ad::sum(q.kl_to_standard())).named("-ELBO");
+  save_graph(t, "graph_loss_from_mu_logvar");
+  ad::tape().clear();
+  (void)loss;
+}
+
 // The check: d rec / d mu and d rec / d logvar by the tape vs central finite differences
 // (eps fixed).
 void reparameterized_gradients(tut::Tutorial& t, vae::Vae& model, const Tensor& x,
@@ -407,6 +393,7 @@ void computation_graphs(tut::Tutorial& t, vae::Vae& trained, const Tensor& x32) 
   const Tensor eps = noise.normal({x.dim(0), model.config().latent_dim}, ad::f64).named("eps");
   graph_before(t, model, x, eps);
   graph_after(t, model, x, eps);
+  graph_from_posterior(t, model, x, eps);
   reparameterized_gradients(t, model, x, eps);
 }
 
@@ -616,27 +603,32 @@ void figures(tut::Tutorial& t, vae::Vae& model, const nn::Dataset& test, const T
   const std::vector<int64_t> shown = tut::first_of_each_class(test, 1);
   const Tensor inputs = ad::gather(test_x, 0, shown);
   const Tensor intensities = ad::gather(test.images, 0, shown);
-  nn::write_image_rows(t.new_file("reconstructions.png"),
-                       {intensities, inputs, model.reconstruct(inputs)},
-                       {.padding = 2, .scale = 2});
-  t.note("wrote {}: rows grey image / its binarisation x / theta = decoder mean at z = mu(x)",
-         t.out_path("reconstructions.png").string());
+  tut::ImageFigure reconstructions("reconstructions",
+                                   "One test image per class, and the decoder's mean at z = μ(x)");
+  reconstructions.panel(nn::image_grid_rows({intensities, inputs, vae::reconstruct(model, inputs)}),
+                        {.row_labels = {"grey image", "binarised x", "θ(μ(x))"}});
+  t.save_figure(reconstructions);
   ad::Rng sample_rng(t.seed() + 5);
-  nn::write_image_grid(t.new_file("samples.png"), model.sample(64, sample_rng), 8,
-                       {.padding = 2, .scale = 2});
-  t.note("wrote {}: theta of 64 draws z ~ N(0, I)", t.out_path("samples.png").string());
+  tut::ImageFigure samples("samples", "θ(z), the decoder's mean, for 64 draws z ~ N(0, I)");
+  samples.width(520).panel(nn::image_grid(vae::sample(model, 64, sample_rng), 8));
+  t.save_figure(samples);
   if (model.config().latent_dim == 2) {  // the decoded plane: z on a grid over [-3, 3]^2
-    std::vector<double> grid;
+    std::vector<double> axis, grid;
+    for (int i = 0; i < 15; ++i) axis.push_back(-3.0 + 6.0 * i / 14);
     for (int r = 0; r < 15; ++r)
       for (int c = 0; c < 15; ++c) {
-        grid.push_back(-3.0 + 6.0 * c / 14);
-        grid.push_back(3.0 - 6.0 * r / 14);
+        grid.push_back(axis[c]);
+        grid.push_back(axis[14 - r]);  // the largest z_2 on top
       }
-    nn::write_image_grid(t.new_file("latent_manifold.png"),
-                         model.decode_mean(Tensor::from(grid, {225, 2})), 15,
-                         {.padding = 0, .scale = 1});
-    t.note("wrote {}: theta(z) on a 15 x 15 grid of z over [-3, 3]^2",
-           t.out_path("latent_manifold.png").string());
+    const std::vector<double> top_down(axis.rbegin(), axis.rend());
+    tut::ImageFigure manifold("latent_manifold", "θ(z) on a 15 × 15 grid of z over [−3, 3]²");
+    manifold.width(640).panel(
+        nn::image_grid(model.decode_mean(Tensor::from(grid, {225, 2})), 15, {.padding = 0}),
+        {.row_labels = tut::sparse_labels(top_down, 7),
+         .column_labels = tut::sparse_labels(axis, 7),
+         .xlabel = "z₁",
+         .ylabel = "z₂"});
+    t.save_figure(manifold);
   }
 }
 
@@ -653,8 +645,8 @@ void latent_scatter(tut::Tutorial& t, vae::Vae& model, const nn::Dataset& test,
       z1.push_back(latent > 1 ? m[i + 1] : 0.0);
     }
   }
-  tut::Plot scatter("latent_scatter", "VAE posterior means mu(x) of the test images, by class");
-  scatter.xlabel("z_1").ylabel(latent > 1 ? "z_2" : "0");
+  tut::Plot scatter("latent_scatter", "VAE posterior means μ(x) of the test images, by class");
+  scatter.xlabel("z₁").ylabel(latent > 1 ? "z₂" : "0").size(760, 600).equal_aspect();
   scatter.scatter_by_label("class", z0, z1, test.labels, test.class_names);
   t.save_figure(scatter);
 }

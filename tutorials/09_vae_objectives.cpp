@@ -31,7 +31,7 @@
 #include "tutorials/common/tutorial.h"
 #include "vae/distributions.h"
 #include "vae/statistics.h"
-#include "vae/models.h"
+#include "vae/mlp_vae.h"
 
 using ad::Tensor;
 
@@ -108,10 +108,11 @@ Curve train(vae::Vae& model, const nn::Dataset& data, const Tensor& validation_x
   };
   record(0);
   nn::Batch batch;
+  // excerpt: joint_or_alternating
   for (int step = 0; step < o.steps; ++step) {
     if (!batches.next(batch)) batches.next(batch);  // a new epoch
     joint.zero_grad();
-    vae::ElboTerms terms = model.elbo(batch.x, rng);
+    vae::ElboTerms terms = vae::negative_elbo(model, batch.x, rng);
     const Tensor loss = o.objective == Objective::kl_only               ? terms.kl
                         : o.objective == Objective::reconstruction_only ? terms.reconstruction
                                                                         : terms.loss;
@@ -124,6 +125,7 @@ Curve train(vae::Vae& model, const nn::Dataset& data, const Tensor& validation_x
       phi.step();
     record(step + 1);
   }
+  // end excerpt: joint_or_alternating
   return curve;
 }
 
@@ -155,7 +157,7 @@ void scatter(tut::Tutorial& t, const std::string& name, const std::string& title
     z2.push_back(e.z[i + 1]);
   }
   tut::Plot p(name, title);
-  p.xlabel("z_1").ylabel("z_2");
+  p.xlabel("z₁").ylabel("z₂").size(760, 600).equal_aspect();
   p.scatter_by_label("class", z1, z2, test.labels, test.class_names);
   t.save_figure(p);
 }

@@ -33,7 +33,7 @@
 #include "vae/statistics.h"
 #include "vae/iwae.h"
 #include "vae/linear_gaussian.h"
-#include "vae/models.h"
+#include "vae/mlp_vae.h"
 
 using ad::Tensor;
 
@@ -104,18 +104,25 @@ void linear_gaussian_iwae(tut::Tutorial& t) {
 }
 
 // ---------------------------------------------------------------- training
-// Adam on the loss `step` gives each batch of binarised images; returns the last epoch's
-// mean training loss.
-double train_model(tut::Tutorial& t, nn::Module& model, const nn::Dataset& data,
-                   const tut::TrainingFlags& training, uint64_t seed,
-                   const tut::TrainingStep& step) {
+// Fewer optimiser steps per epoch than this leave a model all but untrained (--batch is
+// checked against it and the training set's size).
+constexpr int64_t kMinStepsPerEpoch = 10;
+
+// Adam on the -ELBO of batches of binarised images (tut::train_vae: the VAE, or the
+// conditional VAE given each batch's labels); returns the last epoch's mean training loss.
+template <class Model>
+double train_model(tut::Tutorial& t, Model& model, const nn::Dataset& data,
+                   const tut::TrainingFlags& training, uint64_t seed, ad::Rng& rng) {
   nn::Adam adam(model, {.lr = training.lr});
-  const tut::TrainingLog log = tut::train_epochs(
-      adam, data,
-      {.epochs = training.epochs, .batch_size = training.batch, .binarize = true, .seed = seed},
-      step);
-  t.note("  {:.1f} s per epoch", log.seconds_per_epoch);
-  return log.train_loss.back();
+  const tut::VaeHistory h = tut::train_vae(model, adam, data,
+                                           {.epochs = training.epochs,
+                                            .batch_size = training.batch,
+                                            .binarize = true,
+                                            .seed = seed,
+                                            .min_steps = kMinStepsPerEpoch},
+                                           rng);
+  t.note("  {:.1f} s per epoch", h.seconds_per_epoch);
+  return h.loss.back();
 }
 
 // ---------------------------------------------------------------- L31, VAE
@@ -168,11 +175,12 @@ void vae_iwae(tut::Tutorial& t, vae::Vae& model, const Tensor& test_x) {
                              Ks[b], Ks[a], m.mean, m.se_mean),
                  m.mean > 4 * m.se_mean);
   }
-  tut::Plot p("vae_iwae_vs_K", "IWAE bound on test images: L_K - L_1 (paired), +- 2 se");
-  p.xlabel("K (importance samples)").ylabel("L_K - L_1 (nats per image)").log_x();
-  p.line("L_K - L_1", kx, means);
-  p.line("+ 2 se", kx, hi, tut::LineStyle::dashed);
-  p.line("- 2 se", kx, lo, tut::LineStyle::dashed);
+  tut::Plot p("vae_iwae_vs_K",
+              "IWAE bound on test images: L_K − L_1, paired over the images\n"
+              "dashed: ± 2 standard errors");
+  p.xlabel("K (importance samples)").ylabel("L_K − L_1 (nats per image)").log_x().x_tics(kx);
+  p.line("L_K − L_1", kx, means).companion_line(kx, hi).companion_line(kx, lo);
+  p.legend(tut::LegendPlace::top_left);
   t.save_figure(p);
 }
 
@@ -297,13 +305,10 @@ void check_sets_against_means(tut::Tutorial& t, const GeneratedSets& g, const nn
   t.note("{} of {} generated sets have their own class mean as the nearest mean (reported only)",
          nearest_own, g.classes.size());
   // By chance one set in ten would win a column; observed 8 of 10 (seed 42) and 6 of 10
-  // (seed 7), so what is asserted is only "well above chance": at least 4 of 10.
+  // (seed 7), so what is asserted is only "well above chance": at least 4 of 10. Under
+  // --quick (the CVAE trains 3 epochs on 2000 images, see run): 7, 8 and 6 of 10 at seeds
+  // 42, 7 and 3.
   const int needed = static_cast<int>(g.classes.size()) * 4 / 10;
-  if (t.quick()) {
-    t.note("--quick: {} of {} sets closest to their own mean; not checked (barely trained)", wins,
-           g.classes.size());
-    return;
-  }
   t.check_true("L37",
                fmt::format("the set generated with label k is the closest to k's mean image: "
                            "{} of {} classes (need >= {})",
@@ -326,7 +331,14 @@ void generate_classes(tut::Tutorial& t, vae::Cvae& model, const nn::Dataset& tra
     rows.push_back(model.generate(c, 10, rng));
     g.images.push_back(model.generate(c, GeneratedSets::per_set, rng).to(ad::f64).to_vector());
   }
-  nn::write_image_rows(t.new_file("generated_by_class.png"), rows, {.padding = 2, .scale = 2});
+  std::vector<std::string> row_labels;
+  for (int c : classes)
+    row_labels.push_back(static_cast<size_t>(c) < train.class_names.size() ? train.class_names[c]
+                                                                           : std::to_string(c));
+  tut::ImageFigure figure("generated_by_class",
+                          "CVAE: E[x | z, c] for z ~ N(0, I), one row per class c");
+  figure.panel(nn::image_grid_rows(rows), {.row_labels = row_labels});
+  t.save_figure(figure);
   t.note("wrote {}: row r = 10 images E[x|z,c] of class {}",
          t.out_path("generated_by_class.png").string(),
          classes.size() == 1 ? fmt::format("{}", classes[0]) : std::string("r"));
@@ -358,15 +370,14 @@ double train_vae(tut::Tutorial& t, vae::Vae& model, const SmallData& data,
   t.section("L31", "Training a VAE as in tutorial 08 (784-256-64-2, Bernoulli decoder, L = 1)");
   t.note("data: {}; {} training images, {} epochs", description, data.train.size(),
          training.epochs);
-  return train_model(t, model, data.train, training, t.seed() + 4,
-                     [&](const nn::Batch& b) { return model.elbo(b.x, rng).loss; });
+  return train_model(t, model, data.train, training, t.seed() + 4, rng);
 }
 
 void train_cvae(tut::Tutorial& t, vae::Cvae& model, const SmallData& data,
                 const tut::TrainingFlags& training, ad::Rng& rng) {
   t.section("L33", "Training a conditional VAE: [x, onehot(c)] -> z, [z, onehot(c)] -> x");
-  train_model(t, model, data.train, training, t.seed() + 5,
-              [&](const nn::Batch& b) { return model.elbo(b.x, b.y, rng).loss; });
+  t.note("{} training images, {} epochs", data.train.size(), training.epochs);
+  train_model(t, model, data.train, training, t.seed() + 5, rng);
 }
 
 // The classes to generate: the one chosen with --class, or every class.
@@ -391,6 +402,10 @@ static int run(int argc, char** argv) {
       ->check(CLI::Range(0, 9));
   if (auto exit_code = t.parse(argc, argv)) return *exit_code;
   if (t.quick() && !t.given("--epochs")) training.epochs = 1;
+  // After one epoch on --quick's 2000 images the CVAE's classes are barely apart (the L37
+  // check then passes or fails with the seed); three epochs separate them, a few seconds.
+  tut::TrainingFlags cvae_training = training;
+  if (t.quick() && !t.given("--epochs")) cvae_training.epochs = 3;
 
   linear_gaussian_iwae(t);
 
@@ -408,7 +423,7 @@ static int run(int argc, char** argv) {
                   .hidden = tut::hidden_sizes,
                   .latent_dim = 2},
                  init);
-  train_cvae(t, cvae, data, training, rng);
+  train_cvae(t, cvae, data, cvae_training, rng);
   cvae_elbo(t, cvae, data.test_x, data.test.labels, vae_loss);
   generate_classes(t, cvae, data.train, classes_to_generate(chosen, cvae.config().num_classes));
   return t.finish();

@@ -44,7 +44,7 @@
 #include "tutorials/common/tutorial.h"
 #include "vae/autoencoder.h"
 #include "vae/conv_vae.h"
-#include "vae/models.h"
+#include "vae/mlp_vae.h"
 #include "vae/statistics.h"
 
 using ad::Tensor;
@@ -52,6 +52,9 @@ using ad::Tensor;
 namespace {
 
 constexpr int64_t kSide = 28, kPixels = kSide * kSide;
+// Fewer optimiser steps per epoch than this leave a model all but untrained (--batch is
+// checked against it and the training set's size).
+constexpr int64_t kMinStepsPerEpoch = 10;
 
 // The images of a data set are kept flat, [N, 784]; the convolutional VAE reads them as
 // [N, 1, 28, 28] and returns [N, 1, 28, 28]. model_input and reconstruct_flat are the only
@@ -67,16 +70,8 @@ Tensor model_input(const vae::Vae&, const Tensor& flat) { return flat; }
 // evaluated with the same seed see the same eps (a paired comparison).
 template <typename Model>
 vae::PerExampleElbo per_image_terms(Model& model, const Tensor& flat_x, uint64_t eps_seed) {
-  ad::NoGrad plain;
   ad::Rng rng(eps_seed);
-  vae::PerExampleElbo out;
-  for (int64_t start = 0; start < flat_x.dim(0); start += 500) {
-    const Tensor x = model_input(model, ad::slice(flat_x, 0, start, std::min(flat_x.dim(0), start + 500)));
-    const vae::DiagGaussian q = model.encode(x);
-    const Tensor z = q.rsample_from(rng.normal(q.mu.shape()));
-    out.append(model.negative_log_likelihood(model.decode(z), x), q.kl_to_standard());
-  }
-  return out;
+  return vae::per_example_negative_elbo(model, model_input(model, flat_x), rng, 500);
 }
 
 double mean_of(const std::vector<double>& v) {
@@ -84,49 +79,33 @@ double mean_of(const std::vector<double>& v) {
 }
 
 // ---------------------------------------------------------------- training
-struct History {
-  std::vector<double> epoch, loss, reconstruction, kl, validation;
-  double seconds_per_epoch = 0;
-};
+// Batches as each model reads them: [N, 1, 28, 28] for the convolutions, flat for the MLP.
+nn::ImageLayout batch_layout(const vae::ConvVae&) { return nn::ImageLayout::nchw; }
+nn::ImageLayout batch_layout(const vae::Vae&) { return nn::ImageLayout::flat; }
 
 // The demo's training loop: Adam on the batch mean of -ELBO, one z per image. After each
 // epoch the progress line shows the epoch's mean total loss, reconstruction and KL (as the
 // demo's total_loss, reconstruction_loss, kl_loss) and -ELBO on the validation images.
 template <typename Model>
-History train_vae(Model& model, const nn::Dataset& train, const Tensor& validation_x,
-                  const tut::TrainingFlags& s, uint64_t seed) {
+tut::VaeHistory train_vae(Model& model, const nn::Dataset& train, const Tensor& validation_x,
+                          const tut::TrainingFlags& s, uint64_t seed) {
   nn::Adam adam(model, {.lr = s.lr});
   ad::Rng rng(seed + 1);
-  History h;
-  double reconstruction = 0, kl = 0;  // sums over the epoch's images
-  auto step = [&](const nn::Batch& batch) {
-    vae::ElboTerms terms = model.elbo(model_input(model, batch.x), rng);
-    const double n = static_cast<double>(batch.size());
-    reconstruction += terms.reconstruction.item() * n;
-    kl += terms.kl.item() * n;
-    return terms.loss;
-  };
-  auto after_epoch = [&](int epoch) {
-    const double n = static_cast<double>(train.size());
-    h.reconstruction.push_back(reconstruction / n);
-    h.kl.push_back(kl / n);
-    reconstruction = kl = 0;
-    h.validation.push_back(mean_of(per_image_terms(model, validation_x, seed + 2).loss));
-    h.epoch.push_back(epoch + 1);
-    return fmt::format("rec {:.2f}  KL {:.3f}  val -ELBO {:.2f}", h.reconstruction.back(),
-                       h.kl.back(), h.validation.back());
-  };
-  const tut::TrainingLog log = tut::train_epochs(
-      adam, train, {.epochs = s.epochs, .batch_size = s.batch, .seed = seed}, step, after_epoch);
-  h.loss = log.train_loss;
-  h.seconds_per_epoch = log.seconds_per_epoch;
-  return h;
+  return tut::train_vae(
+      model, adam, train,
+      {.epochs = s.epochs, .batch_size = s.batch, .layout = batch_layout(model), .seed = seed,
+       .min_steps = kMinStepsPerEpoch},
+      rng, [&] { return mean_of(per_image_terms(model, validation_x, seed + 2).loss); },
+      [](const tut::VaeHistory& h) {
+        return fmt::format("rec {:.2f}  KL {:.3f}  val -ELBO {:.2f}", h.reconstruction.back(),
+                           h.kl.back(), h.validation.back());
+      });
 }
 
-std::string history_csv(const History& h) {
+std::string history_csv(const tut::VaeHistory& h) {
   std::string csv = "epoch,loss,reconstruction,kl,validation_loss\n";
-  for (size_t i = 0; i < h.epoch.size(); ++i)
-    csv += fmt::format("{},{:.4f},{:.4f},{:.4f},{:.4f}\n", h.epoch[i], h.loss[i],
+  for (size_t i = 0; i < h.epochs.size(); ++i)
+    csv += fmt::format("{},{:.4f},{:.4f},{:.4f},{:.4f}\n", h.epochs[i], h.loss[i],
                        h.reconstruction[i], h.kl[i], h.validation[i]);
   return csv;
 }
@@ -183,9 +162,9 @@ void check_generalisation(tut::Tutorial& t, vae::ConvVae& model, const Tensor& t
 // ---------------------------------------------------------------- L15: conv vs MLP
 // E[x | z = mu(x)] of each image, flat [N, 784].
 Tensor reconstruct_flat(vae::ConvVae& model, const Tensor& flat) {
-  return ad::reshape(model.reconstruct(model_input(model, flat)), {flat.dim(0), kPixels});
+  return ad::reshape(vae::reconstruct(model, model_input(model, flat)), {flat.dim(0), kPixels});
 }
-Tensor reconstruct_flat(vae::Vae& model, const Tensor& flat) { return model.reconstruct(flat); }
+Tensor reconstruct_flat(vae::Vae& model, const Tensor& flat) { return vae::reconstruct(model, flat); }
 
 // ||x - E[x | z = mu(x)]||^2, the mean over the images.
 template <typename Model>
@@ -362,19 +341,15 @@ class CodeDensity {
   double threshold_ = 0;
 };
 
-// Two n x n grids of tiles side by side, one blank (white) column between them.
-Tensor side_by_side(const Tensor& left, const Tensor& right, int64_t n) {
-  const std::vector<double> a = left.to_vector(), b = right.to_vector();
-  std::vector<double> v;
-  for (int64_t r = 0; r < n; ++r) {
-    auto copy_row = [&](const std::vector<double>& src) {
-      v.insert(v.end(), src.begin() + r * n * kPixels, src.begin() + (r + 1) * n * kPixels);
-    };
-    copy_row(a);
-    v.insert(v.end(), kPixels, 1.0);
-    copy_row(b);
-  }
-  return Tensor::from(v, {n * (2 * n + 1), 1, kSide, kSide});
+// A decoded n x n grid as a figure panel: z_1 under the columns, z_2 beside the rows
+// (grid_codes puts the largest z_2 on top).
+tut::PanelLabels manifold_labels(std::string title, const std::vector<double>& axis) {
+  std::vector<double> top_down(axis.rbegin(), axis.rend());
+  return {.title = std::move(title),
+          .row_labels = tut::sparse_labels(top_down),
+          .column_labels = tut::sparse_labels(axis),
+          .xlabel = "z₁",
+          .ylabel = "z₂"};
 }
 
 // Decodes the demo's grid over [-1, 1]^2 and the normal-quantile grid and writes both side
@@ -395,8 +370,14 @@ void decoded_manifolds(tut::Tutorial& t, vae::ConvVae& model, const CodeDensity&
   const Tensor demo = model.decode_mean(demo_z), aevb = model.decode_mean(aevb_z);
   nn::write_image_grid(t.new_file("manifold_demo_scale.png"), demo, n, {.padding = 0});
   nn::write_image_grid(t.new_file("manifold_normal_quantiles.png"), aevb, n, {.padding = 0});
-  nn::write_image_grid(t.new_file("manifolds_side_by_side.png"), side_by_side(demo, aevb, n),
-                       2 * n + 1, {.padding = 0});
+  tut::ImageFigure both("manifolds_side_by_side",
+                        "The decoder's mean θ(z) on two 30 × 30 grids of z");
+  both.width(800)
+      .panel(nn::image_grid(demo, n, {.padding = 0}),
+             manifold_labels("z on [−1, 1]² (the demo)", linear))
+      .panel(nn::image_grid(aevb, n, {.padding = 0}),
+             manifold_labels("z on normal quantiles Φ⁻¹((i + ½) / 30)", quantiles));
+  t.save_figure(both);
   t.note("wrote {}: left z on np.linspace(-1, 1, 30)^2 (the demo),",
          t.out_path("manifolds_side_by_side.png").string());
   t.note("  right z_i = Phi^-1((i + 1/2) / 30), from {:.2f} to {:.2f}: each cell holds 1/900 of the",
@@ -455,12 +436,12 @@ void latent_scatter(tut::Tutorial& t, vae::ConvVae& model, const nn::Dataset& te
       z2.push_back(mu[i + 1]);
     }
   }
-  tut::Plot p("latent_scatter", "Encoder means mu(x) of the test images, by class");
-  p.xlabel("z_1").ylabel("z_2").size(900, 700);
+  tut::Plot p("latent_scatter", "Encoder means μ(x) of the test images, by class");
+  p.xlabel("z₁").ylabel("z₂").size(760, 600).equal_aspect();
   p.scatter_by_label("class", z1, z2, test.labels, test.class_names);
   // the regions the two manifolds cover
   const double q = normal_quantile(59.0 / 60);
-  p.line("[-1, 1]^2 (the demo's grid)", std::vector<double>{-1, 1, 1, -1, -1},
+  p.line("[−1, 1]² (the demo's grid)", std::vector<double>{-1, 1, 1, -1, -1},
          std::vector<double>{-1, -1, 1, 1, -1});
   p.line("normal-quantile grid", std::vector<double>{-q, q, q, -q, -q},
          std::vector<double>{-q, -q, q, q, -q}, tut::LineStyle::dashed);
@@ -569,7 +550,7 @@ void first_seed_figures(tut::Tutorial& t, const LinePairs& lp, const std::string
     z2.push_back(z[i + 1]);
   }
   tut::Plot p("codes_" + name, name + " codes of " + std::to_string(lp.n) + " test images");
-  p.xlabel("z_1").ylabel("z_2").size(900, 700);
+  p.xlabel("z₁").ylabel("z₂").size(760, 600).equal_aspect();
   p.scatter_by_label("class", z1, z2, lp.codes_of.labels, lp.class_names);
   t.save_figure(p);
 }
@@ -674,15 +655,15 @@ void train_demo(tut::Tutorial& t, vae::ConvVae& conv, const nn::Dataset& train,
   if (t.quick()) t.note("--quick: 2000 training images and 1 epoch");
   t.note("{} parameters (Keras's summary: encoder 69,076 + decoder 65,089); Adam lr {}, batch {}, {} epochs",
          conv.parameter_count(), s.lr, s.batch, s.epochs);
-  const History h = train_vae(conv, train, validation_x, s, t.seed() + 1);
+  const tut::VaeHistory h = train_vae(conv, train, validation_x, s, t.seed() + 1);
   t.note("{:.1f} s per epoch", h.seconds_per_epoch);
   t.save_text("conv_vae_history.csv", history_csv(h));
   tut::Plot curves("loss_curves", "Convolutional VAE: -ELBO = reconstruction + KL (nats per image)");
   curves.xlabel("epoch").ylabel("nats per image").log_y();
-  curves.line("total loss (train)", h.epoch, h.loss);
-  curves.line("reconstruction (train)", h.epoch, h.reconstruction);
-  curves.line("KL (train)", h.epoch, h.kl);
-  curves.line("-ELBO (validation)", h.epoch, h.validation, tut::LineStyle::dashed);
+  curves.line("total loss (train)", h.epochs, h.loss);
+  curves.line("reconstruction (train)", h.epochs, h.reconstruction);
+  curves.line("KL (train)", h.epochs, h.kl);
+  curves.line("-ELBO (validation)", h.epochs, h.validation, tut::LineStyle::dashed);
   t.save_figure(curves);
   nn::save_checkpoint(t.new_file("conv_vae.ckpt"), conv);
 }
@@ -695,7 +676,7 @@ void convolutions_or_not(tut::Tutorial& t, vae::ConvVae& conv, const nn::Dataset
   vae::Vae mlp({.input_dim = kPixels, .hidden = tut::hidden_sizes, .latent_dim = 2}, mlp_init);
   t.note("MLP 784-256-64-(2x2), {} parameters, grey pixels, the same loss, epochs and batches",
          mlp.parameter_count());
-  const History mh = train_vae(mlp, train, validation_x, s, t.seed() + 1);
+  const tut::VaeHistory mh = train_vae(mlp, train, validation_x, s, t.seed() + 1);
   t.note("{:.1f} s per epoch", mh.seconds_per_epoch);
   t.save_text("mlp_vae_history.csv", history_csv(mh));
   compare_with_mlp(t, conv, mlp, test_x, s.epochs);

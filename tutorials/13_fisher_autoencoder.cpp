@@ -40,7 +40,7 @@
 #include "vae/iwae.h"
 #include "vae/linalg.h"
 #include "vae/linear_gaussian.h"
-#include "vae/models.h"
+#include "vae/mlp_vae.h"
 #include "vae/statistics.h"
 
 using ad::Tensor;
@@ -310,7 +310,7 @@ void train(tut::Tutorial& t, vae::Vae& model, const nn::Dataset& train_set, cons
       adam, train_set,
       {.epochs = s.training.epochs, .batch_size = s.training.batch, .seed = t.seed() + 7},
       [&](const nn::Batch& b) {
-        return fisher ? vae::fisher_objective(model, b.x, rng).loss : model.elbo(b.x, rng).loss;
+        return fisher ? vae::fisher_objective(model, b.x, rng).loss : vae::negative_elbo(model, b.x, rng).loss;
       });
   t.note("  {:.1f} s per epoch", log.seconds_per_epoch);
 }
@@ -432,36 +432,48 @@ void figures(tut::Tutorial& t, vae::Vae& vae_model, vae::Vae& fisher_model,
   const std::vector<int64_t> shown = tut::first_of_each_class(test, 1);
   const Tensor x = ad::gather(test.images, 0, shown);
   auto clipped = [](const Tensor& images) { return ad::clamp(images, 0.0, 1.0); };
-  nn::write_image_rows(t.out_path("reconstructions.png"),
-                       {x, clipped(vae_model.reconstruct(x)), clipped(fisher_model.reconstruct(x))},
-                       {.padding = 2, .scale = 2});
-  t.note("wrote {}: test images (one per class), the VAE's E[x|mu(x)], the Fisher AE's",
-         t.out_path("reconstructions.png").string());
+  tut::ImageFigure reconstructions("reconstructions",
+                                   "One test image per class and the two models' reconstructions");
+  reconstructions.panel(nn::image_grid_rows({x, clipped(vae::reconstruct(vae_model, x)),
+                                             clipped(vae::reconstruct(fisher_model, x))}),
+                        {.row_labels = {"test image x", "VAE: E[x | μ(x)]", "Fisher AE"}});
+  t.save_figure(reconstructions);
   ad::Rng rng_v(t.seed() + 9), rng_f(t.seed() + 9);  // the same z ~ N(0, I) for both
-  nn::write_image_rows(
-      t.out_path("samples.png"),
-      {clipped(vae_model.sample(10, rng_v)), clipped(vae_model.sample(10, rng_v)),
-       clipped(fisher_model.sample(10, rng_f)), clipped(fisher_model.sample(10, rng_f))},
-      {.padding = 2, .scale = 2});
-  t.note("wrote {}: E[x|z] for z ~ N(0, I), the same 20 z: two rows VAE, two rows Fisher AE",
-         t.out_path("samples.png").string());
+  tut::ImageFigure samples("samples", "E[x | z] for z ~ N(0, I): the same 20 z in both models");
+  samples.panel(
+      nn::image_grid_rows(
+          {clipped(vae::sample(vae_model, 10, rng_v)), clipped(vae::sample(vae_model, 10, rng_v)),
+           clipped(vae::sample(fisher_model, 10, rng_f)), clipped(vae::sample(fisher_model, 10, rng_f))}),
+      {.row_labels = {"VAE", "VAE", "Fisher AE", "Fisher AE"}});
+  t.save_figure(samples);
 }
 
 void latent_figure(tut::Tutorial& t, vae::Vae& vae_model, vae::Vae& fisher_model,
                    const nn::Dataset& test) {
   if (vae_model.config().latent_dim != 2) return;
   ad::NoGrad plain;
-  for (auto [model, name] : {std::pair{&vae_model, "vae"}, std::pair{&fisher_model, "fisher"}}) {
-    const std::vector<double> mu = model->encode(test.images).mu.to(ad::f64).to_vector();
+  // Both panels on the same axes, so that the spread of the two models' codes compares.
+  std::vector<std::vector<double>> means;
+  double low = 0, high = 0;
+  for (vae::Vae* model : {&vae_model, &fisher_model}) {
+    means.push_back(model->encode(test.images).mu.to(ad::f64).to_vector());
+    const auto [lo, hi] = std::minmax_element(means.back().begin(), means.back().end());
+    low = std::min(low, *lo);
+    high = std::max(high, *hi);
+  }
+  const double margin = 0.05 * (high - low);
+  for (size_t m = 0; m < means.size(); ++m) {
+    const bool vae = m == 0;
     std::vector<double> z1, z2;
-    for (size_t i = 0; i < mu.size(); i += 2) {
-      z1.push_back(mu[i]);
-      z2.push_back(mu[i + 1]);
+    for (size_t i = 0; i < means[m].size(); i += 2) {
+      z1.push_back(means[m][i]);
+      z2.push_back(means[m][i + 1]);
     }
-    tut::Plot p(fmt::format("latent_means_{}", name),
-                fmt::format("posterior means mu(x) of test images, {}",
-                            std::string(name) == "vae" ? "VAE" : "Fisher AE"));
-    p.xlabel("z_1").ylabel("z_2");
+    tut::Plot p(
+        vae ? "latent_means_vae" : "latent_means_fisher",
+        fmt::format("Posterior means μ(x) of the test images, {}", vae ? "VAE" : "Fisher AE"));
+    p.xlabel("z₁").ylabel("z₂").equal_aspect().size(760, 600);
+    p.x_range(low - margin, high + margin).y_range(low - margin, high + margin);
     p.scatter_by_label("class", z1, z2, test.labels, test.class_names);
     t.save_figure(p);
   }

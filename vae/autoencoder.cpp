@@ -32,12 +32,14 @@ ad::Tensor Autoencoder::decode(const ad::Tensor& z) { return ad::sigmoid(decoder
 
 ad::Tensor Autoencoder::reconstruct(const ad::Tensor& x) { return decode(encode(x)); }
 
+// excerpt: autoencoder_cost
 ad::Tensor Autoencoder::cost(const ad::Tensor& input, const ad::Tensor& target) {
   // The sum over pixels and images, then 1/n: a mean over pixels would scale the cost
   // (and its gradient) by 1/784 and change what the learning rate means.
   return nn::mse(reconstruct(input), target, nn::Reduction::sum) /
          static_cast<double>(input.dim(0));
 }
+// end excerpt: autoencoder_cost
 
 std::vector<double> Autoencoder::squared_errors(const ad::Tensor& input,
                                                 const ad::Tensor& target) {
@@ -61,9 +63,11 @@ std::vector<nn::Linear*> Autoencoder::linear_layers() {
   return layers;
 }
 
+// excerpt: corrupt
 ad::Tensor corrupt(const ad::Tensor& x, double noise, ad::Rng& rng) {
   ad::NoGrad plain;
   return ad::clamp(x + rng.normal(x.shape(), x.dtype()) * noise, 0.0, 1.0);
 }
+// end excerpt: corrupt
 
 }  // namespace vae

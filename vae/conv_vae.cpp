@@ -33,7 +33,7 @@ namespace {
 constexpr int64_t kFlat = 64 * 7 * 7;  // 3136 values between the convolutions and Dense(16)
 }
 
-ConvVae::ConvVae(const ConvVaeConfig& config, ad::Rng& rng) : config_(config) {
+ConvVae::ConvVae(const ConvVaeConfig& config, ad::Rng& rng) : EncoderDecoder(config) {
   if (config.latent_dim < 1) throw ad::Error("ConvVae: latent_dim must be positive");
   const ad::DType dt = config.dtype;
   const int64_t k = config.latent_dim;
@@ -70,9 +70,6 @@ ConvVae::ConvVae(const ConvVaeConfig& config, ad::Rng& rng) : config_(config) {
   // (logits: the sigmoid is applied by decode_mean and inside the loss)
   decoder.add<nn::ConvTranspose2d>(32, 1, 3, rng,
                                    nn::ConvOptions{.stride = 1, .padding = 1, .dtype = dt});
-
-  register_module("encoder", encoder);
-  register_module("decoder", decoder);
 }
 
 void ConvVae::check_images(const char* where, const ad::Tensor& x) const {
@@ -102,35 +99,11 @@ ad::Tensor ConvVae::decode_mean(const ad::Tensor& z) { return ad::sigmoid(decode
 
 // reconstruction_loss = sum over (28, 28) of binary_crossentropy(data, reconstruction):
 //   -sum_i [x_i log theta_i + (1 - x_i) log(1 - theta_i)], theta = sigmoid(l), per image.
+// (The demo's total_loss = reconstruction_loss + kl_loss, each a mean over the batch of
+// per-image sums, is vae::negative_elbo of latent_model.h; its Sampling() draws eps there.)
 ad::Tensor ConvVae::negative_log_likelihood(const ad::Tensor& logits, const ad::Tensor& x) const {
   const ad::Shape rows{x.dim(0), -1};  // [N, 1, 28, 28] as [N, 784]: a view
   return nn::bce_with_logits_row_sums(ad::reshape(logits, rows), ad::reshape(x, rows));  // [N]
-}
-
-ad::Tensor ConvVae::reconstruct(const ad::Tensor& x) { return decode_mean(encode(x).mu); }
-
-ad::Tensor ConvVae::sample(int64_t n, ad::Rng& rng) {
-  ad::Tensor z = rng.normal({n, config_.latent_dim}, config_.dtype);  // z ~ p(z) = N(0, I)
-  return decode_mean(z);
-}
-
-ElboTerms ConvVae::elbo(const ad::Tensor& x, ad::Rng& rng, int L, double beta) {
-  if (L < 1) throw ad::Error("ConvVae::elbo: L must be at least 1");
-  check_images("elbo", x);
-  // Sampling(): epsilon = random.normal(shape=(batch, dim))
-  std::vector<ad::Tensor> eps;
-  for (int l = 0; l < L; ++l) eps.push_back(rng.normal({x.dim(0), config_.latent_dim}, x.dtype()));
-  return elbo_from_eps(x, eps, beta);
-}
-
-// total_loss = reconstruction_loss + kl_loss, each a mean over the batch of per-image sums;
-// kl_loss = -0.5 (1 + z_log_var - z_mean^2 - exp(z_log_var)) summed over the latent axis.
-ElboTerms ConvVae::elbo_from_eps(const ad::Tensor& x, const std::vector<ad::Tensor>& eps,
-                                 double beta) {
-  if (eps.empty()) throw ad::Error("ConvVae::elbo_from_eps: no noise given");
-  return negative_elbo(
-      encode(x), [&](const ad::Tensor& z) { return negative_log_likelihood(decode(z), x); }, eps,
-      beta);
 }
 
 }  // namespace vae

@@ -7,7 +7,7 @@
 //                    -> conv^T 3x3 x2 (32) -> conv^T 3x3 (1) -> logits l [N,1,28,28]
 //   likelihood:      Bernoulli, theta = sigmoid(l), pixel by pixel
 //
-// Its loss is the same -ELBO as vae::Vae's (vae::negative_elbo, models.h): BCE summed
+// Its loss is the same -ELBO as vae::Vae's (vae::negative_elbo, latent_model.h): BCE summed
 // over the 784 pixels + analytic KL summed over the latent dimensions, averaged over the
 // batch; x may be any intensity in [0, 1] (grey pixels, not only 0 or 1).
 //
@@ -26,9 +26,9 @@
 //   ad::Rng rng(42);
 //   vae::ConvVae model({.latent_dim = 2}, rng);
 //   nn::BatchIterator batches(train, {.batch_size = 128, .layout = nn::ImageLayout::nchw});
-//   vae::ElboTerms terms = model.elbo(batch.x, rng);   // batch.x [128, 1, 28, 28]
+//   vae::ElboTerms terms = vae::negative_elbo(model, batch.x, rng);  // x [128, 1, 28, 28]
 //   ad::backward(terms.loss);
-//   ad::Tensor images = model.sample(64, rng);         // [64, 1, 28, 28] in (0, 1)
+//   ad::Tensor images = vae::sample(model, 64, rng);   // [64, 1, 28, 28] in (0, 1)
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -38,7 +38,8 @@
 #include "nn/linear.h"
 #include "nn/module.h"
 #include "vae/distributions.h"
-#include "vae/models.h"
+#include "vae/encoder_decoder.h"
+#include "vae/latent_model.h"
 
 namespace vae {
 
@@ -47,7 +48,7 @@ struct ConvVaeConfig {
   ad::DType dtype = ad::f32;
 };
 
-class ConvVae : public nn::Module {
+class ConvVae : public EncoderDecoder<ConvVaeConfig> {
  public:
   static constexpr int64_t kImageSize = 28;  // input and output images are 28 x 28, 1 channel
 
@@ -61,25 +62,9 @@ class ConvVae : public nn::Module {
   ad::Tensor decode_mean(const ad::Tensor& z);
   // -log p_theta(x|z) of each example from the logits: BCE summed over the pixels, [N].
   ad::Tensor negative_log_likelihood(const ad::Tensor& logits, const ad::Tensor& x) const;
-  // The decoder's mean at the posterior mean: decode_mean(mu(x)).
-  ad::Tensor reconstruct(const ad::Tensor& x);
-  // n images decoded from z ~ N(0, I): their means E[x|z], [n, 1, 28, 28].
-  ad::Tensor sample(int64_t n, ad::Rng& rng);
-
-  // -ELBO with L samples z^[l] = mu + exp(logvar/2) eps^[l] drawn from rng, recorded.
-  ElboTerms elbo(const ad::Tensor& x, ad::Rng& rng, int L = 1, double beta = 1.0);
-  // The same with the noise given: eps holds L tensors [N, latent_dim].
-  ElboTerms elbo_from_eps(const ad::Tensor& x, const std::vector<ad::Tensor>& eps,
-                          double beta = 1.0);
-
-  const ConvVaeConfig& config() const { return config_; }
-
-  nn::Sequential encoder, decoder;
 
  private:
   void check_images(const char* where, const ad::Tensor& x) const;
-
-  ConvVaeConfig config_;
 };
 
 }  // namespace vae

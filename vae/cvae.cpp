@@ -8,21 +8,13 @@
 
 namespace vae {
 
-Cvae::Cvae(const CvaeConfig& config, ad::Rng& rng) : config_(config) {
+Cvae::Cvae(const CvaeConfig& config, ad::Rng& rng) : EncoderDecoder(config) {
   if (config.latent_dim < 1 || config.input_dim < 1 || config.num_classes < 1)
     throw ad::Error("Cvae: input_dim, num_classes and latent_dim must be positive");
-  // encoder: input + classes -> hidden... -> 2 * latent (mu and logvar side by side)
-  std::vector<int64_t> widths = {config.input_dim + config.num_classes};
-  widths.insert(widths.end(), config.hidden.begin(), config.hidden.end());
-  widths.push_back(2 * config.latent_dim);
-  nn::add_mlp(encoder, widths, rng, config.dtype);
-  // decoder: the same widths reversed, from the latent code back to the input
-  widths = {config.latent_dim + config.num_classes};
-  widths.insert(widths.end(), config.hidden.rbegin(), config.hidden.rend());
-  widths.push_back(config.input_dim);
-  nn::add_mlp(decoder, widths, rng, config.dtype);
-  register_module("encoder", encoder);
-  register_module("decoder", decoder);
+  // encoder: input + classes -> hidden... -> 2 * latent (mu and logvar side by side);
+  // decoder: latent + classes -> the same widths reversed -> input
+  add_mirrored_mlps(config.input_dim + config.num_classes, 2 * config.latent_dim,
+                    config.latent_dim + config.num_classes, config.input_dim, rng);
 }
 
 ad::Tensor Cvae::one_hot(const std::vector<int64_t>& labels) const {
@@ -37,6 +29,7 @@ ad::Tensor Cvae::one_hot(const std::vector<int64_t>& labels) const {
   return ad::Tensor::from(v, {n, C}, config_.dtype);
 }
 
+// excerpt: cvae_encode_decode
 DiagGaussian Cvae::encode(const ad::Tensor& x, const std::vector<int64_t>& labels) {
   if (static_cast<int64_t>(labels.size()) != x.dim(0))
     throw ad::Error("Cvae::encode: one label per example needed");
@@ -49,6 +42,7 @@ ad::Tensor Cvae::decode(const ad::Tensor& z, const std::vector<int64_t>& labels)
   if (static_cast<int64_t>(labels.size()) != z.dim(0))
     throw ad::Error("Cvae::decode: one label per example needed");
   return decoder(ad::concat({z, one_hot(labels).to(z.dtype())}, 1));
+// end excerpt: cvae_encode_decode
 }
 
 ad::Tensor Cvae::decode_mean(const ad::Tensor& z, const std::vector<int64_t>& labels) {
@@ -59,27 +53,10 @@ ad::Tensor Cvae::negative_log_likelihood(const ad::Tensor& logits, const ad::Ten
   return nn::bce_with_logits_row_sums(logits, x);
 }
 
-ElboTerms Cvae::elbo(const ad::Tensor& x, const std::vector<int64_t>& labels, ad::Rng& rng, int L,
-                     double beta) {
-  if (L < 1) throw ad::Error("Cvae::elbo: L must be at least 1");
-  std::vector<ad::Tensor> eps;
-  for (int l = 0; l < L; ++l) eps.push_back(rng.normal({x.dim(0), config_.latent_dim}, x.dtype()));
-  return elbo_from_eps(x, labels, eps, beta);
-}
-
-ElboTerms Cvae::elbo_from_eps(const ad::Tensor& x, const std::vector<int64_t>& labels,
-                              const std::vector<ad::Tensor>& eps, double beta) {
-  if (eps.empty()) throw ad::Error("Cvae::elbo_from_eps: no noise given");
-  // the same estimate as Vae's, with q_phi(z|x,c) and p_theta(x|z,c)
-  return negative_elbo(
-      encode(x, labels),
-      [&](const ad::Tensor& z) { return negative_log_likelihood(decode(z, labels), x); }, eps,
-      beta);
-}
-
 ad::Tensor Cvae::generate(int64_t label, int64_t n, ad::Rng& rng) {
-  ad::Tensor z = rng.normal({n, config_.latent_dim}, config_.dtype);  // z ~ p(z) = N(0, I)
-  return decode_mean(z, std::vector<int64_t>(static_cast<size_t>(n), label));
+  const std::vector<int64_t> labels(static_cast<size_t>(n), label);
+  Conditioned given_labels{*this, labels};
+  return sample(given_labels, n, rng);  // E[x|z,c], z ~ p(z) = N(0, I)
 }
 
 }  // namespace vae

@@ -12,7 +12,7 @@
 //
 // Example:
 //   vae::Cvae model({.input_dim = 784, .num_classes = 10, .latent_dim = 2}, rng);
-//   vae::ElboTerms terms = model.elbo(batch.x, batch.y, rng);  // -ELBO, mean over the batch
+//   vae::ElboTerms terms = vae::negative_elbo(vae::Conditioned{model, batch.y}, batch.x, rng);
 //   ad::backward(terms.loss);
 //   ad::Tensor boots = model.generate(9, 8, rng);              // 8 images of class 9, [8, 784]
 #pragma once
@@ -24,7 +24,8 @@
 #include "nn/linear.h"
 #include "nn/module.h"
 #include "vae/distributions.h"
-#include "vae/models.h"
+#include "vae/encoder_decoder.h"
+#include "vae/latent_model.h"
 
 namespace vae {
 
@@ -36,7 +37,7 @@ struct CvaeConfig {
   ad::DType dtype = ad::f32;
 };
 
-class Cvae : public nn::Module {
+class Cvae : public EncoderDecoder<CvaeConfig> {
  public:
   Cvae(const CvaeConfig& config, ad::Rng& rng);
 
@@ -52,22 +53,29 @@ class Cvae : public nn::Module {
   // -log p_theta(x|z,c) of each example from the logits (Bernoulli), [batch].
   ad::Tensor negative_log_likelihood(const ad::Tensor& logits, const ad::Tensor& x) const;
 
-  // The negative conditional ELBO with L samples, mean over the batch (as Vae::elbo):
-  //   1/L sum_l -log p_theta(x|z^[l],c) + KL(q_phi(z|x,c) || N(0, I)).
-  ElboTerms elbo(const ad::Tensor& x, const std::vector<int64_t>& labels, ad::Rng& rng, int L = 1,
-                 double beta = 1.0);
-  ElboTerms elbo_from_eps(const ad::Tensor& x, const std::vector<int64_t>& labels,
-                          const std::vector<ad::Tensor>& eps, double beta = 1.0);
-
   // n images of class `label`: E[x|z,c] for z ~ N(0, I), [n, input_dim].
   ad::Tensor generate(int64_t label, int64_t n, ad::Rng& rng);
 
-  const CvaeConfig& config() const { return config_; }
+};
 
-  nn::Sequential encoder, decoder;
+// The conditional VAE with the labels c of one batch fixed: q_phi(z|x,c) and p_theta(x|z,c)
+// as functions of x and z alone, so the view is a ReparameterizedModel (latent_model.h) and
+// the -ELBO, the IWAE bound and sampling written for every model serve the conditional
+// one too: negative_elbo(Conditioned{cvae, c}, x, rng) is the negative conditional ELBO
+//   1/L sum_l -log p_theta(x|z^[l],c) + KL(q_phi(z|x,c) || N(0, I)).
+// The view holds references: the model and the labels must outlive it.
+struct Conditioned {
+  Cvae& model;
+  const std::vector<int64_t>& labels;
 
- private:
-  CvaeConfig config_;
+  DiagGaussian encode(const ad::Tensor& x) { return model.encode(x, labels); }
+  ad::Tensor decode(const ad::Tensor& z) { return model.decode(z, labels); }
+  ad::Tensor decode_mean(const ad::Tensor& z) { return model.decode_mean(z, labels); }
+  ad::Tensor negative_log_likelihood(const ad::Tensor& logits, const ad::Tensor& x) const {
+    return model.negative_log_likelihood(logits, x);
+  }
+  int64_t latent_dim() const { return model.latent_dim(); }
+  ad::DType dtype() const { return model.dtype(); }
 };
 
 }  // namespace vae

@@ -12,19 +12,10 @@
 
 namespace vae {
 
-DiscreteVae::DiscreteVae(const DiscreteVaeConfig& config, ad::Rng& rng) : config_(config) {
+DiscreteVae::DiscreteVae(const DiscreteVaeConfig& config, ad::Rng& rng) : EncoderDecoder(config) {
   if (config.variables < 1 || config.classes < 2 || config.input_dim < 1)
     throw ad::Error("DiscreteVae: need input_dim >= 1, variables >= 1 and classes >= 2");
-  std::vector<int64_t> widths = {config.input_dim};
-  widths.insert(widths.end(), config.hidden.begin(), config.hidden.end());
-  widths.push_back(code_size());
-  nn::add_mlp(encoder, widths, rng, config.dtype);
-  widths = {code_size()};
-  widths.insert(widths.end(), config.hidden.rbegin(), config.hidden.rend());
-  widths.push_back(config.input_dim);
-  nn::add_mlp(decoder, widths, rng, config.dtype);
-  register_module("encoder", encoder);
-  register_module("decoder", decoder);
+  add_mirrored_mlps(config.input_dim, code_size(), code_size(), config.input_dim, rng);
 }
 
 ad::Tensor DiscreteVae::encode(const ad::Tensor& x) {
@@ -32,9 +23,12 @@ ad::Tensor DiscreteVae::encode(const ad::Tensor& x) {
   return ad::log_softmax(a, -1);
 }
 
-// log p(x|z) = sum_i x_i l_i - softplus(l_i) = -bce_with_logits(l, x), l = decoder(z)
-ad::Tensor DiscreteVae::log_likelihood(const ad::Tensor& x, const ad::Tensor& z) {
-  return -nn::bce_with_logits_row_sums(decoder(z), x);
+ad::Tensor DiscreteVae::decode_mean(const ad::Tensor& z) { return ad::sigmoid(decode(z)); }
+
+// -log p(x|z) = -sum_i [x_i l_i - softplus(l_i)] = bce_with_logits(l, x), l = decoder(z)
+ad::Tensor DiscreteVae::negative_log_likelihood(const ad::Tensor& logits,
+                                                const ad::Tensor& x) const {
+  return nn::bce_with_logits_row_sums(logits, x);
 }
 
 // KL(q || uniform) = sum_k sum_c q_kc (log q_kc - log(1/C)) = sum q log q + K log C
@@ -119,12 +113,12 @@ double DiscreteVae::negative_elbo(const ad::Tensor& x, int64_t L, ad::Rng& rng) 
   const ad::Tensor log_q = encode(x);
   const ad::Tensor z = ad::reshape(sample(log_q, L, rng), {L * x.dim(0), code_size()});
   return ad::mean(kl_to_uniform(log_q)).item() -
-         ad::mean(log_likelihood(repeat_rows(x, L), z)).item();
+         ad::mean(-vae::negative_log_likelihood(*this, tile_rows(x, L), z)).item();
 }
 
 // ---------------------------------------------------------------- estimators
 
-std::string discrete_estimator_name(const DiscreteEstimatorConfig& config) {
+std::string estimator_name(const DiscreteEstimatorConfig& config) {
   if (config.estimator == DiscreteEstimator::gumbel_softmax)
     return fmt::format("gumbel tau={:g}", config.temperature);
   return estimator_name(
@@ -133,11 +127,9 @@ std::string discrete_estimator_name(const DiscreteEstimatorConfig& config) {
 
 namespace {
 const DiscreteEstimatorConfig& checked(const DiscreteEstimatorConfig& config) {
-  if (config.samples < 1)
-    throw ad::Error("DiscreteGradientEstimator: L (samples) must be at least 1");
-  if (config.estimator == DiscreteEstimator::gumbel_softmax && config.baseline != Baseline::none)
-    throw ad::Error(
-        "DiscreteGradientEstimator: a baseline belongs to the score-function estimator");
+  check_samples_and_baseline("DiscreteGradientEstimator", config.samples,
+                             config.estimator == DiscreteEstimator::score_function,
+                             config.baseline);
   if (!(config.temperature > 0))
     throw ad::Error("DiscreteGradientEstimator: the temperature must be > 0");
   return config;
@@ -146,7 +138,7 @@ const DiscreteEstimatorConfig& checked(const DiscreteEstimatorConfig& config) {
 
 DiscreteGradientEstimator::DiscreteGradientEstimator(const DiscreteEstimatorConfig& config,
                                                      int64_t input_dim, ad::Rng& rng)
-    : config_(checked(config)), baseline_(config.baseline, config.samples, input_dim, rng) {}
+    : BaselinedEstimator(checked(config), input_dim, rng) {}
 
 SurrogateLoss DiscreteGradientEstimator::surrogate(DiscreteVae& model, const ad::Tensor& x,
                                                    ad::Rng& rng) {
@@ -158,15 +150,15 @@ SurrogateLoss DiscreteGradientEstimator::surrogate(DiscreteVae& model, const ad:
   const ad::Tensor z = relaxed ? model.relaxed_sample(log_q, L, config_.temperature, rng)
                                : model.sample(log_q, L, rng);
   const ad::Tensor log_lik = ad::reshape(
-      model.log_likelihood(repeat_rows(x, L), ad::reshape(z, {L * n, model.code_size()})), {L, n});
+      -negative_log_likelihood(model, tile_rows(x, L), ad::reshape(z, {L * n, model.code_size()})),
+      {L, n});
   SurrogateLoss out;
   out.learning_signal = log_lik.detach();
   if (relaxed) {
     out.loss = kl - ad::mean(log_lik);
   } else {
     const ad::Tensor log_q_z = ad::sum(ad::sum(z * log_q, -1), -1);  // log q_phi(z|x), [L, n]
-    const ad::Tensor weight = out.learning_signal - baseline_.values(x, out.learning_signal);
-    out.loss = kl - ad::mean(weight * log_q_z) - ad::mean(log_lik);
+    out.loss = score_function_loss(kl, log_q_z, log_lik, out.learning_signal, baseline_, x);
   }
   out.negative_elbo = kl.item() - ad::mean(out.learning_signal).item();
   return out;

@@ -16,6 +16,10 @@
 //   E_g[log p_theta(x | y)] - KL(q || p)
 // is not the ELBO, and its gradient is a biased estimate of the ELBO's.
 //
+// The model is a LatentVariableModel (vae/latent_model.h) but not a reparameterized one:
+// the shared -ELBO and IWAE bound need z = g_phi(eps), so its -ELBO is written here, as a
+// sum over the codes or with hard samples.
+//
 // For small C^K the ELBO is a finite sum over every code, so its exact gradient follows
 // from the tape (exact_negative_elbo).
 //
@@ -32,6 +36,7 @@
 #include "autodiff/tensor.h"
 #include "nn/linear.h"
 #include "nn/module.h"
+#include "vae/encoder_decoder.h"
 #include "vae/encoder_gradients.h"
 
 namespace vae {
@@ -44,14 +49,18 @@ struct DiscreteVaeConfig {
   ad::DType dtype = ad::f32;
 };
 
-class DiscreteVae : public nn::Module {
+class DiscreteVae : public EncoderDecoder<DiscreteVaeConfig> {
  public:
   DiscreteVae(const DiscreteVaeConfig& config, ad::Rng& rng);
 
   // log q_phi(z_k = c | x): log_softmax of the encoder's output, [n, K, C], recorded.
   ad::Tensor encode(const ad::Tensor& x);
-  // log p_theta(x | z) of each row: x [n, d], z [n, K C] (one-hot or relaxed) -> [n].
-  ad::Tensor log_likelihood(const ad::Tensor& x, const ad::Tensor& z);
+  // The logits l of p_theta(x|z) for codes z [n, K C] (one-hot or relaxed), [n, d].
+  ad::Tensor decode(const ad::Tensor& z) { return decoder(z); }
+  // E[x|z] = sigmoid(l).
+  ad::Tensor decode_mean(const ad::Tensor& z);
+  // -log p_theta(x|z) of each row from the logits, [n].
+  ad::Tensor negative_log_likelihood(const ad::Tensor& logits, const ad::Tensor& x) const;
   // KL(q || uniform) of each row from log q [n, K, C], [n], recorded.
   ad::Tensor kl_to_uniform(const ad::Tensor& log_q) const;
   // L one-hot codes z ~ q per row, [L, n, K, C], constants (inverse CDF per variable).
@@ -64,13 +73,8 @@ class DiscreteVae : public nn::Module {
   // -ELBO, mean over the batch, with L hard samples per row and the analytic KL; not recorded.
   double negative_elbo(const ad::Tensor& x, int64_t L, ad::Rng& rng);
 
-  const DiscreteVaeConfig& config() const { return config_; }
   int64_t code_size() const { return config_.variables * config_.classes; }  // K C
-
-  nn::Sequential encoder, decoder;
-
- private:
-  DiscreteVaeConfig config_;
+  int64_t latent_dim() const { return code_size(); }  // z is K one-hot blocks of C
 };
 
 // Every code of K variables with C classes as one-hot rows, [C^K, K C]; row m has class
@@ -86,26 +90,17 @@ struct DiscreteEstimatorConfig {
   double temperature = 1.0;            // tau of the relaxation
 };
 // "score", "score+rloo", "gumbel tau=0.5", ...
-std::string discrete_estimator_name(const DiscreteEstimatorConfig& config);
+std::string estimator_name(const DiscreteEstimatorConfig& config);
 
 // grad_phi of -ELBO for the discrete VAE (the decoder's gradient comes along):
 //   score function: KL analytic, learning signal f = log p_theta(x|z), z one-hot ~ q;
 //     loss = KL - 1/(L n) sum (f - b) log q_phi(z|x) - 1/(L n) sum log p_theta(x|z)
 //   Gumbel-softmax: loss = KL - 1/(L n) sum log p_theta(x | y), y relaxed on the tape.
-class DiscreteGradientEstimator {
+class DiscreteGradientEstimator : public BaselinedEstimator<DiscreteEstimatorConfig> {
  public:
   DiscreteGradientEstimator(const DiscreteEstimatorConfig& config, int64_t input_dim,
                             ad::Rng& rng);
   SurrogateLoss surrogate(DiscreteVae& model, const ad::Tensor& x, ad::Rng& rng);
-  void update_baseline(const ad::Tensor& x, const ad::Tensor& learning_signal) {
-    baseline_.update(x, learning_signal);
-  }
-  const DiscreteEstimatorConfig& config() const { return config_; }
-  std::string name() const { return discrete_estimator_name(config_); }
-
- private:
-  DiscreteEstimatorConfig config_;
-  ControlVariate baseline_;
 };
 
 }  // namespace vae

@@ -24,6 +24,7 @@ void require(bool ok, const char* message) {
 
 // ---------------------------------------------------------------- DiagGaussian
 
+// excerpt: diag_rsample
 // sigma = exp(logvar / 2): the log-variance form (notes 003, eq. 43).
 ad::Tensor DiagGaussian::stddev() const {
   // EXERCISE E04.1: the reparameterized sample with log-variance
@@ -42,6 +43,7 @@ ad::Tensor DiagGaussian::rsample_from(const ad::Tensor& eps) const {
   return mu + stddev() * eps;
   // END EXERCISE E04.1
 }
+// end excerpt: diag_rsample
 
 // The same draw with nothing recorded: z is a constant.
 ad::Tensor DiagGaussian::sample(ad::Rng& rng) const {
@@ -49,12 +51,14 @@ ad::Tensor DiagGaussian::sample(ad::Rng& rng) const {
   return rsample(rng);
 }
 
+// excerpt: diag_log_prob
 // log q(z) = sum_i [ -1/2 log(2 pi) - 1/2 logvar_i - 1/2 (z_i - mu_i)^2 exp(-logvar_i) ]
 ad::Tensor DiagGaussian::log_prob(const ad::Tensor& z) const {
   ad::Tensor d = z - mu;
   ad::Tensor per_dim = -0.5 * kLog2Pi - 0.5 * logvar - 0.5 * d * d * ad::exp(-logvar);
   return ad::sum(per_dim, -1);
 }
+// end excerpt: diag_log_prob
 
 // H[q] = sum_i 1/2 (log(2 pi) + 1 + logvar_i)   (= sum_i 1/2 log(2 pi e sigma_i^2))
 ad::Tensor DiagGaussian::entropy() const {

@@ -10,7 +10,6 @@
 #include "autodiff/ops.h"
 #include "autodiff/shape.h"
 #include "autodiff/tape.h"
-#include "vae/models.h"
 
 namespace vae {
 
@@ -25,15 +24,8 @@ ad::Tensor standard_normal_log_prob(const ad::Tensor& z) {
 ad::Tensor log_likelihood_of_samples(const LatentModel& model, const ad::Tensor& x,
                                      const ad::Tensor& z) {
   const int64_t L = z.dim(0), n = z.dim(1), k = z.dim(2);
-  ad::Tensor per_row = model.log_likelihood(repeat_rows(x, L), ad::reshape(z, {L * n, k}));
+  ad::Tensor per_row = model.log_likelihood(tile_rows(x, L), ad::reshape(z, {L * n, k}));
   return ad::reshape(per_row, {L, n});
-}
-
-std::vector<nn::NamedTensor> prefixed(const std::vector<nn::NamedTensor>& params,
-                                      const std::string& prefix) {
-  std::vector<nn::NamedTensor> out;
-  for (const nn::NamedTensor& p : params) out.push_back({prefix + p.name, p.tensor});
-  return out;
 }
 
 // Sets requires_grad off on some parameters while it lives, then restores it.
@@ -58,19 +50,15 @@ class FrozenParameters {
 
 }  // namespace
 
-ad::Tensor repeat_rows(const ad::Tensor& x, int64_t L) {
-  return L == 1 ? x : ad::concat(std::vector<ad::Tensor>(L, x), 0);
+std::vector<nn::NamedTensor> prefixed(const std::vector<nn::NamedTensor>& params,
+                                      const std::string& prefix) {
+  std::vector<nn::NamedTensor> out;
+  for (const nn::NamedTensor& p : params) out.push_back({prefix + p.name, p.tensor});
+  return out;
 }
 
-LatentModel latent_model(Vae& vae) {
-  LatentModel m;
-  m.encode = [&vae](const ad::Tensor& x) { return vae.encode(x); };
-  m.log_likelihood = [&vae](const ad::Tensor& x, const ad::Tensor& z) {
-    return -vae.negative_log_likelihood(vae.decode(z), x);
-  };
-  m.encoder_parameters = prefixed(vae.encoder.named_parameters(), "encoder.");
-  m.decoder_parameters = prefixed(vae.decoder.named_parameters(), "decoder.");
-  return m;
+ad::Tensor tile_rows(const ad::Tensor& x, int64_t L) {
+  return L == 1 ? x : ad::concat(std::vector<ad::Tensor>(L, x), 0);
 }
 
 std::string estimator_name(const EstimatorConfig& config) {
@@ -161,20 +149,34 @@ void ControlVariate::update(const ad::Tensor& x, const ad::Tensor& f) {
   }
 }
 
+// grad: -1/(L n) sum (f - b) grad_phi log q  - 1/(L n) sum grad_theta log p(x|z)  (+ grad KL)
+ad::Tensor score_function_loss(const ad::Tensor& kl, const ad::Tensor& log_q_z,
+                               const ad::Tensor& log_likelihood, const ad::Tensor& learning_signal,
+                               ControlVariate& baseline, const ad::Tensor& x) {
+  // EXERCISE E05.1: the score-function estimator
+  const ad::Tensor weight = learning_signal - baseline.values(x, learning_signal);
+  return kl - ad::mean(weight * log_q_z) - ad::mean(log_likelihood);
+  // END EXERCISE E05.1
+}
+
+void check_samples_and_baseline(const std::string& who, int samples, bool score_function,
+                                Baseline baseline) {
+  if (samples < 1) throw ad::Error(who + ": L (samples) must be at least 1");
+  if (!score_function && baseline != Baseline::none)
+    throw ad::Error(who + ": a baseline belongs to the score-function estimator");
+}
+
 namespace {
 const EstimatorConfig& checked(const EstimatorConfig& config) {
-  if (config.samples < 1)
-    throw ad::Error("EncoderGradientEstimator: L (samples) must be at least 1");
-  if (config.estimator == Estimator::reparameterization && config.baseline != Baseline::none)
-    throw ad::Error(
-        "EncoderGradientEstimator: a baseline belongs to the score-function estimator");
+  check_samples_and_baseline("EncoderGradientEstimator", config.samples,
+                             config.estimator == Estimator::score_function, config.baseline);
   return config;
 }
 }  // namespace
 
 EncoderGradientEstimator::EncoderGradientEstimator(const EstimatorConfig& config,
                                                    int64_t input_dim, ad::Rng& rng)
-    : config_(checked(config)), baseline_(config.baseline, config.samples, input_dim, rng) {}
+    : BaselinedEstimator(checked(config), input_dim, rng) {}
 
 SurrogateLoss EncoderGradientEstimator::surrogate(const LatentModel& model, const ad::Tensor& x,
                                                   ad::Rng& rng) {
@@ -189,6 +191,7 @@ SurrogateLoss EncoderGradientEstimator::surrogate(const LatentModel& model, cons
   const ad::Tensor kl = analytic ? ad::sum(q.kl_to_standard()) / static_cast<double>(n)
                                  : ad::Tensor::scalar(0.0, q.mu.dtype());
   SurrogateLoss out;
+  // excerpt: encoder_surrogate
   if (config_.estimator == Estimator::reparameterization) {
     const ad::Tensor z = q.rsample_from(eps);  // z = mu + sigma eps on the tape: a path to phi
     ad::Tensor f = log_likelihood_of_samples(model, x, z);
@@ -210,13 +213,10 @@ SurrogateLoss EncoderGradientEstimator::surrogate(const LatentModel& model, cons
       out.learning_signal = analytic ? log_lik.detach()
                                      : log_lik + standard_normal_log_prob(z) - log_q;
     }
-    // EXERCISE E05.1: the score-function estimator
-    const ad::Tensor weight = out.learning_signal - baseline_.values(x, out.learning_signal);
-    // grad: -1/(L n) sum (f - b) grad_phi log q  - 1/(L n) sum grad_theta log p(x|z)  (+ grad KL)
-    out.loss = kl - ad::mean(weight * log_q) - ad::mean(log_lik);
-    // END EXERCISE E05.1
+    out.loss = score_function_loss(kl, log_q, log_lik, out.learning_signal, baseline_, x);
   }
   out.negative_elbo = kl.item() - ad::mean(out.learning_signal).item();
+  // end excerpt: encoder_surrogate
   return out;
 }
 

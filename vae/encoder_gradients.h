@@ -34,9 +34,11 @@
 //   stats[0].snr();                             // |E g| / std g for encoder.0.weight
 #pragma once
 #include <cstdint>
+#include <concepts>
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "autodiff/rng.h"
@@ -45,12 +47,13 @@
 #include "nn/module.h"
 #include "nn/optim.h"
 #include "vae/distributions.h"
+#include "vae/latent_model.h"
 
 namespace vae {
 
-class Vae;
-
-// What the estimators need of a model with a diagonal Gaussian encoder and prior N(0, I).
+// What the estimators need of a model with a diagonal Gaussian encoder and prior N(0, I):
+// a ReparameterizedModel of latent_model.h, seen through std::functions so that the
+// estimators and their statistics are compiled once (latent_model() below builds it).
 struct LatentModel {
   std::function<DiagGaussian(const ad::Tensor& x)> encode;  // q_phi(z|x), recorded
   // log p_theta(x|z) of each row: x [n, d], z [n, k] -> [n], recorded.
@@ -58,8 +61,25 @@ struct LatentModel {
   std::vector<nn::NamedTensor> encoder_parameters;  // phi
   std::vector<nn::NamedTensor> decoder_parameters;  // theta
 };
-// The model of vae::Vae (parameters named as in vae.named_parameters()).
-LatentModel latent_model(Vae& vae);
+// Each parameter's name with `prefix` in front ("encoder." + "0.weight").
+std::vector<nn::NamedTensor> prefixed(const std::vector<nn::NamedTensor>& params,
+                                      const std::string& prefix);
+
+// The LatentModel of any model with a diagonal Gaussian q_phi(z|x) and members encoder and
+// decoder (vae::Vae, vae::ConvVae; parameters named as in model.named_parameters()).
+template <ReparameterizedModel M>
+  requires std::same_as<decltype(std::declval<M&>().encode(std::declval<ad::Tensor>())),
+                        DiagGaussian>
+LatentModel latent_model(M& model) {
+  LatentModel m;
+  m.encode = [&model](const ad::Tensor& x) { return model.encode(x); };
+  m.log_likelihood = [&model](const ad::Tensor& x, const ad::Tensor& z) {
+    return -negative_log_likelihood(model, x, z);
+  };
+  m.encoder_parameters = prefixed(model.encoder.named_parameters(), "encoder.");
+  m.decoder_parameters = prefixed(model.decoder.named_parameters(), "decoder.");
+  return m;
+}
 
 enum class Estimator { reparameterization, score_function };
 enum class KlTerm { analytic, monte_carlo };
@@ -125,6 +145,15 @@ class ControlVariate {
   std::unique_ptr<LearnedBaseline> learned_;
 };
 
+// The score-function surrogate loss, for any latent distribution: with the learning signal
+// f = log p_theta(x|z) (a constant, [L, n]), b = baseline.values(x, f),
+//   loss = kl - 1/(L n) sum (f - b) log q_phi(z|x) - 1/(L n) sum log p_theta(x|z)
+// whose gradient is the score-function estimate of grad_phi -ELBO (and the decoder's
+// exact one). log_q_z and log_likelihood are [L, n], recorded.
+ad::Tensor score_function_loss(const ad::Tensor& kl, const ad::Tensor& log_q_z,
+                               const ad::Tensor& log_likelihood, const ad::Tensor& learning_signal,
+                               ControlVariate& baseline, const ad::Tensor& x);
+
 // The estimator's output for one batch.
 struct SurrogateLoss {
   ad::Tensor loss;             // recorded: grad loss = the estimate of grad -ELBO
@@ -132,27 +161,41 @@ struct SurrogateLoss {
   ad::Tensor learning_signal;  // f(z^[l]) of each sample, [L, batch], a constant
 };
 
-class EncoderGradientEstimator {
+// Throws, naming `who`, when L < 1 or when a baseline is given to an estimator that is not
+// the score function.
+void check_samples_and_baseline(const std::string& who, int samples, bool score_function,
+                                Baseline baseline);
+
+// What every estimator of a VAE's gradient holds: its configuration (with .samples L and
+// .baseline; estimator_name(config) names it) and the control variate of its score-function
+// form. input_dim sizes the learned baseline's network (unused by the other baselines).
+template <class Config>
+class BaselinedEstimator {
  public:
-  // input_dim sizes the learned baseline's network (unused by the other estimators).
+  // Feeds the learning signal of a finished estimate to the moving-average or learned
+  // baseline (the next estimate uses it); a no-op for the others.
+  void update_baseline(const ad::Tensor& x, const ad::Tensor& learning_signal) {
+    baseline_.update(x, learning_signal);
+  }
+  const Config& config() const { return config_; }
+  std::string name() const { return estimator_name(config_); }
+
+ protected:
+  BaselinedEstimator(const Config& config, int64_t input_dim, ad::Rng& rng)
+      : config_(config), baseline_(config.baseline, config.samples, input_dim, rng) {}
+
+  Config config_;
+  ControlVariate baseline_;
+};
+
+class EncoderGradientEstimator : public BaselinedEstimator<EstimatorConfig> {
+ public:
   // Throws when the configuration makes no sense (a baseline with the reparameterization
   // estimator, leave-one-out with L < 2, L < 1).
   EncoderGradientEstimator(const EstimatorConfig& config, int64_t input_dim, ad::Rng& rng);
 
   // Draws the L samples for the batch x [n, d] and records the surrogate loss.
   SurrogateLoss surrogate(const LatentModel& model, const ad::Tensor& x, ad::Rng& rng);
-  // Feeds the learning signal of a finished estimate to the moving-average or learned
-  // baseline (the next estimate uses it); a no-op for the others.
-  void update_baseline(const ad::Tensor& x, const ad::Tensor& learning_signal) {
-    baseline_.update(x, learning_signal);
-  }
-
-  const EstimatorConfig& config() const { return config_; }
-  std::string name() const { return estimator_name(config_); }
-
- private:
-  EstimatorConfig config_;
-  ControlVariate baseline_;
 };
 
 // ---- comparing estimators ----
@@ -201,7 +244,7 @@ std::vector<ParameterStatistics> gradient_statistics(
 std::vector<ParameterStatistics> exact_statistics(const std::vector<nn::NamedTensor>& params);
 
 // x [n, d] stacked L times, [L n, d]: row l n + i is x_i (the example of sample l of x_i).
-ad::Tensor repeat_rows(const ad::Tensor& x, int64_t L);
+ad::Tensor tile_rows(const ad::Tensor& x, int64_t L);
 
 // Fits the moving-average or learned baseline on each of the given batches in turn
 // without touching the model (nothing else is recorded).

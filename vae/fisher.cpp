@@ -52,6 +52,7 @@ ad::Tensor half_squared_norm(const ad::Tensor& v) { return 0.5 * ad::sum(v * v, 
 
 }  // namespace
 
+// excerpt: fisher_scores
 FisherScores fisher_scores(Vae& model, const ad::Tensor& x, const ad::Tensor& eps) {
   check_inputs(model, x, eps);
   ad::EnableGrad recording;  // scores are gradients: record even under NoGrad
@@ -77,6 +78,7 @@ FisherScores fisher_scores(Vae& model, const ad::Tensor& x, const ad::Tensor& ep
   s.decoder_x = decoder_scores[1];
   return s;
 }
+// end excerpt: fisher_scores
 
 std::vector<double> numerical_score(const LogDensity& log_density, const ad::Tensor& point,
                                     double h) {
@@ -100,6 +102,7 @@ double decoder_laplacian(const Vae& model) {
   return -static_cast<double>(c.input_dim) / (c.sigma * c.sigma);
 }
 
+// excerpt: fisher_terms
 ad::Tensor reconstruction_term(const FisherScores& s) { return half_squared_norm(s.decoder_x); }
 
 ad::Tensor stability_term(const FisherScores& s) { return half_squared_norm(s.encoder_x); }
@@ -118,6 +121,7 @@ FisherTerms fisher_terms(const FisherScores& s, double laplacian) {
   t.laplacian = laplacian;
   t.loss = ad::mean(t.reconstruction + t.stability + t.latent) + laplacian;
   return t;
+// end excerpt: fisher_terms
 }
 
 FisherTerms fisher_objective(Vae& model, const ad::Tensor& x, const ad::Tensor& eps) {

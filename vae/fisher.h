@@ -42,7 +42,7 @@
 #include "autodiff/rng.h"
 #include "autodiff/tensor.h"
 #include "vae/linear_gaussian.h"
-#include "vae/models.h"
+#include "vae/mlp_vae.h"
 
 namespace vae {
 

@@ -1,7 +1,6 @@
 // The full-covariance VAE: see full_cov_vae.h.
 #include "vae/full_cov_vae.h"
 
-
 #include "autodiff/ops.h"
 #include "autodiff/shape.h"
 #include "nn/loss.h"
@@ -30,21 +29,13 @@ ad::Tensor CholeskyGaussian::log_prob_from_eps(const ad::Tensor& eps) const {
 
 ad::Tensor CholeskyGaussian::covariance() const { return ad::matmul(L, ad::transpose(L)); }
 
-FullCovVae::FullCovVae(const FullCovVaeConfig& config, ad::Rng& rng) : config_(config) {
+FullCovVae::FullCovVae(const FullCovVaeConfig& config, ad::Rng& rng) : EncoderDecoder(config) {
   const int64_t k = config.latent_dim;
   if (k < 1 || config.input_dim < 1)
     throw ad::Error("FullCovVae: input_dim and latent_dim must be positive");
   const int64_t strictly_lower = k * (k - 1) / 2;
-  std::vector<int64_t> widths = {config.input_dim};
-  widths.insert(widths.end(), config.hidden.begin(), config.hidden.end());
-  widths.push_back(2 * k + strictly_lower);  // mu, log-diagonal, strictly lower entries
-  nn::add_mlp(encoder, widths, rng, config.dtype);
-  widths = {k};
-  widths.insert(widths.end(), config.hidden.rbegin(), config.hidden.rend());
-  widths.push_back(config.input_dim);
-  nn::add_mlp(decoder, widths, rng, config.dtype);
-  register_module("encoder", encoder);
-  register_module("decoder", decoder);
+  // the encoder gives mu, the log-diagonal and the strictly lower entries
+  add_mirrored_mlps(config.input_dim, 2 * k + strictly_lower, k, config.input_dim, rng);
   // The strictly lower entries start at 0 (their columns of the last layer zeroed), so the
   // model starts as a diagonal VAE and learns correlations only where they pay.
   auto& last = dynamic_cast<nn::Linear&>(encoder[encoder.size() - 1]);
@@ -74,20 +65,11 @@ CholeskyGaussian FullCovVae::encode(const ad::Tensor& x) {
   return {mu, L, d};
 }
 
-ad::Tensor FullCovVae::log_likelihood(const ad::Tensor& x, const ad::Tensor& z) {
-  return -nn::bce_with_logits_row_sums(decoder(z), x);
-}
+ad::Tensor FullCovVae::decode_mean(const ad::Tensor& z) { return ad::sigmoid(decode(z)); }
 
-ad::Tensor FullCovVae::negative_elbo(const ad::Tensor& x, ad::Rng& rng, int L) {
-  if (L < 1) throw ad::Error("FullCovVae::negative_elbo: L must be at least 1");
-  const CholeskyGaussian q = encode(x);
-  ad::Tensor reconstruction;
-  for (int l = 0; l < L; ++l) {
-    const ad::Tensor eps = rng.normal({x.dim(0), config_.latent_dim}, x.dtype());
-    const ad::Tensor term = ad::mean(log_likelihood(x, q.rsample_from(eps)));
-    reconstruction = reconstruction.defined() ? reconstruction + term : term;
-  }
-  return ad::mean(q.kl_to_standard()) - reconstruction / static_cast<double>(L);
+ad::Tensor FullCovVae::negative_log_likelihood(const ad::Tensor& logits,
+                                              const ad::Tensor& x) const {
+  return nn::bce_with_logits_row_sums(logits, x);
 }
 
 }  // namespace vae

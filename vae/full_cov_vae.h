@@ -11,7 +11,8 @@
 // The diagonal VAE (vae::Vae) is the special case l = 0, with d = logvar / 2.
 //
 //   vae::FullCovVae model({.latent_dim = 10}, rng);
-//   ad::Tensor loss = model.negative_elbo(x, rng);   // recorded; L = 1
+//   ad::Tensor loss = vae::negative_elbo(model, x, rng).loss;   // recorded; L = 1
+// (a ReparameterizedModel of latent_model.h: the -ELBO and IWAE bound are the shared ones)
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -20,6 +21,8 @@
 #include "autodiff/tensor.h"
 #include "nn/linear.h"
 #include "nn/module.h"
+#include "vae/encoder_decoder.h"
+#include "vae/latent_model.h"
 
 namespace vae {
 
@@ -45,21 +48,20 @@ struct FullCovVaeConfig {
   ad::DType dtype = ad::f32;
 };
 
-class FullCovVae : public nn::Module {
+class FullCovVae : public EncoderDecoder<FullCovVaeConfig> {
  public:
   FullCovVae(const FullCovVaeConfig& config, ad::Rng& rng);
 
   CholeskyGaussian encode(const ad::Tensor& x);
-  // log p_theta(x|z) of each row (Bernoulli decoder), [n].
-  ad::Tensor log_likelihood(const ad::Tensor& x, const ad::Tensor& z);
-  // -ELBO, mean over the batch, with L samples and the analytic KL; recorded.
-  ad::Tensor negative_elbo(const ad::Tensor& x, ad::Rng& rng, int L = 1);
+  // The logits l of p_theta(x|z) (Bernoulli decoder), [n, input_dim].
+  ad::Tensor decode(const ad::Tensor& z) { return decoder(z); }
+  // E[x|z] = sigmoid(l).
+  ad::Tensor decode_mean(const ad::Tensor& z);
+  // -log p_theta(x|z) of each row from the logits, [n].
+  ad::Tensor negative_log_likelihood(const ad::Tensor& logits, const ad::Tensor& x) const;
 
-  const FullCovVaeConfig& config() const { return config_; }
-  nn::Sequential encoder, decoder;
 
  private:
-  FullCovVaeConfig config_;
   std::vector<int64_t> lower_index_;  // gather index placing l into a k x k matrix
 };
 

@@ -1,7 +1,5 @@
 #include "vae/iwae.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <cmath>
 
@@ -10,6 +8,7 @@
 
 namespace vae {
 
+// excerpt: log_weights
 ad::Tensor iwae_log_weights(const DiagGaussian& q, const NegativeLogLikelihood& nll,
                             const std::vector<ad::Tensor>& eps) {
   if (eps.empty()) throw ad::Error("iwae_log_weights: no noise given (K = 0)");
@@ -25,62 +24,16 @@ ad::Tensor iwae_log_weights(const DiagGaussian& q, const NegativeLogLikelihood& 
   }
   return columns.size() == 1 ? columns[0] : ad::concat(columns, 1);
 }
+// end excerpt: log_weights
 
-ad::Tensor iwae_log_weights(Vae& model, const DiagGaussian& q, const ad::Tensor& x,
-                            const std::vector<ad::Tensor>& eps) {
-  return iwae_log_weights(
-      q, [&](const ad::Tensor& z) { return model.negative_log_likelihood(model.decode(z), x); },
-      eps);
-}
-
-namespace {
+// excerpt: bound_from_log_weights
 // logsumexp_k(log w_k) - log K: one estimate of L_K per example.
 ad::Tensor bound_from_log_weights(const ad::Tensor& log_w) {
   // EXERCISE E05.4: the IWAE bound
   return ad::logsumexp(log_w, 1) - std::log(static_cast<double>(log_w.dim(1)));
   // END EXERCISE E05.4
 }
-
-std::vector<ad::Tensor> draw_eps(int64_t batch, int64_t latent_dim, ad::DType dtype, ad::Rng& rng,
-                                 int K) {
-  if (K < 1) throw ad::Error(fmt::format("iwae_bound: K must be at least 1, got {}", K));
-  std::vector<ad::Tensor> eps;
-  for (int k = 0; k < K; ++k) eps.push_back(rng.normal({batch, latent_dim}, dtype));
-  return eps;
-}
-}  // namespace
-
-ad::Tensor iwae_bound_from_eps(Vae& model, const ad::Tensor& x,
-                               const std::vector<ad::Tensor>& eps) {
-  return bound_from_log_weights(iwae_log_weights(model, model.encode(x), x, eps));
-}
-
-ad::Tensor iwae_bound(Vae& model, const ad::Tensor& x, ad::Rng& rng, int K) {
-  return iwae_bound_from_eps(model, x,
-                             draw_eps(x.dim(0), model.config().latent_dim, x.dtype(), rng, K));
-}
-
-ad::Tensor iwae_loss(Vae& model, const ad::Tensor& x, ad::Rng& rng, int K) {
-  return -ad::mean(iwae_bound(model, x, rng, K));
-}
-
-ad::Tensor iwae_bound_from_eps(Cvae& model, const ad::Tensor& x,
-                               const std::vector<int64_t>& labels,
-                               const std::vector<ad::Tensor>& eps) {
-  const DiagGaussian q = model.encode(x, labels);
-  return bound_from_log_weights(iwae_log_weights(
-      q,
-      [&](const ad::Tensor& z) {
-        return model.negative_log_likelihood(model.decode(z, labels), x);
-      },
-      eps));
-}
-
-ad::Tensor iwae_bound(Cvae& model, const ad::Tensor& x, const std::vector<int64_t>& labels,
-                      ad::Rng& rng, int K) {
-  return iwae_bound_from_eps(model, x, labels,
-                             draw_eps(x.dim(0), model.config().latent_dim, x.dtype(), rng, K));
-}
+// end excerpt: bound_from_log_weights
 
 double log_mean_exp(const std::vector<double>& a) {
   if (a.empty()) throw ad::Error("log_mean_exp: empty");

@@ -16,42 +16,55 @@
 //   ad::Tensor bound = vae::iwae_bound(model, x, rng, 50);   // [batch], one estimate each
 //   ad::Tensor loss = vae::iwae_loss(model, x, rng, 50);     // -mean(bound), a scalar
 //   ad::backward(loss);
-//   ad::Tensor conditional = vae::iwae_bound(cvae, x, labels, rng, 50);  // log p(x|c), [batch]
+//   vae::Conditioned given_labels{cvae, labels};
+//   ad::Tensor conditional = vae::iwae_bound(given_labels, x, rng, 50);  // log p(x|c), [batch]
 #pragma once
+#include <string>
 #include <vector>
 
 #include "autodiff/rng.h"
 #include "autodiff/tensor.h"
-#include "vae/cvae.h"
 #include "vae/distributions.h"
 #include "vae/linear_gaussian.h"
-#include "vae/models.h"
+#include "vae/latent_model.h"
 
 namespace vae {
 
 // log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x), z_k = mu + exp(logvar/2) * eps[k],
-// for any model with a diagonal Gaussian encoder and the prior N(0, I) (as
-// vae::negative_elbo): q = q_phi(z|x) of the batch, nll(z) = -log p_theta(x|z) of each example ([batch]), eps
-// K tensors [batch, latent_dim]. Returns [batch, K], recorded.
+// for a diagonal Gaussian q = q_phi(z|x) of the batch and the prior N(0, I): nll(z) =
+// -log p_theta(x|z) of each example ([batch]), eps K tensors [batch, latent_dim].
+// Returns [batch, K], recorded.
 ad::Tensor iwae_log_weights(const DiagGaussian& q, const NegativeLogLikelihood& nll,
                             const std::vector<ad::Tensor>& eps);
-// The same for a Vae, with the given q (normally model.encode(x)).
-ad::Tensor iwae_log_weights(Vae& model, const DiagGaussian& q, const ad::Tensor& x,
-                            const std::vector<ad::Tensor>& eps);
+// The same for a model (latent_model.h) whose q_phi(z|x) is diagonal Gaussian, with the
+// given q (normally model.encode(x)).
+template <ReparameterizedModel M>
+ad::Tensor iwae_log_weights(M& model, const DiagGaussian& q, const ad::Tensor& x,
+                            const std::vector<ad::Tensor>& eps) {
+  return iwae_log_weights(
+      q, [&](const ad::Tensor& z) { return negative_log_likelihood(model, x, z); }, eps);
+}
+
+// logsumexp_k(log w_k) - log K of log weights [batch, K]: one estimate of L_K per example.
+ad::Tensor bound_from_log_weights(const ad::Tensor& log_w);
 
 // One estimate of L_K per example: logsumexp_k(log w_k) - log K, [batch], recorded.
-ad::Tensor iwae_bound_from_eps(Vae& model, const ad::Tensor& x, const std::vector<ad::Tensor>& eps);
+// For the conditional VAE's bound on log p(x|c), pass vae::Conditioned{cvae, labels}.
+template <ReparameterizedModel M>
+ad::Tensor iwae_bound_from_eps(M& model, const ad::Tensor& x, const std::vector<ad::Tensor>& eps) {
+  return bound_from_log_weights(iwae_log_weights(model, model.encode(x), x, eps));
+}
 // The same with K fresh eps drawn from rng.
-ad::Tensor iwae_bound(Vae& model, const ad::Tensor& x, ad::Rng& rng, int K);
+template <ReparameterizedModel M>
+ad::Tensor iwae_bound(M& model, const ad::Tensor& x, ad::Rng& rng, int K) {
+  if (K < 1) throw ad::Error("iwae_bound: K must be at least 1, got " + std::to_string(K));
+  return iwae_bound_from_eps(model, x, draw_noise(model, x, rng, K));
+}
 // The training loss: -mean over the batch of the K-sample bound, a scalar.
-ad::Tensor iwae_loss(Vae& model, const ad::Tensor& x, ad::Rng& rng, int K);
-
-// The conditional VAE's bound on log p(x|c): q_phi(z|x,c), p_theta(x|z,c), p(z|c) = N(0, I).
-ad::Tensor iwae_bound_from_eps(Cvae& model, const ad::Tensor& x,
-                               const std::vector<int64_t>& labels,
-                               const std::vector<ad::Tensor>& eps);
-ad::Tensor iwae_bound(Cvae& model, const ad::Tensor& x, const std::vector<int64_t>& labels,
-                      ad::Rng& rng, int K);
+template <ReparameterizedModel M>
+ad::Tensor iwae_loss(M& model, const ad::Tensor& x, ad::Rng& rng, int K) {
+  return -ad::mean(iwae_bound(model, x, rng, K));
+}
 
 // log 1/K sum_k exp(a_k), max-shifted, in plain double (a must not be empty).
 double log_mean_exp(const std::vector<double>& a);

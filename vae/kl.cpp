@@ -40,6 +40,7 @@ double kl_gaussian(const std::vector<double>& mu1, const Matrix& s1, const std::
         "kl_gaussian: means of length {} and {}, covariances [{}x{}] and [{}x{}]: all must be k "
         "and [k x k]",
         mu1.size(), mu2.size(), s1.rows, s1.cols, s2.rows, s2.cols));
+  // excerpt: kl_gaussian_closed_form
   // EXERCISE E03.3: the KL between two Gaussians in closed form
   const Matrix s2_inv = inverse_spd(s2);
   std::vector<double> diff(k);
@@ -49,8 +50,10 @@ double kl_gaussian(const std::vector<double>& mu1, const Matrix& s1, const std::
   const double log_det_ratio = log_det_spd(s2) - log_det_spd(s1);  // log |S2| / |S1|
   return 0.5 * (trace_term + quadratic - k + log_det_ratio);
   // END EXERCISE E03.3
+  // end excerpt: kl_gaussian_closed_form
 }
 
+// excerpt: kl_diag_standard
 ad::Tensor kl_diag_gaussian_to_standard(const ad::Tensor& mu, const ad::Tensor& logvar) {
   if (mu.shape() != logvar.shape())
     throw ad::Error(
@@ -61,5 +64,6 @@ ad::Tensor kl_diag_gaussian_to_standard(const ad::Tensor& mu, const ad::Tensor& 
   return 0.5 * ad::sum(ad::exp(logvar) + mu * mu - 1.0 - logvar, -1);
   // END EXERCISE E03.4
 }
+// end excerpt: kl_diag_standard
 
 }  // namespace vae

@@ -127,9 +127,11 @@ double expected_log_likelihood(const LinearGaussian& model, const std::vector<do
   return -0.5 * model.data_dim() * (log_2pi + std::log(s2)) - (squared_error + spread) / (2 * s2);
 }
 
+// excerpt: elbo_three_terms
 double elbo(const LinearGaussian& model, const std::vector<double>& x, const Gaussian& q) {
   return expected_log_likelihood(model, x, q) + expected_log_prior(q) - expected_log_q(q);
 }
+// end excerpt: elbo_three_terms
 
 double kl_to_posterior(const LinearGaussian& model, const std::vector<double>& x,
                        const Gaussian& q) {

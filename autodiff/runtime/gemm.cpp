@@ -1,16 +1,17 @@
 // gemm: run-time ISA dispatch, the reference kernel, and the cache-blocked,
-// packed, OpenMP-threaded driver shared by the AVX2, AVX-512 and NEON microkernels.
+// packed, threaded (parallel_for) driver shared by the AVX2, AVX-512 and NEON microkernels.
 // The design of the blocking is described in gemm_kernels.h.
 #include "autodiff/runtime/gemm.h"
 
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cstddef>
 #include <memory>
 #include <new>
-#include <stdexcept>
 #include <string>
 
+#include "autodiff/shape.h"
 #include "autodiff/runtime/gemm_kernels.h"
 #include "autodiff/runtime/parallel.h"
 #include "autodiff/runtime/scratch.h"
@@ -47,13 +48,23 @@ struct Operand {
   }
 };
 
+// A stored rows x cols row-major needs a leading dimension of at least cols.
+void check_leading_dimension(const char* name, int64_t ld, int64_t rows, int64_t cols) {
+  if (ld < cols)
+    throw Error(fmt::format("gemm: {} is stored as {} x {}, so ld{} must be >= {}, got {}", name,
+                            rows, cols, name, cols, ld));
+}
+
 void check_arguments(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, int64_t lda,
                      int64_t ldb, int64_t ldc) {
-  if (m < 0 || n < 0 || k < 0) throw std::invalid_argument("gemm: negative matrix size");
+  if (m < 0 || n < 0 || k < 0)
+    throw Error(fmt::format("gemm: negative matrix size m = {}, n = {}, k = {}", m, n, k));
   if (m == 0 || n == 0) return;
-  if (k > 0 && lda < (trans_a ? m : k)) throw std::invalid_argument("gemm: lda too small");
-  if (k > 0 && ldb < (trans_b ? k : n)) throw std::invalid_argument("gemm: ldb too small");
-  if (ldc < n) throw std::invalid_argument("gemm: ldc too small");
+  if (k > 0) {
+    check_leading_dimension("a", lda, trans_a ? k : m, trans_a ? m : k);
+    check_leading_dimension("b", ldb, trans_b ? n : k, trans_b ? k : n);
+  }
+  check_leading_dimension("c", ldc, m, n);
 }
 
 // C = beta * C, where beta == 0 overwrites C (even NaN) as BLAS does.
@@ -80,12 +91,11 @@ void gemm_reference(Operand<T> a, Operand<T> b, int64_t m, int64_t n, int64_t k,
   }
 }
 
-// ---- packing --------------------------------------------------------------------
+// ---- blocked driver -------------------------------------------------------------
 
 // Packed panels live in per-thread Scratch buffers (scratch.h), kept between calls: large
-// allocations would otherwise be fresh mmap'ed pages (page faults) on every call.
-
-// ---- blocked driver -------------------------------------------------------------
+// allocations would otherwise be fresh mmap'ed pages (page faults) on every call. The
+// packing routines themselves belong to each ISA's kernel (gemm_pack.h for x86-64).
 
 // Where the microkernel reads a micro-panel from.
 //
@@ -246,7 +256,7 @@ const GemmKernel<T>& kernel_for(Isa isa) {
 #elif defined(__aarch64__)
   if (isa == Isa::neon) return gemm_detail::neon_kernel<T>();
 #endif
-  throw std::logic_error(std::string("gemm: no blocked kernel for ") + to_string(isa));
+  throw Error(std::string("gemm: no blocked kernel for ") + to_string(isa));
 }
 
 }  // namespace
@@ -255,7 +265,7 @@ template <class T>
 void gemm_with(Isa isa, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha,
                const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
   if (!isa_supported(isa))
-    throw std::runtime_error(std::string("gemm: this CPU does not support ") + to_string(isa));
+    throw Error(std::string("gemm: this CPU does not support ") + to_string(isa));
   check_arguments(trans_a, trans_b, m, n, k, lda, ldb, ldc);
   if (m == 0 || n == 0) return;
   // Nothing to multiply: C = beta * C (BLAS semantics; A and B are not read).

@@ -11,7 +11,8 @@
 //   avx512     the same with 512-bit registers (x86-64);
 //   neon       the same with 128-bit Advanced SIMD registers (arm64).
 // gemm() picks the best one the CPU supports at run time (or the reference one when
-// AD_REFERENCE=1, see isa.h) and uses OpenMP threads (OMP_NUM_THREADS is respected).
+// AD_REFERENCE=1, see isa.h) and splits C between the threads of parallel_for (parallel.h;
+// their number is OMP_NUM_THREADS). Bad sizes or leading dimensions throw ad::Error.
 //
 // Example:
 //   float A[2*3] = {1,2,3, 4,5,6}, B[3*1] = {1,1,1}, C[2] = {0,0};
@@ -24,7 +25,7 @@
 
 namespace ad {
 
-// The default entry point: ad::active_isa() (isa.h), OpenMP threads.
+// The default entry point: ad::active_isa() (isa.h), parallel_for's threads.
 template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
           int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc);

@@ -52,18 +52,18 @@ void in_chunks(int64_t n, F body) {
   });
 }
 
-// out[i] = f(a[i]) through a vecmath kernel for float32 (AVX-512 or AVX2, or its plain
-// reference loop under AD_REFERENCE=1: vecmath.h), through the scalar form f for float64.
-//   map_fast(a, &vec::Kernels::exp, [](auto x) { return std::exp(x); })
+// out[i] = f(a[i]) through a float32 kernel for float32 (a vecmath.h kernel of the active
+// ISA: AVX-512, AVX2, NEON, or its plain reference loop under AD_REFERENCE=1), through the
+// scalar form f for float64.
+//   map_fast(a, vec::kernels().exp, [](auto x) { return std::exp(x); })
 using VecUnary = void (*)(const float*, float*, int64_t);
 template <class F>
-Tensor map_fast(const Tensor& a, VecUnary vec::Kernels::*fast, F f) {
+Tensor map_fast(const Tensor& a, VecUnary fast, F f) {
   if (a.dtype() != f32) return map(a, f);
   Tensor out = Tensor::empty(a.shape(), f32);
   const float* x = a.data<float>();
   float* y = out.data<float>();
-  const vec::Kernels& k = vec::kernels();
-  in_chunks(a.numel(), [&](int64_t begin, int64_t count) { (k.*fast)(x + begin, y + begin, count); });
+  in_chunks(a.numel(), [&](int64_t begin, int64_t count) { fast(x + begin, y + begin, count); });
   return out;
 }
 
@@ -71,7 +71,7 @@ Tensor map_fast(const Tensor& a, VecUnary vec::Kernels::*fast, F f) {
 // loss of logits and targets).
 using VecBinary = void (*)(const float*, const float*, float*, int64_t);
 template <class F>
-Tensor zip_fast(const Tensor& g, const Tensor& x, VecBinary vec::Kernels::*fast, F f);
+Tensor zip_fast(const Tensor& g, const Tensor& x, VecBinary fast, F f);
 
 // out[i] = f(a[i], b[i]) for two tensors of one shape (backward formulas).
 template <class F>
@@ -88,46 +88,14 @@ Tensor zip(const Tensor& a, const Tensor& b, F f) {
 }
 
 template <class F>
-Tensor zip_fast(const Tensor& g, const Tensor& x, VecBinary vec::Kernels::*fast, F f) {
+Tensor zip_fast(const Tensor& g, const Tensor& x, VecBinary fast, F f) {
   if (g.dtype() != f32) return zip(g, x, f);
   Tensor out = Tensor::empty(g.shape(), f32);
   const float* gd = g.data<float>();
   const float* xd = x.data<float>();
   float* dx = out.data<float>();
-  const vec::Kernels& k = vec::kernels();
   in_chunks(g.numel(), [&](int64_t begin, int64_t count) {
-    (k.*fast)(gd + begin, xd + begin, dx + begin, count);
-  });
-  return out;
-}
-
-// out[i] = f(a[i], b[i], c[i]) for three tensors of one shape.
-template <class F>
-Tensor zip3(const Tensor& a, const Tensor& b, const Tensor& c, F f) {
-  Tensor out = Tensor::empty(a.shape(), a.dtype());
-  dispatch(a.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    const T* x = a.data<T>();
-    const T* y = b.data<T>();
-    const T* z = c.data<T>();
-    T* w = out.data<T>();
-    for (int64_t i = 0, n = a.numel(); i < n; ++i) w[i] = f(x[i], y[i], z[i]);
-  });
-  return out;
-}
-
-// The same for a formula of three tensors out[i] = f(a[i], b[i], c[i]).
-using VecTernary = void (*)(const float*, const float*, const float*, float*, int64_t);
-template <class F>
-Tensor zip3_fast(const Tensor& a, const Tensor& b, const Tensor& c, VecTernary vec::Kernels::*fast,
-                 F f) {
-  if (a.dtype() != f32) return zip3(a, b, c, f);
-  Tensor out = Tensor::empty(a.shape(), f32);
-  const float *x = a.data<float>(), *y = b.data<float>(), *z = c.data<float>();
-  float* w = out.data<float>();
-  const vec::Kernels& k = vec::kernels();
-  in_chunks(a.numel(), [&](int64_t begin, int64_t count) {
-    (k.*fast)(x + begin, y + begin, z + begin, w + begin, count);
+    fast(gd + begin, xd + begin, dx + begin, count);
   });
   return out;
 }

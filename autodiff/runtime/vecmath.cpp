@@ -54,31 +54,6 @@ void relu_backward_ref(const float* g, const float* x, float* dx, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dx[i] = x[i] > 0 ? g[i] : 0.0f;
 }
 
-void sigmoid_backward_ref(const float* g, const float* s, float* dx, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dx[i] = g[i] * s[i] * (1 - s[i]);
-}
-
-// nn::bce_with_logits computes softplus(l) - l * t with tensor ops: three roundings.
-float bce_ref(float l, float t) { return stable::softplus(l) - l * t; }
-
-void bce_with_logits_ref(const float* l, const float* t, float* loss, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) loss[i] = bce_ref(l[i], t[i]);
-}
-
-void bce_with_logits_backward_ref(const float* g, const float* l, const float* t, float* dl,
-                                  int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dl[i] = g[i] * (stable::sigmoid(l[i]) - t[i]);
-}
-
-// ad::sum accumulates in double; so does this.
-void bce_with_logits_row_sum_ref(const float* l, const float* t, float* out, int64_t rows,
-                                 int64_t cols) {
-  for (int64_t r = 0; r < rows; ++r) {
-    double sum = 0;
-    for (int64_t c = 0; c < cols; ++c) sum += bce_ref(l[r * cols + c], t[r * cols + c]);
-    out[r] = static_cast<float>(sum);
-  }
-}
 
 }  // namespace
 
@@ -93,11 +68,7 @@ const Kernels& reference_kernels() {
                              .log_sigmoid = log_sigmoid_ref,
                              .tanh = tanh_ref,
                              .relu = relu_ref,
-                             .relu_backward = relu_backward_ref,
-                             .sigmoid_backward = sigmoid_backward_ref,
-                             .bce_with_logits = bce_with_logits_ref,
-                             .bce_with_logits_backward = bce_with_logits_backward_ref,
-                             .bce_with_logits_row_sum = bce_with_logits_row_sum_ref};
+                             .relu_backward = relu_backward_ref};
   return table;
 }
 

@@ -1,13 +1,13 @@
-// Vectorised float32 elementwise math: exp, log, log1p, tanh, the stable sigmoid family,
-// relu, and the Bernoulli cross-entropy from logits, each in a plain reference version and
-// a SIMD version per instruction set:
+// Vectorised float32 elementwise math: exp, log, log1p, tanh, the stable sigmoid family
+// and relu, each in a plain reference version and a SIMD version per instruction set (the
+// losses build their own kernels from the same pieces: nn/loss_kernels.h):
 //
 //   reference  plain loops over the scalar forms of the project (std::exp, std::log,
 //              std::log1p, std::tanh and stable_math.h): with AD_REFERENCE=1 every
 //              number is exactly what the ops compute one element at a time;
-//   avx2       8 floats per instruction   (vecmath_avx2.cpp);
-//   avx512     16 floats per instruction  (vecmath_avx512.cpp);
-//   neon       4 floats per instruction   (vecmath_neon.cpp, arm64).
+//   avx2       8 floats per instruction   (simd_math_avx2.h, vecmath_avx2.cpp);
+//   avx512     16 floats per instruction  (simd_math_avx512.h, vecmath_avx512.cpp);
+//   neon       4 floats per instruction   (simd_math_neon.h, vecmath_neon.cpp, arm64).
 //
 // The SIMD versions cannot call std::exp: it takes one float at a time, and a call per
 // element would cost more than the vector work saves. So they compute the functions
@@ -24,7 +24,7 @@
 //   sigmoid, softplus, log_sigmoid: the formulas of stable_math.h on top of these.
 //
 // The polynomials' coefficients are minimax (Remez exchange) fits of the relative error,
-// made for this project in double precision and rounded to float; see vecmath_avx512.cpp.
+// made for this project in double precision and rounded to float; see simd_math_avx512.h.
 //
 // Accuracy is measured in units in the last place: ulp_distance(a, b) below is how many
 // floats lie between a and b. Each bound beside a kernel below holds for every input
@@ -46,8 +46,7 @@ namespace ad::vec {
 
 // One table of float32 kernels per instruction set. Every unary kernel computes
 // y[i] = f(x[i]) for 0 <= i < n and allows y == x (in place); the other elementwise
-// kernels allow their output to be any one of their inputs (not so the row sum).
-// n == 0 does nothing.
+// kernels allow their output to be any one of their inputs. n == 0 does nothing.
 struct Kernels {
   // <= 2 ulp. Overflow (x > 88.72) gives +inf, exp(-inf) = 0; results below FLT_MIN are
   // denormals (gradual underflow, as std::exp), 0 below x = -103.97. NaN in, NaN out.
@@ -69,28 +68,8 @@ struct Kernels {
   // Bit-identical to the reference: x > 0 ? x : 0 * x, so NaN and -inf give NaN and a
   // negative x gives -0, exactly as the relu op computes today.
   void (*relu)(const float* x, float* y, int64_t n);
-  // Backward helpers, dx[i] = g[i] * f'(x[i]); both bit-identical to the reference:
-  //   relu_backward     x > 0 ? g : 0
-  //   sigmoid_backward  from s = sigmoid(x): (g s)(1 - s)
+  // relu's fused backward, dx[i] = x[i] > 0 ? g[i] : 0, bit-identical to the reference.
   void (*relu_backward)(const float* g, const float* x, float* dx, int64_t n);
-  void (*sigmoid_backward)(const float* g, const float* s, float* dx, int64_t n);
-  // Binary cross-entropy of targets t under Bernoulli(sigmoid(l)), from logits l:
-  //   loss[i] = softplus(l[i]) - l[i] t[i];   dl[i] = g[i] (sigmoid(l[i]) - t[i])
-  // The subtraction can cancel (l large, t = 1: loss ~ e^-l), so the bounds are relative
-  // to the terms, not to the result (2^-21 = 4 FLT_EPSILON), plus tiny = 2^-146 (8 of the
-  // smallest denormals) for results that underflow:
-  //   |loss - exact| <= 2^-21 (softplus(l) + |l t|) + tiny
-  //   |dl - exact|   <= 2^-21 |g| (sigmoid(l) + |t|) + tiny (1 + |g|)
-  // Finite for any finite logits (+-100 included) and finite targets.
-  void (*bce_with_logits)(const float* l, const float* t, float* loss, int64_t n);
-  void (*bce_with_logits_backward)(const float* g, const float* l, const float* t, float* dl,
-                                   int64_t n);
-  // The same loss summed over each row of a row-major [rows, cols] matrix into out[rows]
-  // (the VAE sums 784 pixels per image). Every version accumulates in double, so the sum
-  // adds almost nothing to the elements' errors: |out - exact| <= the sum over the row of
-  // the bce_with_logits bound, plus 2^-24 |out| for the final rounding to float.
-  void (*bce_with_logits_row_sum)(const float* l, const float* t, float* out, int64_t rows,
-                                  int64_t cols);
 };
 
 // The table of one ISA; throws ad::Error (autodiff/shape.h) naming the ISA when this

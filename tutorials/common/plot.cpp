@@ -165,6 +165,11 @@ constexpr const char* palette[10] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",
 
 const char* colour_of_label(int label) { return palette[((label % 10) + 10) % 10]; }
 
+// A plot element's look: "with ..." plus the colour.
+std::string style_of(std::string_view with, const char* colour) {
+  return fmt::format("{} lc rgb \"{}\"", with, colour);
+}
+
 // "Left reverse": the line sample first, then left-aligned text; "width 1" adds the
 // room that gnuplot's estimate of the text width sometimes lacks.
 const char* key_command(LegendPlace place) {
@@ -184,6 +189,58 @@ const char* key_command(LegendPlace place) {
       return "set key off\n";
   }
   return "";
+}
+
+// Runs the script `name`.gp inside `dir` (as a student would run it by hand), which
+// draws dir/`name`.png. Returns the PNG, or nothing after saying why on `log`.
+std::optional<fs::path> run_gnuplot_script(const fs::path& dir, const std::string& name,
+                                           std::ostream& log) {
+  fs::path script_path = dir / (name + ".gp");
+  fs::path png_path = dir / (name + ".png");
+  auto not_made = [&](std::string_view why) {
+    log << fmt::format("plot {}: PNG not made: {}; data and script are in {}\n", name, why,
+                       script_path.parent_path().string());
+    return std::nullopt;
+  };
+  std::optional<fs::path> gnuplot = find_on_path("gnuplot");
+  if (!gnuplot)
+    return not_made("gnuplot is not installed (not on PATH; Debian package gnuplot-nox)");
+
+  fs::path temporary = temporary_next_to(png_path);
+  ProgramRun run =
+      run_program(*gnuplot,
+                  {"-e", fmt::format("png_file = \"{}\"", temporary.filename().string()),
+                   script_path.filename().string()},
+                  dir.empty() ? fs::path(".") : dir);
+  std::error_code error;
+  if (run.exit_code != 0) {
+    fs::remove(temporary, error);
+    log << fmt::format("plot {}: PNG not made: gnuplot failed (exit code {}) on {}:\n{}", name,
+                       run.exit_code, script_path.string(), indented(run.output));
+    return std::nullopt;
+  }
+  if (!run.output.empty())  // warnings, e.g. about points that cannot go on a log axis
+    log << fmt::format("plot {}: gnuplot says:\n{}", name, indented(run.output));
+  fs::rename(temporary, png_path, error);
+  if (error) {
+    fs::remove(temporary, error);
+    return not_made(fmt::format("gnuplot wrote no file ({})", error.message()));
+  }
+  return png_path;
+}
+
+// The script's opening: what it draws, how to redraw it, and the PNG it writes.
+std::string script_header(const std::string& name, const std::string& title, int width,
+                          int height) {
+  std::string title_on_one_line = title;
+  std::replace(title_on_one_line.begin(), title_on_one_line.end(), '\n', ' ');
+  std::string s = fmt::format("# {}: {}\n", name, title_on_one_line);
+  s += fmt::format("# Redraw {}.png after editing: run `gnuplot {}.gp` in this folder.\n", name,
+                   name);
+  s += fmt::format("set terminal pngcairo size {},{} enhanced font \"Sans,11\"\n", width, height);
+  s += "# The tutorial program passes a temporary name and renames the finished file.\n";
+  s += fmt::format("if (!exists(\"png_file\")) png_file = \"{}.png\"\n", name);
+  return s + "set output png_file\n\n";
 }
 
 }  // namespace
@@ -230,6 +287,18 @@ Plot& Plot::y_range(double low, double high) {
 }
 Plot& Plot::legend(LegendPlace place) {
   legend_place_ = place;
+  return *this;
+}
+Plot& Plot::equal_aspect(bool on) {
+  equal_aspect_ = on;
+  return *this;
+}
+Plot& Plot::x_categories(std::vector<std::string> names) {
+  x_categories_ = std::move(names);
+  return *this;
+}
+Plot& Plot::x_tics(std::vector<double> values) {
+  x_tics_ = std::move(values);
   return *this;
 }
 Plot& Plot::size(int width_pixels, int height_pixels) {
@@ -319,63 +388,76 @@ std::string Plot::log_axis_commands(char axis) const {
          fmt::format("set {}tics ({})\nset format {} \"%g\"\n", axis, fmt::join(marks, ", "), axis);
 }
 
-std::string Plot::gnuplot_script() const {
-  std::vector<Block> rows = blocks();
+// Title, axis labels, scales, ranges, tics and the key.
+std::string Plot::axes_commands() const {
   std::string s;
-  std::string title_on_one_line = title_;
-  std::replace(title_on_one_line.begin(), title_on_one_line.end(), '\n',
-               ' ');  // stay in the comment
-  s += fmt::format("# {}: {}\n", name_, title_on_one_line);
-  s += fmt::format("# Redraw {}.png after editing: run `gnuplot {}.gp` in this folder.\n", name_,
-                   name_);
-  s += fmt::format("# Data: {}.csv, columns series,x,y,label. Each key entry is a run of\n", name_);
-  s += "# consecutive rows, picked by `every ::first::last` (rows count from 0 after the "
-       "header).\n\n";
-
-  s += fmt::format("set terminal pngcairo size {},{} enhanced font \"Sans,11\"\n", width_, height_);
-  s += "# The tutorial program passes a temporary name and renames the finished file.\n";
-  s += fmt::format("if (!exists(\"png_file\")) png_file = \"{}.png\"\n", name_);
-  s += "set output png_file\n\n";
-
-  s += "set datafile separator comma\nset datafile columnheaders\n";
-  s += fmt::format("data = \"{}.csv\"\n\n", name_);
-
   // "noenhanced": show text literally, so that _ and ^ in names stay as they are.
   s += fmt::format("set title {} noenhanced\n", gnuplot_string(title_));
   if (!xlabel_.empty()) s += fmt::format("set xlabel {} noenhanced\n", gnuplot_string(xlabel_));
   if (!ylabel_.empty()) s += fmt::format("set ylabel {} noenhanced\n", gnuplot_string(ylabel_));
   if (log_x_) s += log_axis_commands('x');
   if (log_y_) s += log_axis_commands('y');
-  if (x_range_) s += fmt::format("set xrange [{}:{}]\n", x_range_->first, x_range_->second);
+  if (!x_categories_.empty()) {
+    // Categories sit at x = 0, 1, ...: name each, and leave half a step at both ends.
+    std::vector<std::string> tics;
+    for (size_t i = 0; i < x_categories_.size(); ++i)
+      tics.push_back(fmt::format("{} {}", gnuplot_string(x_categories_[i]), i));
+    s += fmt::format("set xtics ({}) noenhanced\n", fmt::join(tics, ", "));
+    s += fmt::format("set xrange [-0.5:{}]\n", static_cast<double>(x_categories_.size()) - 0.5);
+  } else if (x_range_) {
+    s += fmt::format("set xrange [{}:{}]\n", x_range_->first, x_range_->second);
+  }
+  if (!x_tics_.empty())  // after log_axis_commands, so these marks replace its own
+    s += fmt::format("set xtics ({:g})\nset format x \"%g\"\n", fmt::join(x_tics_, ", "));
   if (y_range_) s += fmt::format("set yrange [{}:{}]\n", y_range_->first, y_range_->second);
+  if (equal_aspect_) s += "set size ratio -1\n";
   s += "set grid\n";
 
   LegendPlace place = legend_place_;
   if (place == LegendPlace::automatic) {
-    bool has_scatter = std::any_of(rows.begin(), rows.end(),
-                                   [](const Block& block) { return block.label.has_value(); });
-    place = has_scatter || rows.size() > 6 ? LegendPlace::outside : LegendPlace::top_right;
+    size_t entries = 0;
+    bool has_scatter = false;
+    for (const Block& block : blocks()) {
+      has_scatter = has_scatter || block.label.has_value();
+      entries += !borrows_colour(block.series->mark);
+    }
+    place = has_scatter || entries > 6 ? LegendPlace::outside : LegendPlace::top_right;
   }
-  s += key_command(place);
+  return s + key_command(place);
+}
 
-  if (rows.empty()) return s + "\n# No data to plot.\n";
-
-  s += "\nplot \\\n";
+// The plot command: one element per block. A line followed by its check_points shares
+// their colour, and the key shows the pair once, as a line through a dot (drawn by an
+// empty "NaN" element that exists only for its key entry).
+std::string Plot::plot_command(const std::vector<Block>& rows) const {
+  std::vector<std::string> elements;
   size_t next_colour = 0;
+  const char* colour = palette[0];
   for (size_t b = 0; b < rows.size(); ++b) {
     const Block& block = rows[b];
     const Series& series = *block.series;
-    const char* colour = block.label ? colour_of_label(*block.label) : palette[next_colour++ % 10];
-    std::string style;
+    const bool checked = b + 1 < rows.size() && rows[b + 1].series->mark == Mark::check_points;
+    if (!borrows_colour(series.mark))
+      colour = block.label ? colour_of_label(*block.label) : palette[next_colour++ % 10];
+    // Beyond ten lines the colours repeat; a dash pattern tells the repeats apart.
+    const size_t repeat = block.label ? 0 : (next_colour - 1) / 10;
+    const std::string dashes = series.mark == Mark::dashed_line ? " dt 2"
+                               : repeat                         ? fmt::format(" dt {}", repeat + 2)
+                                                                : "";
+    std::string with;
     switch (series.mark) {
       case Mark::line:
-        style = "with lines lw 2";
-        break;
       case Mark::dashed_line:
-        style = "with lines lw 2 dt 2";
+        with = "with lines lw 2" + dashes;
         break;
       case Mark::points:
-        style = block.label ? "with points pt 7 ps 0.5" : "with points pt 7 ps 0.8";
+        with = block.label ? "with points pt 7 ps 0.5" : "with points pt 7 ps 0.8";
+        break;
+      case Mark::check_points:
+        with = "with points pt 7 ps 0.8";
+        break;
+      case Mark::companion_line:
+        with = "with lines lw 1.5 dt 2";
         break;
     }
     std::string legend = series.legend;
@@ -386,54 +468,188 @@ std::string Plot::gnuplot_script() const {
       else
         legend = legend.empty() ? std::to_string(label) : fmt::format("{} {}", legend, label);
     }
-    std::string title =
-        legend.empty() ? "notitle" : fmt::format("title {} noenhanced", gnuplot_string(legend));
-    s += fmt::format("    data every ::{}::{} using 2:3 {} lc rgb \"{}\" {}{}\n", block.first_row,
-                     block.first_row + block.points.size() - 1, style, colour, title,
-                     b + 1 < rows.size() ? ", \\" : "");
+    auto title_of = [](const std::string& text) {
+      return text.empty() ? std::string("notitle")
+                          : fmt::format("title {} noenhanced", gnuplot_string(text));
+    };
+    elements.push_back(fmt::format("data every ::{}::{} using 2:3 {} {}", block.first_row,
+                                   block.first_row + block.points.size() - 1,
+                                   style_of(with, colour), title_of(checked ? "" : legend)));
+    if (series.mark == Mark::check_points && !rows[b - 1].series->legend.empty())
+      elements.push_back(fmt::format(
+          "NaN {} {}",
+          style_of("with linespoints lw 2 pt 7 ps 0.8" +
+                       std::string(rows[b - 1].series->mark == Mark::dashed_line ? " dt 2" : ""),
+                   colour),
+          title_of(rows[b - 1].series->legend)));
   }
-  return s;
+  return "\nplot \\\n    " + fmt::format("{}", fmt::join(elements, ", \\\n    ")) + "\n";
+}
+
+std::string Plot::gnuplot_script() const {
+  std::vector<Block> rows = blocks();
+  std::string s = script_header(name_, title_, width_, height_);
+  s += fmt::format("# Data: {}.csv, columns series,x,y,label. Each key entry is a run of\n", name_);
+  s += "# consecutive rows, picked by `every ::first::last` (rows count from 0 after the "
+       "header).\n";
+  s += "set datafile separator comma\nset datafile columnheaders\n";
+  s += fmt::format("data = \"{}.csv\"\n\n", name_);
+  s += axes_commands();
+  if (rows.empty()) return s + "\n# No data to plot.\n";
+  return s + plot_command(rows);
 }
 
 std::optional<fs::path> Plot::save(const fs::path& dir, std::ostream& log) const {
-  fs::path csv_path = dir / (name_ + ".csv");
-  fs::path script_path = dir / (name_ + ".gp");
-  fs::path png_path = dir / (name_ + ".png");
-  ad::write_file_atomic(csv_path, csv());
-  ad::write_file_atomic(script_path, gnuplot_script());
-
-  auto not_made = [&](std::string_view why) {
-    log << fmt::format("plot {}: PNG not made: {}; data and script are in {}\n", name_, why,
-                       script_path.parent_path().string());
+  ad::write_file_atomic(dir / (name_ + ".csv"), csv());
+  ad::write_file_atomic(dir / (name_ + ".gp"), gnuplot_script());
+  if (blocks().empty()) {
+    log << fmt::format(
+        "plot {}: PNG not made: there are no data points; data and script are in {}\n", name_,
+        dir.string());
     return std::nullopt;
+  }
+  return run_gnuplot_script(dir, name_, log);
+}
+
+// ---------------------------------------------------------------------------------
+// ImageFigure
+
+namespace {
+
+// Rough text extents of Sans 11 in pngcairo, enough to leave room for labels.
+constexpr int kCharWidth = 8, kLineHeight = 20;
+
+size_t longest(const std::vector<std::string>& labels) {
+  size_t n = 0;
+  for (const std::string& label : labels) n = std::max(n, label.size());
+  return n;
+}
+
+// `set xtics (...)` / `set ytics (...)`: each label at the centre of its band of
+// `extent` pixels (tiles are equal, so band i is [i, i + 1) * extent / count).
+std::string tics_command(char axis, const std::vector<std::string>& labels, double extent,
+                         bool from_top) {
+  if (labels.empty()) return fmt::format("unset {}tics\n", axis);
+  std::vector<std::string> tics;
+  const double step = extent / static_cast<double>(labels.size());
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (labels[i].empty()) continue;
+    double centre = (static_cast<double>(i) + 0.5) * step - 0.5;
+    if (from_top) centre = extent - 1 - centre;
+    tics.push_back(fmt::format("{} {:.1f}", gnuplot_string(labels[i]), centre));
+  }
+  return fmt::format("set {}tics ({}) noenhanced\n", axis, fmt::join(tics, ", "));
+}
+
+}  // namespace
+
+std::vector<std::string> sparse_labels(const std::vector<double>& values, size_t marks) {
+  std::vector<std::string> labels(values.size());
+  if (values.empty() || marks == 0) return labels;
+  const size_t last = values.size() - 1;
+  for (size_t m = 0; m < marks; ++m) {
+    const size_t i = marks == 1 ? 0 : (m * last + (marks - 1) / 2) / (marks - 1);  // rounded
+    labels[std::min(i, last)] = fmt::format("{:.2g}", values[std::min(i, last)]);
+  }
+  return labels;
+}
+
+ImageFigure::ImageFigure(std::string name, std::string title)
+    : name_(std::move(name)), title_(std::move(title)) {
+  Plot check_name(name_, title_);  // the same rule for names as a Plot's
+}
+
+ImageFigure& ImageFigure::panel(nn::Image grid, PanelLabels labels) {
+  if (grid.width <= 0 || grid.height <= 0 || (grid.channels != 1 && grid.channels != 3))
+    throw std::invalid_argument(fmt::format(
+        "ImageFigure '{}': panel {} is {}x{} with {} channels; expected a non-empty grid with 1 "
+        "or 3 channels",
+        name_, panels_.size() + 1, grid.width, grid.height, grid.channels));
+  panels_.push_back({std::move(grid), std::move(labels)});
+  return *this;
+}
+
+ImageFigure& ImageFigure::width(int pixels) {
+  width_ = pixels;
+  return *this;
+}
+
+std::string ImageFigure::panel_file(size_t index) const {
+  return fmt::format("{}.panel{}.png", name_, index + 1);
+}
+
+std::vector<std::string> ImageFigure::file_names() const {
+  std::vector<std::string> names{name_ + ".gp", name_ + ".png"};
+  for (size_t i = 0; i < panels_.size(); ++i) names.push_back(panel_file(i));
+  return names;
+}
+
+// The layout in pixels: panels side by side, each plot area as wide as its share of the
+// width minus the room for labels, and as tall as that makes the pixels square.
+std::string ImageFigure::gnuplot_script() const {
+  struct Box {
+    int left, right, top, bottom;  // margins around the image, in pixels
+    double image_width, image_height;
   };
-  if (blocks().empty()) return not_made("there are no data points");
-  std::optional<fs::path> gnuplot = find_on_path("gnuplot");
-  if (!gnuplot)
-    return not_made("gnuplot is not installed (not on PATH; Debian package gnuplot-nox)");
+  const int figure_title = title_.empty() ? 6 : kLineHeight + 14;
+  const int panel_width = panels_.empty() ? width_ : width_ / static_cast<int>(panels_.size());
+  std::vector<Box> boxes;
+  int height = 0;
+  for (const Panel& p : panels_) {
+    const PanelLabels& l = p.labels;
+    Box box{};
+    const int row_labels_width =
+        l.row_labels.empty() ? 0 : 6 + static_cast<int>(longest(l.row_labels)) * kCharWidth;
+    box.left = 10 + row_labels_width + (l.ylabel.empty() ? 0 : kLineHeight + 6);
+    box.right = 10;
+    box.top = l.title.empty() ? 6 : kLineHeight + 8;
+    box.bottom =
+        6 + (l.column_labels.empty() ? 0 : kLineHeight) + (l.xlabel.empty() ? 0 : kLineHeight);
+    box.image_width = std::max(panel_width - box.left - box.right, 20);
+    box.image_height =
+        box.image_width * static_cast<double>(p.grid.height) / static_cast<double>(p.grid.width);
+    height =
+        std::max(height, figure_title + box.top + static_cast<int>(box.image_height) + box.bottom);
+    boxes.push_back(box);
+  }
 
-  // gnuplot runs inside dir, exactly as a student would run the script by hand.
-  fs::path temporary = temporary_next_to(png_path);
-  ProgramRun run =
-      run_program(*gnuplot,
-                  {"-e", fmt::format("png_file = \"{}\"", temporary.filename().string()),
-                   script_path.filename().string()},
-                  dir.empty() ? fs::path(".") : dir);
-  std::error_code error;
-  if (run.exit_code != 0) {
-    fs::remove(temporary, error);
-    log << fmt::format("plot {}: PNG not made: gnuplot failed (exit code {}) on {}:\n{}", name_,
-                       run.exit_code, script_path.string(), indented(run.output));
+  std::string s = script_header(name_, title_, width_, std::max(height, 40));
+  s += fmt::format("# Each panel draws the bare grid {} (pixel coordinates, row 0 at the top).\n\n",
+                   panels_.empty() ? std::string("(none)") : name_ + ".panelN.png");
+  s += "unset key\nunset border\nset tics scale 0 nomirror\n";
+  s += fmt::format("set multiplot title {} noenhanced\n", gnuplot_string(title_));
+  auto screen_x = [&](double px) { return px / width_; };
+  auto screen_y = [&](double px) { return 1 - px / std::max(height, 40); };  // px from the top
+  for (size_t i = 0; i < panels_.size(); ++i) {
+    const Panel& p = panels_[i];
+    const Box& box = boxes[i];
+    const double x0 = static_cast<double>(panel_width) * static_cast<double>(i) + box.left;
+    const double y0 = figure_title + box.top;
+    s += fmt::format("\n# panel {}\n", i + 1);
+    s += fmt::format("set lmargin at screen {:.4f}\nset rmargin at screen {:.4f}\n", screen_x(x0),
+                     screen_x(x0 + box.image_width));
+    s += fmt::format("set tmargin at screen {:.4f}\nset bmargin at screen {:.4f}\n", screen_y(y0),
+                     screen_y(y0 + box.image_height));
+    s += fmt::format("set title {} noenhanced\n", gnuplot_string(p.labels.title));
+    s += fmt::format("set xlabel {} noenhanced\n", gnuplot_string(p.labels.xlabel));
+    s += fmt::format("set ylabel {} noenhanced\n", gnuplot_string(p.labels.ylabel));
+    s += fmt::format("set xrange [-0.5:{}]\nset yrange [-0.5:{}]\n", p.grid.width - 0.5,
+                     p.grid.height - 0.5);
+    s += tics_command('x', p.labels.column_labels, static_cast<double>(p.grid.width), false);
+    s += tics_command('y', p.labels.row_labels, static_cast<double>(p.grid.height), true);
+    s += fmt::format("plot \"{}\" binary filetype=png with rgbimage\n", panel_file(i));
+  }
+  return s + "unset multiplot\n";
+}
+
+std::optional<fs::path> ImageFigure::save(const fs::path& dir, std::ostream& log) const {
+  for (size_t i = 0; i < panels_.size(); ++i) nn::write_png(dir / panel_file(i), panels_[i].grid);
+  ad::write_file_atomic(dir / (name_ + ".gp"), gnuplot_script());
+  if (panels_.empty()) {
+    log << fmt::format("figure {}: PNG not made: it has no panels\n", name_);
     return std::nullopt;
   }
-  if (!run.output.empty())  // warnings, e.g. about points that cannot go on a log axis
-    log << fmt::format("plot {}: gnuplot says:\n{}", name_, indented(run.output));
-  fs::rename(temporary, png_path, error);
-  if (error) {
-    fs::remove(temporary, error);
-    return not_made(fmt::format("gnuplot wrote no file ({})", error.message()));
-  }
-  return png_path;
+  return run_gnuplot_script(dir, name_, log);
 }
 
 // ---------------------------------------------------------------------------------

@@ -18,9 +18,19 @@
 //
 //   tut::Plot latent("latent", "Posterior means, coloured by digit");
 //   latent.scatter_by_label("digit", z0, z1, digits);  // legend: digit 0 ... digit 9
+//   latent.equal_aspect();  // one unit of z_1 as long as one unit of z_2
+//
+//   tut::Plot kl("kl", "KL(p ‖ q) as the mean of q moves");
+//   kl.line("KL(p ‖ q)", mus, closed_form).check_points(mus, monte_carlo);
+//   // the dots take the line's colour; the key shows the pair once, as a line through a dot
+//
+//   tut::Plot snr("snr", "SNR at three checkpoints");
+//   snr.x_categories({"init", "one epoch", "trained"});  // x = 0, 1, 2 named on the axis
 //
 // Text (titles, labels, legends) is shown literally: "log_var" and "x^2" are not
-// turned into sub/superscripts. UTF-8 such as "σ²" works.
+// turned into sub/superscripts. Write the notes' symbols in UTF-8: "σ²", "E_q[log p(x|z)]".
+//
+// ImageFigure (below) draws grids of image tiles with a title and labelled rows and columns.
 #pragma once
 #include <concepts>
 #include <filesystem>
@@ -30,6 +40,8 @@
 #include <string>
 #include <type_traits>
 #include <vector>
+
+#include "nn/image.h"
 
 namespace tut {
 
@@ -61,6 +73,14 @@ class Plot {
   Plot& y_range(double low, double high);
   Plot& size(int width_pixels, int height_pixels);
   Plot& legend(LegendPlace place);
+  // One unit on x as long as one unit on y (gnuplot's `set size ratio -1`): for latent
+  // codes, where distances and the shape of clusters mean something.
+  Plot& equal_aspect(bool on = true);
+  // An x axis of named categories: x = 0, 1, ... are shown as names[0], names[1], ...
+  // (no numbers in between), with half a step of room at either end.
+  Plot& x_categories(std::vector<std::string> names);
+  // Tick marks on x exactly at these values (e.g. the dimensions that were measured).
+  Plot& x_tics(std::vector<double> values);
 
   // A curve through the points in the given order. An empty legend leaves the
   // series out of the key.
@@ -75,6 +95,28 @@ class Plot {
   template <NumberRange X, NumberRange Y>
   Plot& points(std::string legend, const X& x, const Y& y) {
     add_series(std::move(legend), Mark::points, to_doubles(x), to_doubles(y), {}, {});
+    return *this;
+  }
+
+  // Markers that check the curve added just before (exact values against estimates):
+  // drawn in that curve's colour, and shown in the key once, with the curve's legend,
+  // as a line through a dot.
+  template <NumberRange X, NumberRange Y>
+  Plot& check_points(const X& x, const Y& y) {
+    if (series_.empty() || series_.back().mark == Mark::points)
+      throw std::invalid_argument("Plot '" + name_ + "': check_points needs a line before it");
+    add_series("", Mark::check_points, to_doubles(x), to_doubles(y), {}, {});
+    return *this;
+  }
+
+  // A dashed line without a key entry, in the colour of the curve added before it (and
+  // of that curve's check_points): the limit or approximation that curve tends to. Say
+  // in the title or the curve's legend what the dashed lines are.
+  template <NumberRange X, NumberRange Y>
+  Plot& companion_line(const X& x, const Y& y) {
+    if (series_.empty())
+      throw std::invalid_argument("Plot '" + name_ + "': companion_line needs a curve before it");
+    add_series("", Mark::companion_line, to_doubles(x), to_doubles(y), {}, {});
     return *this;
   }
 
@@ -104,7 +146,11 @@ class Plot {
                                             std::ostream& log = std::cerr) const;
 
  private:
-  enum class Mark { line, dashed_line, points };
+  enum class Mark { line, dashed_line, points, check_points, companion_line };
+  // check_points and companion_line take the colour of the series before them.
+  static bool borrows_colour(Mark mark) {
+    return mark == Mark::check_points || mark == Mark::companion_line;
+  }
 
   struct Series {
     std::string legend;
@@ -133,13 +179,68 @@ class Plot {
                   std::vector<int> labels, std::vector<std::string> class_names);
   std::vector<Block> blocks() const;
   std::string log_axis_commands(char axis) const;
+  std::string axes_commands() const;
+  std::string plot_command(const std::vector<Block>& rows) const;
 
   std::string name_, title_, xlabel_, ylabel_;
   bool log_x_ = false, log_y_ = false;
   std::optional<std::pair<double, double>> x_range_, y_range_;
   int width_ = 800, height_ = 560;
   LegendPlace legend_place_ = LegendPlace::automatic;
+  bool equal_aspect_ = false;
+  std::vector<std::string> x_categories_;
+  std::vector<double> x_tics_;
   std::vector<Series> series_;
+};
+
+// ---- grids of image tiles, titled and labelled ----
+//
+// Each panel is one grid of tiles (nn::image_grid or nn::image_grid_rows) shown by
+// gnuplot's `with rgbimage`, pixels square, with a panel title and text beside each row
+// and under each column (an empty label leaves that row or column unlabelled); panels
+// stand side by side under the figure's title. save(dir) writes name.gp, the bare grids
+// name.panel1.png, name.panel2.png, ... (what the script draws) and name.png.
+//
+//   tut::ImageFigure f("reconstructions", "Test images and their reconstructions");
+//   f.panel(nn::image_grid_rows({x, x_hat}), {.row_labels = {"input x", "mean of p(x|z)"}});
+//   f.save("out/08_vae");
+// (Each member has an initializer, so that designated initializers may leave any out.)
+struct PanelLabels {
+  std::string title{};
+  std::vector<std::string> row_labels{};     // top to bottom, one per row of tiles
+  std::vector<std::string> column_labels{};  // left to right, one per column of tiles
+  std::string xlabel{}, ylabel{};            // under the column labels / left of the rows
+};
+
+// Labels for rows or columns of tiles at the values `values` (e.g. the z of a decoded
+// grid): `marks` of them evenly spaced, first and last included, the others "" so that
+// the labels do not crowd.
+std::vector<std::string> sparse_labels(const std::vector<double>& values, size_t marks = 5);
+
+class ImageFigure {
+ public:
+  ImageFigure(std::string name, std::string title);
+  ImageFigure& panel(nn::Image grid, PanelLabels labels = {});
+  // The PNG's width; its height follows from the panels' shapes.
+  ImageFigure& width(int pixels);
+
+  const std::string& name() const { return name_; }
+  std::vector<std::string> file_names() const;  // every file save() writes
+  std::string gnuplot_script() const;
+  // Like Plot::save; without gnuplot, the bare grids are still written.
+  std::optional<std::filesystem::path> save(const std::filesystem::path& dir,
+                                            std::ostream& log = std::cerr) const;
+
+ private:
+  struct Panel {
+    nn::Image grid;
+    PanelLabels labels;
+  };
+  std::string panel_file(size_t index) const;
+
+  std::string name_, title_;
+  int width_ = 700;
+  std::vector<Panel> panels_;
 };
 
 // Renders a Graphviz file to PNG with `dot -Tpng` (the PNG is replaced atomically).

@@ -1,6 +1,6 @@
-// What the training tutorials (01, 02, 08, 09, 10) share: the standard training flags, one
-// loop of mini-batch optimiser steps, the network sizes, a fixed binarisation of images
-// and a stopwatch.
+// What the training tutorials (01, 02, 08-13) share: the standard training flags, one
+// loop of mini-batch optimiser steps, the one VAE training loop (train_vae), the network
+// sizes, a fixed binarisation of images and a stopwatch.
 //
 // Example (a VAE trained on binarised images):
 //   tut::TrainingFlags training{.epochs = 10};
@@ -11,7 +11,9 @@
 //   tut::TrainingLog log = tut::train_epochs(
 //       adam, data.train, {.epochs = training.epochs, .batch_size = training.batch,
 //                          .binarize = true, .seed = t.seed() + 3},
-//       [&](const nn::Batch& batch) { return model.elbo(batch.x, rng).loss; });
+//       [&](const nn::Batch& batch) { return vae::negative_elbo(model, batch.x, rng).loss; });
+//   // or, the same loop with the -ELBO's parts recorded per epoch:
+//   tut::VaeHistory h = tut::train_vae(model, adam, data.train, {...}, rng);
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -25,6 +27,8 @@
 #include "nn/dataset.h"
 #include "nn/optim.h"
 #include "tutorials/common/tutorial.h"
+#include "vae/cvae.h"
+#include "vae/latent_model.h"
 
 namespace tut {
 
@@ -61,8 +65,10 @@ struct EpochOptions {
   int epochs = 1;
   int64_t batch_size = 128;
   bool binarize = false;  // a fresh x ~ Bernoulli(pixel) for every batch (nn::BatchOptions)
+  nn::ImageLayout layout = nn::ImageLayout::flat;  // [N, 784], or [N, 1, 28, 28] for convolutions
   uint64_t seed = 0;      // the order of the batches
   std::FILE* progress = stdout;  // where the progress lines go
+  int64_t min_steps = 1;  // optimiser steps an epoch must take at least (see check_batch_size)
 };
 
 struct TrainingLog {
@@ -84,6 +90,71 @@ using AfterEpoch = std::function<std::string(int epoch)>;
 TrainingLog train_epochs(nn::Optimizer& optimizer, const nn::Dataset& data,
                          const EpochOptions& options, const TrainingStep& step,
                          const AfterEpoch& after_epoch = {}, const BeforeEpoch& before_epoch = {});
+
+// Throws a UsageError naming --batch, its value and the training set's size when one
+// epoch of `examples` would take fewer than options.min_steps optimiser steps (a batch
+// larger than the set trains one step per epoch: a run that only looks like training).
+void check_batch_size(const EpochOptions& options, int64_t examples);
+
+// ---- training a VAE
+// What train_vae records, one entry per epoch: the mean over the training images of the
+// -ELBO and its two parts, and the tutorial's validation -ELBO.
+struct VaeHistory {
+  std::vector<double> epochs, loss, reconstruction, kl, validation;
+  double seconds_per_epoch = 0;
+};
+// The validation -ELBO after an epoch (a tutorial's own evaluation, with its own noise).
+using ValidationLoss = std::function<double()>;
+// The end of an epoch's progress line from the history so far.
+using EpochSummary = std::function<std::string(const VaeHistory& history)>;
+// "validation -ELBO 256.90"
+std::string validation_summary(const VaeHistory& history);
+
+// The model a batch trains: the model itself, or for the conditional VAE the view with
+// the batch's labels (vae::Conditioned), so one loop trains both.
+template <class Model>
+Model& model_for_batch(Model& model, const nn::Batch&) {
+  return model;
+}
+inline vae::Conditioned model_for_batch(vae::Cvae& model, const nn::Batch& batch) {
+  return {model, batch.y};
+}
+
+// The VAE training of notes 003 (AEVB): for each epoch and mini-batch, one optimiser step
+// on the -ELBO with L = 1 sample per image (vae::negative_elbo, z = g_phi(eps), eps drawn
+// from rng). Checks --batch against the training set first (check_batch_size). After each
+// epoch records the epoch's mean -ELBO, reconstruction and KL per image, calls
+// `validation` (when given) and ends the progress line with `summary`.
+template <class Model>
+VaeHistory train_vae(Model& model, nn::Optimizer& optimizer, const nn::Dataset& train,
+                     const EpochOptions& options, ad::Rng& rng,
+                     const ValidationLoss& validation = {},
+                     const EpochSummary& summary = validation_summary) {
+  check_batch_size(options, train.size());
+  VaeHistory h;
+  double reconstruction = 0, kl = 0;  // sums over the epoch's images
+  auto step = [&](const nn::Batch& batch) {
+    auto&& view = model_for_batch(model, batch);
+    const vae::ElboTerms terms = vae::negative_elbo(view, batch.x, rng);  // L = 1
+    reconstruction += terms.reconstruction.item() * static_cast<double>(batch.size());
+    kl += terms.kl.item() * static_cast<double>(batch.size());
+    return terms.loss;
+  };
+  auto after_epoch = [&](int epoch) {
+    const double n = static_cast<double>(train.size());
+    h.reconstruction.push_back(reconstruction / n);
+    h.kl.push_back(kl / n);
+    reconstruction = kl = 0;
+    h.epochs.push_back(epoch + 1);
+    if (!validation) return std::string();
+    h.validation.push_back(validation());
+    return summary(h);
+  };
+  const TrainingLog log = train_epochs(optimizer, train, options, step, after_epoch);
+  h.loss = log.train_loss;
+  h.seconds_per_epoch = log.seconds_per_epoch;
+  return h;
+}
 
 // ---- data and time
 // One fixed binarisation x_i ~ Bernoulli(intensity_i) of a set of images, for evaluation

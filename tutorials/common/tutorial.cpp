@@ -121,6 +121,9 @@ int report_errors(std::string_view program, const std::function<int()>& body, st
   };
   try {
     return body();
+  } catch (const UsageError& e) {  // values that do not fit the data: as a bad flag
+    err << fmt::format("{}: error: {}\n", program, e.what()) << std::flush;
+    return usage_exit_code;
   } catch (const nn::DataError& e) {
     return fail(e.what(), "");  // (its message names the file and says what was expected)
   } catch (const nn::CheckpointError& e) {
@@ -262,12 +265,21 @@ fs::path Tutorial::new_file(std::string_view file_name) {
 
 std::optional<fs::path> Tutorial::save_figure(const Plot& plot) {
   for (const char* extension : {".csv", ".gp", ".png"}) new_file(plot.name() + extension);
-  std::optional<fs::path> png = plot.save(out_dir(), err_);
+  return announce_figure(plot.name(), plot.save(out_dir(), err_));
+}
+
+std::optional<fs::path> Tutorial::save_figure(const ImageFigure& figure) {
+  for (const std::string& file : figure.file_names()) new_file(file);
+  return announce_figure(figure.name(), figure.save(out_dir(), err_));
+}
+
+std::optional<fs::path> Tutorial::announce_figure(const std::string& name,
+                                                  std::optional<fs::path> png) {
   if (png)
     print_note(fmt::format("figure: {}", png->string()));
   else
     print_note(fmt::format("figure: {} (no PNG, see message above)",
-                           (out_dir() / (plot.name() + ".gp")).string()));
+                           (out_dir() / (name + ".gp")).string()));
   return png;
 }
 

@@ -33,6 +33,7 @@
 #include <iostream>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,9 +41,16 @@
 namespace tut {
 
 class Plot;
+class ImageFigure;
 
 // Exit code for a command line that could not be parsed (as for shell built-ins).
 inline constexpr int usage_exit_code = 2;
+
+// A command line whose values do not fit the data (e.g. a --batch larger than the training
+// set): report_errors prints its message and exits with usage_exit_code.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 // Runs a program's work and turns any error that escapes it into one line on `err`,
 // "<program>: error: <what was wrong>", and exit status 1: never an uncaught exception
@@ -140,6 +148,7 @@ class Tutorial {
   // Saves the plot into out_dir() and prints where; returns the PNG if one was made.
   // Like every file of a run, its name.csv, name.gp and name.png must be new (new_file).
   std::optional<std::filesystem::path> save_figure(const Plot& plot);
+  std::optional<std::filesystem::path> save_figure(const ImageFigure& figure);
   // Writes a data file (e.g. CSV text) into out_dir() atomically and prints where.
   std::filesystem::path save_text(std::string_view file_name, std::string_view contents);
 
@@ -151,6 +160,8 @@ class Tutorial {
   bool record(std::string_view id, std::string_view what, std::string_view numbers,
               std::string_view how, bool passed);
   void print_note(const std::string& text);
+  std::optional<std::filesystem::path> announce_figure(const std::string& name,
+                                                       std::optional<std::filesystem::path> png);
 
   std::string name_;
   std::ostream& out_;

@@ -1,4 +1,4 @@
-// AVX-512 versions of the two row loops behind unfold and fold_add (conv_kernels.cpp),
+// AVX-512 versions of the two row loops behind unfold and fold_add (conv_fast_unfold.cpp),
 // for float and the strides 1 and 2 that the project's networks use.
 //
 // A row of a patch matrix is short: 7, 14 or 28 positions for the Keras VAE's layers. The
@@ -19,11 +19,11 @@
 
 #include <algorithm>
 
-#include "nn/conv_kernels.h"
+#include "nn/conv_fast.h"
 
 #define AD_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl")))
 
-namespace nn::conv_kernels::detail {
+namespace nn::conv_fast::detail {
 
 namespace {
 
@@ -86,5 +86,5 @@ AD_AVX512 void add_rows_avx512(const float* src, int64_t src_ld, int64_t step, i
   }
 }
 
-}  // namespace nn::conv_kernels::detail
+}  // namespace nn::conv_fast::detail
 #endif

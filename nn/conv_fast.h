@@ -1,6 +1,8 @@
-// The loops behind the fast nn::conv2d and nn::conv_transpose2d (nn/conv.cpp): the patch
-// matrix of one image (unfold) and its adjoint (fold_add), and the per-thread scratch
-// memory and batch splitting they run with. Internal: nothing here records on the tape.
+// The fast path behind nn::conv2d, nn::conv_transpose2d and nn::conv2d_weight_grad
+// (nn/conv.cpp): one gemm per image on that image's patch matrix. Internal: nothing here
+// records on the tape, and the arguments were checked by the caller. The plain
+// definitions these are tested against (tests/test_conv_fast.cpp) are nn::conv2d_reference
+// and friends, and nn::im2col / nn::col2im for unfold / fold_add.
 //
 // The patch matrix of one image is laid out [K, P] (PyTorch's torch.nn.functional.unfold):
 //
@@ -15,19 +17,24 @@
 // Why the transposed layout: one row of it is a single tap seen from every position,
 // which for a fixed kernel row kh and grid row oh is one image row read with step s. So a
 // row is filled by one copy per grid row (a memcpy when s = 1) between two runs of zeros,
-// and the products W x patches and W^T x dY that the convolutions need are plain
-// [C_out, K] x [K, P] gemms whose result [C_out, P] is already the NCHW output image.
+// and the products the convolutions need are plain gemms whose result [C_out, P] is
+// already image n of the NCHW output:
+//
+//   conv2d              Y_n = W patches(x_n) + b 1^T       [C_out, K] x [K, P]
+//   conv_transpose2d    y_n = fold(W^T x_n) + b 1^T        [K, C_in] x [C_in, P], folded
+//   conv2d_weight_grad  dW  = sum_n dY_n patches(x_n)^T    [C_out, P] x [P, K]
+//
+// Each image's patch matrix goes into a per-thread buffer reused from call to call (K P
+// values, 225 kB at most in the Keras demo's layers, so it stays in L2). The batch is
+// split over threads (ad::parallel_for), each summing its own copy of dW; a small batch
+// instead lets each gemm use the threads.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
-#include <memory>
-#include <new>
 
-#include "autodiff/runtime/parallel.h"
-#include "autodiff/runtime/scratch.h"
+#include "autodiff/tensor.h"
 
-namespace nn::conv_kernels {
+namespace nn::conv_fast {
 
 // One image's side of a convolution and the grid of kernel positions on it:
 //   conv2d            image = its input  x_n [C_in, H, W],  grid = its output pixels;
@@ -57,6 +64,21 @@ struct Geometry {
   int64_t patch_size() const { return channels * kernel * kernel; }  // K, rows of patches
 };
 
+// ---- the three products, batch by image (nn/conv_fast.cpp) ----
+
+// x [N, C_in, H, W], weight [C_out, C_in, k, k], bias [C_out] or undefined.
+ad::Tensor conv2d(const ad::Tensor& x, const ad::Tensor& weight, const ad::Tensor& bias,
+                  int64_t stride, int64_t padding);
+// x [N, C_in, H, W], weight [C_in, C_out, k, k], bias [C_out] or undefined -> [N, C_out,
+// out_h, out_w], a size that a conv2d with this stride and padding maps back to H x W.
+ad::Tensor conv_transpose2d(const ad::Tensor& x, const ad::Tensor& weight, const ad::Tensor& bias,
+                            int64_t stride, int64_t padding, int64_t out_h, int64_t out_w);
+// x [N, C_in, H, W], dy [N, C_out, H_out, W_out] -> dW [C_out, C_in, k, k].
+ad::Tensor conv2d_weight_grad(const ad::Tensor& x, const ad::Tensor& dy, int64_t kernel,
+                              int64_t stride, int64_t padding);
+
+// ---- the patch matrix (nn/conv_fast_unfold.cpp) ----
+
 // patches [K, P] of one image [C, H, W], as in the table at the top of this file.
 template <class T>
 void unfold(const T* image, const Geometry& g, T* patches);
@@ -69,7 +91,7 @@ template <class T>
 void fold_add(const T* patches, const Geometry& g, T* image);
 
 namespace detail {
-// The AVX-512 row loops for float, strides 1 and 2 (conv_kernels_avx512.cpp, x86-64 only):
+// The AVX-512 row loops for float, strides 1 and 2 (conv_fast_avx512.cpp, x86-64 only):
 //   copy_rows  dst[i dst_ld + j] = src[i src_ld + j step]
 //   add_rows   dst[i dst_ld + j step] += src[i src_ld + j]
 void copy_rows_avx512(const float* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols,
@@ -78,62 +100,4 @@ void add_rows_avx512(const float* src, int64_t src_ld, int64_t step, int64_t row
                      float* dst, int64_t dst_ld);
 }  // namespace detail
 
-// ---- scratch memory ----------------------------------------------------------------
-
-// A growing aligned buffer (autodiff/scratch.h), kept in thread_local variables, so the
-// steady state of a training loop allocates nothing.
-using ad::Scratch;
-
-// ---- splitting a batch over threads ------------------------------------------------
-
-// How many threads to split a batch over, given the multiply-adds of one image.
-// Every thread gets at least two images (so the split is nearly even) and at least the
-// 500k multiply-adds below which gemm.cpp does not start a thread either. With fewer
-// images than that (batch 1, say) the images run one after another and each gemm may
-// split its own product over the threads instead.
-int image_threads(int64_t batch, int64_t work_per_image);
-
-// Calls body(n, thread) for every image n in [0, batch), the batch cut into `threads`
-// contiguous parts. A gemm inside body runs on its caller's thread alone (gemm.cpp's
-// threads_for sees ad::in_parallel_part()).
-template <class F>
-void for_each_image(int64_t batch, int threads, F&& body) {
-  // Part t takes an equal share of the images; a part runs on one thread at a time, so
-  // the part number can index per-thread sums (ad::parallel_for: a part no other thread
-  // has started is taken by the caller, so a busy machine never waits for a thread).
-  ad::parallel_for(threads, [&](int part) {
-    const int64_t begin = batch * part / threads, end = batch * (part + 1) / threads;
-    for (int64_t n = begin; n < end; ++n) body(n, part);
-  });
-}
-
-// A sum over the batch computed by several threads, e.g. dW = sum_n dW_n: each thread adds
-// into its own zeroed copy, and reduce() adds the copies up in thread order, so a run with
-// the same number of threads always gives the same bits.
-template <class T>
-class PerThreadSum {
- public:
-  PerThreadSum(Scratch<T>& memory, int64_t size, int threads)
-      : copies_(memory.get(size * threads)), size_(size), threads_(threads) {
-    std::fill(copies_, copies_ + size * threads, T(0));
-  }
-  T* of(int thread) const { return copies_ + thread * size_; }
-
-  // out[i] = sum over threads of copy[i], converted to Out (the float gradient of a sum
-  // kept in double, say).
-  template <class Out>
-  void reduce(Out* out) const {
-    for (int64_t i = 0; i < size_; ++i) {
-      T total = 0;
-      for (int t = 0; t < threads_; ++t) total += copies_[t * size_ + i];
-      out[i] = static_cast<Out>(total);
-    }
-  }
-
- private:
-  T* copies_;
-  int64_t size_;
-  int threads_;
-};
-
-}  // namespace nn::conv_kernels
+}  // namespace nn::conv_fast

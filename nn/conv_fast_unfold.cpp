@@ -1,15 +1,15 @@
-// unfold and fold_add: the patch matrix of one image and its adjoint, with no test per
-// element. Their plain definitions are nn::im2col and nn::col2im (nn/conv.cpp), which
-// check every pixel against the image border; tests/test_conv_fast.cpp compares the two.
-#include "nn/conv_kernels.h"
-
+// unfold and fold_add (nn/conv_fast.h): the patch matrix of one image and its adjoint,
+// with no test per element. Their plain definitions are nn::im2col and nn::col2im
+// (nn/conv_im2col.cpp), which check every pixel against the image border;
+// tests/test_conv_fast.cpp compares the two.
+#include "nn/conv_fast.h"
 
 #include <algorithm>
 #include <type_traits>
 
 #include "autodiff/runtime/isa.h"
 
-namespace nn::conv_kernels {
+namespace nn::conv_fast {
 
 namespace {
 
@@ -65,7 +65,7 @@ void add_block(const T* src, int64_t src_ld, int64_t step, int64_t rows, int64_t
 }
 
 // The row loops of one call: for float with stride 1 or 2, the AVX-512 ones
-// (conv_kernels_avx512.cpp: the same bits, 16 positions at a time) when the fast kernels
+// (conv_fast_avx512.cpp: the same bits, 16 positions at a time) when the fast kernels
 // are on; otherwise the plain loops above, which stay the definition.
 template <class T>
 using RowLoop = void (*)(const T* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols,
@@ -143,18 +143,9 @@ void fold_add(const T* patches, const Geometry& g, T* image) {
   }
 }
 
-int image_threads(int64_t batch, int64_t work_per_image) {
-  constexpr int64_t min_work_per_thread = 500'000;  // multiply-adds, as in gemm.cpp
-  if (ad::in_parallel_part()) return 1;
-  const int64_t by_images = batch / 2;
-  const int64_t by_work = batch * work_per_image / min_work_per_thread;
-  const int64_t threads = std::min<int64_t>({ad::max_threads(), by_images, by_work});
-  return static_cast<int>(std::max<int64_t>(1, threads));
-}
-
 template void unfold<float>(const float*, const Geometry&, float*);
 template void unfold<double>(const double*, const Geometry&, double*);
 template void fold_add<float>(const float*, const Geometry&, float*);
 template void fold_add<double>(const double*, const Geometry&, double*);
 
-}  // namespace nn::conv_kernels
+}  // namespace nn::conv_fast

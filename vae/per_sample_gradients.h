@@ -92,7 +92,7 @@ GradientSamples reparameterization_gradients_rows(const Family& q,
                                                   const Integrand& f, ad::Rng& rng);
 
 // Each phi[j] ([k] or [1, k]) replicated into a fresh leaf [n, k] that requires grad.
-std::vector<ad::Tensor> replicate_rows(const std::vector<ad::Tensor>& phi, int64_t n);
+std::vector<ad::Tensor> per_sample_leaves(const std::vector<ad::Tensor>& phi, int64_t n);
 
 // ---- statistics over repeated estimates ----
 

@@ -1,5 +1,5 @@
-// Score-function and reparameterization gradient estimators: see estimators.h.
-#include "vae/estimators.h"
+// Score-function and reparameterization gradient estimators: see per_sample_gradients.h.
+#include "vae/per_sample_gradients.h"
 
 #include <algorithm>
 #include <cmath>
@@ -67,11 +67,11 @@ std::vector<double> GradientSamples::mean() const {
   return m;
 }
 
-std::vector<ad::Tensor> replicate_rows(const std::vector<ad::Tensor>& phi, int64_t n) {
+std::vector<ad::Tensor> per_sample_leaves(const std::vector<ad::Tensor>& phi, int64_t n) {
   std::vector<ad::Tensor> rows;
   for (const ad::Tensor& p : phi) {
     if (!(p.rank() == 1 || (p.rank() == 2 && p.dim(0) == 1)))
-      throw ad::Error("replicate_rows: each parameter must be [k] or [1, k]");
+      throw ad::Error("per_sample_leaves: each parameter must be [k] or [1, k]");
     const int64_t k = p.numel();
     std::vector<double> values(n * k);
     for (int64_t r = 0; r < n; ++r)
@@ -114,9 +114,10 @@ GradientSamples collect(const ad::Tensor& surrogate, const std::vector<ad::Tenso
 GradientSamples score_function_gradients(const Family& q, const std::vector<ad::Tensor>& phi,
                                          int64_t n, const Integrand& f, ad::Rng& rng,
                                          double baseline) {
-  return score_function_gradients_rows(q, replicate_rows(phi, n), f, rng, baseline);
+  return score_function_gradients_rows(q, per_sample_leaves(phi, n), f, rng, baseline);
 }
 
+// excerpt: score_function
 GradientSamples score_function_gradients_rows(const Family& q, const std::vector<ad::Tensor>& rows,
                                               const Integrand& f, ad::Rng& rng, double baseline) {
   const int64_t n = rows.at(0).dim(0);
@@ -130,13 +131,15 @@ GradientSamples score_function_gradients_rows(const Family& q, const std::vector
   if (f_z.requires_grad()) surrogate = surrogate + f_z;  // f depends on phi itself
   return collect(surrogate, rows, std::move(f_values));
 }
+// end excerpt: score_function
 
 // grad_phi E_p(eps)[f(g_phi(eps))] = E_p(eps)[grad_phi f(g_phi(eps))].
 GradientSamples reparameterization_gradients(const Family& q, const std::vector<ad::Tensor>& phi,
                                              int64_t n, const Integrand& f, ad::Rng& rng) {
-  return reparameterization_gradients_rows(q, replicate_rows(phi, n), f, rng);
+  return reparameterization_gradients_rows(q, per_sample_leaves(phi, n), f, rng);
 }
 
+// excerpt: reparameterization
 GradientSamples reparameterization_gradients_rows(const Family& q,
                                                   const std::vector<ad::Tensor>& rows,
                                                   const Integrand& f, ad::Rng& rng) {
@@ -154,6 +157,7 @@ GradientSamples reparameterization_gradients_rows(const Family& q,
   }
   return collect(f_z, rows, f_z.to_vector());
 }
+// end excerpt: reparameterization
 
 // ---------------------------------------------------------------- statistics
 
