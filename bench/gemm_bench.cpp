@@ -7,8 +7,9 @@
 //   ours             ad::gemm (best ISA), 1 and 2 threads
 //   openblas         cblas_sgemm with the kernels OpenBLAS picks itself, 1 and 2 threads
 //   openblas-avx512  the same with OPENBLAS_CORETYPE=SkylakeX (its AVX-512 kernels)
-// prints a table with the ratios ours / OpenBLAS, and writes DIR/gemm.csv
-// (m,k,n,impl,threads,gflops).
+// prints a table with the ratios ours / OpenBLAS and the fraction of the machine's FMA
+// peak that each reaches (bench/peak.h: measured at the start; on n threads, n cores'
+// peak), and writes DIR/gemm.csv (m,k,n,impl,threads,gflops,fraction_of_peak).
 //
 // OpenBLAS reads OPENBLAS_CORETYPE once, when the library loads, and Debian's
 // DYNAMIC_ARCH build picks its Haswell (AVX2) kernels on AMD Zen 4/5. So the AVX-512
@@ -17,7 +18,9 @@
 //
 // Each number is the median of 15 samples (5 with --quick), each sample a batch of
 // calls long enough (>= 30 ms) for the clock; one warm-up call comes first (page
-// faults, thread start-up, packing buffers). The whole run takes about half a minute.
+// faults, thread start-up, packing buffers). Ours and OpenBLAS take their samples in
+// turn, shape by shape, so that both see the same moments of a shared machine. The
+// whole run takes about half a minute.
 #include <cblas.h>
 #include <fmt/core.h>
 #include <omp.h>
@@ -42,6 +45,7 @@
 
 #include "nn/atomic_file.h"
 #include "autodiff/runtime/gemm.h"
+#include "bench/peak.h"
 #include "tutorials/common/tutorial.h"
 
 namespace {
@@ -105,15 +109,29 @@ double seconds_of(const std::function<void()>& run, int64_t calls) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// Median GFLOP/s over the samples.
-double measure_gflops(const Shape& shape, const std::function<void()>& run, Budget budget) {
-  const double one_call = seconds_of(run, 1);  // also the warm-up
-  const int64_t calls =
-      std::max<int64_t>(1, std::llround(std::ceil(budget.sample_seconds / one_call)));
-  std::vector<double> per_call;
-  for (int s = 0; s < budget.samples; ++s) per_call.push_back(seconds_of(run, calls) / calls);
-  std::nth_element(per_call.begin(), per_call.begin() + per_call.size() / 2, per_call.end());
-  return shape.flops() / per_call[per_call.size() / 2] * 1e-9;
+// Median GFLOP/s of each run over the samples. With several runs the samples are taken
+// in turn, in an order reversed every round (A B, B A, A B, ...), so that a slow spell
+// of a shared machine, or the threads of the run before still spinning, hits them alike.
+std::vector<double> measure_gflops(const Shape& shape,
+                                   const std::vector<std::function<void()>>& runs, Budget budget) {
+  std::vector<int64_t> calls;
+  for (const auto& run : runs) {
+    const double one_call = seconds_of(run, 1);  // also the warm-up
+    calls.push_back(
+        std::max<int64_t>(1, std::llround(std::ceil(budget.sample_seconds / one_call))));
+  }
+  std::vector<std::vector<double>> per_call(runs.size());
+  for (int s = 0; s < budget.samples; ++s)
+    for (size_t turn = 0; turn < runs.size(); ++turn) {
+      const size_t r = s % 2 == 0 ? turn : runs.size() - 1 - turn;
+      per_call[r].push_back(seconds_of(runs[r], calls[r]) / double(calls[r]));
+    }
+  std::vector<double> gflops;
+  for (std::vector<double>& times : per_call) {
+    std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
+    gflops.push_back(shape.flops() / times[times.size() / 2] * 1e-9);
+  }
+  return gflops;
 }
 
 // Deterministic operands in [-1, 1) (a 64-bit LCG); the values do not affect the speed.
@@ -156,16 +174,19 @@ struct Row {
   double gflops;
 };
 
-std::string csv_line(const Row& r) {
-  return fmt::format("{},{},{},{},{},{:.2f}\n", r.shape.m, r.shape.k, r.shape.n, r.impl, r.threads,
-                     r.gflops);
+// The fraction of peak column is empty in the OpenBLAS child's lines (the parent has the peak).
+std::string csv_line(const Row& r, const bench::Peak* peak = nullptr) {
+  const std::string fraction =
+      peak ? fmt::format("{:.3f}", bench::fraction_of_peak(r.gflops, *peak, r.threads)) : "";
+  return fmt::format("{},{},{},{},{},{:.2f},{}\n", r.shape.m, r.shape.k, r.shape.n, r.impl,
+                     r.threads, r.gflops, fraction);
 }
 
 Row parse_csv_line(const std::string& line) {
   Row r;
   char impl[64] = {};
-  if (std::sscanf(line.c_str(), "%ld,%ld,%ld,%63[^,],%d,%lf", &r.shape.m, &r.shape.k, &r.shape.n,
-                  impl, &r.threads, &r.gflops) != 6)
+  if (std::sscanf(line.c_str(), "%ld,%ld,%ld,%63[^,],%d,%lf,", &r.shape.m, &r.shape.k,
+                  &r.shape.n, impl, &r.threads, &r.gflops) != 6)
     throw std::runtime_error("gemm_bench: bad line from the OpenBLAS child: " + line);
   r.impl = impl;
   return r;
@@ -179,27 +200,30 @@ std::vector<Row> measure_openblas(const std::string& impl, Budget budget) {
     for (const Shape& s : shapes) {
       Operands x(s);
       rows.push_back({s, impl, threads,
-                      measure_gflops(
-                          s, [&] { run_openblas(s, x); }, budget)});
+                      measure_gflops(s, {[&] { run_openblas(s, x); }}, budget).front()});
     }
   }
   return rows;
 }
 
-std::vector<Row> measure_ours_and_reference(Budget budget) {
+// The reference kernel, then ours and OpenBLAS's default kernels, interleaved.
+std::vector<Row> measure_ours_openblas_and_reference(Budget budget) {
   std::vector<Row> rows;
   for (const Shape& s : shapes) {
     if (reference_too_slow(s)) continue;
     Operands x(s);
-    rows.push_back({s, "reference", 1, measure_gflops(s, [&] { run_reference(s, x); }, {0, 3})});
+    rows.push_back(
+        {s, "reference", 1, measure_gflops(s, {[&] { run_reference(s, x); }}, {0, 3}).front()});
   }
   for (int threads : {1, 2}) {
     omp_set_num_threads(threads);
+    openblas_set_num_threads(threads);
     for (const Shape& s : shapes) {
-      Operands x(s);
-      rows.push_back({s, "ours", threads,
-                      measure_gflops(
-                          s, [&] { run_ours(s, x); }, budget)});
+      Operands ours(s), theirs(s);
+      const std::vector<double> gflops = measure_gflops(
+          s, {[&] { run_ours(s, ours); }, [&] { run_openblas(s, theirs); }}, budget);
+      rows.push_back({s, "ours", threads, gflops[0]});
+      rows.push_back({s, "openblas", threads, gflops[1]});
     }
   }
   return rows;
@@ -237,6 +261,14 @@ std::string cell(const std::map<Key, double>& g, const Shape& s, const std::stri
   return it == g.end() ? "-" : fmt::format("{:.1f}", it->second);
 }
 
+// GFLOP/s of `impl` as a percentage of `threads` cores' FMA peak.
+std::string percent_of_peak(const std::map<Key, double>& g, const Shape& s,
+                            const std::string& impl, int threads, const bench::Peak& peak) {
+  const auto it = g.find({s.m, s.k, s.n, impl, threads});
+  if (it == g.end()) return "-";
+  return fmt::format("{:.0f}%", 100 * bench::fraction_of_peak(it->second, peak, threads));
+}
+
 std::string ratio(const std::map<Key, double>& g, const Shape& s, const std::string& other,
                   int threads) {
   const auto ours = g.find({s.m, s.k, s.n, "ours", threads});
@@ -245,28 +277,36 @@ std::string ratio(const std::map<Key, double>& g, const Shape& s, const std::str
   return fmt::format("{:.2f}x", ours->second / theirs->second);
 }
 
-void print_table(const std::vector<Row>& rows) {
+void print_table(const std::vector<Row>& rows, const bench::Peak& peak) {
   std::map<Key, double> g;
   for (const Row& r : rows) g[{r.shape.m, r.shape.k, r.shape.n, r.impl, r.threads}] = r.gflops;
 
   fmt::print(
       "\nGFLOP/s (float, median); 1t / 2t = threads; ob = OpenBLAS default kernels, "
       "ob512 = OPENBLAS_CORETYPE=SkylakeX\n");
-  fmt::print("{:>15} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} | {:>8} {:>8} {:>8} {:>8}\n",
-             "M x K x N", "ref", "ours1t", "ours2t", "ob1t", "ob2t", "ob512-1", "ob512-2", "/ob 1t",
-             "/ob512 1t", "/ob 2t", "/ob512 2t");
+  const char* const format =
+      "{:>15} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} | {:>8} {:>8} {:>8} {:>8} | {:>6} {:>6} "
+      "{:>6} {:>6}\n";
+  fmt::print(fmt::runtime(format), "M x K x N", "ref", "ours1t", "ours2t", "ob1t", "ob2t",
+             "ob512-1", "ob512-2", "/ob 1t", "/ob512 1t", "/ob 2t", "/ob512 2t", "pk1t", "pk2t",
+             "ob-pk1", "ob-pk2");
   for (const Shape& s : shapes) {
-    fmt::print("{:>15} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} | {:>8} {:>8} {:>8} {:>8}\n",
-               fmt::format("{}x{}x{}", s.m, s.k, s.n), cell(g, s, "reference", 1),
-               cell(g, s, "ours", 1), cell(g, s, "ours", 2), cell(g, s, "openblas", 1),
-               cell(g, s, "openblas", 2), cell(g, s, "openblas-avx512", 1),
-               cell(g, s, "openblas-avx512", 2), ratio(g, s, "openblas", 1),
-               ratio(g, s, "openblas-avx512", 1), ratio(g, s, "openblas", 2),
-               ratio(g, s, "openblas-avx512", 2));
+    fmt::print(fmt::runtime(format), fmt::format("{}x{}x{}", s.m, s.k, s.n),
+               cell(g, s, "reference", 1), cell(g, s, "ours", 1), cell(g, s, "ours", 2),
+               cell(g, s, "openblas", 1), cell(g, s, "openblas", 2),
+               cell(g, s, "openblas-avx512", 1), cell(g, s, "openblas-avx512", 2),
+               ratio(g, s, "openblas", 1), ratio(g, s, "openblas-avx512", 1),
+               ratio(g, s, "openblas", 2), ratio(g, s, "openblas-avx512", 2),
+               percent_of_peak(g, s, "ours", 1, peak), percent_of_peak(g, s, "ours", 2, peak),
+               percent_of_peak(g, s, "openblas", 1, peak),
+               percent_of_peak(g, s, "openblas", 2, peak));
   }
   fmt::print(
       "ref '-': the triple loop is skipped above 1 GFLOP per call (seconds per call).\n"
-      "ratios are ours / OpenBLAS at the same thread count (> 1: ours is faster).\n");
+      "ratios are ours / OpenBLAS at the same thread count (> 1: ours is faster).\n"
+      "pk1t, pk2t: ours as a fraction of the FMA peak of 1 core and of 2 cores ({:.1f} and\n"
+      "{:.1f} GFLOP/s); ob-pk1, ob-pk2: the same for OpenBLAS's default kernels.\n",
+      peak.gflops_per_core, 2 * peak.gflops_per_core);
 }
 
 // ours and OpenBLAS must agree before their speeds are worth comparing.
@@ -303,10 +343,11 @@ static int run(int argc, char** argv) {
              ad::to_string(ad::best_isa()), openblas_get_corename(),
              std::thread::hardware_concurrency(), options.quick ? " (--quick)" : "");
   for (const Shape& s : shapes) check_against_openblas(s);
+  const bench::Peak peak = bench::measure_fma_peak();
+  fmt::print("FMA peak of one core, measured ({}): {:.1f} GFLOP/s\n", peak.how,
+             peak.gflops_per_core);
 
-  std::vector<Row> rows = measure_ours_and_reference(budget);
-  const std::vector<Row> openblas = measure_openblas("openblas", budget);
-  rows.insert(rows.end(), openblas.begin(), openblas.end());
+  std::vector<Row> rows = measure_ours_openblas_and_reference(budget);
   if (ad::isa_supported(ad::Isa::avx512)) {
     std::string corename = "?";
     const std::vector<Row> avx512 = measure_openblas_avx512(options.quick, corename);
@@ -316,13 +357,13 @@ static int run(int argc, char** argv) {
     fmt::print("no AVX-512 on this CPU: openblas-avx512 not measured\n");
   }
 
-  print_table(rows);
+  print_table(rows, peak);
 
   if (!options.out_dir.empty()) {
     const std::filesystem::path path = std::filesystem::path(options.out_dir) / "gemm.csv";
     ad::write_file_atomic(path, [&](std::ostream& os) {
-      os << "m,k,n,impl,threads,gflops\n";
-      for (const Row& r : rows) os << csv_line(r);
+      os << "m,k,n,impl,threads,gflops,fraction_of_peak\n";
+      for (const Row& r : rows) os << csv_line(r, &peak);
     });
     fmt::print("wrote {}\n", path.string());
   }

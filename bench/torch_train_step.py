@@ -37,6 +37,11 @@ DIR/train_step.csv is rewritten with this run's rows, ours first and PyTorch's (
 --loaded repeats the whole sequence while two busy-looping processes compete for the
 cores and writes DIR/train_step_loaded.csv the same way.
 
+Against the hardware: train_step.cpp counts the step's flops from the model's layer
+shapes and measures the FMA peak of one core (bench/peak.h); its CSV row carries both.
+PyTorch's steps do the same products, so the same count over PyTorch's median gives its
+fraction of the peak of the cores used, printed beside ours.
+
 This file also holds what bench/crosscheck.py shares: the IDX reader, the checkpoint
 format of nn/checkpoint.h, the two models and their -ELBO.
 """
@@ -60,7 +65,7 @@ BATCH = 128
 LR = 1e-3
 MODELS = ["mlp_vae", "conv_vae"]
 COLUMNS = ["model", "impl", "threads", "median_ms", "p10_ms", "p90_ms", "examples_per_s",
-           "peak_rss_mb"]
+           "peak_rss_mb", "gflop_per_step", "peak_gflops", "fraction_of_peak"]
 
 
 # ---- data: the IDX files, as nn/idx.h reads them ---------------------------------------
@@ -343,12 +348,19 @@ def ours_steps(name, threads, a, with_rss):
         out = run_child(args)
         with open(os.path.join(tmp, "train_step.csv")) as f:
             row = next(csv.DictReader(f))
-    for key in ("median_ms", "p10_ms", "p90_ms", "examples_per_s"):
+    for key in ("median_ms", "p10_ms", "p90_ms", "examples_per_s", "gflop_per_step",
+                "peak_gflops", "fraction_of_peak"):
         row[key] = float(row[key])
     row["threads"] = int(row["threads"])
     row["peak_rss_mb"] = float(row["peak_rss_mb"]) if row["peak_rss_mb"] else None
     epoch = [l for l in out.splitlines() if "one epoch of" in l]
     return row, (epoch[0].strip() if epoch else "")
+
+
+def with_work_of(row, ours):
+    """PyTorch's row gets our count of the step's flops and the peak, and its fraction."""
+    row["gflop_per_step"], row["peak_gflops"] = ours["gflop_per_step"], ours["peak_gflops"]
+    row["fraction_of_peak"] = row["gflop_per_step"] / (row["median_ms"] * 1e-3) / row["peak_gflops"]
 
 
 def measure_all(a, rss):
@@ -363,6 +375,7 @@ def measure_all(a, rss):
             print(f"  {name} ours    {threads} thread(s): {row['median_ms']:8.2f} ms"
                   + (f"   ({note})" if note else ""), flush=True)
             row, blas = torch_steps(name, threads, a)
+            with_work_of(row, got[("ours", threads)])
             got[("pytorch", threads)] = row
             print(f"  {name} pytorch {threads} thread(s): {row['median_ms']:8.2f} ms", flush=True)
         if rss is not None:
@@ -396,7 +409,9 @@ def write_csv(path, rows):
         for r in rows:
             w.writerow([r["model"], r["impl"], r["threads"], f"{r['median_ms']:.4f}",
                         f"{r['p10_ms']:.4f}", f"{r['p90_ms']:.4f}",
-                        f"{r['examples_per_s']:.1f}", fmt_rss(r["peak_rss_mb"])])
+                        f"{r['examples_per_s']:.1f}", fmt_rss(r["peak_rss_mb"]),
+                        f"{r['gflop_per_step']:.4f}", f"{r['peak_gflops']:.1f}",
+                        f"{r['fraction_of_peak']:.4f}"])
     os.replace(tmp, path)
     print(f"wrote {path}")
 
@@ -405,14 +420,21 @@ def report(title, rows, models, threads):
     by = {(r["model"], r["impl"], r["threads"]): r for r in rows}
     print(f"\n{title}")
     print(f"{'model':<9} {'threads':>7} | {'ours ms':>8} {'p10-p90':>13} | {'torch ms':>8} "
-          f"{'p10-p90':>13} | {'ours ex/s':>9} {'torch ex/s':>10} | {'ours/torch':>10}")
+          f"{'p10-p90':>13} | {'ours ex/s':>9} {'torch ex/s':>10} | {'ours/torch':>10} | "
+          f"{'ours %pk':>8} {'torch %pk':>9}")
     for m in models:
         for t in threads:
             o, p = by[(m, "ours", t)], by[(m, "pytorch", t)]
             print(f"{m:<9} {t:>7} | {o['median_ms']:8.2f} {o['p10_ms']:6.2f}-{o['p90_ms']:<6.2f} | "
                   f"{p['median_ms']:8.2f} {p['p10_ms']:6.2f}-{p['p90_ms']:<6.2f} | "
                   f"{o['examples_per_s']:9.0f} {p['examples_per_s']:10.0f} | "
-                  f"{o['examples_per_s'] / p['examples_per_s']:9.2f}x")
+                  f"{o['examples_per_s'] / p['examples_per_s']:9.2f}x | "
+                  f"{100 * o['fraction_of_peak']:7.1f}% {100 * p['fraction_of_peak']:8.1f}%")
+    work = ", ".join(f"{m} {by[(m, 'ours', threads[0])]['gflop_per_step']:.3f}" for m in models)
+    core_peak = rows[0]["peak_gflops"] / rows[0]["threads"]
+    print(f"%pk: the step's GFLOP ({work}; 3 x the forward gemms, counted by train_step) over "
+          f"the median time, as a fraction of the FMA peak of the cores used "
+          f"({core_peak:.1f} GFLOP/s a core)")
     print("ratios > 1: ours is faster. Per model, best thread setting of each:")
     for m in models:
         o = max((by[(m, "ours", t)] for t in threads), key=lambda r: r["examples_per_s"])

@@ -25,8 +25,14 @@
 // --loaded repeats every measurement while two busy-looping child processes compete for
 // the cores (as on a shared machine), in a second table and DIR/train_step_loaded.csv.
 //
+// Against the hardware: the step's floating-point work, counted from the model's layer
+// shapes (step_flops below), over the median time, as a fraction of the FMA peak of the
+// cores used (bench/peak.h, measured at the start: one core's peak for 1 thread, two
+// cores' for 2).
+//
 // Output: a table, and DIR/train_step.csv with the columns
-//   model,impl,threads,median_ms,p10_ms,p90_ms,examples_per_s,peak_rss_mb   (impl "ours")
+//   model,impl,threads,median_ms,p10_ms,p90_ms,examples_per_s,peak_rss_mb,
+//   gflop_per_step,peak_gflops,fraction_of_peak                             (impl "ours")
 #include <fmt/core.h>
 #include <omp.h>
 #include <signal.h>
@@ -52,6 +58,8 @@
 #include "nn/atomic_file.h"
 #include "autodiff/autodiff.h"
 #include "autodiff/runtime/isa.h"
+#include "bench/peak.h"
+#include "nn/conv.h"
 #include "nn/dataset.h"
 #include "nn/nn.h"
 #include "vae/conv_vae.h"
@@ -68,6 +76,8 @@ constexpr double kLearningRate = 1e-3;
 struct Model {
   virtual ~Model() = default;
   virtual nn::Module& module() = 0;
+  virtual nn::Sequential& encoder() = 0;  // x -> (mu, logvar) side by side
+  virtual nn::Sequential& decoder() = 0;  // z -> logits
   virtual vae::ElboTerms negative_elbo(const ad::Tensor& x, ad::Rng& rng) = 0;
   virtual nn::ImageLayout layout() const = 0;
 };
@@ -76,6 +86,8 @@ struct MlpVae : Model {
   vae::Vae vae;
   explicit MlpVae(ad::Rng& rng) : vae({.input_dim = 784, .hidden = {400}, .latent_dim = 20}, rng) {}
   nn::Module& module() override { return vae; }
+  nn::Sequential& encoder() override { return vae.encoder; }
+  nn::Sequential& decoder() override { return vae.decoder; }
   vae::ElboTerms negative_elbo(const ad::Tensor& x, ad::Rng& rng) override {
     return vae::negative_elbo(vae, x, rng);
   }
@@ -86,6 +98,8 @@ struct ConvVae : Model {
   vae::ConvVae vae;
   explicit ConvVae(ad::Rng& rng) : vae({.latent_dim = 2}, rng) {}
   nn::Module& module() override { return vae; }
+  nn::Sequential& encoder() override { return vae.encoder; }
+  nn::Sequential& decoder() override { return vae.decoder; }
   vae::ElboTerms negative_elbo(const ad::Tensor& x, ad::Rng& rng) override {
     return vae::negative_elbo(vae, x, rng);
   }
@@ -109,6 +123,52 @@ double step(Model& model, nn::Adam& adam, const ad::Tensor& x, ad::Rng& rng) {
   return terms.loss.item();
 }
 
+// ---- the work of a step, from the layer shapes ----------------------------------------
+
+// Flops of the products in one forward pass of `net` on a zero input of shape `input`
+// (run layer by layer, untaped, to learn each layer's input and output shapes). Each
+// weight layer is one gemm C[m x n] = A[m x k] B[k x n] of 2 m n k flops:
+//   Linear           m = rows of x, k = in_features, n = out_features
+//   Conv2d           m = N x output pixels, k = C_in x kernel^2, n = C_out
+//   ConvTranspose2d  m = N x input pixels,  k = C_in, n = C_out x kernel^2 (before col2im)
+// Biases, activations and the loss are left out: they are O(m n), not O(m n k).
+double forward_flops(nn::Sequential& net, const ad::Shape& input, ad::Shape& output) {
+  ad::NoGrad no_grad;
+  ad::Tensor x = ad::Tensor::zeros(input);
+  double flops = 0;
+  for (size_t i = 0; i < net.size(); ++i) {
+    nn::Layer& layer = net[i];
+    ad::Tensor y = layer(x);
+    const double in_numel = double(x.numel()), out_numel = double(y.numel());
+    if (auto* linear = dynamic_cast<nn::Linear*>(&layer))  // m n = out_numel
+      flops += 2 * out_numel * double(linear->in_features);
+    else if (auto* conv = dynamic_cast<nn::Conv2d*>(&layer))  // m n = out_numel
+      flops += 2 * out_numel * double(conv->in_channels * conv->kernel_size * conv->kernel_size);
+    else if (auto* conv = dynamic_cast<nn::ConvTranspose2d*>(&layer))  // m k = in_numel
+      flops += 2 * in_numel * double(conv->out_channels * conv->kernel_size * conv->kernel_size);
+    x = y;
+  }
+  output = x.shape();
+  return flops;
+}
+
+// Flops of a training step on a batch of shape `input`. Backward costs twice the forward
+// for every weight layer (the gradient of the input, G B^T, and of the weights, A^T G,
+// each a gemm of the same size as the forward's), so a step is 3 x forward: the usual
+// count (llm.c's MFU, PaLM's model FLOPs). It includes the input gradient of the first
+// layer, which nothing needs; Adam's O(parameters) update is left out.
+double step_flops(Model& model, const ad::Shape& input) {
+  ad::Shape moments, logits;  // encoder output: mu and logvar side by side, [N, 2 latent]
+  const double encoder = forward_flops(model.encoder(), input, moments);
+  const double decoder = forward_flops(model.decoder(), {input[0], moments.back() / 2}, logits);
+  return 3 * (encoder + decoder);
+}
+
+ad::Shape batch_shape(nn::ImageLayout layout) {
+  if (layout == nn::ImageLayout::nchw) return {kBatch, 1, 28, 28};
+  return {kBatch, 784};
+}
+
 // ---- measuring ------------------------------------------------------------------------
 
 struct Row {
@@ -116,7 +176,11 @@ struct Row {
   int threads = 1;
   double median_ms = 0, p10_ms = 0, p90_ms = 0;
   double peak_rss_mb = -1;  // < 0: not measured
+  double gflop_per_step = 0;
+  double peak_gflops = 0;  // the FMA peak of `threads` cores
   double examples_per_s() const { return kBatch / (median_ms * 1e-3); }
+  double gflops() const { return gflop_per_step / (median_ms * 1e-3); }
+  double fraction_of_peak() const { return gflops() / peak_gflops; }
 };
 
 // The q-quantile (0..1) of sorted values, interpolating linearly between order
@@ -231,21 +295,29 @@ std::string rss_text(double mb) { return mb < 0 ? "" : fmt::format("{:.1f}", mb)
 
 void print_table(const std::string& title, const std::vector<Row>& rows) {
   fmt::print("\n{}\n", title);
-  fmt::print("{:<9} {:<5} {:>7} {:>10} {:>8} {:>8} {:>11} {:>12}\n", "model", "impl", "threads",
-             "median ms", "p10 ms", "p90 ms", "examples/s", "peak RSS MB");
+  fmt::print("{:<9} {:<5} {:>7} {:>10} {:>8} {:>8} {:>11} {:>12} {:>10} {:>8} {:>7}\n", "model",
+             "impl", "threads", "median ms", "p10 ms", "p90 ms", "examples/s", "peak RSS MB",
+             "GFLOP/step", "GFLOP/s", "% peak");
   for (const Row& r : rows)
-    fmt::print("{:<9} {:<5} {:>7} {:>10.2f} {:>8.2f} {:>8.2f} {:>11.0f} {:>12}\n", r.model, "ours",
-               r.threads, r.median_ms, r.p10_ms, r.p90_ms, r.examples_per_s(),
-               r.peak_rss_mb < 0 ? "-" : rss_text(r.peak_rss_mb));
+    fmt::print("{:<9} {:<5} {:>7} {:>10.2f} {:>8.2f} {:>8.2f} {:>11.0f} {:>12} {:>10.3f} {:>8.1f} "
+               "{:>6.1f}%\n",
+               r.model, "ours", r.threads, r.median_ms, r.p10_ms, r.p90_ms, r.examples_per_s(),
+               r.peak_rss_mb < 0 ? "-" : rss_text(r.peak_rss_mb), r.gflop_per_step, r.gflops(),
+               100 * r.fraction_of_peak());
+  fmt::print("% peak: GFLOP/step / median time over the FMA peak of the cores used (threads x "
+             "one core's {:.1f} GFLOP/s)\n",
+             rows.empty() ? 0.0 : rows.front().peak_gflops / rows.front().threads);
 }
 
 void write_csv(const std::filesystem::path& path, const std::vector<Row>& rows) {
   ad::write_file_atomic(path, [&](std::ostream& os) {
-    os << "model,impl,threads,median_ms,p10_ms,p90_ms,examples_per_s,peak_rss_mb\n";
+    os << "model,impl,threads,median_ms,p10_ms,p90_ms,examples_per_s,peak_rss_mb,"
+          "gflop_per_step,peak_gflops,fraction_of_peak\n";
     for (const Row& r : rows)
-      os << fmt::format("{},ours,{},{:.4f},{:.4f},{:.4f},{:.1f},{}\n", r.model, r.threads,
-                        r.median_ms, r.p10_ms, r.p90_ms, r.examples_per_s(),
-                        rss_text(r.peak_rss_mb));
+      os << fmt::format("{},ours,{},{:.4f},{:.4f},{:.4f},{:.1f},{},{:.4f},{:.1f},{:.4f}\n",
+                        r.model, r.threads, r.median_ms, r.p10_ms, r.p90_ms, r.examples_per_s(),
+                        rss_text(r.peak_rss_mb), r.gflop_per_step, r.peak_gflops,
+                        r.fraction_of_peak());
   });
   fmt::print("wrote {}\n", path.string());
 }
@@ -308,14 +380,28 @@ static int run(int argc, char** argv) {
       std::thread::hardware_concurrency());
   const nn::Dataset train =
       nn::load_fashion_mnist(nn::Split::train, {}, nn::PixelStorage::bytes);
+  const bench::Peak peak = bench::measure_fma_peak();
+  fmt::print("  FMA peak of one core, measured ({}): {:.1f} GFLOP/s\n", peak.how,
+             peak.gflops_per_core);
 
+  // The work per step and the peak of the cores used, on every row of a model.
+  std::vector<double> gflop_per_step;
+  auto with_work = [&](Row row) {
+    const size_t model = std::find(models.begin(), models.end(), row.model) - models.begin();
+    row.gflop_per_step = gflop_per_step.at(model);
+    row.peak_gflops = peak.gflops_per_core * row.threads;
+    return row;
+  };
   std::vector<Row> idle;
   for (const std::string& name : models) {
     ad::Rng rng(42);
-    fmt::print("  {}: {} parameters\n", name, make_model(name, rng)->module().parameter_count());
+    const std::unique_ptr<Model> model = make_model(name, rng);
+    gflop_per_step.push_back(step_flops(*model, batch_shape(model->layout())) * 1e-9);
+    fmt::print("  {}: {} parameters, {:.3f} GFLOP per step (3 x the forward gemms)\n", name,
+               model->module().parameter_count(), gflop_per_step.back());
     const double rss = no_rss ? -1 : epoch_rss_mb(name);
     for (int t : threads) {
-      idle.push_back(measure_steps(name, train, t, steps, warmup));
+      idle.push_back(with_work(measure_steps(name, train, t, steps, warmup)));
       idle.back().peak_rss_mb = rss;
     }
   }
@@ -327,7 +413,7 @@ static int run(int argc, char** argv) {
     {
       BusyLoops load(2);
       for (const Row& r : idle) {
-        busy.push_back(measure_steps(r.model, train, r.threads, steps, warmup));
+        busy.push_back(with_work(measure_steps(r.model, train, r.threads, steps, warmup)));
         busy.back().peak_rss_mb = r.peak_rss_mb;  // memory does not depend on the load
       }
     }

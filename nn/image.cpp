@@ -97,7 +97,7 @@ void write_png(const fs::path& path, const Image& image) {
   if (image.width <= 0 || image.height <= 0 || image.width > INT_MAX / 4 ||
       image.height > INT_MAX / 4 || (image.channels != 1 && image.channels != 3) ||
       static_cast<int64_t>(image.pixels.size()) != image.width * image.height * image.channels)
-    throw std::invalid_argument(
+    throw ad::Error(
         fmt::format("write_png {}: not a valid image ({}x{}, {} channels, {} bytes)", path.string(),
                     image.width, image.height, image.channels, image.pixels.size()));
   // Encode into memory, then hand the bytes to write_file_atomic: stb_image_write's own
@@ -179,20 +179,20 @@ Tiles tiles_from(const ad::Tensor& images, const GridOptions& options) {
     if (tiles.height == 0 && tiles.width == 0) {
       tiles.height = tiles.width = std::llround(std::sqrt(static_cast<double>(pixels)));
       if (tiles.height * tiles.width != pixels)
-        throw std::invalid_argument(fmt::format(
+        throw ad::Error(fmt::format(
             "image grid: flat images of {} pixels are not square; set GridOptions::tile_height "
             "and tile_width",
             pixels));
     }
     if (tiles.height * tiles.width != pixels)
-      throw std::invalid_argument(fmt::format("image grid: tiles of {}x{} do not hold {} pixels",
+      throw ad::Error(fmt::format("image grid: tiles of {}x{} do not hold {} pixels",
                                               tiles.height, tiles.width, pixels));
   } else if (shape.size() == 3) {
     tiles.height = shape[1], tiles.width = shape[2];
   } else if (shape.size() == 4 && (shape[1] == 1 || shape[1] == 3)) {
     tiles.channels = shape[1], tiles.height = shape[2], tiles.width = shape[3];
   } else {
-    throw std::invalid_argument(fmt::format(
+    throw ad::Error(fmt::format(
         "image grid: expected tiles as [N, H*W], [N, H, W] or [N, C, H, W] with C = 1 or 3, "
         "got {}",
         ad::to_string(shape)));
@@ -214,9 +214,9 @@ struct GridRow {
 };
 
 Image draw_grid(const std::vector<GridRow>& rows, const GridOptions& options) {
-  if (rows.empty()) throw std::invalid_argument("image grid: no rows to draw");
+  if (rows.empty()) throw ad::Error("image grid: no rows to draw");
   if (options.padding < 0 || options.scale < 1)
-    throw std::invalid_argument(
+    throw ad::Error(
         fmt::format("image grid: need padding >= 0 and scale >= 1, got {} and {}", options.padding,
                     options.scale));
   const Tiles& reference = *rows[0].tiles;
@@ -224,13 +224,13 @@ Image draw_grid(const std::vector<GridRow>& rows, const GridOptions& options) {
   for (size_t r = 0; r < rows.size(); ++r) {
     const Tiles& tiles = *rows[r].tiles;
     if (tiles.height != reference.height || tiles.width != reference.width)
-      throw std::invalid_argument(fmt::format("image grid: row {} has {}x{} tiles, row 0 has {}x{}",
+      throw ad::Error(fmt::format("image grid: row {} has {}x{} tiles, row 0 has {}x{}",
                                               r, tiles.height, tiles.width, reference.height,
                                               reference.width));
     cols = std::max(cols, rows[r].count);
     channels = std::max(channels, tiles.channels);
   }
-  if (cols == 0) throw std::invalid_argument("image grid: every row is empty");
+  if (cols == 0) throw ad::Error("image grid: every row is empty");
 
   const int64_t tile_h = reference.height * options.scale, tile_w = reference.width * options.scale;
   Image image;
@@ -272,7 +272,7 @@ Image image_grid_rows(const std::vector<ad::Tensor>& rows, const GridOptions& op
 
 Image image_grid(const ad::Tensor& images, int64_t cols, const GridOptions& options) {
   if (cols < 1)
-    throw std::invalid_argument(fmt::format("image grid: cols must be >= 1, got {}", cols));
+    throw ad::Error(fmt::format("image grid: cols must be >= 1, got {}", cols));
   const Tiles tiles = tiles_from(images, options);
   std::vector<GridRow> grid_rows;
   for (int64_t first = 0; first < tiles.count; first += cols)

@@ -166,7 +166,20 @@ struct Case {
 };
 
 const Scaling plain{1, 0, 0}, scaled_padded{-0.75, 1.5, 3};
-const std::vector<Case> cases = {
+
+// Heights and widths that end in every remainder of the AVX2 float tile (4 rows x 24
+// columns in 3 registers of 8): m = 12 + i and n = 48 + i for i = 1 .. 23 leave every
+// m mod 4 (and mod 8) and n mod 24 = 1 .. 23 (so every n mod 8, and 1 .. 23 after the
+// AVX-512 tile's 48 columns), with a depth (19) that no vector width divides.
+std::vector<Case> tile_edge_cases() {
+  std::vector<Case> edges;
+  for (int64_t i = 1; i <= 23; ++i)
+    edges.push_back({{12 + i, 19, 48 + i}, i % 2 == 0 ? plain : scaled_padded});
+  return edges;
+}
+
+const std::vector<Case> cases = [] {
+  std::vector<Case> all = {
     {{1, 1, 1}, plain},
     {{1, 1, 1}, scaled_padded},
     {{1, 7, 1}, plain},
@@ -189,7 +202,10 @@ const std::vector<Case> cases = {
     {{16, 77, 50}, scaled_padded},
     {{24, 1030, 99}, scaled_padded},
     {{17, 290, 196}, plain},
-};
+  };
+  for (const Case& edge : tile_edge_cases()) all.push_back(edge);
+  return all;
+}();
 
 // Entries of C's padding columns that gemm changed (they are not part of C).
 template <class T>

@@ -122,10 +122,10 @@ TEST_CASE("image: one row per tensor, scaled, with gray tiles in an RGB grid") {
 }
 
 TEST_CASE("image: grids reject tiles they cannot lay out") {
-  CHECK_THROWS_AS(nn::image_grid(ad::Tensor::zeros({2, 10}), 2), std::invalid_argument);  // 10 px
-  CHECK_THROWS_AS(nn::image_grid(ad::Tensor::zeros({2, 2, 4, 4}), 2), std::invalid_argument);
+  CHECK_THROWS_AS(nn::image_grid(ad::Tensor::zeros({2, 10}), 2), ad::Error);  // 10 px
+  CHECK_THROWS_AS(nn::image_grid(ad::Tensor::zeros({2, 2, 4, 4}), 2), ad::Error);
   CHECK_THROWS_AS(nn::image_grid_rows({ad::Tensor::zeros({2, 16}), ad::Tensor::zeros({2, 9})}),
-                  std::invalid_argument);  // 4x4 tiles next to 3x3 tiles
+                  ad::Error);  // 4x4 tiles next to 3x3 tiles
   CHECK(nn::image_grid(ad::Tensor::zeros({2, 10}), 2, {.tile_height = 2, .tile_width = 5}).width ==
         12);
 }

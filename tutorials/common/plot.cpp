@@ -257,7 +257,7 @@ Plot::Plot(std::string name, std::string title) : name_(std::move(name)), title_
         return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
       });
   if (!valid)
-    throw std::invalid_argument(fmt::format(
+    throw ad::Error(fmt::format(
         "Plot name '{}': use letters, digits, '_', '-' and '.' (it names the files)", name_));
 }
 
@@ -310,7 +310,7 @@ Plot& Plot::size(int width_pixels, int height_pixels) {
 void Plot::add_series(std::string legend, Mark mark, std::vector<double> x, std::vector<double> y,
                       std::vector<int> labels, std::vector<std::string> class_names) {
   if (x.size() != y.size() || (!labels.empty() && labels.size() != x.size()))
-    throw std::invalid_argument(
+    throw ad::Error(
         fmt::format("Plot '{}', series '{}': {} x values, {} y values, {} labels", name_, legend,
                     x.size(), y.size(), labels.size()));
   series_.push_back({std::move(legend), mark, std::move(x), std::move(y), std::move(labels),
@@ -561,7 +561,7 @@ ImageFigure::ImageFigure(std::string name, std::string title)
 
 ImageFigure& ImageFigure::panel(nn::Image grid, PanelLabels labels) {
   if (grid.width <= 0 || grid.height <= 0 || (grid.channels != 1 && grid.channels != 3))
-    throw std::invalid_argument(fmt::format(
+    throw ad::Error(fmt::format(
         "ImageFigure '{}': panel {} is {}x{} with {} channels; expected a non-empty grid with 1 "
         "or 3 channels",
         name_, panels_.size() + 1, grid.width, grid.height, grid.channels));

@@ -104,7 +104,7 @@ class Plot {
   template <NumberRange X, NumberRange Y>
   Plot& check_points(const X& x, const Y& y) {
     if (series_.empty() || series_.back().mark == Mark::points)
-      throw std::invalid_argument("Plot '" + name_ + "': check_points needs a line before it");
+      throw ad::Error("Plot '" + name_ + "': check_points needs a line before it");
     add_series("", Mark::check_points, to_doubles(x), to_doubles(y), {}, {});
     return *this;
   }
@@ -115,7 +115,7 @@ class Plot {
   template <NumberRange X, NumberRange Y>
   Plot& companion_line(const X& x, const Y& y) {
     if (series_.empty())
-      throw std::invalid_argument("Plot '" + name_ + "': companion_line needs a curve before it");
+      throw ad::Error("Plot '" + name_ + "': companion_line needs a curve before it");
     add_series("", Mark::companion_line, to_doubles(x), to_doubles(y), {}, {});
     return *this;
   }
