@@ -8,6 +8,9 @@
 #   make bench            gemm against OpenBLAS, the VAE training step (out/bench/*.csv)
 #   make bench-torch      the VAE training step, ours and PyTorch's side by side
 #   make crosscheck       our VAEs' loss, gradients and training against PyTorch's
+#   make student DIR=path write the exercise track's student copy (docs/exercises.md)
+#   make grade [E=E03.2]  build the tests, grade every exercise (or one)
+#   make student-check    make a student copy in a temporary folder and check its grading
 #   make excerpts         rewrite the code excerpts of docs/*.md from the sources
 #   make deps             only install the Debian packages (on macOS: say what to install)
 #   make cross-test ARCH=aarch64   build for arm64 and run the tests under qemu
@@ -224,6 +227,24 @@ run-bench-torch: $(BUILD)/bench/train_step
 
 run-crosscheck: $(BUILD)/bench/crosscheck
 	/usr/bin/python3 bench/crosscheck.py --bin $(BUILD)/bench/crosscheck
+
+# ---- the exercise track (docs/exercises.md): tools/student.py and tools/grade.py ----
+TRACK_PACKAGES := python3 git
+.PHONY: student grade student-check
+student:
+	@[ -n "$(DIR)" ] || { echo "make: name the new folder: make student DIR=path"; exit 2; }
+	$(call install_packages,$(TRACK_PACKAGES))
+	@python3 tools/student.py make $(DIR)
+
+grade: deps
+	$(call install_packages,$(TRACK_PACKAGES))
+	@$(MAKE) --no-print-directory $(TEST_BIN)
+	@python3 tools/grade.py --bin $(TEST_BIN) $(if $(E),--only $(E))
+
+# Builds the project a second time (the copy's test binary, three times incrementally).
+student-check: deps
+	$(call install_packages,$(TRACK_PACKAGES))
+	@python3 tools/student_check.py --cxx "$(CXX)"
 
 # ---- compile and link ----
 $(BUILD)/%.o: %.cpp

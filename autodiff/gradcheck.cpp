@@ -20,7 +20,9 @@ std::string GradcheckResult::str() const {
 }
 
 double relative_error(double a, double b) {
+  // EXERCISE E01.9: gradcheck's error measure
   return std::abs(a - b) / std::max({1.0, std::abs(a), std::abs(b)});
+  // END EXERCISE E01.9
 }
 
 double worst_relative_error(const std::vector<double>& a, const std::vector<double>& b) {
@@ -56,6 +58,7 @@ GradcheckResult gradcheck(const TensorFunction& f, const std::vector<Tensor>& in
     // excerpt: central_differences
     for (size_t i = 0; i < x.size(); ++i) {
       for (int64_t j = 0; j < x[i].numel(); ++j) {
+        // EXERCISE E01.8: gradcheck's central differences
         const double x0 = x[i].flat(j);
         x[i].set_flat(j, x0 + options.step);
         std::vector<double> up = f(x).to_vector();
@@ -67,6 +70,7 @@ GradcheckResult gradcheck(const TensorFunction& f, const std::vector<Tensor>& in
         std::vector<double> column(up.size());
         for (size_t k = 0; k < up.size(); ++k) column[k] = (up[k] - down[k]) / (2 * options.step);
         numeric[i].push_back(std::move(column));
+        // END EXERCISE E01.8
       }
     }
     // end excerpt: central_differences

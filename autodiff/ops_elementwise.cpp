@@ -54,7 +54,9 @@ const auto step = [](auto x) { return x > 0 ? 1 : 0; };
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor out = broadcast_binary("add", a, b, [](auto x, auto y) { return x + y; });
   tape().record("add", {a, b}, out, [as = a.shape(), bs = b.shape()](const Tensor& g) -> Grads {
+    // EXERCISE E01.1: the backward of add and mul, with broadcasting (sum_to)
     return {sum_to(g, as), sum_to(g, bs)};
+    // END EXERCISE E01.1
   });
   return out;
 }
@@ -70,7 +72,9 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out = broadcast_binary("mul", a, b, [](auto x, auto y) { return x * y; });
   tape().record("mul", {a, b}, out, [a, b](const Tensor& g) -> Grads {
+    // EXERCISE E01.1: the backward of add and mul, with broadcasting (sum_to)
     return {sum_to(g * b, a.shape()), sum_to(g * a, b.shape())};  // d(ab)/da = b, d(ab)/db = a
+    // END EXERCISE E01.1
   });
   return out;
 }
@@ -101,13 +105,21 @@ Tensor pow(const Tensor& a, double p) {
 
 Tensor exp(const Tensor& a) {
   Tensor out = kernels::map_fast(a, vec::kernels().exp, [](auto x) { return std::exp(x); });
-  tape().record("exp", {a}, out, [out](const Tensor& g) -> Grads { return {g * out}; });
+  tape().record("exp", {a}, out, [out](const Tensor& g) -> Grads {
+    // EXERCISE E01.2: the backward of exp and log
+    return {g * out};  // d e^a / da = e^a, the output itself
+    // END EXERCISE E01.2
+  });
   return out;
 }
 
 Tensor log(const Tensor& a) {
   Tensor out = kernels::map_fast(a, vec::kernels().log, [](auto x) { return std::log(x); });
-  tape().record("log", {a}, out, [a](const Tensor& g) -> Grads { return {g / a}; });
+  tape().record("log", {a}, out, [a](const Tensor& g) -> Grads {
+    // EXERCISE E01.2: the backward of exp and log
+    return {g / a};  // d log a / da = 1 / a
+    // END EXERCISE E01.2
+  });
   return out;
 }
 
@@ -131,10 +143,12 @@ Tensor abs(const Tensor& a) {
 Tensor relu(const Tensor& a) {
   Tensor out = kernels::map_fast(a, vec::kernels().relu, [](auto x) { return x > 0 ? x : 0 * x; });
   tape().record("relu", {a}, out, [a](const Tensor& g) -> Grads {
+    // EXERCISE E01.4: the backward of relu
     if (differentiable_backward()) return {g * constant_map(a, step)};  // 1 where a > 0
     // Fused: the same numbers in one pass, without the mask tensor.
     return {kernels::zip_fast(g, a, vec::kernels().relu_backward,
                               [](auto gi, auto x) { return x > 0 ? gi : decltype(gi){0}; })};
+    // END EXERCISE E01.4
   });
   return out;
 }
@@ -143,7 +157,9 @@ Tensor sigmoid(const Tensor& a) {
   Tensor out =
       kernels::map_fast(a, vec::kernels().sigmoid, [](auto x) { return stable::sigmoid(x); });
   tape().record("sigmoid", {a}, out, [out](const Tensor& g) -> Grads {
+    // EXERCISE E01.3: the backward of tanh and sigmoid
     return {g * out * (1.0 - out)};  // s (1 - s)
+    // END EXERCISE E01.3
   });
   return out;
 }
@@ -152,7 +168,9 @@ Tensor sigmoid(const Tensor& a) {
 Tensor tanh(const Tensor& a) {
   Tensor out = kernels::map_fast(a, vec::kernels().tanh, [](auto x) { return std::tanh(x); });
   tape().record("tanh", {a}, out, [out](const Tensor& g) -> Grads {
+    // EXERCISE E01.3: the backward of tanh and sigmoid
     return {g * (1.0 - out * out)};  // 1 - tanh^2
+    // END EXERCISE E01.3
   });
   return out;
 }

@@ -56,8 +56,10 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
         fmt::format("matmul: batch sizes differ ({} vs {}) in {}", a.dim(0), b.dim(0), shapes()));
   Tensor out = matmul_kernel(a, b);
   tape().record("matmul", {a, b}, out, [a, b](const Tensor& g) -> Grads {
+    // EXERCISE E01.5: the backward of matmul
     return {a.requires_grad() ? matmul(g, transpose(b)) : Tensor(),   // G B^T
             b.requires_grad() ? matmul(transpose(a), g) : Tensor()};  // A^T G
+    // END EXERCISE E01.5
   });
   return out;
 }

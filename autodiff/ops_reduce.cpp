@@ -178,8 +178,10 @@ Tensor logsumexp(const Tensor& a, int axis, bool keepdim) {
   tape().record(
       "logsumexp", {a}, out,
       [a, out, kept](const Tensor& g) -> Grads {
+        // EXERCISE E01.6: the backward of logsumexp
         // d/da logsumexp(a) = softmax(a) = exp(a - logsumexp(a))
         return {reshape(g, kept) * exp(a - reshape(out, kept))};
+        // END EXERCISE E01.6
       },
       axis_attrs(ax, keepdim));
   return out;
@@ -195,8 +197,10 @@ Tensor log_softmax(const Tensor& a, int axis) {
   tape().record(
       "log_softmax", {a}, out,
       [out, ax](const Tensor& g) -> Grads {
+        // EXERCISE E01.7: the backward of log_softmax
         // Jacobian-vector product of log_softmax: g - softmax * sum(g)
         return {g - exp(out) * sum(g, ax, true)};
+        // END EXERCISE E01.7
       },
       fmt::format("axis={}", ax));
   return out;

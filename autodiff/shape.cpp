@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
+
 namespace ad {
 
 const char* to_string(DType dtype) { return dtype == DType::f32 ? "float32" : "float64"; }
@@ -16,6 +18,16 @@ int64_t numel(const Shape& shape) {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
   return n;
+}
+
+// "E03.2 not done yet: the backward of logsumexp, see docs/exercises.md#e032 (note 003,
+// Eq. (25))": the anchor is the ID in lower case without the dot, as the page's headings.
+void exercise_not_done(const char* id, const char* title, const char* equation) {
+  std::string anchor;
+  for (const char* c = id; *c != '\0'; ++c)
+    if (*c != '.') anchor += static_cast<char>(std::tolower(static_cast<unsigned char>(*c)));
+  throw ExerciseNotDone(id, fmt::format("{} not done yet: {}, see docs/exercises.md#{} ({})", id,
+                                        title, anchor, equation));
 }
 
 int normalize_axis(const char* op, int axis, int rank) {

@@ -27,6 +27,20 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The exercise track (docs/exercises.md): in a copy made by `make student` each exercise's
+// code is replaced by a call of exercise_not_done, which throws this error naming the
+// exercise (id() is "E03.2"), the page to read and the equation to implement.
+class ExerciseNotDone : public Error {
+ public:
+  ExerciseNotDone(std::string id, const std::string& message)
+      : Error(message), id_(std::move(id)) {}
+  const std::string& id() const { return id_; }
+
+ private:
+  std::string id_;
+};
+[[noreturn]] void exercise_not_done(const char* id, const char* title, const char* equation);
+
 // Normalises a possibly negative axis (-1 = last) against a rank; throws naming `op`.
 int normalize_axis(const char* op, int axis, int rank);
 

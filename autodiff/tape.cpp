@@ -52,17 +52,22 @@ void add_in_place(Tensor& sum, const Tensor& g) {
 // function), and copied otherwise, so that adding into it later can never write into
 // the values of another tensor. Under create_graph the sum is a recorded op instead.
 void accumulate(Tensor& adjoint, Tensor g, bool create_graph) {
-  if (!adjoint.defined()) {
+  if (!adjoint.defined()) {  // the first path to arrive
     const bool unshared = g.node_ptr().use_count() == 1 && g.node()->storage.use_count() == 1;
     adjoint = create_graph || unshared ? std::move(g) : g.clone();
-  } else if (create_graph) {
-    adjoint = adjoint + g;
-  } else {
-    add_in_place(adjoint, g);
+    return;
   }
+  // EXERCISE E00.3: gradient accumulation for a reused value
+  if (create_graph)
+    adjoint = adjoint + g;
+  else
+    add_in_place(adjoint, g);
+  // END EXERCISE E00.3
 }
 
-std::string freed_message(const Tape& t, const Tensor& value, const std::string& used_by) {
+// ([[maybe_unused]]: its one caller is the reverse sweep, which a student copy leaves out.)
+[[maybe_unused]] std::string freed_message(const Tape& t, const Tensor& value,
+                                           const std::string& used_by) {
   return fmt::format(
       "backward: {}{} was computed on a tape that an earlier backward cleared, so the "
       "gradient cannot reach what it was computed from; run the forward pass again after "
@@ -106,13 +111,14 @@ Tensor checked_seed(const char* caller, const Tensor& loss, const BackwardOption
 std::vector<Tensor> reverse_sweep(Tape& t, const Tensor& loss, Tensor seed,
                                   const BackwardOptions& options,
                                   const std::vector<char>& wanted = {}) {
-  const bool create_graph = options.create_graph, keep = options.keep_tape || create_graph;
   std::vector<Tensor> adjoint(t.size() + 1);  // [0] is unused: v-numbers start at 1
   adjoint[loss.node()->tape_id] = std::move(seed);
   // Backward functions use ops: they record only to create the graph of the gradients.
-  GradMode recording(create_graph);
-  Entry copy;
+  GradMode recording(options.create_graph);
   // excerpt: reverse_sweep
+  // EXERCISE E00.2: the reverse sweep
+  const bool create_graph = options.create_graph, keep = options.keep_tape || create_graph;
+  Entry copy;
   for (int i = loss.node()->tape_entry; i >= 0; --i) {
     // (A recording backward appends to the list it is walking, which may move the
     // entries in memory: then it runs from a copy of its entry.)
@@ -147,6 +153,7 @@ std::vector<Tensor> reverse_sweep(Tape& t, const Tensor& loss, Tensor seed,
       accumulate(adjoint[in.node()->tape_id], std::move(grads[j]), create_graph);
     }
   }
+  // END EXERCISE E00.2
   // end excerpt: reverse_sweep
   return adjoint;
 }
@@ -179,6 +186,7 @@ void Tape::record(std::string op, std::vector<Tensor> inputs, const Tensor& outp
   for (const Tensor& in : inputs) any_requires_grad |= in.requires_grad();
   if (!any_requires_grad) return;
 
+  // EXERCISE E00.1: recording an op on the tape
   for (const Tensor& in : inputs) number(in);
   Node& out = *output.node();
   out.requires_grad = true;
@@ -186,6 +194,7 @@ void Tape::record(std::string op, std::vector<Tensor> inputs, const Tensor& outp
   out.tape_id = next_id_++;
   entries_.push_back({std::move(op), std::move(attrs), std::move(inputs), output,
                       std::move(backward)});
+  // END EXERCISE E00.1
 }
 
 void Tape::clear() {

@@ -152,10 +152,12 @@ ad::Tensor gaussian_nll(const ad::Tensor& mean, const ad::Tensor& target, double
                         Reduction reduction) {
   check_same_shape("gaussian_nll", mean, target);
   if (!(sigma > 0)) throw ad::Error(fmt::format("gaussian_nll: sigma = {} must be > 0", sigma));
+  // EXERCISE E04.4: the Gaussian log-likelihood (negative, with a fixed sigma)
   ad::Tensor diff = target - mean;
   ad::Tensor per_element =
       diff * diff * (0.5 / (sigma * sigma)) + (std::log(sigma) + half_log_two_pi);
   return reduce(per_element, reduction);
+  // END EXERCISE E04.4
 }
 
 ad::Tensor gaussian_nll(const ad::Tensor& mean, const ad::Tensor& target,

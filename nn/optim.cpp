@@ -188,22 +188,11 @@ void Adam::step() {
   const AdamStep s = adam_step(steps_, options);
   update_float_parameters(s);
   // float64 parameters (gradient checks): the same formula, in double.
-  const double t = static_cast<double>(steps_);
-  const double step_size = options.lr / (1.0 - std::pow(options.beta1, t));
-  const double inv_sqrt_c2 = 1.0 / std::sqrt(1.0 - std::pow(options.beta2, t));
-  const double b1 = options.beta1, b2 = options.beta2, eps = options.eps;
   for (size_t k = 0; k < params_.size(); ++k) {
     ad::Tensor p = params_[k].tensor, grad = p.grad();
     if (!grad.defined() || p.dtype() != ad::f64) continue;
-    double* w = p.data<double>();
-    double* m = m_[k].data<double>();
-    double* v = v_[k].data<double>();
-    const double* g = grad.data<double>();
-    for (int64_t i = 0, n = p.numel(); i < n; ++i) {
-      m[i] = b1 * m[i] + (1 - b1) * g[i];
-      v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
-      w[i] -= step_size * (m[i] / (std::sqrt(v[i]) * inv_sqrt_c2 + eps));
-    }
+    adam_update(p.data<double>(), m_[k].data<double>(), v_[k].data<double>(),
+                grad.data<double>(), p.numel(), steps_, options);
   }
 }
 

@@ -36,16 +36,40 @@
 namespace nn {
 namespace {
 
+// True in a student copy made by `make student` (tools/student.py sets it): nn::Adam then
+// runs the reference loop below, the student's exercise E02.1, instead of a SIMD version.
+constexpr bool kExerciseCopy = false;
+
 // ---- reference: the loop of nn::Adam::step for float parameters ----------------------
 
-AD_EXACT void adam_reference(float* w, float* m, float* v, const float* g, int64_t n,
-                             const AdamStep& s) {
-  const float b1 = s.beta1, b2 = s.beta2, eps = s.eps;
+// Adam's bias corrections at step t = 1, 2, ...: c1 = 1 - beta1^t and c2 = 1 - beta2^t
+// (m and v start at 0, so early on they are too small by these factors).
+struct BiasCorrection {
+  double c1, c2;
+};
+BiasCorrection bias_correction(int64_t t, double beta1, double beta2) {
+  // EXERCISE E02.2: Adam's bias correction
+  return {1.0 - std::pow(beta1, double(t)), 1.0 - std::pow(beta2, double(t))};
+  // END EXERCISE E02.2
+}
+
+// The update of n elements, for float (the SIMD versions' reference) and double
+// (float64 parameters): step_size = lr / c1, inv_sqrt_c2 = 1 / sqrt(c2).
+template <class T>
+AD_EXACT void adam_loop(T* w, T* m, T* v, const T* g, int64_t n, T b1, T b2, T eps, T step_size,
+                        T inv_sqrt_c2) {
+  // EXERCISE E02.1: Adam's moments and update (the reference loop)
   for (int64_t i = 0; i < n; ++i) {
     m[i] = b1 * m[i] + (1 - b1) * g[i];
     v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
-    w[i] -= s.step_size * (m[i] / (std::sqrt(v[i]) * s.inv_sqrt_c2 + eps));
+    w[i] -= step_size * (m[i] / (std::sqrt(v[i]) * inv_sqrt_c2 + eps));
   }
+  // END EXERCISE E02.1
+}
+
+AD_EXACT void adam_reference(float* w, float* m, float* v, const float* g, int64_t n,
+                             const AdamStep& s) {
+  adam_loop(w, m, v, g, n, s.beta1, s.beta2, s.eps, s.step_size, s.inv_sqrt_c2);
 }
 
 #if defined(__x86_64__)
@@ -177,13 +201,18 @@ AD_EXACT void adam_neon(float* w, float* m, float* v, const float* g, int64_t n,
 }  // namespace
 
 AdamStep adam_step(int64_t t, const AdamOptions& o) {
-  const double c1 = 1.0 - std::pow(o.beta1, double(t));  // 1 - beta1^t
-  const double c2 = 1.0 - std::pow(o.beta2, double(t));  // 1 - beta2^t
+  const BiasCorrection c = bias_correction(t, o.beta1, o.beta2);
   return {.beta1 = float(o.beta1),
           .beta2 = float(o.beta2),
           .eps = float(o.eps),
-          .step_size = float(o.lr / c1),
-          .inv_sqrt_c2 = float(1.0 / std::sqrt(c2))};
+          .step_size = float(o.lr / c.c1),
+          .inv_sqrt_c2 = float(1.0 / std::sqrt(c.c2))};
+}
+
+void adam_update(double* w, double* m, double* v, const double* g, int64_t n, int64_t t,
+                 const AdamOptions& o) {
+  const BiasCorrection c = bias_correction(t, o.beta1, o.beta2);
+  adam_loop(w, m, v, g, n, o.beta1, o.beta2, o.eps, o.lr / c.c1, 1.0 / std::sqrt(c.c2));
 }
 
 void adam_update(ad::Isa isa, float* w, float* m, float* v, const float* g, int64_t n,
@@ -214,7 +243,7 @@ void adam_update(ad::Isa isa, float* w, float* m, float* v, const float* g, int6
 }
 
 void adam_update(float* w, float* m, float* v, const float* g, int64_t n, const AdamStep& s) {
-  adam_update(ad::active_isa(), w, m, v, g, n, s);
+  adam_update(kExerciseCopy ? ad::Isa::reference : ad::active_isa(), w, m, v, g, n, s);
 }
 
 }  // namespace nn

@@ -44,7 +44,10 @@ AdamStep adam_step(int64_t t, const AdamOptions& options);
 // The four arrays must not overlap. Throws ad::Error naming the ISA when this CPU lacks it.
 void adam_update(ad::Isa isa, float* w, float* m, float* v, const float* g, int64_t n,
                  const AdamStep& s);
-// The same with ad::active_isa().
+// The same with ad::active_isa() (the reference in a student copy of the exercise track).
 void adam_update(float* w, float* m, float* v, const float* g, int64_t n, const AdamStep& s);
+// The update of step t in double, for float64 parameters, by the reference's loop.
+void adam_update(double* w, double* m, double* v, const double* g, int64_t n, int64_t t,
+                 const AdamOptions& options);
 
 }  // namespace nn

@@ -59,6 +59,7 @@ ad::Tensor DiscreteVae::sample(const ad::Tensor& log_q, int64_t L, ad::Rng& rng)
 ad::Tensor DiscreteVae::relaxed_sample(const ad::Tensor& log_q, int64_t L, double tau,
                                        ad::Rng& rng) const {
   if (!(tau > 0)) throw ad::Error("DiscreteVae::relaxed_sample: tau must be > 0");
+  // EXERCISE E05.5: the Gumbel-softmax sample
   const int64_t n = log_q.dim(0), K = config_.variables, C = config_.classes;
   std::vector<double> g(static_cast<size_t>(L * n * K * C));
   for (double& v : g) {
@@ -69,6 +70,7 @@ ad::Tensor DiscreteVae::relaxed_sample(const ad::Tensor& log_q, int64_t L, doubl
   }
   const ad::Tensor gumbel = ad::Tensor::from(g, {L, n, K, C}, log_q.dtype());
   return ad::exp(ad::log_softmax((log_q + gumbel) / tau, -1));
+  // END EXERCISE E05.5
 }
 
 ad::Tensor all_codes(int64_t variables, int64_t classes, ad::DType dtype) {

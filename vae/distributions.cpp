@@ -26,7 +26,11 @@ void require(bool ok, const char* message) {
 
 // excerpt: diag_rsample
 // sigma = exp(logvar / 2): the log-variance form (notes 003, eq. 43).
-ad::Tensor DiagGaussian::stddev() const { return ad::exp(logvar * 0.5); }
+ad::Tensor DiagGaussian::stddev() const {
+  // EXERCISE E04.1: the reparameterized sample with log-variance
+  return ad::exp(logvar * 0.5);
+  // END EXERCISE E04.1
+}
 
 // z = mu + exp(logvar / 2) * eps, eps ~ N(0, I) (eq. 43). eps is a constant on the tape;
 // mu and logvar are not, so d z / d mu = 1 and d z / d logvar = sigma * eps / 2.
@@ -34,7 +38,11 @@ ad::Tensor DiagGaussian::rsample(ad::Rng& rng) const {
   return rsample_from(rng.normal(mu.shape(), mu.dtype()));
 }
 
-ad::Tensor DiagGaussian::rsample_from(const ad::Tensor& eps) const { return mu + stddev() * eps; }
+ad::Tensor DiagGaussian::rsample_from(const ad::Tensor& eps) const {
+  // EXERCISE E04.1: the reparameterized sample with log-variance
+  return mu + stddev() * eps;
+  // END EXERCISE E04.1
+}
 // end excerpt: diag_rsample
 
 // The same draw with nothing recorded: z is a constant.
@@ -117,7 +125,9 @@ ad::Tensor FullGaussian::entropy() const {
 // log p(x) = sum_i [ x_i log sigmoid(l_i) + (1 - x_i) log(1 - sigmoid(l_i)) ],
 // with 1 - sigmoid(l) = sigmoid(-l); log_sigmoid never takes the log of 0.
 ad::Tensor Bernoulli::log_prob(const ad::Tensor& x) const {
+  // EXERCISE E04.3: the Bernoulli log-likelihood
   return ad::sum(x * ad::log_sigmoid(logits) + (1.0 - x) * ad::log_sigmoid(-logits), -1);
+  // END EXERCISE E04.3
 }
 
 ad::Tensor Bernoulli::probs() const { return ad::sigmoid(logits); }

@@ -77,7 +77,9 @@ std::string estimator_name(const EstimatorConfig& config) {
 // ---------------------------------------------------------------- baselines
 
 void MovingAverage::update(double x) {
+  // EXERCISE E05.2: the moving-average baseline
   value_ = started_ ? decay_ * value_ + (1 - decay_) * x : x;
+  // END EXERCISE E05.2
   started_ = true;
 }
 
@@ -122,15 +124,18 @@ ControlVariate::ControlVariate(Baseline kind, int samples, int64_t input_dim, ad
 
 ad::Tensor ControlVariate::values(const ad::Tensor& x, const ad::Tensor& f) {
   ad::NoGrad constant;
-  const double L = static_cast<double>(f.dim(0));
   switch (kind_) {
     case Baseline::none: return ad::Tensor::zeros(f.shape(), f.dtype());
     case Baseline::moving_average:
       return ad::Tensor::full(f.shape(), average_.value(), f.dtype());
     case Baseline::learned:
       return ad::broadcast_to(learned_->predict(x.to(ad::f32)).to(f.dtype()), f.shape());
-    case Baseline::leave_one_out:  // b^[l] = (sum_j f^[j] - f^[l]) / (L - 1)
+    case Baseline::leave_one_out: {  // b^[l] = (sum_j f^[j] - f^[l]) / (L - 1)
+      // EXERCISE E05.3: the leave-one-out baseline (RLOO)
+      const double L = static_cast<double>(f.dim(0));
       return (ad::sum(f, 0, true) - f) / (L - 1);
+      // END EXERCISE E05.3
+    }
   }
   return {};
 }
@@ -148,8 +153,10 @@ void ControlVariate::update(const ad::Tensor& x, const ad::Tensor& f) {
 ad::Tensor score_function_loss(const ad::Tensor& kl, const ad::Tensor& log_q_z,
                                const ad::Tensor& log_likelihood, const ad::Tensor& learning_signal,
                                ControlVariate& baseline, const ad::Tensor& x) {
+  // EXERCISE E05.1: the score-function estimator
   const ad::Tensor weight = learning_signal - baseline.values(x, learning_signal);
   return kl - ad::mean(weight * log_q_z) - ad::mean(log_likelihood);
+  // END EXERCISE E05.1
 }
 
 void check_samples_and_baseline(const std::string& who, int samples, bool score_function,
@@ -188,7 +195,9 @@ SurrogateLoss EncoderGradientEstimator::surrogate(const LatentModel& model, cons
   if (config_.estimator == Estimator::reparameterization) {
     const ad::Tensor z = q.rsample_from(eps);  // z = mu + sigma eps on the tape: a path to phi
     ad::Tensor f = log_likelihood_of_samples(model, x, z);
+    // EXERCISE E04.6: the negative ELBO with a Monte Carlo KL
     if (!analytic) f = f + standard_normal_log_prob(z) - q.log_prob(z);
+    // END EXERCISE E04.6
     out.loss = kl - ad::mean(f);  // -1/(L n) sum f (+ KL): its gradient is the estimate
     out.learning_signal = f.detach();
   } else {

@@ -22,7 +22,9 @@ ad::Tensor CholeskyGaussian::kl_to_standard() const {
 }
 
 ad::Tensor CholeskyGaussian::log_prob_from_eps(const ad::Tensor& eps) const {
+  // EXERCISE E04.2: log q by the change of variables
   return ad::sum(-0.5 * kLog2Pi - 0.5 * eps * eps, -1) - ad::sum(log_diagonal, -1);
+  // END EXERCISE E04.2
 }
 
 ad::Tensor CholeskyGaussian::covariance() const { return ad::matmul(L, ad::transpose(L)); }

@@ -29,7 +29,9 @@ ad::Tensor iwae_log_weights(const DiagGaussian& q, const NegativeLogLikelihood& 
 // excerpt: bound_from_log_weights
 // logsumexp_k(log w_k) - log K: one estimate of L_K per example.
 ad::Tensor bound_from_log_weights(const ad::Tensor& log_w) {
+  // EXERCISE E05.4: the IWAE bound
   return ad::logsumexp(log_w, 1) - std::log(static_cast<double>(log_w.dim(1)));
+  // END EXERCISE E05.4
 }
 // end excerpt: bound_from_log_weights
 

@@ -24,7 +24,9 @@ double kl_discrete(const std::vector<double>& p, const std::vector<double>& q) {
     if (q[i] == 0)
       throw ad::Error(fmt::format(
           "kl_discrete: q[{}] = 0 where p[{}] = {} > 0: KL(p || q) is infinite", i, i, p[i]));
+    // EXERCISE E03.2: the discrete KL divergence
     kl += p[i] * std::log(p[i] / q[i]);
+    // END EXERCISE E03.2
   }
   return kl;
 }
@@ -39,6 +41,7 @@ double kl_gaussian(const std::vector<double>& mu1, const Matrix& s1, const std::
         "and [k x k]",
         mu1.size(), mu2.size(), s1.rows, s1.cols, s2.rows, s2.cols));
   // excerpt: kl_gaussian_closed_form
+  // EXERCISE E03.3: the KL between two Gaussians in closed form
   const Matrix s2_inv = inverse_spd(s2);
   std::vector<double> diff(k);
   for (int i = 0; i < k; ++i) diff[i] = mu2[i] - mu1[i];
@@ -46,6 +49,7 @@ double kl_gaussian(const std::vector<double>& mu1, const Matrix& s1, const std::
   const double quadratic = dot(diff, solve_spd(s2, diff));         // (mu2-mu1)^T S2^-1 (mu2-mu1)
   const double log_det_ratio = log_det_spd(s2) - log_det_spd(s1);  // log |S2| / |S1|
   return 0.5 * (trace_term + quadratic - k + log_det_ratio);
+  // END EXERCISE E03.3
   // end excerpt: kl_gaussian_closed_form
 }
 
@@ -56,7 +60,9 @@ ad::Tensor kl_diag_gaussian_to_standard(const ad::Tensor& mu, const ad::Tensor& 
         fmt::format("kl_diag_gaussian_to_standard: mu {} and logvar {} must have the same shape",
                     ad::to_string(mu.shape()), ad::to_string(logvar.shape())));
   // 1/2 sum_i (sigma_i^2 + mu_i^2 - 1 - log sigma_i^2), sigma_i^2 = exp(logvar_i)
+  // EXERCISE E03.4: the KL of a diagonal Gaussian to N(0, I)
   return 0.5 * ad::sum(ad::exp(logvar) + mu * mu - 1.0 - logvar, -1);
+  // END EXERCISE E03.4
 }
 // end excerpt: kl_diag_standard
 

@@ -103,6 +103,7 @@ template <class Posterior>
 ElboTerms negative_elbo_of_posterior(const Posterior& q, const NegativeLogLikelihood& nll,
                                      const std::vector<ad::Tensor>& eps, double beta = 1.0) {
   if (eps.empty()) throw ad::Error("negative_elbo: no noise given");
+  // EXERCISE E04.5: the negative ELBO with the analytic KL
   const double batch = static_cast<double>(eps.front().dim(0));
   const double L = static_cast<double>(eps.size());
   ad::Tensor reconstruction;
@@ -114,6 +115,7 @@ ElboTerms negative_elbo_of_posterior(const Posterior& q, const NegativeLogLikeli
   reconstruction = reconstruction / (L * batch);        // 1/L sum_l, mean over the batch
   ad::Tensor kl = ad::sum(q.kl_to_standard()) / batch;  // analytic, mean over the batch
   return {reconstruction + kl * beta, reconstruction, kl};
+  // END EXERCISE E04.5
 }
 // end excerpt: negative_elbo
 

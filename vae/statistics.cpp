@@ -16,6 +16,7 @@ Summary summarize(const std::vector<double>& x) {
   s.n = static_cast<int64_t>(x.size());
   if (s.n < 2)
     throw ad::Error(fmt::format("summarize: need at least 2 values, got {}", x.size()));
+  // EXERCISE E03.1: the Monte Carlo estimate and its standard error
   const double n = static_cast<double>(s.n);
   double sum = 0;
   for (double v : x) sum += v;
@@ -31,6 +32,7 @@ Summary summarize(const std::vector<double>& x) {
   s.variance = m2 * n / (n - 1);
   s.se_mean = std::sqrt(s.variance / n);
   s.se_variance = variance_standard_error(m4, s.variance, s.n);
+  // END EXERCISE E03.1
   return s;
 }
 

@@ -128,6 +128,8 @@ int report_errors(std::string_view program, const std::function<int()>& body, st
     return fail(e.what(), "");  // (its message names the file and says what was expected)
   } catch (const nn::CheckpointError& e) {
     return fail(e.what(), "");
+  } catch (const ad::ExerciseNotDone& e) {  // a student copy (docs/exercises.md)
+    return fail(e.what(), fmt::format("; this tutorial needs it: make grade E={}", e.id()));
   } catch (const ad::AnomalyError& e) {
     return fail(e.what(), " (see docs/anomaly_mode.md)");
   } catch (const std::bad_alloc&) {
