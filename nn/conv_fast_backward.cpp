@@ -6,6 +6,7 @@
 // same pass. The ops form stays for create_graph (it records itself);
 // tests/test_conv_fast.cpp checks that the two forms give the same gradients.
 #include <algorithm>
+#include <type_traits>
 
 #include "autodiff/runtime/gemm.h"
 #include "nn/conv_fast.h"
@@ -60,6 +61,40 @@ struct ParameterSums {
   }
 };
 
+// What both backward passes share: the gradients' tensors, the batch split over threads
+// (work_per_image multiply-adds each), and dW and db summed in per-thread copies.
+// image(n, out) computes image n's share into the element type's pointers:
+//   out.dx       dx's data (write image n's part), null when dx is not wanted;
+//   out.weight   this thread's dW to add into, null when not wanted;
+//   out.bias     this thread's db (in double) to add into, null when not wanted.
+template <class T>
+struct ImageOutputs {
+  T* dx;
+  T* weight;
+  double* bias;
+};
+
+template <class Image>
+Gradients backward_over_batch(const ad::Tensor& x, const ad::Tensor& weight, const ad::Tensor& dy,
+                              Wanted wanted, int64_t work_per_image, Image&& image) {
+  const int64_t batch = x.dim(0), channels = dy.dim(1);
+  Gradients grads{gradient_of(x, wanted.x), gradient_of(weight, wanted.weight),
+                  bias_gradient(channels, dy.dtype(), wanted.bias)};
+  ad::dispatch(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    T* dx = data_or_null<T>(grads.x);
+    const int threads = image_threads(batch, (wanted.x + wanted.weight) * work_per_image);
+    const ParameterSums<T> sums{{wanted.weight ? weight.numel() : 0, threads},
+                                {wanted.bias ? channels : 0, threads}};
+    for_each_image(batch, threads, [&](int64_t n, int thread) {
+      image(n, ImageOutputs<T>{dx, wanted.weight ? sums.weight.of(thread) : nullptr,
+                               wanted.bias ? sums.bias.of(thread) : nullptr});
+    });
+    sums.write(grads.weight, grads.bias);
+  });
+  return grads;
+}
+
 }  // namespace
 
 // Per image, with patches(x_n) [K, P] built once:
@@ -69,37 +104,25 @@ struct ParameterSums {
 //                                  are used up by then)
 Gradients conv2d_backward(const ad::Tensor& x, const ad::Tensor& weight, const ad::Tensor& dy,
                           int64_t stride, int64_t padding, Wanted wanted) {
-  const int64_t batch = x.dim(0), c_out = weight.dim(0);
+  const int64_t c_out = weight.dim(0);
   const Geometry g = Geometry::over(x.dim(1), x.dim(2), x.dim(3), weight.dim(2), stride, padding);
   const int64_t K = g.patch_size(), P = g.positions();
-  Gradients grads{gradient_of(x, wanted.x), gradient_of(weight, wanted.weight),
-                  bias_gradient(c_out, dy.dtype(), wanted.bias)};
-  ad::dispatch(x.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    const T *xs = x.data<T>(), *w = weight.data<T>(), *dys = dy.data<T>();
-    T* dx = data_or_null<T>(grads.x);
-    const int threads = image_threads(batch, (wanted.x + wanted.weight) * c_out * K * P);
-    const ParameterSums<T> sums{{wanted.weight ? c_out * K : 0, threads},
-                                {wanted.bias ? c_out : 0, threads}};
-    for_each_image(batch, threads, [&](int64_t n, int thread) {
-      T* patches = patch_buffer<T>(K * P);
-      const T* dy_n = dys + n * c_out * P;
-      if (wanted.weight) {
-        unfold(xs + n * g.image_size(), g, patches);
-        ad::gemm(false, true, c_out, K, P, T(1), dy_n, P, patches, P, T(1), sums.weight.of(thread),
-                 K);
-      }
-      if (wanted.bias) add_row_sums(dy_n, c_out, P, sums.bias.of(thread));
-      if (wanted.x) {
-        ad::gemm(true, false, K, P, c_out, T(1), w, K, dy_n, P, T(0), patches, P);
-        T* dx_n = dx + n * g.image_size();
-        std::fill_n(dx_n, g.image_size(), T(0));
-        fold_add(patches, g, dx_n);
-      }
-    });
-    sums.write(grads.weight, grads.bias);
+  return backward_over_batch(x, weight, dy, wanted, c_out * K * P, [&](int64_t n, auto out) {
+    using T = std::remove_pointer_t<decltype(out.dx)>;
+    T* patches = patch_buffer<T>(K * P);
+    const T* dy_n = dy.data<T>() + n * c_out * P;
+    if (out.weight) {
+      unfold(x.data<T>() + n * g.image_size(), g, patches);
+      ad::gemm(false, true, c_out, K, P, T(1), dy_n, P, patches, P, T(1), out.weight, K);
+    }
+    if (out.bias) add_row_sums(dy_n, c_out, P, out.bias);
+    if (out.dx) {
+      ad::gemm(true, false, K, P, c_out, T(1), weight.data<T>(), K, dy_n, P, T(0), patches, P);
+      T* dx_n = out.dx + n * g.image_size();
+      std::fill_n(dx_n, g.image_size(), T(0));
+      fold_add(patches, g, dx_n);
+    }
   });
-  return grads;
 }
 
 // Per image, with patches(dY_n) [K, P] built once (the output is the image side):
@@ -109,34 +132,24 @@ Gradients conv2d_backward(const ad::Tensor& x, const ad::Tensor& weight, const a
 Gradients conv_transpose2d_backward(const ad::Tensor& x, const ad::Tensor& weight,
                                     const ad::Tensor& dy, int64_t stride, int64_t padding,
                                     Wanted wanted) {
-  const int64_t batch = x.dim(0), c_in = weight.dim(0), c_out = weight.dim(1);
+  const int64_t c_in = weight.dim(0), c_out = weight.dim(1);
   const Geometry g = Geometry::over(c_out, dy.dim(2), dy.dim(3), weight.dim(2), stride, padding);
-  const int64_t K = g.patch_size(), P = g.positions(), pixels = g.height * g.width;
-  Gradients grads{gradient_of(x, wanted.x), gradient_of(weight, wanted.weight),
-                  bias_gradient(c_out, dy.dtype(), wanted.bias)};
-  ad::dispatch(x.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    const T *xs = x.data<T>(), *w = weight.data<T>(), *dys = dy.data<T>();
-    T* dx = data_or_null<T>(grads.x);
-    const int threads = image_threads(batch, (wanted.x + wanted.weight) * c_in * K * P);
-    const ParameterSums<T> sums{{wanted.weight ? c_in * K : 0, threads},
-                                {wanted.bias ? c_out : 0, threads}};
-    for_each_image(batch, threads, [&](int64_t n, int thread) {
-      const T* dy_n = dys + n * g.image_size();
-      if (wanted.x || wanted.weight) {
-        T* patches = patch_buffer<T>(K * P);
-        unfold(dy_n, g, patches);
-        if (wanted.x)
-          ad::gemm(false, false, c_in, P, K, T(1), w, K, patches, P, T(0), dx + n * c_in * P, P);
-        if (wanted.weight)
-          ad::gemm(false, true, c_in, K, P, T(1), xs + n * c_in * P, P, patches, P, T(1),
-                   sums.weight.of(thread), K);
-      }
-      if (wanted.bias) add_row_sums(dy_n, c_out, pixels, sums.bias.of(thread));
-    });
-    sums.write(grads.weight, grads.bias);
+  const int64_t K = g.patch_size(), P = g.positions();
+  return backward_over_batch(x, weight, dy, wanted, c_in * K * P, [&](int64_t n, auto out) {
+    using T = std::remove_pointer_t<decltype(out.dx)>;
+    const T* dy_n = dy.data<T>() + n * g.image_size();
+    if (out.dx || out.weight) {
+      T* patches = patch_buffer<T>(K * P);
+      unfold(dy_n, g, patches);
+      if (out.dx)
+        ad::gemm(false, false, c_in, P, K, T(1), weight.data<T>(), K, patches, P, T(0),
+                 out.dx + n * c_in * P, P);
+      if (out.weight)
+        ad::gemm(false, true, c_in, K, P, T(1), x.data<T>() + n * c_in * P, P, patches, P, T(1),
+                 out.weight, K);
+    }
+    if (out.bias) add_row_sums(dy_n, c_out, g.height * g.width, out.bias);
   });
-  return grads;
 }
 
 }  // namespace nn::conv_fast

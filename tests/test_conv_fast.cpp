@@ -349,11 +349,13 @@ TEST_CASE("conv fast: the fused first-order backward gives the ops form's gradie
     for (const Case& c : cases) {
       INFO(describe(op, c));
       const Inputs in = inputs_of(op, c, rng);
-      std::vector<Tensor> leaves = {in.x.detach().requires_grad_(), in.w.detach().requires_grad_()};
+      std::vector<Tensor> leaves = {in.x.detach().requires_grad_(),
+                                    in.w.detach().requires_grad_()};
       if (c.bias) leaves.push_back(in.b.detach().requires_grad_());
       auto gradients = [&](bool create_graph) {
         Tensor y = conv_of(op, c, false)(leaves[0], leaves[1], c.bias ? leaves[2] : Tensor());
-        std::vector<Tensor> g = ad::grad(ad::sum(y * in.seed), leaves, {.create_graph = create_graph});
+        std::vector<Tensor> g =
+            ad::grad(ad::sum(y * in.seed), leaves, {.create_graph = create_graph});
         ad::tape().clear();
         return g;
       };
