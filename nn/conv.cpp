@@ -66,6 +66,8 @@ Tensor conv2d_weight_grad_definition(const Tensor& x, const Tensor& dy, int64_t 
 // end excerpt: conv_definition
 
 // ---- the ops: the fast products forward, the trilinear form T backward ----
+// (as recorded ops under create_graph; otherwise conv2d's and conv_transpose2d's backward
+// compute the same gradients fused, in one pass over the batch: nn/conv_fast_backward.cpp)
 
 bool wants_grad(const Tensor& t) { return t.defined() && t.requires_grad(); }
 
@@ -84,6 +86,14 @@ ad::Grads conv_grads(const Tensor& bias, Tensor dx, Tensor dw, Tensor db) {
   if (bias.defined()) return {dx, dw, db};
   return {dx, dw};
 }
+ad::Grads conv_grads(const Tensor& bias, const conv_fast::Gradients& g) {
+  return conv_grads(bias, g.x, g.weight, g.bias);
+}
+
+// Which of the op's gradients the tape asks for.
+conv_fast::Wanted wanted_of(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  return {wants_grad(x), wants_grad(weight), wants_grad(bias)};
+}
 
 std::string conv_attrs(int64_t k, int64_t stride, int64_t padding) {
   return fmt::format("k={}, stride={}, padding={}", k, stride, padding);
@@ -99,6 +109,9 @@ Tensor transposed_conv(const Tensor& x, const Tensor& weight, const Tensor& bias
   ad::tape().record(
       "conv_transpose2d", conv_inputs(x, weight, bias), y,
       [x, weight, bias, stride, padding](const Tensor& dy) -> ad::Grads {  // T(dY, W, x)
+        if (!ad::differentiable_backward())  // the same gradients in one pass over the batch
+          return conv_grads(bias, conv_fast::conv_transpose2d_backward(
+                                      x, weight, dy, stride, padding, wanted_of(x, weight, bias)));
         const int64_t k = weight.dim(2);
         return conv_grads(
             bias, wants_grad(x) ? conv2d(dy, weight, Tensor(), stride, padding) : Tensor(),
@@ -120,6 +133,9 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
   ad::tape().record(
       "conv2d", conv_inputs(x, weight, bias), y,
       [x, weight, bias, stride, padding](const Tensor& dy) -> ad::Grads {  // T(x, W, dY)
+        if (!ad::differentiable_backward())  // the same gradients in one pass over the batch
+          return conv_grads(bias, conv_fast::conv2d_backward(x, weight, dy, stride, padding,
+                                                             wanted_of(x, weight, bias)));
         const int64_t k = weight.dim(2), h = x.dim(2), w = x.dim(3);
         return conv_grads(
             bias,

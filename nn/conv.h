@@ -49,8 +49,9 @@
 //                                      du = conv2d(x, dG)
 //
 // The three close under differentiation, so with create_graph a backward pass records
-// itself and can be differentiated again; without it, the same calls run the fast
-// products (nn/conv_fast.h) and record nothing.
+// itself and can be differentiated again. Without it nothing needs recording, and
+// conv2d's and conv_transpose2d's backward compute the same gradients fused, in one pass
+// over the batch that unfolds each image once for both gemms (nn/conv_fast.h).
 //
 // output_padding (< stride) adds rows/columns at the bottom/right so that a transposed
 // convolution can produce every size that a stride-s convolution maps to the same size.

@@ -77,6 +77,29 @@ ad::Tensor conv_transpose2d(const ad::Tensor& x, const ad::Tensor& weight, const
 ad::Tensor conv2d_weight_grad(const ad::Tensor& x, const ad::Tensor& dy, int64_t kernel,
                               int64_t stride, int64_t padding);
 
+// ---- the first-order backward passes, fused (nn/conv_fast_backward.cpp) ----
+// The ops write each backward pass as one op per gradient (nn/conv.h), each its own pass
+// over the batch; these compute the same gradients in one pass, each image's patch matrix
+// built once for both of its gemms. They record nothing: nn/conv.cpp uses them when the
+// backward pass need not be differentiated again (ad::differentiable_backward() false).
+
+struct Wanted {  // which gradients to compute
+  bool x, weight, bias;
+};
+struct Gradients {  // dx, dW, db, each undefined when not wanted
+  ad::Tensor x, weight, bias;
+};
+
+// conv2d's, from dY [N, C_out, H_out, W_out]:
+//   dx = conv_transpose2d(dY, W),  dW = conv2d_weight_grad(x, dY),  db = dY summed per channel.
+Gradients conv2d_backward(const ad::Tensor& x, const ad::Tensor& weight, const ad::Tensor& dy,
+                          int64_t stride, int64_t padding, Wanted wanted);
+// conv_transpose2d's, from dY [N, C_out, H_out, W_out]:
+//   dx = conv2d(dY, W),  dW = conv2d_weight_grad(dY, x),  db = dY summed per channel.
+Gradients conv_transpose2d_backward(const ad::Tensor& x, const ad::Tensor& weight,
+                                    const ad::Tensor& dy, int64_t stride, int64_t padding,
+                                    Wanted wanted);
+
 // ---- the patch matrix (nn/conv_fast_unfold.cpp) ----
 
 // patches [K, P] of one image [C, H, W], as in the table at the top of this file.

@@ -340,6 +340,33 @@ TEST_CASE("conv fast: the backward of each op is the other convolutions (nn/conv
   CHECK(count(ops, "conv_transpose2d") == 0);
 }
 
+TEST_CASE("conv fast: the fused first-order backward gives the ops form's gradients (double)") {
+  // Without create_graph, conv2d's and conv_transpose2d's backward run fused
+  // (nn/conv_fast_backward.cpp: one pass over the batch); with it, the ops of the form T.
+  // Both must give the same dx, dW and db, for every case of the table, in double.
+  ad::Rng rng(21);
+  for (Op op : {Op::conv2d, Op::conv_transpose2d})
+    for (const Case& c : cases) {
+      INFO(describe(op, c));
+      const Inputs in = inputs_of(op, c, rng);
+      std::vector<Tensor> leaves = {in.x.detach().requires_grad_(),
+                                    in.w.detach().requires_grad_()};
+      if (c.bias) leaves.push_back(in.b.detach().requires_grad_());
+      auto gradients = [&](bool create_graph) {
+        Tensor y = conv_of(op, c, false)(leaves[0], leaves[1], c.bias ? leaves[2] : Tensor());
+        std::vector<Tensor> g =
+            ad::grad(ad::sum(y * in.seed), leaves, {.create_graph = create_graph});
+        ad::tape().clear();
+        return g;
+      };
+      const std::vector<Tensor> fused = gradients(false), ops = gradients(true);
+      for (size_t i = 0; i < leaves.size(); ++i) {
+        CAPTURE(names[i + 1]);
+        CHECK(max_abs_diff(fused[i], ops[i]) <= 1e-12 * (1 + max_abs(ops[i])));
+      }
+    }
+}
+
 TEST_CASE("conv fast: only the gradients asked for are computed, and they are right") {
   // The first layer's images need no gradient; a frozen weight needs none either.
   ad::Rng rng(13);
