@@ -102,8 +102,10 @@ ONE_TUTORIAL := $(filter $(BUILD)/tutorials/$(T)_%,$(TUTORIALS))
         run-bench-torch run-crosscheck tutorial run-tutorial excerpts
 .DEFAULT_GOAL := all
 # Keep the object files of tutorials and benchmarks (make would delete them as
-# intermediates of a chained rule and rebuild them every time).
-.SECONDARY:
+# intermediates of a chained rule and rebuild them every time). Only these: a bare
+# .SECONDARY: would make every object secondary, and a missing one (a source file added
+# after the last build) would then never be compiled while the library looked newer.
+.SECONDARY: $(TUTORIALS:=.o) $(BENCHES:=.o)
 
 all: $(LIB) $(TUTORIALS) $(TEST_BIN)
 
