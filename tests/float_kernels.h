@@ -59,17 +59,14 @@ inline std::vector<float> uniform(int64_t n, double lo, double hi, uint64_t seed
 // A kernel table's choice by ISA: table() is table(active_isa()), the reference one while
 // an ad::ReferenceKernels lives; an ISA this CPU lacks throws ad::Error, and so does a
 // value that is no ISA at all (checked on every machine), naming it.
-template <class Table>
-void check_table_choice(const Table& (*table_of)(ad::Isa), const Table& (*table)()) {
-  CHECK(&table() == &table_of(ad::active_isa()));
-  {
-    ad::ReferenceKernels plain;
-    CHECK(&table() == &table_of(ad::Isa::reference));
-  }
+// A value that is no ISA at all (checked on every machine) and every ISA this CPU lacks
+// make `call(isa)` throw an ad::Error; the first names the value.
+template <class Call>
+void check_unsupported_isas_throw(Call call) {
   const ad::Isa bogus = static_cast<ad::Isa>(42);
   std::string message;
   try {
-    table_of(bogus);
+    call(bogus);
   } catch (const ad::Error& e) {
     message = e.what();
   }
@@ -78,8 +75,18 @@ void check_table_choice(const Table& (*table_of)(ad::Isa), const Table& (*table)
     if (ad::isa_supported(isa)) continue;
     const std::string isa_name = ad::to_string(isa);
     CAPTURE(isa_name);
-    CHECK_THROWS_AS(table_of(isa), ad::Error);
+    CHECK_THROWS_AS(call(isa), ad::Error);
   }
+}
+
+template <class Table>
+void check_table_choice(const Table& (*table_of)(ad::Isa), const Table& (*table)()) {
+  CHECK(&table() == &table_of(ad::active_isa()));
+  {
+    ad::ReferenceKernels plain;
+    CHECK(&table() == &table_of(ad::Isa::reference));
+  }
+  check_unsupported_isas_throw([&](ad::Isa isa) { table_of(isa); });
 }
 
 }  // namespace float_kernels
