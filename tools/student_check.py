@@ -10,6 +10,7 @@ Only the copy's test binary is built, with -j from nproc; the first build is a f
 """
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,12 +26,19 @@ RESTORED = "E03.2"
 TEST_BIN = "build/release/tests/run_tests"
 
 
+# A compiler's warning reads "file:line:col: warning: ..."; make's own notes (a jobserver
+# inherited from the calling make, for one) also say "warning:" and are not the copy's fault.
+COMPILER_WARNING = re.compile(r"^[^\s:]+:\d+:(\d+:)? warning:")
+
+
 def build(copy, cxx):
     start = time.time()
     jobs = str(os.cpu_count() or 2)
+    # The copy is built as a separate project: not as a sub-make of the make that ran us.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     run = subprocess.run(["make", "--no-print-directory", "-C", copy, f"-j{jobs}", f"CXX={cxx}",
-                          TEST_BIN], capture_output=True, text=True)
-    warnings = [l for l in run.stderr.splitlines() if "warning:" in l]
+                          TEST_BIN], capture_output=True, text=True, env=env)
+    warnings = [l for l in run.stderr.splitlines() if COMPILER_WARNING.match(l)]
     if run.returncode != 0:
         sys.exit("student-check: the copy does not build:\n" + run.stderr[-4000:])
     print(f"  built in {time.time() - start:.0f} s, {len(warnings)} warnings")
