@@ -8,6 +8,11 @@
 #include "autodiff/autodiff.h"
 #include "nn/nn.h"
 #include "tests/nn_reference.h"
+#include "vae/conv_vae.h"
+#include "vae/cvae.h"
+#include "vae/discrete_vae.h"
+#include "vae/full_cov_vae.h"
+#include "vae/latent_model.h"
 #include "vae/mlp_vae.h"
 
 using test_helpers::dense;
@@ -19,6 +24,19 @@ std::vector<nn::Linear*> linear_layers(vae::Vae& model) {
 }
 
 }  // namespace
+
+// The one model interface of vae/latent_model.h: the five models of the notes satisfy it,
+// so the -ELBO, the IWAE bound, sampling and the training loop are written once over it.
+TEST_CASE("latent-variable models: every VAE of the notes satisfies the interface it claims") {
+  CHECK(vae::ReparameterizedModel<vae::Vae>);
+  CHECK(vae::ReparameterizedModel<vae::ConvVae>);
+  CHECK(vae::ReparameterizedModel<vae::FullCovVae>);
+  CHECK(vae::ReparameterizedModel<vae::Conditioned>);  // the CVAE given its labels
+  CHECK(vae::LatentVariableModel<vae::DiscreteVae>);
+  // a class index is not a differentiable function of noise: no reparameterization
+  CHECK_FALSE(vae::ReparameterizedModel<vae::DiscreteVae>);
+  CHECK_FALSE(vae::LatentVariableModel<nn::Linear>);
+}
 
 TEST_CASE("Vae: negative ELBO equals a hand computation for fixed eps (Bernoulli, double)") {
   ad::Rng rng(3);

@@ -50,10 +50,6 @@ vae::PerExampleElbo per_example(vae::Vae& model, const Tensor& x, ad::Rng& rng) 
   return vae::per_example_negative_elbo(model, x, rng, 1000);
 }
 
-// Fewer optimiser steps per epoch than this leave the VAE all but untrained (--batch is
-// checked against it and the training set's size).
-constexpr int64_t kMinStepsPerEpoch = 10;
-
 // Copies every parameter value of `from` into `to` (same architecture, any dtypes).
 void copy_parameters(const nn::Module& from, nn::Module& to) {
   std::vector<nn::NamedTensor> a = from.named_parameters(), b = to.named_parameters();
@@ -113,7 +109,7 @@ void train_section(tut::Tutorial& t, vae::Vae& model, nn::Adam& adam, const VaeD
        .batch_size = training.batch,
        .binarize = true,
        .seed = seed,
-       .min_steps = kMinStepsPerEpoch},
+       .min_steps = tut::min_vae_steps_per_epoch},
       rng, [&] {
         ad::Rng eval_rng(seed + 1000);  // the same eps for every epoch's validation
         return vae::summarize(per_example(model, data.validation_x, eval_rng).loss).mean;

@@ -104,10 +104,6 @@ void linear_gaussian_iwae(tut::Tutorial& t) {
 }
 
 // ---------------------------------------------------------------- training
-// Fewer optimiser steps per epoch than this leave a model all but untrained (--batch is
-// checked against it and the training set's size).
-constexpr int64_t kMinStepsPerEpoch = 10;
-
 // Adam on the -ELBO of batches of binarised images (tut::train_vae: the VAE, or the
 // conditional VAE given each batch's labels); returns the last epoch's mean training loss.
 template <class Model>
@@ -119,7 +115,7 @@ double train_model(tut::Tutorial& t, Model& model, const nn::Dataset& data,
                                             .batch_size = training.batch,
                                             .binarize = true,
                                             .seed = seed,
-                                            .min_steps = kMinStepsPerEpoch},
+                                            .min_steps = tut::min_vae_steps_per_epoch},
                                            rng);
   t.note("  {:.1f} s per epoch", h.seconds_per_epoch);
   return h.loss.back();

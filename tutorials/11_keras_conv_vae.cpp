@@ -52,9 +52,6 @@ using ad::Tensor;
 namespace {
 
 constexpr int64_t kSide = 28, kPixels = kSide * kSide;
-// Fewer optimiser steps per epoch than this leave a model all but untrained (--batch is
-// checked against it and the training set's size).
-constexpr int64_t kMinStepsPerEpoch = 10;
 
 // The images of a data set are kept flat, [N, 784]; the convolutional VAE reads them as
 // [N, 1, 28, 28] and returns [N, 1, 28, 28]. model_input and reconstruct_flat are the only
@@ -94,7 +91,7 @@ tut::VaeHistory train_vae(Model& model, const nn::Dataset& train, const Tensor& 
   return tut::train_vae(
       model, adam, train,
       {.epochs = s.epochs, .batch_size = s.batch, .layout = batch_layout(model), .seed = seed,
-       .min_steps = kMinStepsPerEpoch},
+       .min_steps = tut::min_vae_steps_per_epoch},
       rng, [&] { return mean_of(per_image_terms(model, validation_x, seed + 2).loss); },
       [](const tut::VaeHistory& h) {
         return fmt::format("rec {:.2f}  KL {:.3f}  val -ELBO {:.2f}", h.reconstruction.back(),
@@ -447,7 +444,6 @@ void latent_scatter(tut::Tutorial& t, vae::ConvVae& model, const nn::Dataset& te
          std::vector<double>{-q, -q, q, q, -q}, tut::LineStyle::dashed);
   t.save_figure(p);
 }
-
 
 // ---------------------------------------------------------------- L35
 // Note 003: an autoencoder's codes "may not be contiguous ... huge empty spaces where the

@@ -61,6 +61,10 @@ void add_training_flags(Tutorial& t, TrainingFlags& flags,
 void add_batch_and_lr_flags(Tutorial& t, TrainingFlags& flags);
 
 // ---- the training loop
+// Fewer optimiser steps per epoch than this leave a VAE all but untrained: the tutorials
+// that train on a full data set check --batch against it (EpochOptions::min_steps).
+inline constexpr int64_t min_vae_steps_per_epoch = 10;
+
 struct EpochOptions {
   int epochs = 1;
   int64_t batch_size = 128;
