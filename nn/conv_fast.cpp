@@ -1,5 +1,5 @@
-// The three products of nn/conv_fast.h, one gemm per image, the batch split over threads
-// (nn/conv_fast_batch.h).
+// The three products of nn/conv_fast.h, one gemm per image, the batch cut into parts that
+// the threads share (nn/conv_fast_batch.h).
 #include "nn/conv_fast.h"
 
 #include <algorithm>
@@ -20,7 +20,7 @@ ad::Tensor conv2d(const ad::Tensor& x, const ad::Tensor& weight, const ad::Tenso
     using T = decltype(zero);
     const T *xs = x.data<T>(), *w = weight.data<T>(), *b = data_or_null<T>(bias);
     T* ys = y.data<T>();
-    for_each_image(batch, image_threads(batch, c_out * K * P), [&](int64_t n, int) {
+    for_each_image(batch, image_parts(batch, c_out * K * P), [&](int64_t n, int) {
       T* patches = patch_buffer<T>(K * P);
       unfold(xs + n * g.image_size(), g, patches);
       T* y_n = ys + n * c_out * P;
@@ -44,7 +44,7 @@ ad::Tensor conv_transpose2d(const ad::Tensor& x, const ad::Tensor& weight, const
     using T = decltype(zero);
     const T *xs = x.data<T>(), *w = weight.data<T>(), *b = data_or_null<T>(bias);
     T* ys = y.data<T>();
-    for_each_image(batch, image_threads(batch, c_in * K * P), [&](int64_t n, int) {
+    for_each_image(batch, image_parts(batch, c_in * K * P), [&](int64_t n, int) {
       T* patches = patch_buffer<T>(K * P);
       ad::gemm(true, false, K, P, c_in, T(1), w, K, xs + n * c_in * P, P, T(0), patches, P);
       T* y_n = ys + n * g.image_size();
@@ -55,7 +55,7 @@ ad::Tensor conv_transpose2d(const ad::Tensor& x, const ad::Tensor& weight, const
   return y;
 }
 
-// dW [C_out, K] = sum_n dY_n [C_out, P] patches(x_n)^T [P, K], each thread its own sum.
+// dW [C_out, K] = sum_n dY_n [C_out, P] patches(x_n)^T [P, K], each part of the batch its own sum.
 // The patches are rebuilt here rather than kept from the forward pass.
 ad::Tensor conv2d_weight_grad(const ad::Tensor& x, const ad::Tensor& dy, int64_t kernel,
                               int64_t stride, int64_t padding) {
@@ -66,13 +66,13 @@ ad::Tensor conv2d_weight_grad(const ad::Tensor& x, const ad::Tensor& dy, int64_t
   ad::dispatch(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T *xs = x.data<T>(), *dys = dy.data<T>();
-    const int threads = image_threads(batch, c_out * K * P);
-    const PerThreadSum<T> sums(c_out * K, threads);
-    for_each_image(batch, threads, [&](int64_t n, int thread) {
+    const int parts = image_parts(batch, c_out * K * P);
+    const PerPartSum<T> sums(c_out * K, parts);
+    for_each_image(batch, parts, [&](int64_t n, int part) {
       T* patches = patch_buffer<T>(K * P);
       unfold(xs + n * g.image_size(), g, patches);
       ad::gemm(false, true, c_out, K, P, T(1), dys + n * c_out * P, P, patches, P, T(1),
-               sums.of(thread), K);
+               sums.of(part), K);
     });
     sums.reduce(dw.data<T>());
   });

@@ -26,8 +26,9 @@
 //
 // Each image's patch matrix goes into a per-thread buffer reused from call to call (K P
 // values, 225 kB at most in the Keras demo's layers, so it stays in L2). The batch is
-// split over threads (ad::parallel_for), each summing its own copy of dW; a small batch
-// instead lets each gemm use the threads.
+// cut into parts that the threads share (ad::parallel_for), each part summing its own copy
+// of dW; the number of parts does not depend on the threads, so neither do the bits. A
+// small batch instead lets each gemm use the threads.
 #pragma once
 
 #include <cstdint>

@@ -50,23 +50,24 @@ T* data_or_null(ad::Tensor& t) {
 }
 
 // The shared parameters' gradients, dW [rows, K] and db [channels], summed over the batch
-// by several threads (each its own copies), then written into the gradients' tensors.
+// part by part (each part its own copies), then written into the gradients' tensors.
 template <class T>
 struct ParameterSums {
-  PerThreadSum<T, 0> weight;
-  PerThreadSum<double, 1> bias;
+  PerPartSum<T, 0> weight;
+  PerPartSum<double, 1> bias;
   void write(ad::Tensor& dw, ad::Tensor& db) const {
     if (dw.defined()) weight.reduce(dw.data<T>());
     if (db.defined()) bias.reduce(db.data<T>());
   }
 };
 
-// What both backward passes share: the gradients' tensors, the batch split over threads
-// (work_per_image multiply-adds each), and dW and db summed in per-thread copies.
+// What both backward passes share: the gradients' tensors, the batch cut into parts that
+// the threads share (work_per_image multiply-adds each), and dW and db summed in per-part
+// copies.
 // image(n, out) computes image n's share into the element type's pointers:
 //   out.dx       dx's data (write image n's part), null when dx is not wanted;
-//   out.weight   this thread's dW to add into, null when not wanted;
-//   out.bias     this thread's db (in double) to add into, null when not wanted.
+//   out.weight   this part's dW to add into, null when not wanted;
+//   out.bias     this part's db (in double) to add into, null when not wanted.
 template <class T>
 struct ImageOutputs {
   T* dx;
@@ -83,12 +84,12 @@ Gradients backward_over_batch(const ad::Tensor& x, const ad::Tensor& weight, con
   ad::dispatch(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     T* dx = data_or_null<T>(grads.x);
-    const int threads = image_threads(batch, (wanted.x + wanted.weight) * work_per_image);
-    const ParameterSums<T> sums{{wanted.weight ? weight.numel() : 0, threads},
-                                {wanted.bias ? channels : 0, threads}};
-    for_each_image(batch, threads, [&](int64_t n, int thread) {
-      image(n, ImageOutputs<T>{dx, wanted.weight ? sums.weight.of(thread) : nullptr,
-                               wanted.bias ? sums.bias.of(thread) : nullptr});
+    const int parts = image_parts(batch, (wanted.x + wanted.weight) * work_per_image);
+    const ParameterSums<T> sums{{wanted.weight ? weight.numel() : 0, parts},
+                                {wanted.bias ? channels : 0, parts}};
+    for_each_image(batch, parts, [&](int64_t n, int part) {
+      image(n, ImageOutputs<T>{dx, wanted.weight ? sums.weight.of(part) : nullptr,
+                               wanted.bias ? sums.bias.of(part) : nullptr});
     });
     sums.write(grads.weight, grads.bias);
   });

@@ -1,6 +1,6 @@
 // How the fast convolutions (nn/conv_fast.cpp, nn/conv_fast_backward.cpp) walk a batch:
-// which threads take which images, each thread's patch buffer, and sums over the batch
-// that several threads add into. Internal to those two files.
+// which parts of a batch the threads take, each thread's patch buffer, and sums over the
+// batch that the parts add into. Internal to those two files.
 #pragma once
 
 #include <algorithm>
@@ -12,29 +12,34 @@
 
 namespace nn::conv_fast {
 
-// How many threads to split a batch over, given the multiply-adds of one image.
-// Every thread gets at least two images (so the split is nearly even) and at least the
-// 500k multiply-adds below which gemm.cpp does not start a thread either. With fewer
-// images than that (batch 1, say) the images run one after another and each gemm may
-// split its own product over the threads instead.
-inline int image_threads(int64_t batch, int64_t work_per_image) {
-  constexpr int64_t min_work_per_thread = 500'000;  // multiply-adds, as in gemm.cpp
-  if (ad::in_parallel_part()) return 1;
+// How many parts to cut a batch into, given the multiply-adds of one image. The count
+// depends on the batch and the layer only, never on the machine's threads: the sums over
+// the batch (dW, db) add one partial sum per part in part order, so a training run gives
+// the same bits on one core or sixteen. The threads share the parts (ad::parallel_for).
+// Every part gets at least two images and at least the 500k multiply-adds below which
+// gemm.cpp does not start a thread either; at most max_parts parts (their copies of dW
+// cost memory, and a machine with more threads than that splits each gemm instead). With
+// too few images for two parts (batch 1, say) the images run one after another and each
+// gemm may split its own product over the threads.
+inline constexpr int64_t max_parts = 16;
+
+inline int image_parts(int64_t batch, int64_t work_per_image) {
+  constexpr int64_t min_work_per_part = 500'000;  // multiply-adds, as in gemm.cpp
   const int64_t by_images = batch / 2;
-  const int64_t by_work = batch * work_per_image / min_work_per_thread;
-  const int64_t threads = std::min<int64_t>({ad::max_threads(), by_images, by_work});
-  return static_cast<int>(std::max<int64_t>(1, threads));
+  const int64_t by_work = batch * work_per_image / min_work_per_part;
+  const int64_t parts = std::min<int64_t>({max_parts, by_images, by_work});
+  return static_cast<int>(std::max<int64_t>(1, parts));
 }
 
-// Calls body(n, part) for every image n in [0, batch), the batch cut into `threads`
+// Calls body(n, part) for every image n in [0, batch), the batch cut into `parts`
 // contiguous parts of equal share. A part runs on one thread at a time, so the part number
-// can index per-thread sums (ad::parallel_for: a part no other thread has started is
-// taken by the caller, so a busy machine never waits for a thread). A gemm inside body
-// runs on its caller's thread alone (gemm.cpp's threads_for sees ad::in_parallel_part()).
+// can index per-part sums (ad::parallel_for: a part no other thread has started is taken
+// by the caller, so a busy machine never waits for a thread). A gemm inside body runs on
+// its caller's thread alone (gemm.cpp's threads_for sees ad::in_parallel_part()).
 template <class F>
-void for_each_image(int64_t batch, int threads, F&& body) {
-  ad::parallel_for(threads, [&](int part) {
-    const int64_t begin = batch * part / threads, end = batch * (part + 1) / threads;
+void for_each_image(int64_t batch, int parts, F&& body) {
+  ad::parallel_for(parts, [&](int part) {
+    const int64_t begin = batch * part / parts, end = batch * (part + 1) / parts;
     for (int64_t n = begin; n < end; ++n) body(n, part);
   });
 }
@@ -47,24 +52,25 @@ T* patch_buffer(int64_t count) {
   return buffer.get(count);
 }
 
-// A sum over the batch computed by several threads, dW = sum_n dW_n: each thread adds
-// into its own zeroed copy, and reduce() adds the copies up in thread order, so a run with
-// the same number of threads always gives the same bits. Two sums alive at once need two
-// slots (their copies live in a thread_local buffer per element type and slot).
+// A sum over the batch computed part by part, dW = sum_n dW_n: each part adds into its own
+// zeroed copy, and reduce() adds the copies up in part order, so the bits depend on the
+// number of parts (image_parts: the batch and the layer), not on which thread ran which
+// part. Two sums alive at once need two slots (their copies live in a thread_local buffer
+// per element type and slot).
 template <class T, int slot = 0>
-class PerThreadSum {
+class PerPartSum {
  public:
-  PerThreadSum(int64_t size, int threads)
-      : copies_(memory().get(size * threads)), size_(size), threads_(threads) {
-    std::fill(copies_, copies_ + size * threads, T(0));
+  PerPartSum(int64_t size, int parts)
+      : copies_(memory().get(size * parts)), size_(size), parts_(parts) {
+    std::fill(copies_, copies_ + size * parts, T(0));
   }
-  T* of(int thread) const { return copies_ + thread * size_; }
+  T* of(int part) const { return copies_ + part * size_; }
 
   template <class Out>
-  void reduce(Out* out) const {  // out[i] = sum over threads of copy[i]
+  void reduce(Out* out) const {  // out[i] = sum over the parts of copy[i]
     for (int64_t i = 0; i < size_; ++i) {
       T total = 0;
-      for (int t = 0; t < threads_; ++t) total += copies_[t * size_ + i];
+      for (int p = 0; p < parts_; ++p) total += copies_[p * size_ + i];
       out[i] = static_cast<Out>(total);
     }
   }
@@ -76,7 +82,7 @@ class PerThreadSum {
   }
   T* copies_;
   int64_t size_;
-  int threads_;
+  int parts_;
 };
 
 // y[c, :] = b[c] for each of the `channels` rows of `pixels` values, or 0 without a bias.

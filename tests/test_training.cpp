@@ -3,6 +3,8 @@
 // binarisation and the network sizes.
 #include <doctest/doctest.h>
 
+#include <omp.h>
+
 #include <cmath>
 #include <cstdio>
 #include <sstream>
@@ -13,6 +15,8 @@
 #include "nn/nn.h"
 #include "tests/helpers.h"
 #include "tutorials/common/training.h"
+#include "vae/conv_vae.h"
+#include "vae/mlp_vae.h"
 
 using test_helpers::contains;
 
@@ -115,4 +119,58 @@ TEST_CASE("binarize draws 0 or 1 with probability the intensity; sizes of tutori
   CHECK(std::abs(ones / x.size() - 0.3) < 4 * 0.0046);
   CHECK(tut::autoencoder_sizes(784) == std::vector<int64_t>{784, 256, 64, 2});
   CHECK(tut::autoencoder_sizes(100, 5) == std::vector<int64_t>{100, 256, 64, 5});
+}
+
+// ---- the same bits on any number of threads
+// The kernels split a step's work between threads by rows and columns of their outputs and
+// never add partial sums across threads, so a training run gives the same weights, bit for
+// bit, on one core or two (and the tutorials' outputs do not depend on the machine's cores).
+namespace {
+
+// Every parameter of `model` after three Adam steps on the -ELBO of the same images with
+// the same noise, run on `threads` threads.
+template <class Model, class Config>
+std::vector<double> weights_after_three_steps(const Config& config, const ad::Tensor& x,
+                                              int threads) {
+  const int before = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  ad::Rng init(11), noise(12);
+  Model model(config, init);
+  nn::Adam adam(model, {.lr = 1e-3});
+  for (int step = 0; step < 3; ++step) {
+    adam.zero_grad();
+    ad::backward(vae::negative_elbo(model, x, noise).loss);
+    adam.step();
+  }
+  omp_set_num_threads(before);
+  std::vector<double> all;
+  for (const nn::NamedTensor& p : model.named_parameters())
+    for (double v : p.tensor.to_vector()) all.push_back(v);
+  return all;
+}
+
+// Binary images, [batch, 784] or [batch, 1, 28, 28] (tut::binarize of uniform intensities).
+ad::Tensor binary_images(const ad::Shape& shape) {
+  ad::Rng rng(10);
+  return tut::binarize(rng.uniform(shape, 0, 1), rng);
+}
+
+}  // namespace
+
+TEST_CASE("training a VAE gives the same weights, bit for bit, on one thread and on two") {
+  SUBCASE("the MLP VAE of the tutorials, 784-256-64-2, a batch of 128") {
+    const ad::Tensor x = binary_images({128, 784});
+    const vae::VaeConfig config{.input_dim = 784, .hidden = tut::hidden_sizes, .latent_dim = 2};
+    const std::vector<double> one = weights_after_three_steps<vae::Vae>(config, x, 1);
+    const std::vector<double> two = weights_after_three_steps<vae::Vae>(config, x, 2);
+    REQUIRE(one.size() == two.size());
+    CHECK(one == two);
+  }
+  SUBCASE("the convolutional VAE of the Keras demo, a batch of 16") {
+    const ad::Tensor x = binary_images({16, 1, 28, 28});
+    const std::vector<double> one = weights_after_three_steps<vae::ConvVae>(vae::ConvVaeConfig{}, x, 1);
+    const std::vector<double> two = weights_after_three_steps<vae::ConvVae>(vae::ConvVaeConfig{}, x, 2);
+    REQUIRE(one.size() == two.size());
+    CHECK(one == two);
+  }
 }
