@@ -1,16 +1,19 @@
 // Smoke runs: every tutorial, with --quick, into a temporary folder of its own (so that two
 // test runs at the same time do not collide). Each must exit 0 (no FAILED check) and leave
 // at least one PNG figure. Every catalogue ID a tutorial prints ([L05]) must be an item of
-// docs/notes.md, which lists exactly L01-L37; together the quick runs check every item.
+// docs/notes.md, which lists exactly L01-L37; together the quick runs check every item, and
+// the check counts and labels docs/notes.md gives each item are those the quick runs print.
 // The Makefile passes the folder of the built tutorials in TUTORIAL_BIN_DIR.
 #include <doctest/doctest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -63,11 +66,18 @@ std::vector<std::string> catalogue_ids() {
   return ids;
 }
 
-// Every [Lnn] in a tutorial's output must be a catalogue item; the IDs of its passed check
-// lines ("  [L05] what: ...  ok") are added to `checked`.
-void check_printed_ids(const std::string& output, const std::set<std::string>& catalogue,
-                       std::set<std::string>& checked) {
-  const std::regex id(R"(\[(L[0-9]{2})\])"), passed_check(R"(^  \[(L[0-9]{2})\] .*  ok$)");
+// A passed check line of a quick run: "  [L05] what: ...  ok", by the tutorial's number.
+struct PassedCheck {
+  std::string tutorial;  // "03"
+  std::string line;      // after "[L05] "
+};
+using PassedChecks = std::map<std::string, std::vector<PassedCheck>>;  // by catalogue ID
+
+// Every [Lnn] in a tutorial's output must be a catalogue item; its passed check lines are
+// added to `checked`.
+void check_printed_ids(const std::string& tutorial, const std::string& output,
+                       const std::set<std::string>& catalogue, PassedChecks& checked) {
+  const std::regex id(R"(\[(L[0-9]{2})\])"), passed_check(R"(^  \[(L[0-9]{2})\] (.*  ok)$)");
   std::istringstream lines(output);
   for (std::string line; std::getline(lines, line);) {
     for (std::sregex_iterator it(line.begin(), line.end(), id), end; it != end; ++it) {
@@ -76,7 +86,54 @@ void check_printed_ids(const std::string& output, const std::set<std::string>& c
     }
     std::smatch m;
     if (std::regex_search(line, m, passed_check))
-      checked.insert(m[1]);
+      checked[m[1]].push_back({tutorial, m[2]});
+  }
+}
+
+// What docs/notes.md says an item's checks are: the count in its table row ("[8](#l01)")
+// and, under "### L01", one line per check "- 01: `label`".
+struct ListedChecks {
+  int count = -1;
+  std::vector<PassedCheck> labels;  // the tutorial and, as its line, the label
+};
+std::map<std::string, ListedChecks> listed_checks() {
+  std::istringstream page(test_helpers::read_file(repository() / "docs" / "notes.md"));
+  const std::regex row(R"(^\| (L[0-9]{2}) \|.*\| \[([0-9]+)\]\(#l[0-9]{2}\) \|$)"),
+      heading(R"(^### (L[0-9]{2})$)"), label(R"(^- ([0-9]{2}): `(.*)`$)");
+  std::map<std::string, ListedChecks> listed;
+  std::string section;
+  std::smatch m;
+  for (std::string line; std::getline(page, line);) {
+    if (std::regex_match(line, m, row)) listed[m[1]].count = std::stoi(m[2]);
+    if (std::regex_match(line, m, heading)) section = m[1];
+    if (!section.empty() && std::regex_match(line, m, label))
+      listed[section].labels.push_back({m[1], m[2]});
+  }
+  return listed;
+}
+
+// Does a check line (after "[L05] ") carry this label: the label, then its ": " and the
+// values, or the two spaces before "ok"?
+bool carries_label(const std::string& line, const std::string& label) {
+  return line.rfind(label, 0) == 0 &&
+         (line.compare(label.size(), 1, ":") == 0 || line.compare(label.size(), 2, "  ") == 0);
+}
+
+// docs/notes.md's count and labels of each item against the passed checks of the quick runs.
+void check_catalogue_counts(const PassedChecks& checked) {
+  for (const auto& [id, listed] : listed_checks()) {
+    INFO("catalogue item ", id, " in docs/notes.md");
+    const auto found = checked.find(id);
+    const std::vector<PassedCheck> printed =
+        found == checked.end() ? std::vector<PassedCheck>{} : found->second;
+    CHECK(listed.count == static_cast<int>(printed.size()));
+    CHECK(listed.labels.size() == printed.size());
+    for (const PassedCheck& l : listed.labels) {
+      INFO("listed check ", l.tutorial, ": `", l.line, "`");
+      CHECK(std::any_of(printed.begin(), printed.end(), [&](const PassedCheck& p) {
+        return p.tutorial == l.tutorial && carries_label(p.line, l.line);
+      }));
+    }
   }
 }
 
@@ -94,7 +151,7 @@ TEST_CASE(
     "check every catalogue item") {
   const std::vector<std::string> ids = catalogue_ids();
   const std::set<std::string> catalogue(ids.begin(), ids.end());
-  std::set<std::string> checked;  // catalogue IDs with a passed check in some quick run
+  PassedChecks checked;  // the passed checks of the quick runs, by catalogue ID
   bool all_selected = true;
   const fs::path sources = repository() / "tutorials";
   int tutorials = 0;
@@ -122,7 +179,7 @@ TEST_CASE(
     }
     CHECK(count_files(out, ".png") >= 1);
     CHECK(count_files(out, ".csv") >= 1);
-    check_printed_ids(test_helpers::read_file(log), catalogue, checked);
+    check_printed_ids(stem.substr(0, 2), test_helpers::read_file(log), catalogue, checked);
   }
   CHECK(tutorials >= 1);
   if (!all_selected) return;  // TUTORIAL_SMOKE_ONLY ran only some of them
@@ -130,6 +187,7 @@ TEST_CASE(
     INFO("catalogue item ", item, " has no passed check in any tutorial's --quick run");
     CHECK(checked.count(item) == 1);
   }
+  check_catalogue_counts(checked);
 }
 
 TEST_CASE("a tutorial given a bad flag prints its usage and exits with status 2") {

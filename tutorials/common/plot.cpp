@@ -603,8 +603,10 @@ std::string ImageFigure::gnuplot_script() const {
     box.left = 10 + row_labels_width + (l.ylabel.empty() ? 0 : kLineHeight + 6);
     box.right = 10;
     box.top = l.title.empty() ? 6 : kLineHeight + 8;
-    box.bottom =
-        6 + (l.column_labels.empty() ? 0 : kLineHeight) + (l.xlabel.empty() ? 0 : kLineHeight);
+    // (gnuplot sets the x label a little below one line under the tic labels, and a
+    // subscript such as z₁ reaches lower still: 14 px more keep it inside the figure)
+    box.bottom = 6 + (l.column_labels.empty() ? 0 : kLineHeight) +
+                 (l.xlabel.empty() ? 0 : kLineHeight + 14);
     box.image_width = std::max(panel_width - box.left - box.right, 20);
     box.image_height =
         box.image_width * static_cast<double>(p.grid.height) / static_cast<double>(p.grid.width);
