@@ -480,7 +480,8 @@ void plot_discrete_bias_and_noise(tut::Tutorial& t, const std::vector<double>& t
   tut::Plot plot("discrete_bias_variance",
                  "Gumbel-softmax bias and noise against temperature; score function noise (lines)");
   plot.xlabel("temperature tau").ylabel("relative to |exact gradient|").log_x().log_y();
-  plot.x_range(0.08, 2.5).legend(tut::LegendPlace::outside);  // (inside it hid a line)
+  // the key in the empty lower left (at the top right it hid the score function's line)
+  plot.x_range(0.08, 2.5).y_range(1e-3, 100).legend(tut::LegendPlace::bottom_left);
   plot.line("Gumbel-softmax bias", temperatures, gumbel_bias);
   plot.points("smallest bias R estimates can see (noise floor)", temperatures, gumbel_floor);
   plot.line("Gumbel-softmax std of one estimate", temperatures, gumbel_noise);
