@@ -20,8 +20,9 @@ int64_t numel(const Shape& shape) {
   return n;
 }
 
-// "E03.2 not done yet: the backward of logsumexp, see docs/exercises.md#e032 (note 003,
-// Eq. (25))": the anchor is the ID in lower case without the dot, as the page's headings.
+// "E01.6 not done yet: the backward of logsumexp, see docs/exercises.md#e016 (d/da
+// logsumexp(a) = ...)": the anchor is the ID in lower case without the dot, as the page's
+// headings.
 void exercise_not_done(const char* id, const char* title, const char* equation) {
   std::string anchor;
   for (const char* c = id; *c != '\0'; ++c)

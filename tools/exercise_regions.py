@@ -1,9 +1,9 @@
 """The exercise regions of the sources (docs/exercises.md), shared by student.py and grade.py.
 
 A region is the code between two marker lines,
-    // EXERCISE E03.2: the backward of logsumexp
+    // EXERCISE E01.6: the backward of logsumexp
     ...solution...
-    // END EXERCISE E03.2
+    // END EXERCISE E01.6
 and one exercise may have several regions (in one file or several).
 """
 import os
