@@ -246,7 +246,7 @@ grade: deps
 # Builds the project a second time (the copy's test binary, three times incrementally).
 student-check: deps
 	$(call install_packages,$(TRACK_PACKAGES))
-	+@python3 tools/student_check.py --cxx "$(CXX)"
+	@python3 tools/student_check.py --cxx "$(CXX)"
 
 # ---- compile and link ----
 $(BUILD)/%.o: %.cpp

@@ -55,7 +55,8 @@ ad::Tensor conv_transpose2d(const ad::Tensor& x, const ad::Tensor& weight, const
   return y;
 }
 
-// dW [C_out, K] = sum_n dY_n [C_out, P] patches(x_n)^T [P, K], each part of the batch its own sum.
+// dW [C_out, K] = sum_n dY_n [C_out, P] patches(x_n)^T [P, K], each part of the batch its
+// own sum.
 // The patches are rebuilt here rather than kept from the forward pass.
 ad::Tensor conv2d_weight_grad(const ad::Tensor& x, const ad::Tensor& dy, int64_t kernel,
                               int64_t stride, int64_t padding) {

@@ -1,4 +1,5 @@
-"""The exercise regions of the sources (docs/exercises.md), shared by student.py and grade.py.
+"""The exercise regions of the sources (docs/exercises.md), shared by student.py, grade.py
+and student_check.py, and the one environment those tools run make in on a student copy.
 
 A region is the code between two marker lines,
     // EXERCISE E01.6: the backward of logsumexp
@@ -83,3 +84,9 @@ def exercises(root):
     for r in all_regions(root):
         titles.setdefault(r.id, r.title)
     return dict(sorted(titles.items(), key=lambda kv: id_key(kv[0])))
+
+
+def own_project_env():
+    """The environment for running make on a student copy: a project of its own, not a
+    sub-make of the make that ran us (whose jobserver it could not use: it would warn)."""
+    return {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}

@@ -161,10 +161,8 @@ def make_copy(root, dest):
         sys.exit("student.py: nn/optim_kernels.cpp has no kExerciseCopy flag to set")
     open(adam, "w", encoding="utf-8").write(text.replace(flag, flag.replace("false", "true")))
     if os.path.exists(os.path.join(dest, "tools", "excerpts.py")):  # the book shows the stubs
-        # (a separate project: not a sub-make sharing the calling make's jobserver)
-        env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
         subprocess.run(["make", "--no-print-directory", "-C", dest, "excerpts"], check=True,
-                       env=env)
+                       env=ex.own_project_env())
     git = ["git", "-C", dest, "-c", "user.name=Exercise track", "-c",
            "user.email=exercises@localhost"]
     subprocess.run(git[:3] + ["init", "-q"], check=True)

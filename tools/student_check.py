@@ -34,10 +34,8 @@ COMPILER_WARNING = re.compile(r"^[^\s:]+:\d+:(\d+:)? warning:")
 def build(copy, cxx):
     start = time.time()
     jobs = str(os.cpu_count() or 2)
-    # The copy is built as a separate project: not as a sub-make of the make that ran us.
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     run = subprocess.run(["make", "--no-print-directory", "-C", copy, f"-j{jobs}", f"CXX={cxx}",
-                          TEST_BIN], capture_output=True, text=True, env=env)
+                          TEST_BIN], capture_output=True, text=True, env=ex.own_project_env())
     warnings = [l for l in run.stderr.splitlines() if COMPILER_WARNING.match(l)]
     if run.returncode != 0:
         sys.exit("student-check: the copy does not build:\n" + run.stderr[-4000:])

@@ -730,9 +730,10 @@ void full_covariance(tut::Tutorial& t, const nn::Dataset& train, const Tensor& t
          loss_diagonal[0]);
   tut::Plot curves("full_covariance_curves",
                    "Test -ELBO after each epoch: full-covariance vs diagonal posterior");
-  curves.xlabel("epoch").ylabel("test -ELBO (nats)").x_tics(trained(epochs));
-  curves.line("full covariance (Cholesky)", trained(epochs), trained(loss_full));
-  curves.line("diagonal", trained(epochs), trained(loss_diagonal), tut::LineStyle::dashed);
+  const std::vector<double> trained_epochs = trained(epochs);
+  curves.xlabel("epoch").ylabel("test -ELBO (nats)").x_tics(trained_epochs);
+  curves.line("full covariance (Cholesky)", trained_epochs, trained(loss_full));
+  curves.line("diagonal", trained_epochs, trained(loss_diagonal), tut::LineStyle::dashed);
   t.save_figure(curves);
 
   // the paired difference per test image (the same images and noise for both)

@@ -311,16 +311,11 @@ void train(tut::Tutorial& t, vae::Vae& model, const nn::Dataset& train_set, cons
   nn::Adam adam(model, {.lr = s.training.lr});
   const tut::EpochOptions options{
       .epochs = s.training.epochs, .batch_size = s.training.batch, .seed = t.seed() + 7};
-  double seconds_per_epoch = 0;
-  if (fisher) {
-    tut::check_batch_size(options, train_set.size());
-    seconds_per_epoch =
-        tut::train_epochs(adam, train_set, options, [&](const nn::Batch& b) {
-          return vae::fisher_objective(model, b.x, rng).loss;
-        }).seconds_per_epoch;
-  } else {
-    seconds_per_epoch = tut::train_vae(model, adam, train_set, options, rng).seconds_per_epoch;
-  }
+  auto fisher_step = [&](const nn::Batch& b) { return vae::fisher_objective(model, b.x, rng).loss; };
+  if (fisher) tut::check_batch_size(options, train_set.size());  // (train_vae checks its own)
+  const double seconds_per_epoch =
+      fisher ? tut::train_epochs(adam, train_set, options, fisher_step).seconds_per_epoch
+             : tut::train_vae(model, adam, train_set, options, rng).seconds_per_epoch;
   t.note("  {:.1f} s per epoch", seconds_per_epoch);
 }
 
