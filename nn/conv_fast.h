@@ -34,6 +34,7 @@
 #include <cstdint>
 
 #include "autodiff/tensor.h"
+#include "autodiff/runtime/isa.h"
 
 namespace nn::conv_fast {
 
@@ -115,9 +116,30 @@ template <class T>
 void fold_add(const T* patches, const Geometry& g, T* image);
 
 namespace detail {
-// The AVX-512 row loops for float, strides 1 and 2 (conv_fast_avx512.cpp, x86-64 only):
-//   copy_rows  dst[i dst_ld + j] = src[i src_ld + j step]
-//   add_rows   dst[i dst_ld + j step] += src[i src_ld + j]
+// The row loops behind unfold and fold_add, on a rows x cols block of one kernel tap:
+//   copy  dst[i dst_ld + j] = src[i src_ld + j step]      (unfold)
+//   add   dst[i dst_ld + j step] += src[i src_ld + j]     (fold_add)
+// The plain ones (conv_fast_unfold.cpp) are the definition; the AVX-512 ones
+// (conv_fast_avx512.cpp, x86-64 only; float, strides 1 and 2) give the same bits.
+template <class T>
+struct RowLoops {
+  void (*copy)(const T* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols, T* dst,
+               int64_t dst_ld);
+  void (*add)(const T* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols, T* dst,
+              int64_t dst_ld);
+};
+
+// The loops that an ISA runs for this element type and stride (the plain ones where it
+// has none). Call only with an ISA the CPU supports (ad::isa_supported).
+template <class T>
+RowLoops<T> row_loops(ad::Isa isa, int64_t stride);
+
+template <class T>
+void copy_rows_plain(const T* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols,
+                     T* dst, int64_t dst_ld);
+template <class T>
+void add_rows_plain(const T* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols,
+                    T* dst, int64_t dst_ld);
 void copy_rows_avx512(const float* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols,
                       float* dst, int64_t dst_ld);
 void add_rows_avx512(const float* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols,

@@ -35,11 +35,13 @@ bool touches_padding(Span rows, Span cols, const Geometry& g) {
   return rows.begin > 0 || rows.end < g.grid_h || cols.begin > 0 || cols.end < g.grid_w;
 }
 
-// dst[i dst_ld + j] = src[i src_ld + j step] for a rows x cols block: one kernel tap at
-// the positions where it lands inside the image.
+}  // namespace
+
+namespace detail {
+
 template <class T>
-void copy_block(const T* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols, T* dst,
-                int64_t dst_ld) {
+void copy_rows_plain(const T* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols,
+                     T* dst, int64_t dst_ld) {
   for (int64_t i = 0; i < rows; ++i, src += src_ld, dst += dst_ld) {
     if (step == 1)  // stride 1: the tap's pixels are contiguous, a plain copy
       std::copy_n(src, cols, dst);
@@ -50,10 +52,9 @@ void copy_block(const T* src, int64_t src_ld, int64_t step, int64_t rows, int64_
   }
 }
 
-// dst[i dst_ld + j step] += src[i src_ld + j]: the same block, read backwards.
 template <class T>
-void add_block(const T* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols, T* dst,
-               int64_t dst_ld) {
+void add_rows_plain(const T* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols,
+                    T* dst, int64_t dst_ld) {
   for (int64_t i = 0; i < rows; ++i, src += src_ld, dst += dst_ld) {
     if (step == 1)
       for (int64_t j = 0; j < cols; ++j) dst[j] += src[j];
@@ -64,38 +65,23 @@ void add_block(const T* src, int64_t src_ld, int64_t step, int64_t rows, int64_t
   }
 }
 
-// The row loops of one call: for float with stride 1 or 2, the AVX-512 ones
-// (conv_fast_avx512.cpp: the same bits, 16 positions at a time) when the fast kernels
-// are on; otherwise the plain loops above, which stay the definition.
+// The AVX-512 loops cover float with stride 1 or 2; everything else (double, other
+// strides, AVX2, AD_REFERENCE, arm64) takes the plain loops. (No AVX2 version: on these
+// short rows, 7 to 28 positions, 256-bit loops with masked tails measured no faster than
+// the plain loops as the compiler vectorises them, and slower in half the cases.)
 template <class T>
-using RowLoop = void (*)(const T* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols,
-                         T* dst, int64_t dst_ld);
-
-// Do the AVX-512 row loops serve this call (float, stride 1 or 2, fast kernels on)?
-template <class T>
-bool avx512_rows(int64_t stride) {
-  return std::is_same_v<T, float> && stride <= 2 && ad::active_isa() == ad::Isa::avx512;
-}
-
-template <class T>
-RowLoop<T> copy_loop([[maybe_unused]] int64_t stride) {
+RowLoops<T> row_loops([[maybe_unused]] ad::Isa isa, [[maybe_unused]] int64_t stride) {
 #if defined(__x86_64__)
   if constexpr (std::is_same_v<T, float>)
-    if (avx512_rows<T>(stride)) return &detail::copy_rows_avx512;
+    if (stride <= 2 && isa == ad::Isa::avx512) return {&copy_rows_avx512, &add_rows_avx512};
 #endif
-  return &copy_block<T>;
+  return {&copy_rows_plain<T>, &add_rows_plain<T>};
 }
 
-template <class T>
-RowLoop<T> add_loop([[maybe_unused]] int64_t stride) {
-#if defined(__x86_64__)
-  if constexpr (std::is_same_v<T, float>)
-    if (avx512_rows<T>(stride)) return &detail::add_rows_avx512;
-#endif
-  return &add_block<T>;
-}
+template RowLoops<float> row_loops<float>(ad::Isa, int64_t);
+template RowLoops<double> row_loops<double>(ad::Isa, int64_t);
 
-}  // namespace
+}  // namespace detail
 
 // Row (c, kh, kw) of patches holds the tap (kh, kw) of channel c at every grid position:
 // zeros where the tap is in the padding, and a block of image pixels (every s-th pixel
@@ -104,7 +90,7 @@ RowLoop<T> add_loop([[maybe_unused]] int64_t stride) {
 template <class T>
 void unfold(const T* image, const Geometry& g, T* patches) {
   const int64_t k = g.kernel, s = g.stride, p = g.padding, gw = g.grid_w, P = g.positions();
-  const RowLoop<T> copy_rows = copy_loop<T>(s);
+  const auto copy_rows = detail::row_loops<T>(ad::active_isa(), s).copy;
   for (int64_t kh = 0; kh < k; ++kh) {
     const Span rows = inside(kh - p, s, g.height, g.grid_h);
     for (int64_t kw = 0; kw < k; ++kw) {
@@ -127,7 +113,7 @@ void unfold(const T* image, const Geometry& g, T* patches) {
 template <class T>
 void fold_add(const T* patches, const Geometry& g, T* image) {
   const int64_t k = g.kernel, s = g.stride, p = g.padding, gw = g.grid_w, P = g.positions();
-  const RowLoop<T> add_rows = add_loop<T>(s);
+  const auto add_rows = detail::row_loops<T>(ad::active_isa(), s).add;
   for (int64_t kh = 0; kh < k; ++kh) {
     const Span rows = inside(kh - p, s, g.height, g.grid_h);
     for (int64_t kw = 0; kw < k; ++kw) {
