@@ -202,6 +202,8 @@ const std::vector<Case> cases = [] {
     {{16, 77, 50}, scaled_padded},
     {{24, 1030, 99}, scaled_padded},
     {{17, 290, 196}, plain},
+    // one column after whole 24-column panels (AVX2's column kernel) over two depth blocks
+    {{20, 1030, 73}, scaled_padded},
   };
   for (const Case& edge : tile_edge_cases()) all.push_back(edge);
   return all;

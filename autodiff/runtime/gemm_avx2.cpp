@@ -11,6 +11,8 @@
 
 #include <immintrin.h>
 
+#include <type_traits>
+
 #include "autodiff/runtime/gemm_kernels.h"
 #include "autodiff/runtime/gemm_pack.h"
 
@@ -127,12 +129,48 @@ AD_AVX2 void tile_kernel(int64_t depth, const APanel<typename S::T>& a,
   store_tile<S, MR, NV>(acc, c);
 }
 
+// A tile of a single column of C (the last column of a matrix 24 q + 1 wide: 49, the
+// positions of a 7 x 7 convolution grid), for a packed float A panel of 4 rows:
+// c_r = sum_p a[p][r] b[p]. The register-tile kernel would spend 8 lanes on the one
+// column (7 of them on padding); here the lanes run over the panel instead, two depth
+// steps of its 4 rows per register (a[p][0..3], a[p+1][0..3]) against (b[p] x 4,
+// b[p+1] x 4), and the two halves are added at the end. (Measured on the conv VAE's
+// 49-wide gemms: 16-36% faster than the register tile.)
+AD_AVX2 void column_kernel(int64_t depth, const APanel<float>& a, const BPanel<float>& b,
+                           const CTile<float>& c) {
+  const float* ap = a.data;
+  const float* bp = b.data;
+  const int64_t bs = b.depth_stride;
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int64_t p = 0;
+  for (; p + 4 <= depth; p += 4, ap += 16, bp += 4 * bs) {
+    const __m256 b01 = _mm256_set_m128(_mm_set1_ps(bp[bs]), _mm_set1_ps(bp[0]));
+    const __m256 b23 = _mm256_set_m128(_mm_set1_ps(bp[3 * bs]), _mm_set1_ps(bp[2 * bs]));
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(ap), b01, acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(ap + 8), b23, acc1);
+  }
+  const __m256 both = _mm256_add_ps(acc0, acc1);
+  __m128 sum = _mm_add_ps(_mm256_castps256_ps128(both), _mm256_extractf128_ps(both, 1));
+  for (; p < depth; ++p, ap += 4, bp += bs)
+    sum = _mm_fmadd_ps(_mm_loadu_ps(ap), _mm_set1_ps(bp[0]), sum);
+  alignas(16) float rows[4];
+  _mm_store_ps(rows, sum);
+  for (int r = 0; r < c.rows; ++r) {
+    float& cr = c.data[r * c.ldc];
+    cr = c.beta != 0 ? c.alpha * rows[r] + c.beta * cr : c.alpha * rows[r];
+  }
+}
+
 // Picks the kernel with just enough registers for the tile's columns (see b_panel_width).
 template <class S, int MR, int NV>
 AD_AVX2 void tile(int64_t depth, const APanel<typename S::T>& a, const BPanel<typename S::T>& b,
                   const CTile<typename S::T>& c) {
   if constexpr (NV > 1) {
     if (c.cols <= (NV - 1) * S::lanes) return tile<S, MR, NV - 1>(depth, a, b, c);
+  }
+  if constexpr (std::is_same_v<typename S::T, float> && MR == 4 && NV == 1) {
+    if (c.cols == 1 && a.row_stride == 1 && a.depth_stride == 4)
+      return column_kernel(depth, a, b, c);
   }
   tile_kernel<S, MR, NV>(depth, a, b, c);
 }
