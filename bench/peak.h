@@ -16,16 +16,22 @@
 //   NEON     24 q-register chains x 4       otherwise  8 scalar chains (mul + add)
 // flops = 2 x lanes x chains x iterations. The time is the thread's CPU time
 // (CLOCK_THREAD_CPUTIME_ID), the best of several runs of ~10 ms: a register-only loop
-// does not depend on caches, so time lost to other processes on a shared machine is
-// left out. On n threads the peak is n times one core's (n cores, no shared FMA units;
+// does not depend on caches, so time lost to other processes on the same system is
+// left out. Not so on a virtual machine: while the host runs other guests on our core,
+// the guest's clocks (the thread's CPU time among them) keep running, and a run in such
+// a spell reads low (a run on a shared 2-core VM once read half the peak). So the runs
+// are spread out (a pause of 10 ms between them) and the benchmarks measure again at
+// their end and keep the higher figure (higher_peak). On n threads the peak is n times one core's (n cores, no shared FMA units;
 // with SMT two threads share one core's units, and the n-core figure is then an upper
 // bound). The measured figure includes the clock the core is running at (turbo).
 #pragma once
 #include <time.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <string>
+#include <thread>
 
 #include "autodiff/runtime/isa.h"
 
@@ -142,13 +148,14 @@ double best_gflops(Loop loop) {
     const double start = thread_seconds();
     const double flops = loop(iterations);
     best = std::max(best, flops / (thread_seconds() - start) * 1e-9);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // another moment of the host
   }
   return best;
 }
 
 }  // namespace peak_detail
 
-// One core's float32 FMA peak with the widest vectors this CPU runs (about 0.1 s).
+// One core's float32 FMA peak with the widest vectors this CPU runs (about 0.2 s).
 inline Peak measure_fma_peak() {
   using namespace peak_detail;
 #if defined(__x86_64__)
@@ -160,6 +167,12 @@ inline Peak measure_fma_peak() {
   return {"NEON, 24 chains of 4 floats", best_gflops(fma_loop_neon)};
 #endif
   return {"scalar, 8 chains (mul + add)", best_gflops(fma_loop_scalar)};
+}
+
+// The higher of two measurements (one at the start of a benchmark, one at its end): a
+// measurement can only read low, never high (see the top of this file).
+inline Peak higher_peak(const Peak& a, const Peak& b) {
+  return a.gflops_per_core >= b.gflops_per_core ? a : b;
 }
 
 }  // namespace bench
