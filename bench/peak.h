@@ -21,9 +21,9 @@
 // the guest's clocks (the thread's CPU time among them) keep running, and a run in such
 // a spell reads low (a run on a shared 2-core VM once read half the peak). So the runs
 // are spread out (a pause of 10 ms between them) and the benchmarks measure again at
-// their end and keep the higher figure (higher_peak). On n threads the peak is n times one core's (n cores, no shared FMA units;
-// with SMT two threads share one core's units, and the n-core figure is then an upper
-// bound). The measured figure includes the clock the core is running at (turbo).
+// their end and keep the higher figure (higher_peak). On n threads the peak is n times
+// one core's (n cores, no shared FMA units; with SMT two threads share one core's units,
+// and the n-core figure is then an upper bound). The measured figure includes the clock the core is running at (turbo).
 #pragma once
 #include <time.h>
 

@@ -380,7 +380,7 @@ static int run(int argc, char** argv) {
       std::thread::hardware_concurrency());
   const nn::Dataset train =
       nn::load_fashion_mnist(nn::Split::train, {}, nn::PixelStorage::bytes);
-  const bench::Peak first_peak = bench::measure_fma_peak();
+  bench::Peak peak = bench::measure_fma_peak();
 
   // The work per step of every row's model; the peak of the cores used is filled in once
   // the peak has been measured again after the steps (bench/peak.h: the higher figure).
@@ -390,7 +390,6 @@ static int run(int argc, char** argv) {
     row.gflop_per_step = gflop_per_step.at(model);
     return row;
   };
-  bench::Peak peak = first_peak;
   auto remeasure_peak = [&](std::vector<Row>& rows) {
     peak = bench::higher_peak(peak, bench::measure_fma_peak());
     for (Row& row : rows) row.peak_gflops = peak.gflops_per_core * row.threads;

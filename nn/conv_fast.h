@@ -122,24 +122,19 @@ namespace detail {
 // The plain ones (conv_fast_unfold.cpp) are the definition; the AVX-512 ones
 // (conv_fast_avx512.cpp, x86-64 only; float, strides 1 and 2) give the same bits.
 template <class T>
+using RowLoop = void (*)(const T* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols,
+                         T* dst, int64_t dst_ld);
+template <class T>
 struct RowLoops {
-  void (*copy)(const T* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols, T* dst,
-               int64_t dst_ld);
-  void (*add)(const T* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols, T* dst,
-              int64_t dst_ld);
+  RowLoop<T> copy, add;
 };
 
 // The loops that an ISA runs for this element type and stride (the plain ones where it
-// has none). Call only with an ISA the CPU supports (ad::isa_supported).
+// has none, Isa::reference among them). Call only with an ISA the CPU supports
+// (ad::isa_supported).
 template <class T>
 RowLoops<T> row_loops(ad::Isa isa, int64_t stride);
 
-template <class T>
-void copy_rows_plain(const T* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols,
-                     T* dst, int64_t dst_ld);
-template <class T>
-void add_rows_plain(const T* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols,
-                    T* dst, int64_t dst_ld);
 void copy_rows_avx512(const float* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols,
                       float* dst, int64_t dst_ld);
 void add_rows_avx512(const float* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols,

@@ -35,10 +35,8 @@ bool touches_padding(Span rows, Span cols, const Geometry& g) {
   return rows.begin > 0 || rows.end < g.grid_h || cols.begin > 0 || cols.end < g.grid_w;
 }
 
-}  // namespace
-
-namespace detail {
-
+// dst[i dst_ld + j] = src[i src_ld + j step]: one kernel tap at the positions where it
+// lands inside the image.
 template <class T>
 void copy_rows_plain(const T* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols,
                      T* dst, int64_t dst_ld) {
@@ -52,6 +50,7 @@ void copy_rows_plain(const T* src, int64_t src_ld, int64_t step, int64_t rows, i
   }
 }
 
+// dst[i dst_ld + j step] += src[i src_ld + j]: the same block, read backwards.
 template <class T>
 void add_rows_plain(const T* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols,
                     T* dst, int64_t dst_ld) {
@@ -65,10 +64,14 @@ void add_rows_plain(const T* src, int64_t src_ld, int64_t step, int64_t rows, in
   }
 }
 
+}  // namespace
+
+namespace detail {
+
 // The AVX-512 loops cover float with stride 1 or 2; everything else (double, other
 // strides, AVX2, AD_REFERENCE, arm64) takes the plain loops. (No AVX2 version: on these
 // short rows, 7 to 28 positions, 256-bit loops with masked tails measured no faster than
-// the plain loops as the compiler vectorises them, and slower in half the cases.)
+// the plain loops as the compiler vectorises them, and slower in most cases.)
 template <class T>
 RowLoops<T> row_loops([[maybe_unused]] ad::Isa isa, [[maybe_unused]] int64_t stride) {
 #if defined(__x86_64__)

@@ -270,21 +270,22 @@ TEST_CASE("conv fast: each ISA's row loops give the plain loops' bits") {
           const int64_t src_ld = step * cols + 5, dst_ld = cols + 3;
           const int64_t pixels = (rows - 1) * src_ld + (cols - 1) * step + 1;
           const int64_t positions = (rows - 1) * dst_ld + cols;
-          std::vector<float> image(pixels), patch(positions);
-          for (float& v : image) v = static_cast<float>(std::round(8 * rng.normal({1}).item()));
+          const Tensor image_values = integers(rng, {pixels}, ad::f32);
+          const Tensor patch_values = integers(rng, {positions}, ad::f32);
+          std::vector<float> image(image_values.data<float>(), image_values.data<float>() + pixels);
+          const std::vector<float> patch(patch_values.data<float>(),
+                                         patch_values.data<float>() + positions);
           for (size_t i = 0; i < image.size(); i += 3) image[i] = -0.0f;
-          for (float& v : patch) v = static_cast<float>(std::round(8 * rng.normal({1}).item()));
-          const ck::detail::RowLoops<float> fast = ck::detail::row_loops<float>(isa, step);
+          const auto plain = ck::detail::row_loops<float>(ad::Isa::reference, step);
+          const auto fast = ck::detail::row_loops<float>(isa, step);
 
           std::vector<float> plain_out(positions, 7.0f), fast_out(positions, 7.0f);
-          ck::detail::copy_rows_plain(image.data(), src_ld, step, rows, cols, plain_out.data(),
-                                      dst_ld);
+          plain.copy(image.data(), src_ld, step, rows, cols, plain_out.data(), dst_ld);
           fast.copy(image.data(), src_ld, step, rows, cols, fast_out.data(), dst_ld);
           CHECK(std::memcmp(plain_out.data(), fast_out.data(), positions * sizeof(float)) == 0);
 
           std::vector<float> plain_image = image, fast_image = image;
-          ck::detail::add_rows_plain(patch.data(), dst_ld, step, rows, cols, plain_image.data(),
-                                     src_ld);
+          plain.add(patch.data(), dst_ld, step, rows, cols, plain_image.data(), src_ld);
           fast.add(patch.data(), dst_ld, step, rows, cols, fast_image.data(), src_ld);
           CHECK(std::memcmp(plain_image.data(), fast_image.data(), pixels * sizeof(float)) == 0);
         }

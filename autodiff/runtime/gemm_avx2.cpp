@@ -156,6 +156,8 @@ AD_AVX2 void column_kernel(int64_t depth, const APanel<float>& a, const BPanel<f
   __m128 sum = _mm_add_ps(_mm256_castps256_ps128(both), _mm256_extractf128_ps(both, 1));
   for (; p < depth; ++p, ap += 4, bp += bs)
     sum = _mm_fmadd_ps(_mm_loadu_ps(ap), _mm_set1_ps(bp[0]), sum);
+  // c = alpha * sum + beta * c as store_tile does, one float per row (store_tile's masked
+  // vector stores would cost more than this whole tile on Zen).
   alignas(16) float rows[4];
   _mm_store_ps(rows, sum);
   for (int r = 0; r < c.rows; ++r) {
@@ -172,7 +174,7 @@ AD_AVX2 void tile(int64_t depth, const APanel<typename S::T>& a, const BPanel<ty
     if (c.cols <= (NV - 1) * S::lanes) return tile<S, MR, NV - 1>(depth, a, b, c);
   }
   if constexpr (std::is_same_v<typename S::T, float> && MR == 4 && NV == 1) {
-    if (c.cols == 1 && a.row_stride == 1 && a.depth_stride == 4)
+    if (c.cols == 1 && a.row_stride == 1 && a.depth_stride == MR)  // packed
       return column_kernel(depth, a, b, c);
   }
   tile_kernel<S, MR, NV>(depth, a, b, c);
