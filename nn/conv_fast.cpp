@@ -20,13 +20,14 @@ ad::Tensor conv2d(const ad::Tensor& x, const ad::Tensor& weight, const ad::Tenso
     using T = decltype(zero);
     const T *xs = x.data<T>(), *w = weight.data<T>(), *b = data_or_null<T>(bias);
     T* ys = y.data<T>();
+    const ad::PackedA<T> packed_w(false, c_out, K, w, K);  // once for all images
     for_each_image(batch, image_parts(batch, c_out * K * P), [&](int64_t n, int) {
       T* patches = patch_buffer<T>(K * P);
       unfold(xs + n * g.image_size(), g, patches);
       T* y_n = ys + n * c_out * P;
       if (b) fill_rows(y_n, b, c_out, P);  // gemm's beta = 1 adds W patches onto it
       // (beta = 0 without a bias: gemm overwrites y_n, whatever it held)
-      ad::gemm(false, false, c_out, P, K, T(1), w, K, patches, P, T(b ? 1 : 0), y_n, P);
+      ad::gemm(packed_w, false, P, T(1), patches, P, T(b ? 1 : 0), y_n, P);
     });
   });
   return y;
@@ -44,9 +45,10 @@ ad::Tensor conv_transpose2d(const ad::Tensor& x, const ad::Tensor& weight, const
     using T = decltype(zero);
     const T *xs = x.data<T>(), *w = weight.data<T>(), *b = data_or_null<T>(bias);
     T* ys = y.data<T>();
+    const ad::PackedA<T> packed_w(true, K, c_in, w, K);  // W^T [K, C_in], once for all images
     for_each_image(batch, image_parts(batch, c_in * K * P), [&](int64_t n, int) {
       T* patches = patch_buffer<T>(K * P);
-      ad::gemm(true, false, K, P, c_in, T(1), w, K, xs + n * c_in * P, P, T(0), patches, P);
+      ad::gemm(packed_w, false, P, T(1), xs + n * c_in * P, P, T(0), patches, P);
       T* y_n = ys + n * g.image_size();
       fill_rows(y_n, b, c_out, out_h * out_w);  // fold_add adds onto the bias (or zeros)
       fold_add(patches, g, y_n);

@@ -25,7 +25,9 @@
 //   conv2d_weight_grad  dW  = sum_n dY_n patches(x_n)^T    [C_out, P] x [P, K]
 //
 // Each image's patch matrix goes into a per-thread buffer reused from call to call (K P
-// values, 225 kB at most in the Keras demo's layers, so it stays in L2). The batch is
+// values, 225 kB at most in the Keras demo's layers, so it stays in L2). The weights are
+// the same matrix in every image's product: they are packed for the gemm once per batch
+// (ad::PackedA), not once per image. The batch is
 // cut into parts that the threads share (ad::parallel_for), each part summing its own copy
 // of dW; the number of parts does not depend on the threads, so neither do the bits. A
 // small batch instead lets each gemm use the threads.

@@ -6,6 +6,7 @@
 // same pass. The ops form stays for create_graph (it records itself);
 // tests/test_conv_fast.cpp checks that the two forms give the same gradients.
 #include <algorithm>
+#include <optional>
 #include <type_traits>
 
 #include "autodiff/runtime/gemm.h"
@@ -61,35 +62,49 @@ struct ParameterSums {
   }
 };
 
+// op(W) as the dx gemm multiplies it (m x k), from the weight stored row-major in rows of
+// K = C k k values: W [C_out, K] transposed for conv2d, W [C_in, K] as is for
+// conv_transpose2d.
+struct WeightInDx {
+  bool trans;
+  int64_t m, k;  // op(W) is m x k
+};
+
 // What both backward passes share: the gradients' tensors, the batch cut into parts that
-// the threads share (work_per_image multiply-adds each), and dW and db summed in per-part
-// copies.
+// the threads share (work_per_image multiply-adds each), the weight packed once for the dx
+// gemms of all images, and dW and db summed in per-part copies.
 // image(n, out) computes image n's share into the element type's pointers:
 //   out.dx       dx's data (write image n's part), null when dx is not wanted;
 //   out.weight   this part's dW to add into, null when not wanted;
-//   out.bias     this part's db (in double) to add into, null when not wanted.
+//   out.bias     this part's db (in double) to add into, null when not wanted;
+//   out.w        op(W) of the dx gemm, packed (when dx is wanted).
 template <class T>
 struct ImageOutputs {
   T* dx;
   T* weight;
   double* bias;
+  const ad::PackedA<T>* w;
 };
 
 template <class Image>
 Gradients backward_over_batch(const ad::Tensor& x, const ad::Tensor& weight, const ad::Tensor& dy,
-                              Wanted wanted, int64_t work_per_image, Image&& image) {
+                              Wanted wanted, WeightInDx w_in_dx, int64_t work_per_image,
+                              Image&& image) {
   const int64_t batch = x.dim(0), channels = dy.dim(1);
   Gradients grads{gradient_of(x, wanted.x), gradient_of(weight, wanted.weight),
                   bias_gradient(channels, dy.dtype(), wanted.bias)};
   ad::dispatch(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     T* dx = data_or_null<T>(grads.x);
+    std::optional<ad::PackedA<T>> w;
+    const int64_t weight_ld = weight.numel() / weight.dim(0);
+    if (wanted.x) w.emplace(w_in_dx.trans, w_in_dx.m, w_in_dx.k, weight.data<T>(), weight_ld);
     const int parts = image_parts(batch, (wanted.x + wanted.weight) * work_per_image);
     const ParameterSums<T> sums{{wanted.weight ? weight.numel() : 0, parts},
                                 {wanted.bias ? channels : 0, parts}};
     for_each_image(batch, parts, [&](int64_t n, int part) {
       image(n, ImageOutputs<T>{dx, wanted.weight ? sums.weight.of(part) : nullptr,
-                               wanted.bias ? sums.bias.of(part) : nullptr});
+                               wanted.bias ? sums.bias.of(part) : nullptr, w ? &*w : nullptr});
     });
     sums.write(grads.weight, grads.bias);
   });
@@ -108,7 +123,8 @@ Gradients conv2d_backward(const ad::Tensor& x, const ad::Tensor& weight, const a
   const int64_t c_out = weight.dim(0);
   const Geometry g = Geometry::over(x.dim(1), x.dim(2), x.dim(3), weight.dim(2), stride, padding);
   const int64_t K = g.patch_size(), P = g.positions();
-  return backward_over_batch(x, weight, dy, wanted, c_out * K * P, [&](int64_t n, auto out) {
+  const WeightInDx w_t{true, K, c_out};  // op(W) = W^T [K, C_out]
+  return backward_over_batch(x, weight, dy, wanted, w_t, c_out * K * P, [&](int64_t n, auto out) {
     using T = std::remove_pointer_t<decltype(out.dx)>;
     T* patches = patch_buffer<T>(K * P);
     const T* dy_n = dy.data<T>() + n * c_out * P;
@@ -118,7 +134,7 @@ Gradients conv2d_backward(const ad::Tensor& x, const ad::Tensor& weight, const a
     }
     if (out.bias) add_row_sums(dy_n, c_out, P, out.bias);
     if (out.dx) {
-      ad::gemm(true, false, K, P, c_out, T(1), weight.data<T>(), K, dy_n, P, T(0), patches, P);
+      ad::gemm(*out.w, false, P, T(1), dy_n, P, T(0), patches, P);
       T* dx_n = out.dx + n * g.image_size();
       std::fill_n(dx_n, g.image_size(), T(0));
       fold_add(patches, g, dx_n);
@@ -136,15 +152,15 @@ Gradients conv_transpose2d_backward(const ad::Tensor& x, const ad::Tensor& weigh
   const int64_t c_in = weight.dim(0), c_out = weight.dim(1);
   const Geometry g = Geometry::over(c_out, dy.dim(2), dy.dim(3), weight.dim(2), stride, padding);
   const int64_t K = g.patch_size(), P = g.positions();
-  return backward_over_batch(x, weight, dy, wanted, c_in * K * P, [&](int64_t n, auto out) {
+  const WeightInDx w{false, c_in, K};  // op(W) = W [C_in, K]
+  return backward_over_batch(x, weight, dy, wanted, w, c_in * K * P, [&](int64_t n, auto out) {
     using T = std::remove_pointer_t<decltype(out.dx)>;
     const T* dy_n = dy.data<T>() + n * g.image_size();
     if (out.dx || out.weight) {
       T* patches = patch_buffer<T>(K * P);
       unfold(dy_n, g, patches);
       if (out.dx)
-        ad::gemm(false, false, c_in, P, K, T(1), weight.data<T>(), K, patches, P, T(0),
-                 out.dx + n * c_in * P, P);
+        ad::gemm(*out.w, false, P, T(1), patches, P, T(0), out.dx + n * c_in * P, P);
       if (out.weight)
         ad::gemm(false, true, c_in, K, P, T(1), x.data<T>() + n * c_in * P, P, patches, P, T(1),
                  out.weight, K);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <stdexcept>
@@ -279,6 +280,48 @@ TEST_CASE("gemm: any number of threads gives the same, correct result") {
   omp_set_num_threads(saved);
 }
 
+TEST_CASE_TEMPLATE("gemm: a PackedA gives gemm's bits, on every ISA, transpose and thread count",
+                   T, float, double) {
+  // The packed panels must be the ones gemm packs itself (every depth block, rows that end
+  // in part of a tile) and each thread's part of C must find its own rows in them.
+  const int saved = omp_get_max_threads();
+  uint64_t seed = 500;
+  // A tall C is split by rows between 3 threads (the cases' wide ones by columns).
+  std::vector<Case> all = cases;
+  all.push_back({{301, 150, 30}, scaled_padded});
+  for (const Case& cs : all) {
+    const auto [m, k, n] = cs.shape;
+    const Problem<T> p(cs.shape, cs.scaling, seed++);
+    for (ad::Isa isa : ad::supported_isas())
+      for (int trans = 0; trans < 4; ++trans) {
+        const bool trans_a = trans & 1, trans_b = trans & 2;
+        CAPTURE(ad::to_string(isa));
+        CAPTURE(trans_a);
+        CAPTURE(trans_b);
+        CAPTURE(m);
+        CAPTURE(k);
+        CAPTURE(n);
+        const int64_t pad = cs.scaling.pad;
+        const int64_t lda = (trans_a ? m : k) + pad, ldb = (trans_b ? k : n) + pad;
+        const int64_t ldc = n + pad;
+        const std::vector<T> a = stored(p.op_a, m, k, trans_a, lda);
+        const std::vector<T> b = stored(p.op_b, k, n, trans_b, ldb);
+        const T alpha = T(cs.scaling.alpha), beta = T(cs.scaling.beta);
+        const ad::PackedA<T> packed(trans_a, m, k, a.data(), lda, isa);
+        for (int threads : {1, 3}) {
+          CAPTURE(threads);
+          omp_set_num_threads(threads);
+          std::vector<T> direct = stored(p.c, m, n, false, ldc), from_packed = direct;
+          ad::gemm_with(isa, trans_a, trans_b, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta,
+                        direct.data(), ldc);
+          ad::gemm(packed, trans_b, n, alpha, b.data(), ldb, beta, from_packed.data(), ldc);
+          CHECK(std::memcmp(direct.data(), from_packed.data(), direct.size() * sizeof(T)) == 0);
+        }
+      }
+  }
+  omp_set_num_threads(saved);
+}
+
 TEST_CASE("gemm: m == 0 or n == 0 changes nothing") {
   std::vector<double> a(4, 1.0), b(4, 1.0), c(4, 7.0);
   for (ad::Isa isa : ad::supported_isas()) {
@@ -301,18 +344,21 @@ TEST_CASE("gemm: the ISA list and names") {
   CHECK(best_listed);
 }
 
-TEST_CASE("gemm_with: an ISA the CPU lacks throws ad::Error") {
+TEST_CASE("gemm_with and PackedA: an ISA the CPU lacks throws ad::Error") {
   float a = 1, b = 1, c = 0;
   auto call = [&](ad::Isa isa) {
     ad::gemm_with(isa, false, false, 1, 1, 1, 1.0f, &a, 1, &b, 1, 0.0f, &c, 1);
   };
+  auto pack = [&](ad::Isa isa) { ad::PackedA<float>(false, 1, 1, &a, 1, isa); };
   // Not an ISA at all: never supported, so this path is checked on every machine.
   CHECK_THROWS_AS(call(static_cast<ad::Isa>(42)), ad::Error);
+  CHECK_THROWS_AS(pack(static_cast<ad::Isa>(42)), ad::Error);
   int unsupported = 0;
   for (ad::Isa isa : {ad::Isa::avx2, ad::Isa::avx512, ad::Isa::neon}) {
     if (ad::isa_supported(isa)) continue;
     ++unsupported;
     CHECK_THROWS_AS(call(isa), ad::Error);
+    CHECK_THROWS_AS(pack(isa), ad::Error);
   }
   CHECK(unsupported >= 1);  // a build has the SIMD kernels of one CPU family only
 }
@@ -333,4 +379,12 @@ TEST_CASE("gemm: invalid sizes and leading dimensions throw ad::Error") {
   CHECK_THROWS_AS(
       ad::gemm(false, false, 2, 3, 2, 1.0f, a.data(), 2, b.data(), 3, 0.0f, c.data(), 2),
       ad::Error);  // ldc < n
+  // The same checks when A is packed beforehand: A's when packing, B's and C's per product.
+  CHECK_THROWS_WITH_AS(ad::PackedA<float>(false, 2, 3, a.data(), 2),
+                       "gemm: a is stored as 2 x 3, so lda must be >= 3, got 2", ad::Error);
+  const ad::PackedA<float> packed(false, 2, 2, a.data(), 2);
+  CHECK_THROWS_WITH_AS(ad::gemm(packed, false, 3, 1.0f, b.data(), 2, 0.0f, c.data(), 3),
+                       "gemm: b is stored as 2 x 3, so ldb must be >= 3, got 2", ad::Error);
+  CHECK_THROWS_AS(ad::gemm(packed, false, 3, 1.0f, b.data(), 3, 0.0f, c.data(), 2),
+                  ad::Error);  // ldc < n
 }

@@ -48,6 +48,18 @@ struct Operand {
   }
 };
 
+// Where the A micro-panels come from: op(A), packed block by block as the loops reach it,
+// or a PackedA that holds them all already. first_row: the row of op(A) where this
+// thread's part of C begins.
+template <class T>
+struct ASource {
+  Operand<T> a;
+  const PackedA<T>* packed;
+  int64_t first_row;
+
+  ASource skip_rows(int64_t rows) const { return {a.skip_rows(rows), packed, first_row + rows}; }
+};
+
 // A stored rows x cols row-major needs a leading dimension of at least cols.
 void check_leading_dimension(const char* name, int64_t ld, int64_t rows, int64_t cols) {
   if (ld < cols)
@@ -109,8 +121,10 @@ void gemm_reference(Operand<T> a, Operand<T> b, int64_t m, int64_t n, int64_t k,
 
 // The A micro-panel of `rows` rows of op(A) from (row, p0), `depth` steps deep.
 template <class T>
-APanel<T> a_panel(const GemmKernel<T>& kernel, Operand<T> a, int64_t row, int64_t p0, int rows,
-                  int64_t depth, bool reused, bool first_use, T* slot) {
+APanel<T> a_panel(const GemmKernel<T>& kernel, const ASource<T>& source, int64_t row, int64_t p0,
+                  int rows, int64_t depth, bool reused, bool first_use, T* slot) {
+  if (source.packed) return {source.packed->panel(source.first_row + row, p0), 1, kernel.mr};
+  const Operand<T>& a = source.a;
   const T* start = a.address(row, p0);
   if (!reused && rows == kernel.mr) return {start, a.trans ? 1 : a.ld, a.trans ? a.ld : 1};
   if (first_use || !reused) kernel.pack_a(start, a.ld, a.trans, rows, depth, slot);
@@ -140,7 +154,7 @@ int64_t balanced_block(int64_t total, int64_t max_block, int64_t unit) {
 
 // One thread's gemm on its own part of C: the loops of gemm_kernels.h.
 template <class T>
-void gemm_blocked(const GemmKernel<T>& kernel, Operand<T> a, Operand<T> b, int64_t m, int64_t n,
+void gemm_blocked(const GemmKernel<T>& kernel, const ASource<T>& a, Operand<T> b, int64_t m, int64_t n,
                   int64_t k, T alpha, T beta, T* c, int64_t ldc) {
   const int64_t kc = balanced_block(k, kernel.kc, 1);
   const int64_t mc = balanced_block(m, kernel.mc, kernel.mr);
@@ -230,7 +244,7 @@ Range part_of(int64_t total, int parts, int index, int64_t unit) {
 }
 
 template <class T>
-void gemm_threaded(const GemmKernel<T>& kernel, Operand<T> a, Operand<T> b, int64_t m, int64_t n,
+void gemm_threaded(const GemmKernel<T>& kernel, const ASource<T>& a, Operand<T> b, int64_t m, int64_t n,
                    int64_t k, T alpha, T beta, T* c, int64_t ldc) {
   const int threads = threads_for(m, n, k);
   if (threads == 1) return gemm_blocked(kernel, a, b, m, n, k, alpha, beta, c, ldc);
@@ -273,7 +287,45 @@ void gemm_with(Isa isa, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_
 
   const Operand<T> op_a{a, lda, trans_a}, op_b{b, ldb, trans_b};
   if (isa == Isa::reference) return gemm_reference(op_a, op_b, m, n, k, alpha, beta, c, ldc);
-  gemm_threaded(kernel_for<T>(isa), op_a, op_b, m, n, k, alpha, beta, c, ldc);
+  gemm_threaded(kernel_for<T>(isa), ASource<T>{op_a, nullptr, 0}, op_b, m, n, k, alpha, beta, c,
+                ldc);
+}
+
+// Every micro-panel of op(A) as gemm_blocked would pack it: the same depth blocks (kc
+// depends on k and the kernel only; the row blocks mc only group the panels).
+template <class T>
+PackedA<T>::PackedA(bool trans_a, int64_t m, int64_t k, const T* a, int64_t lda, Isa isa)
+    : isa_(isa), a_(a), lda_(lda), trans_a_(trans_a), m_(m), k_(k) {
+  if (!isa_supported(isa))
+    throw Error(std::string("gemm: this CPU does not support ") + to_string(isa));
+  check_arguments(trans_a, false, m, 1, k, lda, 1, 1);
+  if (isa_ == Isa::reference || m == 0 || k == 0) return;
+  const GemmKernel<T>& kernel = kernel_for<T>(isa_);
+  kc_ = balanced_block(k, kernel.kc, 1);
+  padded_rows_ = (m + kernel.mr - 1) / kernel.mr * kernel.mr;
+  T* out = storage_.get(padded_rows_ * k);
+  panels_ = out;
+  const Operand<T> op_a{a, lda, trans_a};
+  for (int64_t p0 = 0; p0 < k; p0 += kc_) {
+    const int64_t depth = std::min(kc_, k - p0);
+    for (int64_t row = 0; row < m; row += kernel.mr)
+      kernel.pack_a(op_a.address(row, p0), lda, trans_a,
+                    static_cast<int>(std::min<int64_t>(kernel.mr, m - row)), depth,
+                    out + p0 * padded_rows_ + row * depth);
+  }
+}
+
+template <class T>
+void gemm(const PackedA<T>& a, bool trans_b, int64_t n, T alpha, const T* b, int64_t ldb, T beta,
+          T* c, int64_t ldc) {
+  const int64_t m = a.rows(), k = a.depth();
+  check_arguments(a.trans_a(), trans_b, m, n, k, a.lda(), ldb, ldc);
+  if (m == 0 || n == 0) return;
+  if (k == 0 || alpha == T(0)) return scale(m, n, beta, c, ldc);
+  const Operand<T> op_a{a.a(), a.lda(), a.trans_a()}, op_b{b, ldb, trans_b};
+  if (a.isa() == Isa::reference) return gemm_reference(op_a, op_b, m, n, k, alpha, beta, c, ldc);
+  gemm_threaded(kernel_for<T>(a.isa()), ASource<T>{op_a, &a, 0}, op_b, m, n, k, alpha, beta, c,
+                ldc);
 }
 
 template <class T>
@@ -286,6 +338,12 @@ template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const fl
                           const float*, int64_t, float, float*, int64_t);
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
                            const double*, int64_t, double, double*, int64_t);
+template class PackedA<float>;
+template class PackedA<double>;
+template void gemm<float>(const PackedA<float>&, bool, int64_t, float, const float*, int64_t,
+                          float, float*, int64_t);
+template void gemm<double>(const PackedA<double>&, bool, int64_t, double, const double*, int64_t,
+                           double, double*, int64_t);
 template void gemm_with<float>(Isa, bool, bool, int64_t, int64_t, int64_t, float, const float*,
                                int64_t, const float*, int64_t, float, float*, int64_t);
 template void gemm_with<double>(Isa, bool, bool, int64_t, int64_t, int64_t, double,
