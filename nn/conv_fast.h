@@ -15,8 +15,10 @@
 // Column j is the patch under position j, the same numbers as row j of nn::im2col, so
 //   unfold(x_n) = im2col(x)[n]^T          (tests/test_conv_fast.cpp checks it).
 // Why the transposed layout: one row of it is a single tap seen from every position,
-// which for a fixed kernel row kh and grid row oh is one image row read with step s. So a
-// row is filled by one copy per grid row (a memcpy when s = 1) between two runs of zeros,
+// which for a fixed kernel row kh and grid row oh is one image row read with step s, or
+// one row of the image's phase read with step 1 (conv_fast_unfold.cpp deals the image into
+// its s x s phases first). So a row is filled by one copy per grid row, or one copy for all
+// of them, between runs of zeros,
 // and the products the convolutions need are plain gemms whose result [C_out, P] is
 // already image n of the NCHW output:
 //
@@ -118,29 +120,29 @@ template <class T>
 void fold_add(const T* patches, const Geometry& g, T* image);
 
 namespace detail {
-// The row loops behind unfold and fold_add, on a rows x cols block of one kernel tap:
-//   copy  dst[i dst_ld + j] = src[i src_ld + j step]      (unfold)
-//   add   dst[i dst_ld + j step] += src[i src_ld + j]     (fold_add)
+// The row loops behind unfold and fold_add, on a rows x cols block of one kernel tap
+// (on its phase of the image, nn/conv_fast_unfold.cpp, so neighbouring pixels):
+//   copy  dst[i dst_ld + j] = src[i src_ld + j]      (unfold)
+//   add   dst[i dst_ld + j] += src[i src_ld + j]     (fold_add)
 // The plain ones (conv_fast_unfold.cpp) are the definition; the AVX-512 ones
-// (conv_fast_avx512.cpp, x86-64 only; float, strides 1 and 2) give the same bits.
+// (conv_fast_avx512.cpp, x86-64 only; float) give the same bits.
 template <class T>
-using RowLoop = void (*)(const T* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols,
-                         T* dst, int64_t dst_ld);
+using RowLoop = void (*)(const T* src, int64_t src_ld, int64_t rows, int64_t cols, T* dst,
+                         int64_t dst_ld);
 template <class T>
 struct RowLoops {
   RowLoop<T> copy, add;
 };
 
-// The loops that an ISA runs for this element type and stride (the plain ones where it
-// has none, Isa::reference among them). Call only with an ISA the CPU supports
-// (ad::isa_supported).
+// The loops that an ISA runs for this element type (the plain ones where it has none,
+// Isa::reference among them). Call only with an ISA the CPU supports (ad::isa_supported).
 template <class T>
-RowLoops<T> row_loops(ad::Isa isa, int64_t stride);
+RowLoops<T> row_loops(ad::Isa isa);
 
-void copy_rows_avx512(const float* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols,
-                      float* dst, int64_t dst_ld);
-void add_rows_avx512(const float* src, int64_t src_ld, int64_t step, int64_t rows, int64_t cols,
-                     float* dst, int64_t dst_ld);
+void copy_rows_avx512(const float* src, int64_t src_ld, int64_t rows, int64_t cols, float* dst,
+                      int64_t dst_ld);
+void add_rows_avx512(const float* src, int64_t src_ld, int64_t rows, int64_t cols, float* dst,
+                     int64_t dst_ld);
 }  // namespace detail
 
 }  // namespace nn::conv_fast

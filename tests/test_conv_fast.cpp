@@ -252,43 +252,76 @@ TEST_CASE("conv fast: unfold is im2col transposed and fold_add is col2im transpo
   }
 }
 
+TEST_CASE("conv fast: fold_add adds tap by tap onto the image, the bits of a direct loop") {
+  // fold_add goes through the image's phases when the stride is above 1; each pixel must
+  // still receive its entries in tap order (c, kh, kw) on top of what it held. Random
+  // values, so that another order of the sums would show in the bits.
+  namespace ck = nn::conv_fast;
+  ad::Rng rng(12);
+  for (bool plain : {false, true}) {
+    std::optional<ad::ReferenceKernels> reference;
+    if (plain) reference.emplace();
+    INFO("plain row loops: " << plain);
+    for (const Case& c : cases) {
+      INFO(describe(Op::conv2d, c));
+      const ck::Geometry g = ck::Geometry::over(c.c_in, c.h, c.w, c.k, c.stride, c.padding);
+      const int64_t K = g.patch_size(), P = g.positions();
+      const Tensor patches = rng.normal({K, P}, ad::f32), start = rng.normal({g.image_size()}, ad::f32);
+      std::vector<float> direct(start.data<float>(), start.data<float>() + g.image_size());
+      for (int64_t ch = 0; ch < g.channels; ++ch)
+        for (int64_t kh = 0; kh < g.kernel; ++kh)
+          for (int64_t kw = 0; kw < g.kernel; ++kw)
+            for (int64_t oh = 0; oh < g.grid_h; ++oh)
+              for (int64_t ow = 0; ow < g.grid_w; ++ow) {
+                const int64_t r = oh * g.stride - g.padding + kh;
+                const int64_t q = ow * g.stride - g.padding + kw;
+                if (r < 0 || r >= g.height || q < 0 || q >= g.width) continue;
+                direct[(ch * g.height + r) * g.width + q] +=
+                    patches.data<float>()[((ch * g.kernel + kh) * g.kernel + kw) * P +
+                                          oh * g.grid_w + ow];
+              }
+      std::vector<float> folded(start.data<float>(), start.data<float>() + g.image_size());
+      ck::fold_add(patches.data<float>(), g, folded.data());
+      CHECK(std::memcmp(direct.data(), folded.data(), direct.size() * sizeof(float)) == 0);
+    }
+  }
+}
+
 TEST_CASE("conv fast: each ISA's row loops give the plain loops' bits") {
   // (On a CPU without AVX-512 every ISA runs the plain loops and this compares them with
-  // themselves.) Every block size around the register widths (8 and 16), strides 1 to 3,
-  // rows ending at the very end of the buffers (a SIMD loop must not read or write past
-  // them), and pixels holding -0 that an add must leave alone (x + 0 would make them +0).
+  // themselves.) Every block width around the register widths (8 and 16), rows ending at
+  // the very end of the buffers (a SIMD loop must not read or write past them), and
+  // pixels holding -0 that an add must leave alone (x + 0 would make them +0).
   namespace ck = nn::conv_fast;
   ad::Rng rng(31);
   for (ad::Isa isa : ad::supported_isas()) {
     INFO("isa: " << ad::to_string(isa));
-    for (int64_t step = 1; step <= 3; ++step)
-      for (int64_t cols = 1; cols <= 33; ++cols)
-        for (int64_t rows : {1, 3}) {
-          CAPTURE(step);
-          CAPTURE(cols);
-          CAPTURE(rows);
-          const int64_t src_ld = step * cols + 5, dst_ld = cols + 3;
-          const int64_t pixels = (rows - 1) * src_ld + (cols - 1) * step + 1;
-          const int64_t positions = (rows - 1) * dst_ld + cols;
-          const Tensor image_values = integers(rng, {pixels}, ad::f32);
-          const Tensor patch_values = integers(rng, {positions}, ad::f32);
-          std::vector<float> image(image_values.data<float>(), image_values.data<float>() + pixels);
-          const std::vector<float> patch(patch_values.data<float>(),
-                                         patch_values.data<float>() + positions);
-          for (size_t i = 0; i < image.size(); i += 3) image[i] = -0.0f;
-          const auto plain = ck::detail::row_loops<float>(ad::Isa::reference, step);
-          const auto fast = ck::detail::row_loops<float>(isa, step);
+    for (int64_t cols = 1; cols <= 33; ++cols)
+      for (int64_t rows : {1, 3}) {
+        CAPTURE(cols);
+        CAPTURE(rows);
+        const int64_t src_ld = cols + 5, dst_ld = cols + 3;
+        const int64_t pixels = (rows - 1) * src_ld + cols;
+        const int64_t positions = (rows - 1) * dst_ld + cols;
+        const Tensor image_values = integers(rng, {pixels}, ad::f32);
+        const Tensor patch_values = integers(rng, {positions}, ad::f32);
+        std::vector<float> image(image_values.data<float>(), image_values.data<float>() + pixels);
+        const std::vector<float> patch(patch_values.data<float>(),
+                                       patch_values.data<float>() + positions);
+        for (size_t i = 0; i < image.size(); i += 3) image[i] = -0.0f;
+        const auto plain = ck::detail::row_loops<float>(ad::Isa::reference);
+        const auto fast = ck::detail::row_loops<float>(isa);
 
-          std::vector<float> plain_out(positions, 7.0f), fast_out(positions, 7.0f);
-          plain.copy(image.data(), src_ld, step, rows, cols, plain_out.data(), dst_ld);
-          fast.copy(image.data(), src_ld, step, rows, cols, fast_out.data(), dst_ld);
-          CHECK(std::memcmp(plain_out.data(), fast_out.data(), positions * sizeof(float)) == 0);
+        std::vector<float> plain_out(positions, 7.0f), fast_out(positions, 7.0f);
+        plain.copy(image.data(), src_ld, rows, cols, plain_out.data(), dst_ld);
+        fast.copy(image.data(), src_ld, rows, cols, fast_out.data(), dst_ld);
+        CHECK(std::memcmp(plain_out.data(), fast_out.data(), positions * sizeof(float)) == 0);
 
-          std::vector<float> plain_image = image, fast_image = image;
-          plain.add(patch.data(), dst_ld, step, rows, cols, plain_image.data(), src_ld);
-          fast.add(patch.data(), dst_ld, step, rows, cols, fast_image.data(), src_ld);
-          CHECK(std::memcmp(plain_image.data(), fast_image.data(), pixels * sizeof(float)) == 0);
-        }
+        std::vector<float> plain_image = image, fast_image = image;
+        plain.add(patch.data(), dst_ld, rows, cols, plain_image.data(), src_ld);
+        fast.add(patch.data(), dst_ld, rows, cols, fast_image.data(), src_ld);
+        CHECK(std::memcmp(plain_image.data(), fast_image.data(), pixels * sizeof(float)) == 0);
+      }
   }
 }
 
