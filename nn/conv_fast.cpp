@@ -49,9 +49,7 @@ ad::Tensor conv_transpose2d(const ad::Tensor& x, const ad::Tensor& weight, const
     for_each_image(batch, image_parts(batch, c_in * K * P), [&](int64_t n, int) {
       T* patches = patch_buffer<T>(K * P);
       ad::gemm(packed_w, false, P, T(1), xs + n * c_in * P, P, T(0), patches, P);
-      T* y_n = ys + n * g.image_size();
-      fill_rows(y_n, b, c_out, out_h * out_w);  // fold_add adds onto the bias (or zeros)
-      fold_add(patches, g, y_n);
+      fold(patches, g, b, ys + n * g.image_size());  // onto the bias (or zeros)
     });
   });
   return y;

@@ -2,7 +2,7 @@
 // (nn/conv.cpp): one gemm per image on that image's patch matrix. Internal: nothing here
 // records on the tape, and the arguments were checked by the caller. The plain
 // definitions these are tested against (tests/test_conv_fast.cpp) are nn::conv2d_reference
-// and friends, and nn::im2col / nn::col2im for unfold / fold_add.
+// and friends, and nn::im2col / nn::col2im for unfold / fold.
 //
 // The patch matrix of one image is laid out [K, P] (PyTorch's torch.nn.functional.unfold):
 //
@@ -112,18 +112,19 @@ Gradients conv_transpose2d_backward(const ad::Tensor& x, const ad::Tensor& weigh
 template <class T>
 void unfold(const T* image, const Geometry& g, T* patches);
 
-// The adjoint of unfold: adds every entry of patches [K, P] onto the pixel unfold would
-// have copied it from (entries that fall in the padding are dropped). image is not
-// cleared first: a pixel under several patches collects all of their entries, on top of
-// whatever image held (zeros, or a bias).
+// The adjoint of unfold, on top of a start value per channel (a bias):
+//   image[c, :, :] = start[c] (0 when start is null), plus every entry of patches [K, P]
+//                    on the pixel unfold would have copied it from
+// (entries that fall in the padding are dropped; a pixel under several patches collects
+// all of their entries, tap after tap).
 template <class T>
-void fold_add(const T* patches, const Geometry& g, T* image);
+void fold(const T* patches, const Geometry& g, const T* start, T* image);
 
 namespace detail {
-// The row loops behind unfold and fold_add, on a rows x cols block of one kernel tap
+// The row loops behind unfold and fold, on a rows x cols block of one kernel tap
 // (on its phase of the image, nn/conv_fast_unfold.cpp, so neighbouring pixels):
 //   copy  dst[i dst_ld + j] = src[i src_ld + j]      (unfold)
-//   add   dst[i dst_ld + j] += src[i src_ld + j]     (fold_add)
+//   add   dst[i dst_ld + j] += src[i src_ld + j]     (fold)
 // The plain ones (conv_fast_unfold.cpp) are the definition; the AVX-512 ones
 // (conv_fast_avx512.cpp, x86-64 only; float) give the same bits.
 template <class T>

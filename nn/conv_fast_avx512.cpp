@@ -1,5 +1,5 @@
-// AVX-512 versions of the two row loops behind unfold and fold_add (conv_fast_unfold.cpp),
-// for float. (unfold and fold_add read an image of any stride through its phases, so a
+// AVX-512 versions of the two row loops behind unfold and fold (conv_fast_unfold.cpp),
+// for float. (unfold and fold read an image of any stride through its phases, so a
 // block is always runs of neighbouring pixels.)
 //
 // A run is short: 7, 14 or 28 positions for the Keras VAE's layers, unless a tap's block

@@ -135,9 +135,7 @@ Gradients conv2d_backward(const ad::Tensor& x, const ad::Tensor& weight, const a
     if (out.bias) add_row_sums(dy_n, c_out, P, out.bias);
     if (out.dx) {
       ad::gemm(*out.w, false, P, T(1), dy_n, P, T(0), patches, P);
-      T* dx_n = out.dx + n * g.image_size();
-      std::fill_n(dx_n, g.image_size(), T(0));
-      fold_add(patches, g, dx_n);
+      fold<T>(patches, g, nullptr, out.dx + n * g.image_size());  // onto zeros
     }
   });
 }

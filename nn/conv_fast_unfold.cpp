@@ -1,4 +1,4 @@
-// unfold and fold_add (nn/conv_fast.h): the patch matrix of one image and its adjoint,
+// unfold and fold (nn/conv_fast.h): the patch matrix of one image and its adjoint,
 // with no test per element. Their plain definitions are nn::im2col and nn::col2im
 // (nn/conv_im2col.cpp), which check every pixel against the image border;
 // tests/test_conv_fast.cpp compares the two.
@@ -44,10 +44,10 @@ bool touches_padding(Span rows, Span cols, const Geometry& g) {
 // kh - p = q s + a with 0 <= a < s (floor division): the row is (oh + q) s + a, which is
 // row oh + q of phase a; the columns likewise. So on its phase every tap is a stride-1
 // tap: its block is runs of neighbouring pixels, and when a run is as wide as the grid
-// and the phase, the block is one run. unfold and fold_add deal the image into its phases
-// once (one pass with step s) and then move every tap's block with step 1, rather than
-// read every s-th pixel of a short row for each of the k^2 taps (each pixel lies under
-// about (k / s)^2 of them). With s = 1 the image is its only phase and nothing is copied.
+// and the phase, the block is one run. unfold deals the image into its phases once (one
+// pass with step s), fold gathers them back, and every tap's block moves with step 1,
+// rather than read every s-th pixel of a short row for each of the k^2 taps (each pixel
+// lies under about (k / s)^2 of them). With s = 1 the image is its only phase and nothing is copied.
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -210,15 +210,17 @@ void unfold(const T* image, const Geometry& g, T* patches) {
 }
 
 // The same blocks, added back onto the pixels they came from (the padding has nowhere to
-// go). Each pixel receives its entries in the same order, tap by tap, as from a loop over
-// the image itself, on top of what it held: dealt into the phases, added there, gathered
-// back, the same bits.
+// go), on top of each channel's start value. Each pixel receives its entries tap by tap,
+// in the same order as from a loop over the image itself: the phases start at the
+// channel's value, collect the entries and are written back, the same bits.
 template <class T>
-void fold_add(const T* patches, const Geometry& g, T* image) {
+void fold(const T* patches, const Geometry& g, const T* start, T* image) {
   const int64_t k = g.kernel, gw = g.grid_w, P = g.positions();
   const auto add_rows = detail::row_loops<T>(ad::active_isa()).add;
   const Phases<T> ph = phases_of(image, g);
-  if (g.stride > 1) deal(image, g, ph);
+  const int64_t phase_plane = g.stride * g.stride * ph.rows * ph.cols;  // a channel's phases
+  for (int64_t c = 0; c < g.channels; ++c)
+    std::fill_n(ph.of(c, 0, 0), phase_plane, start ? start[c] : T(0));
   for (int64_t kh = 0; kh < k; ++kh) {
     const Span rows = inside(kh - g.padding, g.stride, g.height, g.grid_h);
     for (int64_t kw = 0; kw < k; ++kw) {
@@ -237,7 +239,7 @@ void fold_add(const T* patches, const Geometry& g, T* image) {
 
 template void unfold<float>(const float*, const Geometry&, float*);
 template void unfold<double>(const double*, const Geometry&, double*);
-template void fold_add<float>(const float*, const Geometry&, float*);
-template void fold_add<double>(const double*, const Geometry&, double*);
+template void fold<float>(const float*, const Geometry&, const float*, float*);
+template void fold<double>(const double*, const Geometry&, const double*, double*);
 
 }  // namespace nn::conv_fast

@@ -205,7 +205,7 @@ Tensor integers(ad::Rng& rng, const ad::Shape& shape, ad::DType dtype) {
 
 }  // namespace
 
-TEST_CASE("conv fast: unfold is im2col transposed and fold_add is col2im transposed") {
+TEST_CASE("conv fast: unfold is im2col transposed and fold is col2im transposed") {
   // Both row loops: the AVX-512 ones (when the CPU has them) and the plain ones.
   for (bool plain : {false, true}) {
     std::optional<ad::ReferenceKernels> reference;
@@ -239,8 +239,8 @@ TEST_CASE("conv fast: unfold is im2col transposed and fold_add is col2im transpo
             for (int64_t j = 0; j < P; ++j)  // dcols[n]^T, folded back onto an image
               for (int64_t r = 0; r < K; ++r)
                 patches[r * P + j] = dcols.data<T>()[(n * P + j) * K + r];
-            std::fill(image.begin(), image.end(), T(0));
-            ck::fold_add(patches.data(), g, image.data());
+            std::fill(image.begin(), image.end(), T(7));  // fold overwrites every pixel
+            ck::fold<T>(patches.data(), g, nullptr, image.data());
             wrong = 0;
             for (int64_t i = 0; i < g.image_size(); ++i)
               wrong += image[i] != folded.data<T>()[n * g.image_size() + i];
@@ -252,10 +252,10 @@ TEST_CASE("conv fast: unfold is im2col transposed and fold_add is col2im transpo
   }
 }
 
-TEST_CASE("conv fast: fold_add adds tap by tap onto the image, the bits of a direct loop") {
-  // fold_add goes through the image's phases when the stride is above 1; each pixel must
-  // still receive its entries in tap order (c, kh, kw) on top of what it held. Random
-  // values, so that another order of the sums would show in the bits.
+TEST_CASE("conv fast: fold adds tap by tap onto the start values, the bits of a direct loop") {
+  // fold goes through the image's phases when the stride is above 1; each pixel must
+  // still receive its entries in tap order (c, kh, kw) on top of its channel's start
+  // value. Random values, so that another order of the sums would show in the bits.
   namespace ck = nn::conv_fast;
   ad::Rng rng(12);
   for (bool plain : {false, true}) {
@@ -265,9 +265,12 @@ TEST_CASE("conv fast: fold_add adds tap by tap onto the image, the bits of a dir
     for (const Case& c : cases) {
       INFO(describe(Op::conv2d, c));
       const ck::Geometry g = ck::Geometry::over(c.c_in, c.h, c.w, c.k, c.stride, c.padding);
-      const int64_t K = g.patch_size(), P = g.positions();
-      const Tensor patches = rng.normal({K, P}, ad::f32), start = rng.normal({g.image_size()}, ad::f32);
-      std::vector<float> direct(start.data<float>(), start.data<float>() + g.image_size());
+      const int64_t K = g.patch_size(), P = g.positions(), pixels = g.height * g.width;
+      const Tensor patches = rng.normal({K, P}, ad::f32), start = rng.normal({c.c_in}, ad::f32);
+      const float* entries = patches.data<float>();
+      std::vector<float> direct(g.image_size());
+      for (int64_t ch = 0; ch < g.channels; ++ch)
+        std::fill_n(direct.begin() + ch * pixels, pixels, start.data<float>()[ch]);
       for (int64_t ch = 0; ch < g.channels; ++ch)
         for (int64_t kh = 0; kh < g.kernel; ++kh)
           for (int64_t kw = 0; kw < g.kernel; ++kw)
@@ -276,12 +279,11 @@ TEST_CASE("conv fast: fold_add adds tap by tap onto the image, the bits of a dir
                 const int64_t r = oh * g.stride - g.padding + kh;
                 const int64_t q = ow * g.stride - g.padding + kw;
                 if (r < 0 || r >= g.height || q < 0 || q >= g.width) continue;
-                direct[(ch * g.height + r) * g.width + q] +=
-                    patches.data<float>()[((ch * g.kernel + kh) * g.kernel + kw) * P +
-                                          oh * g.grid_w + ow];
+                direct[ch * pixels + r * g.width + q] +=
+                    entries[((ch * g.kernel + kh) * g.kernel + kw) * P + oh * g.grid_w + ow];
               }
-      std::vector<float> folded(start.data<float>(), start.data<float>() + g.image_size());
-      ck::fold_add(patches.data<float>(), g, folded.data());
+      std::vector<float> folded(g.image_size(), 7.0f);
+      ck::fold(entries, g, start.data<float>(), folded.data());
       CHECK(std::memcmp(direct.data(), folded.data(), direct.size() * sizeof(float)) == 0);
     }
   }
