@@ -290,7 +290,8 @@ TEST_CASE_TEMPLATE("gemm: a PackedA gives gemm's bits, on every ISA, transpose a
   std::vector<Case> all = cases;
   all.push_back({{301, 150, 30}, scaled_padded});
   for (const Case& cs : all) {
-    const auto [m, k, n] = cs.shape;
+    // (Not a structured binding: clang 14 does not let CAPTURE's lambdas capture one.)
+    const int64_t m = cs.shape.m, k = cs.shape.k, n = cs.shape.n;
     const Problem<T> p(cs.shape, cs.scaling, seed++);
     for (ad::Isa isa : ad::supported_isas())
       for (int trans = 0; trans < 4; ++trans) {
