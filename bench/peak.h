@@ -23,7 +23,8 @@
 // are spread out (a pause of 10 ms between them) and the benchmarks measure again at
 // their end and keep the higher figure (higher_peak). On n threads the peak is n times
 // one core's (n cores, no shared FMA units; with SMT two threads share one core's units,
-// and the n-core figure is then an upper bound). The measured figure includes the clock the core is running at (turbo).
+// and the n-core figure is then an upper bound). The measured figure includes the clock
+// the core is running at (turbo).
 #pragma once
 #include <time.h>
 

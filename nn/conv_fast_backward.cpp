@@ -62,13 +62,14 @@ struct ParameterSums {
   }
 };
 
-// op(W) as the dx gemm multiplies it (m x k), from the weight stored row-major in rows of
-// K = C k k values: W [C_out, K] transposed for conv2d, W [C_in, K] as is for
-// conv_transpose2d.
-struct WeightInDx {
-  bool trans;
-  int64_t m, k;  // op(W) is m x k
-};
+// The weight packed as the dx gemm multiplies it: stored row-major as W [rows, K] (K =
+// C k k, rows = dim 0), op(W) = W^T [K, rows] for conv2d, W itself for conv_transpose2d.
+template <class T>
+ad::PackedA<T> packed_weight(const ad::Tensor& weight, bool transposed) {
+  const int64_t rows = weight.dim(0), K = weight.numel() / rows;
+  return transposed ? ad::PackedA<T>(true, K, rows, weight.data<T>(), K)
+                    : ad::PackedA<T>(false, rows, K, weight.data<T>(), K);
+}
 
 // What both backward passes share: the gradients' tensors, the batch cut into parts that
 // the threads share (work_per_image multiply-adds each), the weight packed once for the dx
@@ -88,7 +89,7 @@ struct ImageOutputs {
 
 template <class Image>
 Gradients backward_over_batch(const ad::Tensor& x, const ad::Tensor& weight, const ad::Tensor& dy,
-                              Wanted wanted, WeightInDx w_in_dx, int64_t work_per_image,
+                              Wanted wanted, bool w_transposed_in_dx, int64_t work_per_image,
                               Image&& image) {
   const int64_t batch = x.dim(0), channels = dy.dim(1);
   Gradients grads{gradient_of(x, wanted.x), gradient_of(weight, wanted.weight),
@@ -97,8 +98,7 @@ Gradients backward_over_batch(const ad::Tensor& x, const ad::Tensor& weight, con
     using T = decltype(zero);
     T* dx = data_or_null<T>(grads.x);
     std::optional<ad::PackedA<T>> w;
-    const int64_t weight_ld = weight.numel() / weight.dim(0);
-    if (wanted.x) w.emplace(w_in_dx.trans, w_in_dx.m, w_in_dx.k, weight.data<T>(), weight_ld);
+    if (wanted.x) w.emplace(packed_weight<T>(weight, w_transposed_in_dx));
     const int parts = image_parts(batch, (wanted.x + wanted.weight) * work_per_image);
     const ParameterSums<T> sums{{wanted.weight ? weight.numel() : 0, parts},
                                 {wanted.bias ? channels : 0, parts}};
@@ -123,8 +123,8 @@ Gradients conv2d_backward(const ad::Tensor& x, const ad::Tensor& weight, const a
   const int64_t c_out = weight.dim(0);
   const Geometry g = Geometry::over(x.dim(1), x.dim(2), x.dim(3), weight.dim(2), stride, padding);
   const int64_t K = g.patch_size(), P = g.positions();
-  const WeightInDx w_t{true, K, c_out};  // op(W) = W^T [K, C_out]
-  return backward_over_batch(x, weight, dy, wanted, w_t, c_out * K * P, [&](int64_t n, auto out) {
+  // dx takes op(W) = W^T [K, C_out]
+  return backward_over_batch(x, weight, dy, wanted, true, c_out * K * P, [&](int64_t n, auto out) {
     using T = std::remove_pointer_t<decltype(out.dx)>;
     T* patches = patch_buffer<T>(K * P);
     const T* dy_n = dy.data<T>() + n * c_out * P;
@@ -150,8 +150,8 @@ Gradients conv_transpose2d_backward(const ad::Tensor& x, const ad::Tensor& weigh
   const int64_t c_in = weight.dim(0), c_out = weight.dim(1);
   const Geometry g = Geometry::over(c_out, dy.dim(2), dy.dim(3), weight.dim(2), stride, padding);
   const int64_t K = g.patch_size(), P = g.positions();
-  const WeightInDx w{false, c_in, K};  // op(W) = W [C_in, K]
-  return backward_over_batch(x, weight, dy, wanted, w, c_in * K * P, [&](int64_t n, auto out) {
+  // dx takes op(W) = W [C_in, K]
+  return backward_over_batch(x, weight, dy, wanted, false, c_in * K * P, [&](int64_t n, auto out) {
     using T = std::remove_pointer_t<decltype(out.dx)>;
     const T* dy_n = dy.data<T>() + n * g.image_size();
     if (out.dx || out.weight) {

@@ -47,7 +47,8 @@ bool touches_padding(Span rows, Span cols, const Geometry& g) {
 // and the phase, the block is one run. unfold deals the image into its phases once (one
 // pass with step s), fold gathers them back, and every tap's block moves with step 1,
 // rather than read every s-th pixel of a short row for each of the k^2 taps (each pixel
-// lies under about (k / s)^2 of them). With s = 1 the image is its only phase and nothing is copied.
+// lies under about (k / s)^2 of them). With s = 1 the image is its only phase and
+// nothing is copied.
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 

@@ -152,11 +152,18 @@ int64_t balanced_block(int64_t total, int64_t max_block, int64_t unit) {
   return (size + unit - 1) / unit * unit;
 }
 
+// The depth of the blocks k is cut into. It depends on k and the kernel only, so a
+// PackedA (packed before the product) and gemm_blocked cut A's depth the same way.
+template <class T>
+int64_t depth_block(const GemmKernel<T>& kernel, int64_t k) {
+  return balanced_block(k, kernel.kc, 1);
+}
+
 // One thread's gemm on its own part of C: the loops of gemm_kernels.h.
 template <class T>
-void gemm_blocked(const GemmKernel<T>& kernel, const ASource<T>& a, Operand<T> b, int64_t m, int64_t n,
-                  int64_t k, T alpha, T beta, T* c, int64_t ldc) {
-  const int64_t kc = balanced_block(k, kernel.kc, 1);
+void gemm_blocked(const GemmKernel<T>& kernel, const ASource<T>& a, Operand<T> b, int64_t m,
+                  int64_t n, int64_t k, T alpha, T beta, T* c, int64_t ldc) {
+  const int64_t kc = depth_block(kernel, k);
   const int64_t mc = balanced_block(m, kernel.mc, kernel.mr);
   const int64_t nc = balanced_block(n, kernel.nc, kernel.nr);
   thread_local Scratch<T> a_buffer, b_buffer;
@@ -244,8 +251,8 @@ Range part_of(int64_t total, int parts, int index, int64_t unit) {
 }
 
 template <class T>
-void gemm_threaded(const GemmKernel<T>& kernel, const ASource<T>& a, Operand<T> b, int64_t m, int64_t n,
-                   int64_t k, T alpha, T beta, T* c, int64_t ldc) {
+void gemm_threaded(const GemmKernel<T>& kernel, const ASource<T>& a, Operand<T> b, int64_t m,
+                   int64_t n, int64_t k, T alpha, T beta, T* c, int64_t ldc) {
   const int threads = threads_for(m, n, k);
   if (threads == 1) return gemm_blocked(kernel, a, b, m, n, k, alpha, beta, c, ldc);
   // One part of C per thread; parallel_for lets the caller take a part that no other
@@ -291,8 +298,8 @@ void gemm_with(Isa isa, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_
                 ldc);
 }
 
-// Every micro-panel of op(A) as gemm_blocked would pack it: the same depth blocks (kc
-// depends on k and the kernel only; the row blocks mc only group the panels).
+// Every micro-panel of op(A) as gemm_blocked would pack it: the same depth blocks (the row
+// blocks mc only group the panels).
 template <class T>
 PackedA<T>::PackedA(bool trans_a, int64_t m, int64_t k, const T* a, int64_t lda, Isa isa)
     : isa_(isa), a_(a), lda_(lda), trans_a_(trans_a), m_(m), k_(k) {
@@ -301,7 +308,7 @@ PackedA<T>::PackedA(bool trans_a, int64_t m, int64_t k, const T* a, int64_t lda,
   check_arguments(trans_a, false, m, 1, k, lda, 1, 1);
   if (isa_ == Isa::reference || m == 0 || k == 0) return;
   const GemmKernel<T>& kernel = kernel_for<T>(isa_);
-  kc_ = balanced_block(k, kernel.kc, 1);
+  kc_ = depth_block(kernel, k);
   padded_rows_ = (m + kernel.mr - 1) / kernel.mr * kernel.mr;
   T* out = storage_.get(padded_rows_ * k);
   panels_ = out;
