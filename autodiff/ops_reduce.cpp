@@ -136,6 +136,23 @@ std::string axis_attrs(int axis, bool keepdim) {
   return fmt::format("axis={}{}", axis, keepdim ? ", keepdim" : "");
 }
 
+// sum_to's two plain loops. Each adds the terms of an output element one after another in
+// the order of the general walk (element by element, rows in order), in T as it does: the
+// same bits, without its index arithmetic, and with the running sum of `sum_in_order` in a
+// register rather than re-read from memory at every term.
+template <class T>
+void sum_in_order(const T* x, int64_t n, T* y) {
+  T acc = 0;
+  for (int64_t i = 0; i < n; ++i) acc += x[i];
+  *y = acc;
+}
+
+template <class T>
+void sum_rows_in_order(const T* x, int64_t rows, int64_t cols, T* y) {
+  for (int64_t r = 0; r < rows; ++r, x += cols)
+    for (int64_t c = 0; c < cols; ++c) y[c] += x[c];
+}
+
 }  // namespace
 
 Tensor sum(const Tensor& a) { return sum_impl(a, whole(a), {}, ones_like_rank(a), ""); }
@@ -233,10 +250,18 @@ Tensor sum_to(const Tensor& a, const Shape& shape) {
                             to_string(a.shape())));
   if (a.shape() == shape) return a;
   Tensor out = Tensor::zeros(shape, a.dtype());
+  // Two common targets get a plain loop, adding the same terms in the same order: one
+  // number (a scalar's gradient), and the last axis (a bias's gradient, summed over rows).
+  const int64_t cols = a.rank() > 0 ? a.dim(-1) : 1;
+  const bool to_one = ad::numel(shape) == 1;
+  const bool to_last_axis =
+      cols > 0 && !shape.empty() && shape.back() == cols && ad::numel(shape) == cols;
   dispatch(a.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* x = a.data<T>();
     T* y = out.data<T>();
+    if (to_one) return sum_in_order(x, a.numel(), y);
+    if (to_last_axis) return sum_rows_in_order(x, a.numel() / cols, cols, y);
     // Walk a's elements; each lands on the element of `out` it was broadcast from.
     kernels::for_each_broadcast(kernels::pad4(a.shape()),
                                 kernels::broadcast_strides(shape, a.shape()),

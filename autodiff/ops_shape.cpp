@@ -2,6 +2,8 @@
 // gradient back the same way (reshape <-> reshape, slice <-> pad, gather <-> scatter_add).
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "autodiff/runtime/kernels.h"
 #include "autodiff/ops.h"
 #include "autodiff/tape.h"
@@ -37,6 +39,22 @@ Tensor pad_slice(const Tensor& g, const Shape& shape, int axis, int64_t start) {
   zeros_shape[axis] = shape[axis] - start - g.dim(axis);
   if (zeros_shape[axis] > 0) parts.push_back(Tensor::zeros(zeros_shape, g.dtype()));
   return concat(parts, axis);
+}
+
+// y = x^T for each of `count` row-major rows x cols matrices (y's are cols x rows). The
+// matrices are walked in square tiles: a tile's 32 source rows and 32 destination rows stay
+// in L1 while it is copied, where a walk down whole columns would miss the cache on every
+// element of a matrix larger than L1 (the weights' transposes in matmul's backward).
+template <class T>
+void transpose_matrices(const T* x, int64_t count, int64_t rows, int64_t cols, T* y) {
+  constexpr int64_t tile = 32;
+  for (int64_t m = 0; m < count; ++m, x += rows * cols, y += rows * cols)
+    for (int64_t r0 = 0; r0 < rows; r0 += tile)
+      for (int64_t c0 = 0; c0 < cols; c0 += tile) {
+        const int64_t r1 = std::min(rows, r0 + tile), c1 = std::min(cols, c0 + tile);
+        for (int64_t c = c0; c < c1; ++c)
+          for (int64_t r = r0; r < r1; ++r) y[c * rows + r] = x[r * cols + c];
+      }
 }
 
 }  // namespace
@@ -77,10 +95,17 @@ Tensor transpose(const Tensor& a, int axis0, int axis1) {
   const int pad = 4 - r;
   std::swap(in_strides[pad + x0], in_strides[pad + x1]);
   Tensor out = Tensor::empty(out_shape, a.dtype());
+  // The last two axes swapped (a matrix, or a batch of them): copied tile by tile.
+  const bool last_two = r >= 2 && std::min(x0, x1) == r - 2 && std::max(x0, x1) == r - 1;
   dispatch(a.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* x = a.data<T>();
     T* y = out.data<T>();
+    if (last_two) {
+      const int64_t rows = a.dim(-2), cols = a.dim(-1);
+      return transpose_matrices(x, rows * cols == 0 ? 0 : a.numel() / (rows * cols), rows, cols,
+                                y);
+    }
     kernels::for_each_broadcast(kernels::pad4(out_shape), in_strides, in_strides,
                                 [&](int64_t o, int64_t ia, int64_t) { y[o] = x[ia]; });
   });

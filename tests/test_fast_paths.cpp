@@ -170,3 +170,71 @@ TEST_CASE("bce_with_logits_row_sums is the row sum of bce_with_logits, on any th
     CHECK(grads[t_index] == grads[0]);
   }
 }
+
+// transpose swaps the last two axes tile by tile (ops_shape.cpp); every element must land
+// where the definition puts it, on shapes that end mid-tile, one-row and one-column
+// matrices and batches of matrices included, in float and double.
+TEST_CASE("transpose of the last two axes puts every element where the definition does") {
+  ad::Rng rng(12);
+  const std::vector<ad::Shape> shapes = {{1, 1},  {1, 70},  {70, 1},     {31, 33},
+                                         {64, 64}, {65, 97}, {3, 33, 40}, {2, 3, 17, 45}};
+  for (const ad::Shape& shape : shapes)
+    for (ad::DType dtype : {ad::f32, ad::f64}) {
+      CAPTURE(ad::to_string(shape));
+      const ad::Tensor a = rng.normal(shape, dtype);
+      const int r = a.rank();
+      const int64_t rows = a.dim(-2), cols = a.dim(-1), count = a.numel() / (rows * cols);
+      const std::vector<double> x = a.to_vector();
+      for (auto [axis0, axis1] : {std::pair{-2, -1}, std::pair{-1, -2}, std::pair{r - 1, r - 2}}) {
+        const ad::Tensor t = ad::transpose(a, axis0, axis1);
+        CHECK(t.dim(-2) == cols);
+        CHECK(t.dim(-1) == rows);
+        const std::vector<double> y = t.to_vector();
+        int64_t wrong = 0;
+        for (int64_t m = 0; m < count; ++m)
+          for (int64_t i = 0; i < rows; ++i)
+            for (int64_t j = 0; j < cols; ++j)
+              wrong += y[(m * cols + j) * rows + i] != x[(m * rows + i) * cols + j];
+        CHECK(wrong == 0);
+      }
+    }
+}
+
+// sum_to's plain loops for a scalar target and for the last axis (ops_reduce.cpp) must add
+// in the order of the general walk: element after element into a float, rows in order.
+// The terms span 12 orders of magnitude, so another order of addition gives other bits.
+TEST_CASE("sum_to onto one number or onto the last axis adds in the general walk's order") {
+  ad::Rng rng(13);
+  const ad::Tensor scale = ad::exp(rng.uniform({5, 7, 300}, -14.0, 14.0));
+  const ad::Tensor a = rng.normal({5, 7, 300}) * scale;  // f32
+  const std::vector<double> x = a.to_vector();
+  const int64_t cols = 300, rows = 35;
+
+  float whole = 0;  // the general walk onto one number
+  for (double v : x) whole += static_cast<float>(v);
+  for (const ad::Shape& target : {ad::Shape{}, ad::Shape{1}, ad::Shape{1, 1, 1}}) {
+    CAPTURE(ad::to_string(target));
+    const ad::Tensor s = ad::sum_to(a, target);
+    CHECK(s.shape() == target);
+    CHECK(s.to_vector()[0] == whole);
+  }
+  float reversed = 0;  // the test can tell orders apart
+  for (auto v = x.rbegin(); v != x.rend(); ++v) reversed += static_cast<float>(*v);
+  CHECK(reversed != whole);
+
+  std::vector<float> by_column(cols, 0.0f);  // the general walk onto the last axis
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) by_column[c] += static_cast<float>(x[r * cols + c]);
+  for (const ad::Shape& target : {ad::Shape{300}, ad::Shape{1, 300}, ad::Shape{1, 1, 300}}) {
+    CAPTURE(ad::to_string(target));
+    const std::vector<double> s = ad::sum_to(a, target).to_vector();
+    int64_t wrong = 0;
+    for (int64_t c = 0; c < cols; ++c) wrong += s[c] != by_column[c];
+    CHECK(wrong == 0);
+  }
+  // and a target the general walk serves, for comparison: the sums over the middle axis
+  const std::vector<double> middle = ad::sum_to(a, {5, 1, 300}).to_vector();
+  float first = 0;
+  for (int64_t r = 0; r < 7; ++r) first += static_cast<float>(x[r * cols]);
+  CHECK(middle[0] == first);
+}
