@@ -1,6 +1,7 @@
 // Tensor and tape behaviour: how gradients accumulate, what the tape records and
 // prints, and the error messages a student sees when something is wrong.
 #include <doctest/doctest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <string>
@@ -298,6 +299,33 @@ TEST_CASE("Rng: a seed gives the same numbers on every machine") {
     int64_t k = r.below(7);
     CHECK((k >= 0 && k < 7));
   }
+}
+
+// Rng::normal(shape) computes the Box-Muller pairs on several threads; element i must still
+// be the i-th scalar draw, whether a spare is waiting before the call or left after it.
+TEST_CASE("Rng: a tensor of normal draws holds the scalar draws in order, on any thread count") {
+  const int saved = omp_get_max_threads();
+  for (int threads : {1, 2, 3})
+    for (int64_t n : {int64_t{1}, int64_t{2}, int64_t{7}, int64_t{100003}, int64_t{100004}})
+      for (bool spare_waiting : {false, true})
+        for (DType dtype : {f32, f64}) {
+          CAPTURE(threads);
+          CAPTURE(n);
+          CAPTURE(spare_waiting);
+          omp_set_num_threads(threads);
+          Rng tensor_rng(5), scalar_rng(5);
+          if (spare_waiting) CHECK(tensor_rng.normal() == scalar_rng.normal());
+          const std::vector<double> drawn = tensor_rng.normal({n}, dtype, 0.5, 2.0).to_vector();
+          int64_t wrong = 0;
+          for (int64_t i = 0; i < n; ++i) {
+            const double z = scalar_rng.normal(0.5, 2.0);
+            wrong += drawn[i] != (dtype == f32 ? static_cast<float>(z) : z);
+          }
+          CHECK(wrong == 0);
+          CHECK(tensor_rng.normal() == scalar_rng.normal());  // the same spare, or none
+          CHECK(tensor_rng.next_u64() == scalar_rng.next_u64());
+        }
+  omp_set_num_threads(saved);
 }
 
 // ---- ad::grad and create_graph: derivatives that are themselves on the tape ----
