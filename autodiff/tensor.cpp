@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include <cstring>
 
 #include "autodiff/ops.h"
@@ -47,7 +49,11 @@ Tensor Tensor::from(const std::vector<double>& values, const Shape& shape, DType
   if (static_cast<int64_t>(values.size()) != t.numel())
     throw Error(fmt::format("Tensor::from: {} values given for shape {} ({} elements)",
                             values.size(), to_string(shape), t.numel()));
-  for (int64_t i = 0; i < t.numel(); ++i) t.set_flat(i, values[i]);
+  dispatch(dtype, [&](auto zero) {
+    using T = decltype(zero);
+    std::transform(values.begin(), values.end(), t.data<T>(),
+                   [](double v) { return static_cast<T>(v); });
+  });
   return t;
 }
 
@@ -110,9 +116,10 @@ double Tensor::item() const {
 }
 
 std::vector<double> Tensor::to_vector() const {
-  std::vector<double> v(numel());
-  for (int64_t i = 0; i < numel(); ++i) v[i] = flat(i);
-  return v;
+  return dispatch(dtype(), [&](auto zero) {
+    const auto* x = data<decltype(zero)>();
+    return std::vector<double>(x, x + numel());
+  });
 }
 
 Tensor Tensor::clone() const {

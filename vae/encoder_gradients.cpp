@@ -242,6 +242,34 @@ double signal_rms(const ParameterStatistics& s) {
     signal += s.mean[j] * s.mean[j] - s.variance[j] / static_cast<double>(s.repeats);
   return std::sqrt(std::max(signal, 0.0) / static_cast<double>(s.mean.size()));
 }
+// projected[d] += <g, the coordinates of directions[d] from `offset` on>, for every d. Four
+// directions share each pass over g: each of the four sums still adds its terms in order
+// (the bits of std::inner_product), but they advance side by side: a single sum waits for its
+// own last addition at every term, four sums keep the adder busy.
+void add_projections(const std::vector<double>& g,
+                     const std::vector<std::vector<double>>& directions, size_t offset,
+                     std::vector<double>& projected) {
+  size_t d = 0;
+  for (; d + 4 <= directions.size(); d += 4) {
+    const double* u0 = directions[d].data() + offset;
+    const double* u1 = directions[d + 1].data() + offset;
+    const double* u2 = directions[d + 2].data() + offset;
+    const double* u3 = directions[d + 3].data() + offset;
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (size_t j = 0; j < g.size(); ++j) {
+      s0 += g[j] * u0[j];
+      s1 += g[j] * u1[j];
+      s2 += g[j] * u2[j];
+      s3 += g[j] * u3[j];
+    }
+    projected[d] += s0;
+    projected[d + 1] += s1;
+    projected[d + 2] += s2;
+    projected[d + 3] += s3;
+  }
+  for (; d < directions.size(); ++d)
+    projected[d] += std::inner_product(g.begin(), g.end(), directions[d].begin() + offset, 0.0);
+}
 }  // namespace
 
 double ParameterStatistics::snr() const { return snr_against(*this); }
@@ -292,8 +320,7 @@ std::vector<ParameterStatistics> gradient_statistics(
         stats[t].mean[j] += delta / (r + 1);
         stats[t].variance[j] += delta * (g[j] - stats[t].mean[j]);
       }
-      for (size_t d = 0; d < directions.size(); ++d)
-        projected[d] += std::inner_product(g.begin(), g.end(), directions[d].begin() + offset, 0.0);
+      add_projections(g, directions, offset, projected);
       offset += g.size();
     }
     for (size_t d = 0; d < directions.size(); ++d) (*projections)[d].push_back(projected[d]);
