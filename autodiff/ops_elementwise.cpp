@@ -27,10 +27,22 @@ Tensor broadcast_binary(const char* op, const Tensor& a, const Tensor& b, F f) {
     const T* x = a.data<T>();
     const T* y = b.data<T>();
     T* z = out.data<T>();
+    const int64_t n = out.numel();
     if (a.shape() == b.shape()) {  // the common case: a flat loop the compiler vectorises
-      const int64_t n = out.numel();
 #pragma omp simd
       for (int64_t i = 0; i < n; ++i) z[i] = f(x[i], y[i]);
+      return;
+    }
+    if (b.numel() == 1 && a.numel() == n) {  // a tensor and a number (x * 0.5): flat too
+      const T y0 = y[0];
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) z[i] = f(x[i], y0);
+      return;
+    }
+    if (a.numel() == 1 && b.numel() == n) {
+      const T x0 = x[0];
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) z[i] = f(x0, y[i]);
       return;
     }
     kernels::for_each_broadcast(kernels::pad4(shape), kernels::broadcast_strides(a.shape(), shape),

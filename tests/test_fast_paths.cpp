@@ -238,3 +238,36 @@ TEST_CASE("sum_to onto one number or onto the last axis adds in the general walk
   for (int64_t r = 0; r < 7; ++r) first += static_cast<float>(x[r * cols]);
   CHECK(middle[0] == first);
 }
+
+// A tensor combined with a single number (x * 0.5, 1.0 - x) takes a flat loop in
+// broadcast_binary (ops_elementwise.cpp); each element must be the operation on the pair.
+TEST_CASE("a tensor and a single number combine element by element, the number on either side") {
+  ad::Rng rng(14);
+  for (ad::DType dtype : {ad::f32, ad::f64})
+    for (const ad::Shape& number_shape : {ad::Shape{}, ad::Shape{1}, ad::Shape{1, 1}}) {
+      CAPTURE(ad::to_string(number_shape));
+      const ad::Tensor x = rng.normal({37, 19}, dtype);
+      const ad::Tensor c = rng.normal(number_shape, dtype);
+      const std::vector<double> xs = x.to_vector();
+      const double k = c.to_vector()[0];
+      auto same = [&](const ad::Tensor& got, auto op) {
+        CHECK(got.shape() == x.shape());
+        const std::vector<double> g = got.to_vector();
+        int64_t wrong = 0;
+        for (size_t i = 0; i < xs.size(); ++i) {
+          const double want = dtype == ad::f32 ? static_cast<double>(op(static_cast<float>(xs[i]),
+                                                                        static_cast<float>(k)))
+                                               : op(xs[i], k);
+          wrong += g[i] != want;
+        }
+        CHECK(wrong == 0);
+      };
+      same(x + c, [](auto a, auto b) { return a + b; });
+      same(c + x, [](auto a, auto b) { return b + a; });
+      same(x - c, [](auto a, auto b) { return a - b; });
+      same(c - x, [](auto a, auto b) { return b - a; });
+      same(x * c, [](auto a, auto b) { return a * b; });
+      same(c / x, [](auto a, auto b) { return b / a; });
+      same(x / c, [](auto a, auto b) { return a / b; });
+    }
+}
