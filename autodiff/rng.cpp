@@ -79,8 +79,9 @@ Tensor Rng::uniform(const Shape& shape, double lo, double hi, DType dtype) {
 
 // Element i holds the i-th draw of normal(mean, stddev), exactly. The uniforms come from the
 // generator one after another (each depends on the last); the logarithms, square roots,
-// sines and cosines, most of the work (a tenth of a training step for a batch of noisy
-// images), depend only on their pair of uniforms, so the threads share them out.
+// sines and cosines, most of the work (for the denoising autoencoder's batch of noisy
+// images, as long as the rest of its training step), depend only on their pair of uniforms,
+// so the threads share them out.
 Tensor Rng::normal(const Shape& shape, DType dtype, double mean, double stddev) {
   Tensor t = Tensor::empty(shape, dtype);
   const int64_t n = t.numel();
