@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <limits>
+#include <numeric>
 
 #include "autodiff/runtime/kernels.h"
 #include "autodiff/ops.h"
@@ -136,17 +137,9 @@ std::string axis_attrs(int axis, bool keepdim) {
   return fmt::format("axis={}{}", axis, keepdim ? ", keepdim" : "");
 }
 
-// sum_to's two plain loops. Each adds the terms of an output element one after another in
-// the order of the general walk (element by element, rows in order), in T as it does: the
-// same bits, without its index arithmetic, and with the running sum of `sum_in_order` in a
-// register rather than re-read from memory at every term.
-template <class T>
-void sum_in_order(const T* x, int64_t n, T* y) {
-  T acc = 0;
-  for (int64_t i = 0; i < n; ++i) acc += x[i];
-  *y = acc;
-}
-
+// sum_to onto the last axis as a plain loop: each column's terms added one after another,
+// rows in order, in T, as the general walk adds them (the same bits, without its index
+// arithmetic).
 template <class T>
 void sum_rows_in_order(const T* x, int64_t rows, int64_t cols, T* y) {
   for (int64_t r = 0; r < rows; ++r, x += cols)
@@ -260,7 +253,10 @@ Tensor sum_to(const Tensor& a, const Shape& shape) {
     using T = decltype(zero);
     const T* x = a.data<T>();
     T* y = out.data<T>();
-    if (to_one) return sum_in_order(x, a.numel(), y);
+    if (to_one) {  // std::accumulate adds in the walk's order, its running sum in a register
+      *y = std::accumulate(x, x + a.numel(), T(0));
+      return;
+    }
     if (to_last_axis) return sum_rows_in_order(x, a.numel() / cols, cols, y);
     // Walk a's elements; each lands on the element of `out` it was broadcast from.
     kernels::for_each_broadcast(kernels::pad4(a.shape()),

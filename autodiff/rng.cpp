@@ -17,6 +17,16 @@ uint64_t splitmix64(uint64_t& x) {
   return z ^ (z >> 31);
 }
 uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+// Box-Muller: two uniforms u1 in (0, 1] (so that log(u1) is finite) and u2 in [0, 1) give
+// two independent N(0, 1) draws, r cos(theta) and r sin(theta).
+struct NormalPair {
+  double first, second;
+};
+NormalPair box_muller(double u1, double u2) {
+  const double r = std::sqrt(-2.0 * std::log(u1)), theta = 2.0 * std::numbers::pi * u2;
+  return {r * std::cos(theta), r * std::sin(theta)};
+}
 }  // namespace
 
 Rng::Rng(uint64_t seed) {
@@ -38,13 +48,6 @@ uint64_t Rng::next_u64() {  // xoshiro256** by Blackman and Vigna
 double Rng::uniform() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
 
 double Rng::uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
-
-// Box-Muller: two uniforms u1 in (0, 1] (so that log(u1) is finite) and u2 in [0, 1) give
-// two independent N(0, 1) draws, r cos(theta) and r sin(theta).
-Rng::NormalPair Rng::box_muller(double u1, double u2) {
-  const double r = std::sqrt(-2.0 * std::log(u1)), theta = 2.0 * std::numbers::pi * u2;
-  return {r * std::cos(theta), r * std::sin(theta)};
-}
 
 double Rng::normal() {
   if (has_spare_) {

@@ -39,11 +39,6 @@ class Rng {
   }
 
  private:
-  struct NormalPair {
-    double first, second;
-  };
-  static NormalPair box_muller(double u1, double u2);
-
   uint64_t s_[4];
   bool has_spare_ = false;  // Box-Muller makes two normals at a time
   double spare_ = 0;

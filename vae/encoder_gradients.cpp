@@ -242,6 +242,7 @@ double signal_rms(const ParameterStatistics& s) {
     signal += s.mean[j] * s.mean[j] - s.variance[j] / static_cast<double>(s.repeats);
   return std::sqrt(std::max(signal, 0.0) / static_cast<double>(s.mean.size()));
 }
+
 // projected[d] += <g, the coordinates of directions[d] from `offset` on>, for every d. Four
 // directions share each pass over g: each of the four sums still adds its terms in order
 // (the bits of std::inner_product), but they advance side by side: a single sum waits for its
@@ -249,25 +250,18 @@ double signal_rms(const ParameterStatistics& s) {
 void add_projections(const std::vector<double>& g,
                      const std::vector<std::vector<double>>& directions, size_t offset,
                      std::vector<double>& projected) {
+  constexpr size_t group = 4;
   size_t d = 0;
-  for (; d + 4 <= directions.size(); d += 4) {
-    const double* u0 = directions[d].data() + offset;
-    const double* u1 = directions[d + 1].data() + offset;
-    const double* u2 = directions[d + 2].data() + offset;
-    const double* u3 = directions[d + 3].data() + offset;
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (size_t j = 0; j < g.size(); ++j) {
-      s0 += g[j] * u0[j];
-      s1 += g[j] * u1[j];
-      s2 += g[j] * u2[j];
-      s3 += g[j] * u3[j];
-    }
-    projected[d] += s0;
-    projected[d + 1] += s1;
-    projected[d + 2] += s2;
-    projected[d + 3] += s3;
+  for (; d + group <= directions.size(); d += group) {
+    const double* u[group];
+    double sum[group] = {};
+    for (size_t k = 0; k < group; ++k) u[k] = directions[d + k].data() + offset;
+    for (size_t j = 0; j < g.size(); ++j)
+#pragma GCC unroll 4
+      for (size_t k = 0; k < group; ++k) sum[k] += g[j] * u[k][j];
+    for (size_t k = 0; k < group; ++k) projected[d + k] += sum[k];
   }
-  for (; d < directions.size(); ++d)
+  for (; d < directions.size(); ++d)  // the last few, one at a time
     projected[d] += std::inner_product(g.begin(), g.end(), directions[d].begin() + offset, 0.0);
 }
 }  // namespace
